@@ -1,0 +1,155 @@
+"""Per-customer accumulation of one batch of rows into running totals.
+
+Monetary sums are kept as two int64 words per customer, an integer part and a fraction in units
+of ``2**-60`` (see docs/semantics.md, "Sums that do not depend on row order"): integer addition is
+associative, so the totals do not depend on row order or batch boundaries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
+from rfm_fast._kernels.hashing import is_valid
+
+FRACTION_BITS = 60
+FRACTION_ONE = np.int64(1) << np.int64(FRACTION_BITS)
+AMOUNT_LIMIT = 2.0**62
+"""Amounts (and per-customer sums) must stay below this absolute value."""
+
+# Slots of the ``counters`` array updated by :func:`accumulate`.
+DROPPED_NULL_CUSTOMER = 0
+DROPPED_NULL_TIMESTAMP = 1
+DROPPED_AFTER_AS_OF = 2
+NULL_AMOUNT = 3
+ROWS_USED = 4
+MAX_TIMESTAMP = 5
+N_COUNTERS = 6
+
+
+def amount_parts(value):  # pragma: no cover - replaced by the overload inside kernels
+    """(integer part, fraction in units of 2**-60), both int64; the parts have the same sign."""
+    raise NotImplementedError
+
+
+@overload(amount_parts, jit_options=JIT_OPTIONS)
+def _amount_parts_overload(value):
+    if isinstance(value, types.Integer):
+
+        def integer_parts(value):
+            return np.int64(value), np.int64(0)
+
+        return integer_parts
+    if isinstance(value, types.Float):
+
+        def float_parts(value):
+            x = np.float64(value)
+            whole = np.trunc(x)
+            # x - trunc(x) is exact (Sterbenz), and scaling by a power of two is exact, so the
+            # only rounding is the truncation of bits below 2**-60.
+            return np.int64(whole), np.int64((x - whole) * 1152921504606846976.0)
+
+        return float_parts
+    return None
+
+
+@jit_inline
+def add_amount(group, whole, fraction, sum_whole, sum_fraction):
+    """Add one split amount to a customer's sum, keeping ``|fraction| < 2**60``."""
+    total = sum_fraction[group] + fraction
+    carry = np.int64(0)
+    if total >= FRACTION_ONE:
+        total -= FRACTION_ONE
+        carry = np.int64(1)
+    elif total <= -FRACTION_ONE:
+        total += FRACTION_ONE
+        carry = np.int64(-1)
+    sum_fraction[group] = total
+    sum_whole[group] += whole + carry
+
+
+@jit
+def accumulate(
+    groups,
+    timestamps,
+    ts_bitmap,
+    ts_bit_offset,
+    as_of_limit,
+    amounts,
+    amount_bitmap,
+    amount_bit_offset,
+    first,
+    last,
+    rows,
+    sum_whole,
+    sum_fraction,
+    counters,
+):
+    """Fold one batch into the per-customer totals.
+
+    ``groups[i]`` is the customer's group id, ``-1`` for a null customer. Rows with a null
+    timestamp or a timestamp after ``as_of_limit`` are dropped: their group id is set to ``-1``
+    so that later passes over the same batch (distinct orders) skip them too. Returns the first
+    row whose amount is infinite or too large, or ``-1``.
+    """
+    max_ts = counters[MAX_TIMESTAMP]
+    for i in range(groups.shape[0]):
+        group = groups[i]
+        if group < 0:
+            counters[DROPPED_NULL_CUSTOMER] += 1
+            continue
+        if not is_valid(ts_bitmap, ts_bit_offset, i):
+            counters[DROPPED_NULL_TIMESTAMP] += 1
+            groups[i] = -1
+            continue
+        ts = np.int64(timestamps[i])
+        if ts > as_of_limit:
+            counters[DROPPED_AFTER_AS_OF] += 1
+            groups[i] = -1
+            continue
+        if rows[group] == 0:
+            first[group] = ts
+            last[group] = ts
+        else:
+            if ts < first[group]:
+                first[group] = ts
+            if ts > last[group]:
+                last[group] = ts
+        rows[group] += 1
+        counters[ROWS_USED] += 1
+        if ts > max_ts:
+            max_ts = ts
+        if not is_valid(amount_bitmap, amount_bit_offset, i):
+            counters[NULL_AMOUNT] += 1
+            continue
+        value = amounts[i]
+        as_float = np.float64(value)
+        if as_float != as_float:
+            counters[NULL_AMOUNT] += 1
+            continue
+        if not abs(as_float) < AMOUNT_LIMIT:
+            counters[MAX_TIMESTAMP] = max_ts
+            return i
+        whole, fraction = amount_parts(value)
+        add_amount(group, whole, fraction, sum_whole, sum_fraction)
+    counters[MAX_TIMESTAMP] = max_ts
+    return -1
+
+
+@jit
+def sums_to_float(sum_whole, sum_fraction, out):
+    """Turn exact (whole, fraction) sums into float64, through a canonical non-negative fraction.
+
+    The canonical form makes the result a function of the exact sum alone, whatever pair of
+    words represented it.
+    """
+    scale = 1.0 / 1152921504606846976.0
+    for g in range(sum_whole.shape[0]):
+        whole = sum_whole[g]
+        fraction = sum_fraction[g]
+        if fraction < 0:
+            fraction += FRACTION_ONE
+            whole -= 1
+        out[g] = np.float64(whole) + np.float64(fraction) * scale

@@ -1,0 +1,249 @@
+"""Hash tables that map keys to dense group ids, in the order keys are first seen.
+
+All tables use open addressing with linear probing over a power-of-two number of slots. A slot
+holds ``-1`` when empty, else the group id stored there. The caller sizes the tables and passes
+``max_groups``: a kernel stops *before* it would create group number ``max_groups`` and returns
+the row where it stopped, so that the caller can grow the tables (see :func:`rehash_int_keys`,
+:func:`rehash_string_keys`, :func:`rehash_pairs`) and resume from that row. No kernel checks
+its input; the public layer guarantees shapes and sizes.
+
+Validity bitmaps are Arrow's: bit ``i + bit_offset`` of ``bitmap`` tells whether row ``i`` is
+valid. An empty bitmap means "no nulls".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rfm_fast._kernels.config import jit, jit_inline
+
+EMPTY = -1
+
+
+@jit_inline
+def is_valid(bitmap, bit_offset, i):
+    """Arrow validity bit of row ``i`` (True when ``bitmap`` is empty)."""
+    if bitmap.shape[0] == 0:
+        return True
+    j = i + bit_offset
+    return (bitmap[j >> 3] >> (j & 7)) & 1 == 1
+
+
+@jit_inline
+def mix64(value):
+    """splitmix64 finalizer: a fast, well-spread hash of a 64-bit integer (as uint64)."""
+    z = np.uint64(value)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@jit_inline
+def hash_bytes(data, start, stop):
+    """Hash of ``data[start:stop]`` (64-bit FNV-1a followed by a splitmix64 finalizer)."""
+    h = np.uint64(0xCBF29CE484222325)
+    prime = np.uint64(0x100000001B3)
+    for k in range(start, stop):
+        h = (h ^ np.uint64(data[k])) * prime
+    return mix64(h ^ np.uint64(stop - start))
+
+
+# --------------------------------------------------------------------------- integer keys
+
+
+@jit
+def factorize_int_keys(
+    keys, bitmap, bit_offset, start, slot_keys, slot_groups, group_keys, n_groups, max_groups, out
+):
+    """Map integer ``keys[start:]`` to group ids in ``out`` (``-1`` for null rows).
+
+    ``n_groups`` is a one-element int64 array, updated in place. Returns the row where the kernel
+    stopped: ``len(keys)`` when done, else the first row whose new key did not fit.
+    """
+    mask = np.uint64(slot_keys.shape[0] - 1)
+    count = n_groups[0]
+    n = keys.shape[0]
+    for i in range(start, n):
+        if not is_valid(bitmap, bit_offset, i):
+            out[i] = EMPTY
+            continue
+        key = np.int64(keys[i])
+        slot = np.int64(mix64(key) & mask)
+        while True:
+            group = slot_groups[slot]
+            if group == EMPTY:
+                if count >= max_groups:
+                    n_groups[0] = count
+                    return i
+                slot_groups[slot] = count
+                slot_keys[slot] = key
+                group_keys[count] = key
+                group = count
+                count += 1
+                break
+            if slot_keys[slot] == key:
+                break
+            slot = (slot + 1) & np.int64(mask)
+        out[i] = group
+    n_groups[0] = count
+    return n
+
+
+@jit
+def rehash_int_keys(group_keys, n_groups, slot_keys, slot_groups):
+    """Insert groups ``0..n_groups-1`` into empty (all ``-1``) slot arrays of a new size."""
+    mask = np.uint64(slot_keys.shape[0] - 1)
+    for group in range(n_groups):
+        key = group_keys[group]
+        slot = np.int64(mix64(key) & mask)
+        while slot_groups[slot] != EMPTY:
+            slot = (slot + 1) & np.int64(mask)
+        slot_groups[slot] = group
+        slot_keys[slot] = key
+
+
+# --------------------------------------------------------------------------- string keys
+
+
+@jit
+def factorize_string_keys(
+    offsets,
+    data,
+    bitmap,
+    bit_offset,
+    start,
+    slot_hashes,
+    slot_groups,
+    arena,
+    arena_offsets,
+    group_hashes,
+    n_groups,
+    max_groups,
+    out,
+):
+    """Map the strings of an Arrow string array to group ids in ``out`` (``-1`` for nulls).
+
+    ``offsets`` and ``data`` are the array's offsets (already shifted to its offset) and data
+    buffers. Group ``g``'s bytes are ``arena[arena_offsets[g]:arena_offsets[g + 1]]``.
+    Stops (and returns the row) when a new key would exceed ``max_groups`` or the arena.
+    """
+    mask = np.uint64(slot_hashes.shape[0] - 1)
+    count = n_groups[0]
+    arena_capacity = arena.shape[0]
+    n = offsets.shape[0] - 1
+    for i in range(start, n):
+        if not is_valid(bitmap, bit_offset, i):
+            out[i] = EMPTY
+            continue
+        lo = np.int64(offsets[i])
+        hi = np.int64(offsets[i + 1])
+        length = hi - lo
+        h = hash_bytes(data, lo, hi)
+        slot = np.int64(h & mask)
+        while True:
+            group = slot_groups[slot]
+            if group == EMPTY:
+                used = arena_offsets[count]
+                if count >= max_groups or used + length > arena_capacity:
+                    n_groups[0] = count
+                    return i
+                for k in range(length):
+                    arena[used + k] = data[lo + k]
+                arena_offsets[count + 1] = used + length
+                slot_groups[slot] = count
+                slot_hashes[slot] = h
+                group_hashes[count] = h
+                group = count
+                count += 1
+                break
+            if slot_hashes[slot] == h:
+                g_lo = arena_offsets[group]
+                if arena_offsets[group + 1] - g_lo == length:
+                    same = True
+                    for k in range(length):
+                        if arena[g_lo + k] != data[lo + k]:
+                            same = False
+                            break
+                    if same:
+                        break
+            slot = (slot + 1) & np.int64(mask)
+        out[i] = group
+    n_groups[0] = count
+    return n
+
+
+@jit
+def rehash_string_keys(group_hashes, n_groups, slot_hashes, slot_groups):
+    """Insert string groups ``0..n_groups-1`` into empty slot arrays of a new size."""
+    mask = np.uint64(slot_hashes.shape[0] - 1)
+    for group in range(n_groups):
+        h = group_hashes[group]
+        slot = np.int64(h & mask)
+        while slot_groups[slot] != EMPTY:
+            slot = (slot + 1) & np.int64(mask)
+        slot_groups[slot] = group
+        slot_hashes[slot] = h
+
+
+# --------------------------------------------------------------------------- (group, value) pairs
+
+
+@jit_inline
+def pair_hash(group, value):
+    return mix64(np.uint64(group) * np.uint64(0x9E3779B97F4A7C15) ^ mix64(value))
+
+
+@jit
+def count_distinct_pairs(
+    groups, values, bitmap, bit_offset, start, slot_groups, slot_values, n_pairs, max_pairs, counts
+):
+    """Count distinct ``(groups[i], values[i])`` pairs per group into ``counts``.
+
+    Rows with ``groups[i] < 0`` are skipped. A row whose value is null counts as a distinct pair
+    of its own. ``n_pairs`` is a one-element array updated in place. Returns the row where the
+    kernel stopped (``len(groups)`` when done).
+    """
+    mask = np.uint64(slot_groups.shape[0] - 1)
+    used = n_pairs[0]
+    n = groups.shape[0]
+    for i in range(start, n):
+        group = groups[i]
+        if group < 0:
+            continue
+        if not is_valid(bitmap, bit_offset, i):
+            counts[group] += 1
+            continue
+        value = np.int64(values[i])
+        slot = np.int64(pair_hash(group, value) & mask)
+        while True:
+            occupant = slot_groups[slot]
+            if occupant == EMPTY:
+                if used >= max_pairs:
+                    n_pairs[0] = used
+                    return i
+                slot_groups[slot] = group
+                slot_values[slot] = value
+                counts[group] += 1
+                used += 1
+                break
+            if occupant == group and slot_values[slot] == value:
+                break
+            slot = (slot + 1) & np.int64(mask)
+    n_pairs[0] = used
+    return n
+
+
+@jit
+def rehash_pairs(old_groups, old_values, new_groups, new_values):
+    """Move every occupied pair slot of the old arrays into the (empty) new ones."""
+    mask = np.uint64(new_groups.shape[0] - 1)
+    for k in range(old_groups.shape[0]):
+        group = old_groups[k]
+        if group == EMPTY:
+            continue
+        value = old_values[k]
+        slot = np.int64(pair_hash(group, value) & mask)
+        while new_groups[slot] != EMPTY:
+            slot = (slot + 1) & np.int64(mask)
+        new_groups[slot] = group
+        new_values[slot] = value

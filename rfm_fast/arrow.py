@@ -1,0 +1,282 @@
+"""Arrow arrays -> kernel-ready NumPy views (zero-copy where the layout allows), and time units.
+
+The kernels read Arrow buffers directly: values, string offsets and data, and validity bitmaps
+(``bitmap``, ``bit_offset``; an empty bitmap means "no nulls"). This module is the only place
+that knows Arrow's physical layout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rfm_fast.errors import RFMError
+
+NO_BITMAP = np.empty(0, dtype=np.uint8)
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Validity:
+    """An Arrow validity bitmap as the kernels take it."""
+
+    bitmap: np.ndarray
+    bit_offset: int
+
+
+@dataclass(frozen=True)
+class IntColumn:
+    """Integer keys or values of one array chunk."""
+
+    values: np.ndarray
+    validity: Validity
+
+
+@dataclass(frozen=True)
+class StringColumn:
+    """The offsets and data buffers of one string array chunk."""
+
+    offsets: np.ndarray
+    data: np.ndarray
+    validity: Validity
+
+    def __len__(self) -> int:
+        return self.offsets.shape[0] - 1
+
+
+@dataclass(frozen=True)
+class DictionaryColumn:
+    """A dictionary array: indices (nulls as ``len(dictionary)``) and its dictionary."""
+
+    indices: np.ndarray
+    dictionary: pa.Array
+
+
+KeyColumn = IntColumn | StringColumn | DictionaryColumn
+
+
+def validity(array: pa.Array) -> Validity:
+    """The validity bitmap of ``array`` (empty when it has no nulls)."""
+    if array.null_count == 0:
+        return Validity(NO_BITMAP, 0)
+    buffer = array.buffers()[0]
+    return Validity(np.frombuffer(buffer, dtype=np.uint8), array.offset)
+
+
+def primitive_values(array: pa.Array, dtype: np.dtype | type) -> np.ndarray:
+    """Zero-copy NumPy view of the values buffer of a fixed-width array (nulls hold garbage)."""
+    buffer = array.buffers()[1]
+    if buffer is None or len(array) == 0:
+        return np.empty(0, dtype=dtype)
+    values = np.frombuffer(buffer, dtype=dtype)
+    return values[array.offset : array.offset + len(array)]
+
+
+def is_key_type(type_: pa.DataType) -> bool:
+    """Whether ``type_`` can be a customer or order key."""
+    if pa.types.is_dictionary(type_):
+        return is_key_type(type_.value_type)
+    return pa.types.is_integer(type_) or is_text_type(type_)
+
+
+def is_text_type(type_: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(type_)
+        or pa.types.is_large_string(type_)
+        or pa.types.is_string_view(type_)
+    )
+
+
+def key_column(array: pa.Array) -> KeyColumn:
+    """Kernel-ready form of one chunk of a key column (customer or order)."""
+    type_ = array.type
+    if pa.types.is_dictionary(type_):
+        size = len(array.dictionary)
+        indices = array.indices.fill_null(size).cast(pa.int64())
+        return DictionaryColumn(indices.to_numpy(zero_copy_only=False), array.dictionary)
+    if pa.types.is_integer(type_):
+        return IntColumn(primitive_values(array, type_.to_pandas_dtype()), validity(array))
+    if pa.types.is_string_view(type_):
+        array = array.cast(pa.large_string())
+        type_ = array.type
+    offset_dtype = np.int64 if pa.types.is_large_string(type_) else np.int32
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_dtype)
+    offsets = offsets[array.offset : array.offset + len(array) + 1]
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.empty(0, dtype=np.uint8)
+    )
+    return StringColumn(offsets, data, validity(array))
+
+
+def key_kind(type_: pa.DataType) -> str:
+    """``"int"`` or ``"string"``: how keys of this type are hashed."""
+    if pa.types.is_dictionary(type_):
+        return key_kind(type_.value_type)
+    return "int" if pa.types.is_integer(type_) else "string"
+
+
+# --------------------------------------------------------------------------- amounts
+
+
+def is_amount_type(type_: pa.DataType) -> bool:
+    return pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
+
+
+def amount_values(array: pa.Array) -> tuple[np.ndarray, Validity]:
+    """Values of an amount column: integers and float32/64 as they are, others as float64."""
+    type_ = array.type
+    if pa.types.is_decimal(type_) or pa.types.is_float16(type_):
+        array = array.cast(pa.float64())
+        type_ = array.type
+    return primitive_values(array, type_.to_pandas_dtype()), validity(array)
+
+
+def product_of(left: pa.Array, right: pa.Array) -> pa.Array:
+    """``left * right`` as float64 (null where either is null), e.g. Quantity*UnitPrice."""
+    return pc.multiply(left.cast(pa.float64()), right.cast(pa.float64()))
+
+
+# --------------------------------------------------------------------------- time
+
+_TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_OFFSET_ZONE = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def is_time_type(type_: pa.DataType) -> bool:
+    return pa.types.is_timestamp(type_) or pa.types.is_date(type_)
+
+
+def zone(name: str) -> dt.tzinfo:
+    """The tzinfo of an Arrow time zone string (IANA name or fixed offset such as ``+01:00``)."""
+    match = _OFFSET_ZONE.match(name)
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        return dt.timezone(sign * dt.timedelta(hours=int(match.group(2)), minutes=int(match[3])))
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise RFMError(
+            f"unknown time zone {name!r} on the timestamp column; expected an IANA name such as "
+            "'Europe/London' or an offset such as '+01:00'"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    """How the int64 values of a time column map to instants and days."""
+
+    type: pa.DataType
+    unit: str  # NumPy unit of one tick: D, ms, s, us or ns
+    ticks_per_day: int
+    tz: str | None
+
+    @classmethod
+    def of(cls, type_: pa.DataType) -> TimeAxis:
+        if pa.types.is_date32(type_):
+            return cls(type_, "D", 1, None)
+        if pa.types.is_date64(type_):
+            return cls(type_, "ms", 86_400_000, None)
+        return cls(type_, type_.unit, 86_400 * _TICKS_PER_SECOND[type_.unit], type_.tz)
+
+    def ticks(self, array: pa.Array) -> tuple[np.ndarray, Validity]:
+        """The raw values of one chunk (days, or ticks of the unit; instants for zoned data)."""
+        dtype = np.int32 if pa.types.is_date32(self.type) else np.int64
+        return primitive_values(array, dtype), validity(array)
+
+    def local_days(self, array: pa.Array) -> np.ndarray:
+        """Calendar day number of each value, in the column's time zone for zoned columns."""
+        if self.tz is not None:
+            array = pc.local_timestamp(array)
+        values, _ = TimeAxis.of(array.type).ticks(array)
+        return values.astype(np.int64) // self.ticks_per_day
+
+    def ticks_of(self, when: Any) -> int:
+        """``when`` (datetime, date, numpy datetime64 or ISO-8601 text) in ticks, rounded down."""
+        if isinstance(when, np.datetime64) and self.tz is None:
+            return int(when.astype(f"datetime64[{self.unit}]").astype(np.int64))
+        moment = parse_moment(when)
+        if self.tz is not None and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone(self.tz))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+        delta = moment - EPOCH
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        if self.unit == "D":
+            return micros // 86_400_000_000
+        per_second = _TICKS_PER_SECOND[self.unit]
+        if per_second >= 1_000_000:
+            return micros * (per_second // 1_000_000)
+        return micros // (1_000_000 // per_second)
+
+    def to_datetime(self, ticks: int) -> dt.datetime:
+        """The moment of ``ticks``: aware in the column's zone for zoned data, else naive."""
+        moment = np.datetime64(int(ticks), self.unit).astype("datetime64[us]").item()
+        if isinstance(moment, dt.date) and not isinstance(moment, dt.datetime):
+            moment = dt.datetime(moment.year, moment.month, moment.day)
+        if self.tz is not None:
+            return moment.replace(tzinfo=dt.UTC).astimezone(zone(self.tz))
+        return moment
+
+    def to_arrow(self, ticks: np.ndarray) -> pa.Array:
+        """An array of the column's own type from int64 ticks."""
+        if pa.types.is_date32(self.type):
+            return pa.array(ticks.astype(np.int32)).view(self.type)
+        return pa.array(ticks.astype(np.int64, copy=False)).view(self.type)
+
+
+def parse_moment(when: Any) -> dt.datetime:
+    """A datetime from a datetime, date, numpy datetime64 or ISO-8601 text."""
+    if isinstance(when, dt.datetime):
+        return when
+    if isinstance(when, dt.date):
+        return dt.datetime(when.year, when.month, when.day)
+    if isinstance(when, np.datetime64):
+        if np.isnat(when):
+            raise RFMError("as_of is NaT; expected a date or time")
+        value = when.astype("datetime64[us]").item()
+        return value if isinstance(value, dt.datetime) else parse_moment(value)
+    if isinstance(when, str):
+        try:
+            return dt.datetime.fromisoformat(when.strip())
+        except ValueError:
+            raise RFMError(
+                f"cannot read as_of {when!r}: expected an ISO-8601 date or time such as "
+                "'2011-12-10', '2011-12-10 08:00' or '2011-12-10T08:00:00+01:00'"
+            ) from None
+    raise RFMError(
+        f"as_of must be a datetime, date, numpy.datetime64 or ISO-8601 text; got "
+        f"{type(when).__name__} {when!r}"
+    )
+
+
+def parse_text_timestamps(array: pa.Array, column: str, format_: str | None) -> pa.Array:
+    """Text timestamps -> ``timestamp[us]`` (UTC when the text carries offsets).
+
+    Integers such as ``20240131`` are parsed as their decimal text when a format is given.
+    """
+    if pa.types.is_integer(array.type):
+        array = array.cast(pa.string())
+    try:
+        if format_ is not None:
+            return pc.strptime(array, format=format_, unit="us", error_is_null=False)
+        try:
+            return array.cast(pa.timestamp("us"))
+        except pa.ArrowInvalid:
+            return array.cast(pa.timestamp("us", tz="UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        how = f"with format {format_!r}" if format_ else "as ISO-8601"
+        raise RFMError(
+            f"cannot parse the text of timestamp column {column!r} {how}: {exc}. Pass "
+            "timestamp_format= (CLI: --timestamp-format) with a strptime format such as "
+            "'%Y%m%d' or '%d/%m/%Y %H:%M'"
+        ) from None

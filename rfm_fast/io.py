@@ -1,0 +1,328 @@
+"""Inputs (Arrow, pandas, polars, NumPy, Parquet/CSV/IPC files) as streams of record batches,
+and outputs written atomically.
+
+Every input becomes a :class:`Source`: its column names, and a way to stream the columns a run
+needs as Arrow record batches. Files are read batch by batch, never whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.ipc as pa_ipc
+import pyarrow.parquet as pq
+
+from rfm_fast.errors import RFMError
+
+DEFAULT_BATCH_ROWS = 1 << 20
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv", ".txt")
+IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
+OUTPUT_SUFFIXES = (".parquet", ".csv", ".arrow", ".feather")
+
+Opener = Callable[[list[str]], tuple[pa.Schema, Iterator[pa.RecordBatch]]]
+
+
+@dataclass
+class Source:
+    """An input: a name for messages, its columns, its size if known, and a batch reader."""
+
+    name: str
+    column_names: list[str]
+    total_rows: int | None
+    opener: Opener
+
+    def open(self, columns: list[str]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """The schema of ``columns`` and an iterator over record batches holding just them."""
+        return self.opener(columns)
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (*PARQUET_SUFFIXES, *CSV_SUFFIXES, *IPC_SUFFIXES):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def open_source(
+    data: Any,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    text_columns: tuple[str, ...] = (),
+    timestamp_format: str | None = None,
+    timestamp_column: str | None = None,
+) -> Source:
+    """Wrap any supported input as a :class:`Source`.
+
+    ``text_columns`` are read as text from CSV files (order ids, whose type inference from the
+    first block could fail on a later one). ``timestamp_format`` is given to the CSV reader for
+    ``timestamp_column``.
+    """
+    if isinstance(data, str | os.PathLike):
+        return _file_source(Path(data), batch_rows, text_columns, timestamp_format,
+                            timestamp_column)  # fmt: skip
+    if isinstance(data, pa.Table):
+        return _table_source("Arrow table", data, batch_rows)
+    if isinstance(data, pa.RecordBatch):
+        return _table_source("Arrow record batch", pa.Table.from_batches([data]), batch_rows)
+    if isinstance(data, pa.RecordBatchReader):
+        return _reader_source(data)
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas" and hasattr(data, "columns"):
+        return _pandas_source(data, batch_rows)
+    if module == "polars" and hasattr(data, "to_arrow"):
+        columns = [str(c) for c in data.columns]
+        return Source(
+            "polars DataFrame",
+            columns,
+            len(data),
+            lambda cols: _stream_table(data.select(cols).to_arrow(), batch_rows),
+        )
+    if isinstance(data, Mapping):
+        return _mapping_source(data, batch_rows)
+    raise RFMError(
+        "data must be a pyarrow Table, RecordBatch or RecordBatchReader, a pandas or polars "
+        "DataFrame, a mapping of column name to NumPy array, or a path to a Parquet, CSV or "
+        f"Arrow IPC file; got {type(data).__module__}.{type(data).__name__}"
+    )
+
+
+def _stream_table(table: pa.Table, batch_rows: int) -> tuple[pa.Schema, Iterator]:
+    return table.schema, iter(table.to_batches(max_chunksize=batch_rows))
+
+
+def _table_source(name: str, table: pa.Table, batch_rows: int) -> Source:
+    return Source(
+        name,
+        table.column_names,
+        table.num_rows,
+        lambda cols: _stream_table(table.select(cols), batch_rows),
+    )
+
+
+def _reader_source(reader: pa.RecordBatchReader) -> Source:
+    def opener(cols: list[str]):
+        schema = pa.schema([reader.schema.field(c) for c in cols])
+        return schema, (batch.select(cols) for batch in reader)
+
+    return Source("Arrow record batch reader", reader.schema.names, None, opener)
+
+
+def _pandas_source(frame: Any, batch_rows: int) -> Source:
+    columns = [str(c) for c in frame.columns]
+
+    def opener(cols: list[str]):
+        try:
+            table = pa.Table.from_pandas(frame[cols], preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise RFMError(f"cannot convert the pandas DataFrame to Arrow: {exc}") from None
+        return _stream_table(table, batch_rows)
+
+    return Source("pandas DataFrame", columns, len(frame), opener)
+
+
+def _mapping_source(mapping: Mapping, batch_rows: int) -> Source:
+    columns = [str(c) for c in mapping]
+
+    def opener(cols: list[str]):
+        arrays = {}
+        for col in cols:
+            values = mapping[col]
+            try:
+                arrays[col] = values if isinstance(values, pa.Array | pa.ChunkedArray) else (
+                    pa.array(np.asarray(values))
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+                raise RFMError(f"cannot convert column {col!r} to Arrow: {exc}") from None
+        lengths = {len(a) for a in arrays.values()}
+        if len(lengths) > 1:
+            raise RFMError(
+                "the arrays of a mapping input must all have the same length; got "
+                + ", ".join(f"{c}: {len(a)}" for c, a in arrays.items())
+            )
+        return _stream_table(pa.table(arrays), batch_rows)
+
+    first = next(iter(mapping.values()), None)
+    return Source("mapping of arrays", columns, None if first is None else len(first), opener)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _guarded(name: str, kind: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Re-raise read errors in the middle of a file as one-line :class:`RFMError`."""
+    try:
+        yield from batches
+    except (pa.ArrowException, OSError) as exc:
+        raise RFMError(f"cannot read {name} as {kind}: {exc}") from None
+
+
+def _file_source(
+    path: Path,
+    batch_rows: int,
+    text_columns: tuple[str, ...],
+    timestamp_format: str | None,
+    timestamp_column: str | None,
+) -> Source:
+    if not path.exists():
+        raise RFMError(f"input file not found: {path}")
+    if path.is_dir():
+        raise RFMError(f"input {path} is a directory; give a Parquet, CSV or Arrow IPC file")
+    suffix = _suffix(path)
+    name = str(path)
+    if suffix in PARQUET_SUFFIXES:
+        return _parquet_source(path, name, batch_rows)
+    if suffix in CSV_SUFFIXES:
+        return _csv_source(path, name, batch_rows, text_columns, timestamp_format,
+                           timestamp_column)  # fmt: skip
+    if suffix in IPC_SUFFIXES:
+        return _ipc_source(path, name)
+    raise RFMError(
+        f"cannot tell the format of {name} from its suffix {suffix or '(none)'}; expected one "
+        f"of {', '.join(PARQUET_SUFFIXES + CSV_SUFFIXES + IPC_SUFFIXES)}"
+    )
+
+
+def _parquet_source(path: Path, name: str, batch_rows: int) -> Source:
+    try:
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+    except (pa.ArrowException, OSError) as exc:
+        raise RFMError(f"cannot read {name} as Parquet: {exc}") from None
+
+    def opener(cols: list[str]):
+        selected = pa.schema([schema.field(c) for c in cols])
+        batches = parquet.iter_batches(batch_size=batch_rows, columns=cols)
+        return selected, _guarded(name, "Parquet", batches)
+
+    return Source(name, schema.names, parquet.metadata.num_rows, opener)
+
+
+def _csv_source(
+    path: Path,
+    name: str,
+    batch_rows: int,
+    text_columns: tuple[str, ...],
+    timestamp_format: str | None,
+    timestamp_column: str | None,
+) -> Source:
+    delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
+
+    def reader(convert: pa_csv.ConvertOptions) -> pa_csv.CSVStreamingReader:
+        try:
+            return pa_csv.open_csv(
+                path,
+                read_options=pa_csv.ReadOptions(block_size=1 << 24),
+                parse_options=pa_csv.ParseOptions(delimiter=delimiter),
+                convert_options=convert,
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise RFMError(f"cannot read {name} as CSV: {exc}") from None
+
+    header = reader(pa_csv.ConvertOptions(column_types={c: pa.string() for c in text_columns}))
+    names = header.schema.names
+    header.close()
+
+    def opener(cols: list[str]):
+        types = {c: pa.string() for c in text_columns if c in cols}
+        parsers = [timestamp_format] if timestamp_format else None
+        if timestamp_format and timestamp_column in cols:
+            types[timestamp_column] = pa.timestamp("us")
+        stream = reader(pa_csv.ConvertOptions(include_columns=cols, column_types=types,
+                                              timestamp_parsers=parsers))  # fmt: skip
+        return stream.schema, _guarded(name, "CSV", _rebatched(stream, batch_rows))
+
+    return Source(name, names, None, opener)
+
+
+def _rebatched(batches: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        yield from pa.Table.from_batches([batch]).to_batches(max_chunksize=batch_rows)
+
+
+def _ipc_source(path: Path, name: str) -> Source:
+    try:
+        source = pa.memory_map(str(path))
+        try:
+            file_reader = pa_ipc.open_file(source)
+            schema = file_reader.schema
+            total = sum(file_reader.get_batch(i).num_rows
+                        for i in range(file_reader.num_record_batches))  # fmt: skip
+
+            def batches(cols):
+                for i in range(file_reader.num_record_batches):
+                    yield file_reader.get_batch(i).select(cols)
+        except pa.ArrowInvalid:
+            source = pa.memory_map(str(path))
+            stream_reader = pa_ipc.open_stream(source)
+            schema, total = stream_reader.schema, None
+
+            def batches(cols):
+                for batch in stream_reader:
+                    yield batch.select(cols)
+    except (pa.ArrowException, OSError) as exc:
+        raise RFMError(f"cannot read {name} as Arrow IPC: {exc}") from None
+
+    def opener(cols: list[str]):
+        selected = pa.schema([schema.field(c) for c in cols])
+        return selected, _guarded(name, "Arrow IPC", batches(cols))
+
+    return Source(name, schema.names, total, opener)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """The output path, if its suffix names a format we write and its folder exists."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise RFMError(
+            f"cannot tell the output format of {path} from its suffix; use one of "
+            f"{', '.join(OUTPUT_SUFFIXES)}"
+        )
+    if not path.parent.is_dir():
+        raise RFMError(f"output folder {path.parent} does not exist")
+    return path
+
+
+def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write ``table`` in the format of the suffix, atomically.
+
+    The table goes to a temporary file in the same folder, which is renamed over ``path`` only
+    when complete: an interrupted or failed write leaves no partial file behind.
+    """
+    path = check_output_path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            pq.write_table(table, temporary)
+        elif suffix == ".csv":
+            pa_csv.write_csv(_decoded(table), temporary)
+        else:
+            with pa_ipc.new_file(temporary, table.schema) as writer:
+                writer.write_table(table)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return path
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded to their values (CSV has no dictionaries)."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    return table
