@@ -17,7 +17,14 @@ import pyarrow.compute as pc
 
 from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import hashing
-from rfm_fast.arrow import DictionaryColumn, IntColumn, KeyColumn, StringColumn, Validity, key_column
+from rfm_fast.arrow import (
+    DictionaryColumn,
+    IntColumn,
+    KeyColumn,
+    StringColumn,
+    Validity,
+    key_column,
+)
 
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
@@ -133,7 +140,7 @@ class KeyTable:
 
     # ----------------------------------------------------------------- results
     def keys(self) -> np.ndarray | pa.Array:
-        """The key of each group: int64 (uint64 when the input was uint64) or a large_string array."""
+        """The key of each group: int64 (uint64 for uint64 input) or a large_string array."""
         n = len(self)
         if self.kind == "int":
             keys = self.group_keys[:n]

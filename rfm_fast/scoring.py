@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from rfm_fast import arrow, binning
 from rfm_fast.aggregation import INT64_MAX, CustomerAggregator, CustomerTotals, RowCounts
+from rfm_fast.arrays import _score_checked
 from rfm_fast.errors import RFMError, RFMWarning
 from rfm_fast.io import DEFAULT_BATCH_ROWS, open_source
 from rfm_fast.segments import SegmentsSpec, assign_segments, resolve_rules
@@ -258,7 +259,8 @@ def score(
     ... })
     >>> result = rfm_fast.score(orders, customer="customer", timestamp="day", amount="amount",
     ...                         bins=3, segments=None)
-    >>> result.table.select(["customer", "recency", "frequency", "monetary", "rfm_cell"]).to_pylist()[0]
+    >>> columns = ["customer", "recency", "frequency", "monetary", "rfm_cell"]
+    >>> result.table.select(columns).to_pylist()[0]
     {'customer': 1, 'recency': 11, 'frequency': 2, 'monetary': 25.0, 'rfm_cell': '222'}
     >>> result.stats.as_of
     datetime.datetime(2024, 1, 31, 0, 0)
@@ -391,18 +393,8 @@ def _result(
     if monetary_mode == "mean":
         monetary = monetary / np.maximum(frequency, 1)
 
-    metric_values = {"recency": recency, "frequency": frequency, "monetary": monetary}
-    scored = {
-        metric: binning.score_metric(
-            values,
-            bins=bins,
-            method=method,
-            higher_is_better=metric != "recency",
-            thresholds=user_edges.get(metric),
-        )
-        for metric, values in metric_values.items()
-    }
-    r, f, m = (scored[k].scores for k in binning.METRICS)
+    scores = _score_checked(recency, frequency, monetary, bins, method, user_edges)
+    r, f, m = scores.R, scores.F, scores.M
     segment = assign_segments(rules, {"R": r, "F": f, "M": m})
 
     table = pa.table(
@@ -433,12 +425,11 @@ def _result(
         null_amount=counts.null_amount,
         customers=n,
         as_of=None if as_of_ticks is None else axis.to_datetime(as_of_ticks),
-        empty_bins={k: scored[k].empty for k in binning.METRICS},
+        empty_bins=scores.empty_bins,
         bins=bins,
         method=method,
     )
-    edges = {k: scored[k].edges for k in binning.METRICS}
-    return RFMResult(table, edges, stats)
+    return RFMResult(table, scores.edges, stats)
 
 
 def _customer_output(keys: np.ndarray | pa.Array, input_type: pa.DataType) -> pa.Array:

@@ -39,10 +39,7 @@ def ntile_scores(order, bins, out):
     extra = n % bins
     big = extra * (size + 1)
     for k in range(n):
-        if k < big:
-            group = k // (size + 1)
-        else:
-            group = extra + (k - big) // size
+        group = k // (size + 1) if k < big else extra + (k - big) // size
         out[order[k]] = 1 + group
 
 

@@ -1,0 +1,228 @@
+"""The NumPy-level layer: plain arrays in, plain arrays out, no Arrow tables to build.
+
+This is what Spark or Dask workers and other engines call when they already hold columns as NumPy
+arrays. :func:`aggregate` folds orders into per-customer metrics; :func:`score_metrics` turns
+metric arrays into scores and edges. :func:`rfm_fast.score` is built on the same pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from rfm_fast import binning
+from rfm_fast.aggregation import INT64_MAX, CustomerAggregator
+from rfm_fast.arrow import NO_BITMAP, IntColumn, KeyColumn, Validity, key_column
+from rfm_fast.errors import RFMError
+
+_TICKS_PER_DAY = {"D": 1, "h": 24, "m": 1_440, "s": 86_400, "ms": 86_400_000,
+                  "us": 86_400_000_000, "ns": 86_400_000_000_000}  # fmt: skip
+_NO_NULLS = Validity(NO_BITMAP, 0)
+
+
+@dataclass(frozen=True)
+class CustomerMetrics:
+    """Per-customer metrics from :func:`aggregate`, sorted by customer key.
+
+    ``first`` and ``last`` are ``datetime64`` in the unit of the input timestamps.
+    """
+
+    customer: np.ndarray
+    recency: np.ndarray
+    frequency: np.ndarray
+    monetary: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    tenure: np.ndarray
+    as_of: np.datetime64 | None
+
+    def __len__(self) -> int:
+        return self.customer.shape[0]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Scores 1..bins per metric (``int8``), the edges that reproduce them, the empty scores."""
+
+    R: np.ndarray
+    F: np.ndarray
+    M: np.ndarray
+    edges: dict[str, list[float]]
+    empty_bins: dict[str, list[int]]
+
+
+def _keys(values: np.ndarray, role: str) -> KeyColumn:
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise RFMError(f"{role} must be a 1-D array; got shape {values.shape}")
+    if values.dtype.kind in "iu":
+        return IntColumn(values, _NO_NULLS)
+    if values.dtype.kind in "UOT":
+        try:
+            return key_column(pa.array(values, pa.large_string()))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise RFMError(f"{role} must hold integers or text: {exc}") from None
+    raise RFMError(f"{role} must be an integer or text array; got dtype {values.dtype}")
+
+
+def aggregate(
+    customer: np.ndarray,
+    timestamp: np.ndarray,
+    amount: np.ndarray,
+    order: np.ndarray | None = None,
+    *,
+    as_of: np.datetime64 | None = None,
+) -> CustomerMetrics:
+    """Per-customer recency, frequency and monetary value from plain NumPy arrays.
+
+    Parameters
+    ----------
+    customer : numpy.ndarray
+        Integer ids (any width), or text (``str`` or object arrays; nulls are not allowed here:
+        drop them first or use :func:`rfm_fast.score`).
+    timestamp : numpy.ndarray of datetime64
+        Purchase times in any unit from days to nanoseconds; ``NaT`` rows are dropped.
+    amount : numpy.ndarray
+        Integers or floats; NaN is left out of the sum.
+    order : numpy.ndarray, optional
+        Integer or text order ids: the frequency counts distinct orders instead of rows.
+    as_of : numpy.datetime64, optional
+        End of the window; default: the latest timestamp plus one day. Later rows are left out.
+
+    Returns
+    -------
+    CustomerMetrics
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rfm_fast import arrays
+    >>> m = arrays.aggregate(
+    ...     np.array([7, 3, 7]),
+    ...     np.array(["2024-01-01", "2024-01-05", "2024-01-09"], dtype="datetime64[D]"),
+    ...     np.array([10.0, 2.5, 5.0]),
+    ... )
+    >>> m.customer, m.recency, m.frequency, m.monetary
+    (array([3, 7]), array([5, 1]), array([1, 2]), array([ 2.5, 15. ]))
+    """
+    timestamp = np.asarray(timestamp)
+    if timestamp.dtype.kind != "M":
+        raise RFMError(f"timestamp must be a datetime64 array; got dtype {timestamp.dtype}")
+    unit, _ = np.datetime_data(timestamp.dtype)
+    if unit not in _TICKS_PER_DAY:
+        raise RFMError(f"timestamp unit {unit!r} is not supported; use D, h, m, s, ms, us or ns")
+    amount = np.asarray(amount)
+    if amount.dtype.kind not in "iuf":
+        raise RFMError(f"amount must be an integer or float array; got dtype {amount.dtype}")
+    customers = _keys(customer, "customer")
+    n = timestamp.shape[0]
+    lengths = {"customer": len(np.asarray(customer)), "timestamp": n, "amount": amount.shape[0]}
+    if order is not None:
+        lengths["order"] = len(np.asarray(order))
+    if len(set(lengths.values())) > 1:
+        raise RFMError(f"all arrays must have the same length; got {lengths}")
+
+    ticks = timestamp.view(np.int64)
+    nat = np.isnat(timestamp)
+    ticks_valid = Validity(np.packbits(~nat, bitorder="little"), 0) if nat.any() else _NO_NULLS
+    limit = INT64_MAX
+    if as_of is not None:
+        limit = int(np.datetime64(as_of).astype(timestamp.dtype).view(np.int64))
+    distinct = None if order is None else _keys(order, "order")
+    kind = None if distinct is None else ("int" if isinstance(distinct, IntColumn) else "string")
+    aggregator = CustomerAggregator(
+        "int" if isinstance(customers, IntColumn) else "string", kind, limit
+    )
+    bad = aggregator.update(customers, ticks, ticks_valid, amount, _NO_NULLS, distinct)
+    if bad >= 0:
+        raise RFMError(
+            f"amount has an infinite or too large value ({amount[bad]}) at index {bad}; "
+            "amounts must be finite and below 2**62 in absolute value"
+        )
+    counts = aggregator.row_counts()
+    totals = aggregator.finish()
+    per_day = _TICKS_PER_DAY[unit]
+    as_of_ticks = limit if as_of is not None else (
+        None if counts.max_timestamp is None else counts.max_timestamp + per_day
+    )
+    if as_of_ticks is None:
+        empty = np.zeros(0, dtype=np.int64)
+        recency = tenure = empty
+    else:
+        recency = (as_of_ticks - totals.last) // per_day
+        tenure = (as_of_ticks - totals.first) // per_day
+    keys = totals.keys
+    if isinstance(keys, pa.Array):
+        keys = keys.to_numpy(zero_copy_only=False)
+    else:
+        keys = keys.astype(np.asarray(customer).dtype)
+    return CustomerMetrics(
+        customer=keys,
+        recency=recency,
+        frequency=totals.rows if totals.distinct is None else totals.distinct,
+        monetary=totals.monetary,
+        first=totals.first.view(timestamp.dtype),
+        last=totals.last.view(timestamp.dtype),
+        tenure=tenure,
+        as_of=None if as_of_ticks is None else np.datetime64(int(as_of_ticks), unit),
+    )
+
+
+def score_metrics(
+    recency: np.ndarray,
+    frequency: np.ndarray,
+    monetary: np.ndarray,
+    *,
+    bins: int = 5,
+    method: str = "exact",
+    thresholds: dict[str, Sequence[float]] | None = None,
+) -> Scores:
+    """Scores 1..bins for per-customer metric arrays (in customer-key order for ``split``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rfm_fast import arrays
+    >>> s = arrays.score_metrics(np.array([5, 1, 30]), np.array([1, 2, 1]),
+    ...                          np.array([2.5, 15.0, 1.0]), bins=3)
+    >>> s.R, s.F, s.M
+    (array([2, 3, 1], dtype=int8), array([1, 3, 1], dtype=int8), array([2, 3, 1], dtype=int8))
+    """
+    bins = binning.check_bins(bins)
+    method = binning.check_method(method)
+    return _score_checked(recency, frequency, monetary, bins, method,
+                          binning.check_thresholds(thresholds, bins))  # fmt: skip
+
+
+def _score_checked(
+    recency: np.ndarray,
+    frequency: np.ndarray,
+    monetary: np.ndarray,
+    bins: int,
+    method: str,
+    user_edges: dict[str, np.ndarray],
+) -> Scores:
+    values = {"recency": recency, "frequency": frequency, "monetary": monetary}
+    lengths = {k: np.asarray(v).shape for k, v in values.items()}
+    if len(set(lengths.values())) > 1:
+        raise RFMError(f"recency, frequency and monetary must have the same length; got {lengths}")
+    scored = {
+        metric: binning.score_metric(
+            np.asarray(v),
+            bins=bins,
+            method=method,
+            higher_is_better=metric != "recency",
+            thresholds=user_edges.get(metric),
+        )
+        for metric, v in values.items()
+    }
+    return Scores(
+        R=scored["recency"].scores,
+        F=scored["frequency"].scores,
+        M=scored["monetary"].scores,
+        edges={k: s.edges for k, s in scored.items()},
+        empty_bins={k: s.empty for k, s in scored.items()},
+    )

@@ -1,0 +1,201 @@
+"""The `rfm` command line: outputs, the summary, and one-line errors with exit code 1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import rfm_fast
+from rfm_fast_cli.main import app
+
+runner = CliRunner()
+EXAMPLE = rfm_fast.datasets.example_path()
+EXAMPLE_ARGS = ["--customer", "customer_id", "--timestamp", "date", "--amount", "dollar_value"]
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output + result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def orders(tmp_path: Path) -> Path:
+    table = pa.table(
+        {
+            "customer": [1, 1, 2, 3, None],
+            "timestamp": pa.array(
+                [dt.datetime(2024, 1, d, 12) for d in (1, 20, 5, 30, 2)], pa.timestamp("s")
+            ),
+            "amount": [10.0, 15.0, 7.5, 20.0, 1.0],
+        }
+    )
+    path = tmp_path / "orders.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+def test_example_prints_summary_and_segments():
+    result = run("example")
+    assert result.exit_code == 0, result.output
+    assert "rows read 69,659; used 69,659" in result.output
+    assert "customers scored 23,570" in result.output
+    assert "Champions" in result.output and "Hibernating" in result.output
+    assert "frequency" in result.output  # the edges table
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".arrow", ".feather"])
+def test_score_writes_every_format(tmp_path: Path, suffix: str):
+    output = tmp_path / f"scores{suffix}"
+    result = run("score", EXAMPLE, "-o", output, *EXAMPLE_ARGS, "--no-progress")
+    assert result.exit_code == 0, result.output
+    expected = rfm_fast.score(EXAMPLE, **rfm_fast.datasets.EXAMPLE_COLUMNS).table
+    if suffix == ".parquet":
+        written = pq.read_table(output)
+    elif suffix == ".csv":
+        written = pa_csv.read_csv(output)
+    else:
+        written = feather.read_table(output)
+    assert written.num_rows == expected.num_rows == 23_570
+    assert written.column_names == expected.column_names
+    assert written.column("customer_id").to_pylist() == expected.column("customer_id").to_pylist()
+    assert written.column("rfm_cell").cast(pa.string()).to_pylist() == (
+        expected.column("rfm_cell").to_pylist()
+    )
+    assert written.column("segment").cast(pa.string()).to_pylist() == (
+        expected.column("segment").cast(pa.string()).to_pylist()
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_score_options_reach_the_library(orders: Path, tmp_path: Path):
+    output = tmp_path / "out.parquet"
+    result = run(
+        "score", orders, "-o", output, "--bins", "3", "--method", "split", "--segments", "none",
+        "--as-of", "2024-01-25", "--recency-edges", "5,10",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(output)
+    expected = rfm_fast.score(
+        orders, customer="customer", timestamp="timestamp", amount="amount", bins=3,
+        method="split", segments=None, as_of="2024-01-25", thresholds={"recency": [5, 10]},
+    ).table  # fmt: skip
+    assert table.equals(expected)
+    assert "after as of 1" in result.output
+    assert "null customer 1" in result.output
+
+
+def test_segments_file(orders: Path, tmp_path: Path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[segment]]\nname = "Best"\nR = "3"\n', encoding="utf-8")
+    output = tmp_path / "out.csv"
+    result = run("score", orders, "-o", output, "--bins", "3", "--segments", rules)
+    assert result.exit_code == 0, result.output
+    assert set(pa_csv.read_csv(output).column("segment").to_pylist()) <= {"Best", "Other"}
+
+
+def test_no_usable_rows_gives_empty_output_and_a_warning(tmp_path: Path):
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "customer": pa.array([None, None], pa.int64()),
+                "timestamp": pa.array([1, 2], pa.timestamp("s")),
+                "amount": [1.0, 2.0],
+            }
+        ),
+        path,
+    )
+    output = tmp_path / "out.parquet"
+    result = run("score", path, "-o", output)
+    assert result.exit_code == 0, result.output
+    assert "warning: no usable rows" in result.stderr
+    table = pq.read_table(output)
+    assert table.num_rows == 0
+    assert table.column_names[0] == "customer" and "segment" in table.column_names
+
+
+def _corrupt(tmp_path: Path) -> Path:
+    path = tmp_path / "corrupt.parquet"
+    path.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    return path
+
+
+def _rules(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_args", "fragments"),
+    [
+        (lambda d, o: [d / "missing.parquet"], ["input file not found"]),
+        (lambda d, o: [_corrupt(d)], ["cannot read", "as Parquet"]),
+        (lambda d, o: [o, "--customer", "client"], ["'client' not found", "'customer'"]),
+        (lambda d, o: [o, "--amount", "timestamp"], ["amount column 'timestamp'", "timestamp"]),
+        (lambda d, o: [o, "--bins", "12"], ["bins must be from 2 to 9"]),
+        (lambda d, o: [o, "--as-of", "yesterday-ish"], ["cannot read as_of 'yesterday-ish'"]),
+        (lambda d, o: [o, "--segments", _rules(d, "[[segment]\n")], ["not valid TOML"]),
+        (lambda d, o: [o, "--segments", _rules(d, '[[segment]]\nname="x"\nR="7"\n')],
+         ["outside the scores 1..5"]),  # fmt: skip
+        (lambda d, o: [o, "--segments", _rules(d, '[[segment]]\nname="x"\nQ=1\n')],
+         ["unknown key(s) Q"]),  # fmt: skip
+        (lambda d, o: [o, "--recency-edges", "a,b"], ["--recency-edges"]),
+        (lambda d, o: [o, "--recency-edges", "1,2"], ["2 edges make 3 scores"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_1_and_no_output(orders: Path, tmp_path, make_args, fragments):
+    output = tmp_path / "out.parquet"
+    args = make_args(tmp_path, orders)
+    result = run("score", *args, "-o", output)
+    assert_one_line_error(result, *fragments)
+    assert not output.exists()
+
+
+def test_infinite_amount_names_column_and_row(tmp_path: Path):
+    path = tmp_path / "inf.csv"
+    path.write_text("c,t,a\n1,2024-01-01,1.5\n2,2024-01-02,inf\n", encoding="utf-8")
+    output = tmp_path / "out.parquet"
+    result = run("score", path, "-o", output, "--customer", "c", "--timestamp", "t", "--amount", "a")
+    assert_one_line_error(result, "amount column 'a'", "row 1")
+    assert not output.exists()
+
+
+def test_unknown_output_suffix_fails_before_reading(orders: Path, tmp_path: Path):
+    result = run("score", orders, "-o", tmp_path / "out.xlsx")
+    assert_one_line_error(result, "output format")
+
+
+def test_entry_point_runs_as_a_real_process(orders: Path, tmp_path: Path):
+    """The installed console script: real stderr, real exit codes."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "rfm_fast_cli", "score", str(orders), "-o", str(tmp_path / "s.csv")],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "rfm_fast_cli", "score", str(tmp_path / "nope.csv")],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [f"error: input file not found: {tmp_path}/nope.csv"]
