@@ -85,8 +85,12 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int | None], None] | Non
     if not enabled or not err.is_terminal:
         yield None
         return
-    columns = (TextColumn("reading"), BarColumn(), TextColumn("{task.completed:,} rows"),
-               TimeElapsedColumn())  # fmt: skip
+    columns = (
+        TextColumn("reading"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("read", total=None)
 
@@ -124,7 +128,7 @@ def print_summary(result: rfm_fast.RFMResult, output: Path | None) -> None:
     edges.add_column("empty scores")
     for metric, values in result.edges.items():
         empty = ", ".join(map(str, s.empty_bins[metric])) or "-"
-        edges.add_row(metric, ", ".join(f"{v:g}" for v in values), empty)
+        edges.add_row(metric, ", ".join(f"{v:.12g}" for v in values), empty)
     out.print(edges)
     segments = Table(title="Segments", title_justify="left")
     segments.add_column("segment")
@@ -205,11 +209,21 @@ def score(
             check_output_path(output)
         with _progress(progress) as on_batch:
             result = rfm_fast.score(
-                input, customer=customer, timestamp=timestamp, amount=amount, order=order,
-                as_of=as_of, bins=bins, method=method.value, frequency=frequency.value,
-                monetary=monetary.value, segments=segments, thresholds=edges or None,
-                timestamp_format=timestamp_format, progress=on_batch,
-            )  # fmt: skip
+                input,
+                customer=customer,
+                timestamp=timestamp,
+                amount=amount,
+                order=order,
+                as_of=as_of,
+                bins=bins,
+                method=method.value,
+                frequency=frequency.value,
+                monetary=monetary.value,
+                segments=segments,
+                thresholds=edges or None,
+                timestamp_format=timestamp_format,
+                progress=on_batch,
+            )
         if output is not None:
             write_table(result.table, output)
         print_summary(result, output)

@@ -58,5 +58,4 @@ def warmup() -> None:
         )
         for timestamp in ("timestamp", "ts"):
             for order in (None, "order", "invoice"):
-                score(table, customer="customer", timestamp=timestamp, amount="amount",
-                      order=order)  # fmt: skip
+                score(table, customer="customer", timestamp=timestamp, amount="amount", order=order)

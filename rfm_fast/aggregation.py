@@ -103,9 +103,17 @@ class KeyTable:
         start, n = 0, values.shape[0]
         while True:
             start = hashing.factorize_int_keys(
-                values, valid.bitmap, valid.bit_offset, start, self.slot_keys,
-                self.slot_groups, self.group_keys, self.n_groups, self.max_groups, out,
-            )  # fmt: skip
+                values,
+                valid.bitmap,
+                valid.bit_offset,
+                start,
+                self.slot_keys,
+                self.slot_groups,
+                self.group_keys,
+                self.n_groups,
+                self.max_groups,
+                out,
+            )
             if start >= n:
                 return
             self._grow_groups()
@@ -114,10 +122,20 @@ class KeyTable:
         start, n = 0, len(column)
         while True:
             start = hashing.factorize_string_keys(
-                column.offsets, column.data, column.validity.bitmap, column.validity.bit_offset,
-                start, self.slot_hashes, self.slot_groups, self.arena, self.arena_offsets,
-                self.group_hashes, self.n_groups, self.max_groups, out,
-            )  # fmt: skip
+                column.offsets,
+                column.data,
+                column.validity.bitmap,
+                column.validity.bit_offset,
+                start,
+                self.slot_hashes,
+                self.slot_groups,
+                self.arena,
+                self.arena_offsets,
+                self.group_hashes,
+                self.n_groups,
+                self.max_groups,
+                out,
+            )
             if start >= n:
                 return
             if len(self) >= self.max_groups:
@@ -164,9 +182,17 @@ class DistinctPairCounter:
         start, n = 0, groups.shape[0]
         while True:
             start = hashing.count_distinct_pairs(
-                groups, values, valid.bitmap, valid.bit_offset, start, self.slot_groups,
-                self.slot_values, self.n_pairs, self.slot_groups.shape[0] // 2, counts,
-            )  # fmt: skip
+                groups,
+                values,
+                valid.bitmap,
+                valid.bit_offset,
+                start,
+                self.slot_groups,
+                self.slot_values,
+                self.n_pairs,
+                self.slot_groups.shape[0] // 2,
+                counts,
+            )
             if start >= n:
                 return
             slots = self.slot_groups.shape[0] * 2
@@ -233,7 +259,9 @@ class CustomerAggregator:
         self.distinct_counts = np.zeros(size, dtype=np.int64) if distinct else None
         self.customers = KeyTable(key_kind, on_grow=self._grow_totals)
         self.distinct_kind = distinct
-        self.order_ids = KeyTable("string") if distinct == "string" else None
+        # Text order ids, and dictionary-encoded ids of either kind, are mapped to dense ids
+        # first (integer ids are counted as they are).
+        self.order_ids = KeyTable(distinct) if distinct in ("int", "string") else None
         self.pairs = DistinctPairCounter() if distinct else None
         self.counters = np.zeros(agg_kernels.N_COUNTERS, dtype=np.int64)
         self.counters[agg_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
@@ -271,10 +299,21 @@ class CustomerAggregator:
         groups = self._groups[:n]
         self.customers.factorize(customers, groups)
         bad_row = agg_kernels.accumulate(
-            groups, timestamps, timestamps_valid.bitmap, timestamps_valid.bit_offset,
-            self.as_of_limit, amounts, amounts_valid.bitmap, amounts_valid.bit_offset,
-            self.first, self.last, self.rows, self.sum_whole, self.sum_fraction, self.counters,
-        )  # fmt: skip
+            groups,
+            timestamps,
+            timestamps_valid.bitmap,
+            timestamps_valid.bit_offset,
+            self.as_of_limit,
+            amounts,
+            amounts_valid.bitmap,
+            amounts_valid.bit_offset,
+            self.first,
+            self.last,
+            self.rows,
+            self.sum_whole,
+            self.sum_fraction,
+            self.counters,
+        )
         if bad_row >= 0 or distinct is None:
             return int(bad_row)
         if isinstance(distinct, IntColumn):

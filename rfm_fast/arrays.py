@@ -18,8 +18,15 @@ from rfm_fast.aggregation import INT64_MAX, CustomerAggregator
 from rfm_fast.arrow import NO_BITMAP, IntColumn, KeyColumn, Validity, key_column
 from rfm_fast.errors import RFMError
 
-_TICKS_PER_DAY = {"D": 1, "h": 24, "m": 1_440, "s": 86_400, "ms": 86_400_000,
-                  "us": 86_400_000_000, "ns": 86_400_000_000_000}  # fmt: skip
+_TICKS_PER_DAY = {
+    "D": 1,
+    "h": 24,
+    "m": 1_440,
+    "s": 86_400,
+    "ms": 86_400_000,
+    "us": 86_400_000_000,
+    "ns": 86_400_000_000_000,
+}
 _NO_NULLS = Validity(NO_BITMAP, 0)
 
 
@@ -62,7 +69,10 @@ def _keys(values: np.ndarray, role: str) -> KeyColumn:
         return IntColumn(values, _NO_NULLS)
     if values.dtype.kind in "UOT":
         try:
-            return key_column(pa.array(values, pa.large_string()))
+            strings = pa.array(values, pa.large_string())
+            if isinstance(strings, pa.ChunkedArray):
+                strings = strings.combine_chunks()
+            return key_column(strings)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise RFMError(f"{role} must hold integers or text: {exc}") from None
     raise RFMError(f"{role} must be an integer or text array; got dtype {values.dtype}")
@@ -145,8 +155,10 @@ def aggregate(
     counts = aggregator.row_counts()
     totals = aggregator.finish()
     per_day = _TICKS_PER_DAY[unit]
-    as_of_ticks = limit if as_of is not None else (
-        None if counts.max_timestamp is None else counts.max_timestamp + per_day
+    as_of_ticks = (
+        limit
+        if as_of is not None
+        else (None if counts.max_timestamp is None else counts.max_timestamp + per_day)
     )
     if as_of_ticks is None:
         empty = np.zeros(0, dtype=np.int64)
@@ -193,8 +205,9 @@ def score_metrics(
     """
     bins = binning.check_bins(bins)
     method = binning.check_method(method)
-    return _score_checked(recency, frequency, monetary, bins, method,
-                          binning.check_thresholds(thresholds, bins))  # fmt: skip
+    return _score_checked(
+        recency, frequency, monetary, bins, method, binning.check_thresholds(thresholds, bins)
+    )
 
 
 def _score_checked(

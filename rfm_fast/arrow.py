@@ -141,6 +141,14 @@ def amount_values(array: pa.Array) -> tuple[np.ndarray, Validity]:
     return primitive_values(array, type_.to_pandas_dtype()), validity(array)
 
 
+def first_infinite(array: pa.Array) -> int:
+    """Index of the first infinite value of an amount array, or -1 (integers and decimals
+    cannot be infinite)."""
+    if not pa.types.is_floating(array.type):
+        return -1
+    return pc.index(pc.is_inf(array), True).as_py()
+
+
 def product_of(left: pa.Array, right: pa.Array) -> pa.Array:
     """``left * right`` as float64 (null where either is null), e.g. Quantity*UnitPrice."""
     return pc.multiply(left.cast(pa.float64()), right.cast(pa.float64()))

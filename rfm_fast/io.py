@@ -68,8 +68,9 @@ def open_source(
     ``timestamp_column``.
     """
     if isinstance(data, str | os.PathLike):
-        return _file_source(Path(data), batch_rows, text_columns, timestamp_format,
-                            timestamp_column)  # fmt: skip
+        return _file_source(
+            Path(data), batch_rows, text_columns, timestamp_format, timestamp_column
+        )
     if isinstance(data, pa.Table):
         return _table_source("Arrow table", data, batch_rows)
     if isinstance(data, pa.RecordBatch):
@@ -138,8 +139,10 @@ def _mapping_source(mapping: Mapping, batch_rows: int) -> Source:
         for col in cols:
             values = mapping[col]
             try:
-                arrays[col] = values if isinstance(values, pa.Array | pa.ChunkedArray) else (
-                    pa.array(np.asarray(values))
+                arrays[col] = (
+                    values
+                    if isinstance(values, pa.Array | pa.ChunkedArray)
+                    else (pa.array(np.asarray(values)))
                 )
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
                 raise RFMError(f"cannot convert column {col!r} to Arrow: {exc}") from None
@@ -182,8 +185,7 @@ def _file_source(
     if suffix in PARQUET_SUFFIXES:
         return _parquet_source(path, name, batch_rows)
     if suffix in CSV_SUFFIXES:
-        return _csv_source(path, name, batch_rows, text_columns, timestamp_format,
-                           timestamp_column)  # fmt: skip
+        return _csv_source(path, name, batch_rows, text_columns, timestamp_format, timestamp_column)
     if suffix in IPC_SUFFIXES:
         return _ipc_source(path, name)
     raise RFMError(
@@ -237,8 +239,15 @@ def _csv_source(
         parsers = [timestamp_format] if timestamp_format else None
         if timestamp_format and timestamp_column in cols:
             types[timestamp_column] = pa.timestamp("us")
-        stream = reader(pa_csv.ConvertOptions(include_columns=cols, column_types=types,
-                                              timestamp_parsers=parsers))  # fmt: skip
+        # strings_can_be_null: an empty text cell is a null customer or order id, not "".
+        stream = reader(
+            pa_csv.ConvertOptions(
+                include_columns=cols,
+                column_types=types,
+                timestamp_parsers=parsers,
+                strings_can_be_null=True,
+            )
+        )
         return stream.schema, _guarded(name, "CSV", _rebatched(stream, batch_rows))
 
     return Source(name, names, None, opener)
@@ -255,8 +264,9 @@ def _ipc_source(path: Path, name: str) -> Source:
         try:
             file_reader = pa_ipc.open_file(source)
             schema = file_reader.schema
-            total = sum(file_reader.get_batch(i).num_rows
-                        for i in range(file_reader.num_record_batches))  # fmt: skip
+            total = sum(
+                file_reader.get_batch(i).num_rows for i in range(file_reader.num_record_batches)
+            )
 
             def batches(cols):
                 for i in range(file_reader.num_record_batches):

@@ -156,7 +156,8 @@ def _customer_keys(keys: pd.Series) -> pd.Series:
 
 def _exact_sum(values: pd.Series) -> float:
     """Correctly rounded sum of the non-null values (independent of their order); 0.0 if none."""
-    return math.fsum(values.dropna()) + 0.0  # + 0.0 turns -0.0 into 0.0
+    array = values.to_numpy(dtype="float64")  # (not Series.dropna: 10x slower per group)
+    return math.fsum(array[~np.isnan(array)]) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def _exact_scores(values: np.ndarray, bins: int, higher_is_better: bool) -> np.ndarray:

@@ -81,10 +81,13 @@ class RFMResult:
     def segment_counts(self) -> list[tuple[str, int]]:
         """(segment, customers) for every segment name, in rule order, then "Other"."""
         column = self.table.column("segment").combine_chunks()
-        counts = np.bincount(column.indices.to_numpy(zero_copy_only=False),
-                             minlength=len(column.dictionary))  # fmt: skip
-        return [(str(name), int(c)) for name, c in zip(column.dictionary.to_pylist(), counts,
-                                                        strict=True)]  # fmt: skip
+        counts = np.bincount(
+            column.indices.to_numpy(zero_copy_only=False), minlength=len(column.dictionary)
+        )
+        return [
+            (str(name), int(c))
+            for name, c in zip(column.dictionary.to_pylist(), counts, strict=True)
+        ]
 
     def __repr__(self) -> str:
         s = self.stats
@@ -197,9 +200,10 @@ def score(
 
     Parameters
     ----------
-    data : pyarrow.Table, RecordBatch, RecordBatchReader, pandas or polars DataFrame, mapping of
-        column name to NumPy array, or path (str or PathLike) to a Parquet, CSV (also
-        ``.csv.gz``) or Arrow IPC/Feather file.
+    data : table, data frame, mapping or path
+        A pyarrow Table, RecordBatch or RecordBatchReader; a pandas or polars DataFrame; a
+        mapping of column name to NumPy array; or a path (str or PathLike) to a Parquet, CSV
+        (also ``.csv.gz``) or Arrow IPC/Feather file.
     customer : str
         Customer column: integers, text or dictionary-encoded. Null customers are dropped and
         counted.
@@ -323,9 +327,18 @@ def score(
     if as_of_ticks is None and counts.max_timestamp is not None:
         as_of_ticks = counts.max_timestamp + axis.ticks_per_day
     return _result(
-        totals, counts, axis, as_of_ticks, schema, columns, bins, method, monetary, user_edges,
+        totals,
+        counts,
+        axis,
+        as_of_ticks,
+        schema,
+        columns,
+        bins,
+        method,
+        monetary,
+        user_edges,
         rules,
-    )  # fmt: skip
+    )
 
 
 def _fold(
@@ -336,9 +349,14 @@ def _fold(
     columns: _Columns,
     frequency: str,
 ) -> None:
+    first_row = aggregator.rows_read  # of this batch, counting from 0
     if len(columns.amount) == 2:
-        amount_array = arrow.product_of(batch.column(columns.amount[0]),
-                                        batch.column(columns.amount[1]))  # fmt: skip
+        factors = [batch.column(name) for name in columns.amount]
+        for name, factor in zip(columns.amount, factors, strict=True):
+            bad = arrow.first_infinite(factor)
+            if bad >= 0:
+                raise _bad_amount(name, first_row + bad, float(factor[bad].as_py()))
+        amount_array = arrow.product_of(*factors)
     else:
         amount_array = batch.column(columns.amount[0])
     customers = arrow.key_column(batch.column(columns.customer))
@@ -352,14 +370,18 @@ def _fold(
         distinct = None
     bad = aggregator.update(customers, ticks, ticks_valid, amounts, amounts_valid, distinct)
     if bad >= 0:
-        row = aggregator.rows_read - len(batch) + bad
-        value = amounts[bad]
-        name = "*".join(columns.amount)
-        what = "infinite" if np.isinf(value) else f"too large ({value}; the limit is 2**62)"
-        raise RFMError(
-            f"amount column {name!r} has an {what} value in row {row} (counting from 0); "
-            "remove or fix that row"
-        )
+        raise _bad_amount("*".join(columns.amount), first_row + bad, amounts[bad])
+
+
+def _bad_amount(name: str, row: int, value: Any) -> RFMError:
+    """The error for an infinite or too large amount in ``row`` (of the whole input)."""
+    if np.isinf(value):
+        what = "an infinite value"
+    else:
+        what = f"a value too large to be summed exactly ({value}; the limit is 2**62)"
+    return RFMError(
+        f"amount column {name!r} has {what} in row {row} (counting from 0); remove or fix that row"
+    )
 
 
 def _result(

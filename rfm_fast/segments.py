@@ -128,8 +128,11 @@ def parse_rules(document: dict, bins: int, source: str = "rules") -> tuple[Segme
         if name == OTHER:
             raise RFMError(f"{where}: {OTHER!r} is reserved for customers no rule matches")
         seen.add(name)
-        ranges = {key: _parse_scores(entry[key], f"{where} ({name})", key, bins)
-                  for key in SCORE_NAMES if key in entry}  # fmt: skip
+        ranges = {
+            key: _parse_scores(entry[key], f"{where} ({name})", key, bins)
+            for key in SCORE_NAMES
+            if key in entry
+        }
         if not ranges:
             raise RFMError(f"{where} ({name}): give at least one of R, F, M")
         rules.append(SegmentRule(name, ranges))
@@ -145,12 +148,12 @@ def _parse_scores(value: object, where: str, key: str, bins: int) -> tuple[int, 
     elif isinstance(value, str):
         parts = value.replace(" ", "").split("-")
         if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
-            raise RFMError(
-                f"{where}: {key} = {value!r} is not a score or a range such as '4-5'"
-            )
+            raise RFMError(f"{where}: {key} = {value!r} is not a score or a range such as '4-5'")
         low, high = int(parts[0]), int(parts[-1])
-    elif isinstance(value, list) and value and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+    elif (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
         low, high = min(value), max(value)
         if sorted(value) != list(range(low, high + 1)):

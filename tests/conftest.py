@@ -1,4 +1,4 @@
-"""Shared test configuration: Hypothesis profiles and the import path.
+"""Shared test configuration: Hypothesis profiles.
 
 Profiles (choose one with the ``HYPOTHESIS_PROFILE`` environment variable):
 
@@ -11,15 +11,8 @@ Profiles (choose one with the ``HYPOTHESIS_PROFILE`` environment variable):
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 from hypothesis import HealthCheck, settings
-
-try:  # an installed (or editable) rfm_fast wins; else test the source tree
-    import rfm_fast  # noqa: F401
-except ModuleNotFoundError:  # pragma: no cover - depends on how the tests are run
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 _SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
 

@@ -13,10 +13,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
+from rfm_fast_cli.main import app
 from typer.testing import CliRunner
 
 import rfm_fast
-from rfm_fast_cli.main import app
 
 runner = CliRunner()
 EXAMPLE = rfm_fast.datasets.example_path()
@@ -89,15 +89,34 @@ def test_score_writes_every_format(tmp_path: Path, suffix: str):
 def test_score_options_reach_the_library(orders: Path, tmp_path: Path):
     output = tmp_path / "out.parquet"
     result = run(
-        "score", orders, "-o", output, "--bins", "3", "--method", "split", "--segments", "none",
-        "--as-of", "2024-01-25", "--recency-edges", "5,10",
-    )  # fmt: skip
+        "score",
+        orders,
+        "-o",
+        output,
+        "--bins",
+        "3",
+        "--method",
+        "split",
+        "--segments",
+        "none",
+        "--as-of",
+        "2024-01-25",
+        "--recency-edges",
+        "5,10",
+    )
     assert result.exit_code == 0, result.output
     table = pq.read_table(output)
     expected = rfm_fast.score(
-        orders, customer="customer", timestamp="timestamp", amount="amount", bins=3,
-        method="split", segments=None, as_of="2024-01-25", thresholds={"recency": [5, 10]},
-    ).table  # fmt: skip
+        orders,
+        customer="customer",
+        timestamp="timestamp",
+        amount="amount",
+        bins=3,
+        method="split",
+        segments=None,
+        as_of="2024-01-25",
+        thresholds={"recency": [5, 10]},
+    ).table
     assert table.equals(expected)
     assert "after as of 1" in result.output
     assert "null customer 1" in result.output
@@ -155,10 +174,14 @@ def _rules(tmp_path: Path, text: str) -> Path:
         (lambda d, o: [o, "--bins", "12"], ["bins must be from 2 to 9"]),
         (lambda d, o: [o, "--as-of", "yesterday-ish"], ["cannot read as_of 'yesterday-ish'"]),
         (lambda d, o: [o, "--segments", _rules(d, "[[segment]\n")], ["not valid TOML"]),
-        (lambda d, o: [o, "--segments", _rules(d, '[[segment]]\nname="x"\nR="7"\n')],
-         ["outside the scores 1..5"]),  # fmt: skip
-        (lambda d, o: [o, "--segments", _rules(d, '[[segment]]\nname="x"\nQ=1\n')],
-         ["unknown key(s) Q"]),  # fmt: skip
+        (
+            lambda d, o: [o, "--segments", _rules(d, '[[segment]]\nname="x"\nR="7"\n')],
+            ["outside the scores 1..5"],
+        ),
+        (
+            lambda d, o: [o, "--segments", _rules(d, '[[segment]]\nname="x"\nQ=1\n')],
+            ["unknown key(s) Q"],
+        ),
         (lambda d, o: [o, "--recency-edges", "a,b"], ["--recency-edges"]),
         (lambda d, o: [o, "--recency-edges", "1,2"], ["2 edges make 3 scores"]),
     ],
@@ -175,7 +198,9 @@ def test_infinite_amount_names_column_and_row(tmp_path: Path):
     path = tmp_path / "inf.csv"
     path.write_text("c,t,a\n1,2024-01-01,1.5\n2,2024-01-02,inf\n", encoding="utf-8")
     output = tmp_path / "out.parquet"
-    result = run("score", path, "-o", output, "--customer", "c", "--timestamp", "t", "--amount", "a")
+    result = run(
+        "score", path, "-o", output, "--customer", "c", "--timestamp", "t", "--amount", "a"
+    )
     assert_one_line_error(result, "amount column 'a'", "row 1")
     assert not output.exists()
 
@@ -190,12 +215,18 @@ def test_entry_point_runs_as_a_real_process(orders: Path, tmp_path: Path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     ok = subprocess.run(
         [sys.executable, "-m", "rfm_fast_cli", "score", str(orders), "-o", str(tmp_path / "s.csv")],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run(
         [sys.executable, "-m", "rfm_fast_cli", "score", str(tmp_path / "nope.csv")],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [f"error: input file not found: {tmp_path}/nope.csv"]

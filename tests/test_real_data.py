@@ -79,8 +79,12 @@ def online_retail() -> pa.Table:
 
 
 def test_online_retail_line_level_matches_reference(online_retail: pa.Table):
-    kwargs = dict(customer="CustomerID", timestamp="InvoiceDate", amount="Quantity*UnitPrice",
-                  order="InvoiceNo")  # fmt: skip
+    kwargs = dict(
+        customer="CustomerID",
+        timestamp="InvoiceDate",
+        amount="Quantity*UnitPrice",
+        order="InvoiceNo",
+    )
     result = rfm_fast.score(ONLINE_RETAIL, **kwargs)
     expected, edges, stats = reference.score(online_retail.to_pandas(), **kwargs)
     assert_same_as_reference(result, expected, edges, stats)
@@ -89,14 +93,24 @@ def test_online_retail_line_level_matches_reference(online_retail: pa.Table):
     assert result.stats.dropped["null_customer"] == 135_080
     assert result.stats.customers == 4_372
     # Cancellations are orders too (frequency counts distinct invoices), and returns are netted.
-    by_customer = dict(zip(result.table["CustomerID"].to_pylist(),
-                           result.table["monetary"].to_pylist(), strict=True))  # fmt: skip
+    by_customer = dict(
+        zip(
+            result.table["CustomerID"].to_pylist(),
+            result.table["monetary"].to_pylist(),
+            strict=True,
+        )
+    )
     assert by_customer[12346] == pytest.approx(0.0, abs=1e-9)  # bought 74,215 and returned them
 
 
 def test_online_retail_from_file_equals_in_memory(online_retail: pa.Table):
-    kwargs = dict(customer="CustomerID", timestamp="InvoiceDate", amount="Quantity*UnitPrice",
-                  order="InvoiceNo", as_of="2011-12-01")  # fmt: skip
+    kwargs = dict(
+        customer="CustomerID",
+        timestamp="InvoiceDate",
+        amount="Quantity*UnitPrice",
+        order="InvoiceNo",
+        as_of="2011-12-01",
+    )
     from_file = rfm_fast.score(ONLINE_RETAIL, batch_rows=50_000, **kwargs)
     in_memory = rfm_fast.score(online_retail, **kwargs)
     assert from_file.table.equals(in_memory.table)

@@ -86,8 +86,9 @@ def test_recency_less_is_better_and_ties_share_the_score() -> None:
     assert col(table, "recency") == [1, 1, 3, 10]
     assert col(table, "R") == [3, 3, 2, 1]  # 1 + 4 * less // 4
     assert stats["empty_bins"]["recency"] == [4]
-    # edge j = largest recency with R >= bins + 1 - j; nobody has R = 4
-    assert math.isnan(edges["recency"][0])
+    # edge j = largest recency with R >= bins + 1 - j; nobody has R = 4, so the edge is -inf
+    # (docs/semantics.md, "Edges returned")
+    assert edges["recency"][0] == -math.inf
     assert edges["recency"][1:] == [1.0, 3.0]
 
 

@@ -18,6 +18,8 @@ FRACTION_BITS = 60
 FRACTION_ONE = np.int64(1) << np.int64(FRACTION_BITS)
 AMOUNT_LIMIT = 2.0**62
 """Amounts (and per-customer sums) must stay below this absolute value."""
+INT_LIMIT = np.int64(1) << np.int64(62)
+"""The same limit, for integer amounts."""
 
 # Slots of the ``counters`` array updated by :func:`accumulate`.
 DROPPED_NULL_CUSTOMER = 0
@@ -52,6 +54,36 @@ def _amount_parts_overload(value):
             return np.int64(whole), np.int64((x - whole) * 1152921504606846976.0)
 
         return float_parts
+    return None
+
+
+def amount_too_large(value):  # pragma: no cover - replaced by the overload inside kernels
+    """Whether ``|value| >= 2**62`` (infinities included, NaN excluded)."""
+    raise NotImplementedError
+
+
+@overload(amount_too_large, jit_options=JIT_OPTIONS)
+def _amount_too_large_overload(value):
+    # Integers are compared as integers: converting 2**62 - 1 to float64 would round it up to
+    # the limit.
+    if isinstance(value, types.Integer) and value.signed:
+
+        def signed_too_large(value):
+            return np.int64(value) >= INT_LIMIT or np.int64(value) <= -INT_LIMIT
+
+        return signed_too_large
+    if isinstance(value, types.Integer):
+
+        def unsigned_too_large(value):
+            return np.uint64(value) >= np.uint64(INT_LIMIT)
+
+        return unsigned_too_large
+    if isinstance(value, types.Float):
+
+        def float_too_large(value):
+            return abs(np.float64(value)) >= AMOUNT_LIMIT  # False for NaN
+
+        return float_too_large
     return None
 
 
@@ -92,10 +124,14 @@ def accumulate(
     ``groups[i]`` is the customer's group id, ``-1`` for a null customer. Rows with a null
     timestamp or a timestamp after ``as_of_limit`` are dropped: their group id is set to ``-1``
     so that later passes over the same batch (distinct orders) skip them too. Returns the first
-    row whose amount is infinite or too large, or ``-1``.
+    row whose amount is infinite or too large, whether the row is used or dropped, or ``-1``.
     """
     max_ts = counters[MAX_TIMESTAMP]
     for i in range(groups.shape[0]):
+        amount_valid = is_valid(amount_bitmap, amount_bit_offset, i)
+        if amount_valid and amount_too_large(amounts[i]):
+            counters[MAX_TIMESTAMP] = max_ts
+            return i
         group = groups[i]
         if group < 0:
             counters[DROPPED_NULL_CUSTOMER] += 1
@@ -121,7 +157,7 @@ def accumulate(
         counters[ROWS_USED] += 1
         if ts > max_ts:
             max_ts = ts
-        if not is_valid(amount_bitmap, amount_bit_offset, i):
+        if not amount_valid:
             counters[NULL_AMOUNT] += 1
             continue
         value = amounts[i]
@@ -129,27 +165,73 @@ def accumulate(
         if as_float != as_float:
             counters[NULL_AMOUNT] += 1
             continue
-        if not abs(as_float) < AMOUNT_LIMIT:
-            counters[MAX_TIMESTAMP] = max_ts
-            return i
         whole, fraction = amount_parts(value)
         add_amount(group, whole, fraction, sum_whole, sum_fraction)
     counters[MAX_TIMESTAMP] = max_ts
     return -1
 
 
+@jit_inline
+def bit_length(x):
+    """Number of significant bits of the uint64 ``x`` (0 for 0)."""
+    n = np.int64(0)
+    for step in (32, 16, 8, 4, 2, 1):
+        if x >> np.uint64(step) != np.uint64(0):
+            x = x >> np.uint64(step)
+            n += step
+    return n + np.int64(x != np.uint64(0))
+
+
+@jit_inline
+def exact_to_float(whole, fraction):
+    """``whole + fraction * 2**-60`` rounded once to the nearest float64 (ties to even).
+
+    Converting the two words separately and adding them would round twice (and get, e.g., a
+    single amount of -0.01 wrong in its last bit). Instead the magnitude is formed as one
+    122-bit integer ``m * 2**-60`` in two words, reduced to 64 bits with a sticky bit, and rounded
+    to 53 bits by hand; the final scaling by a power of two is exact.
+    """
+    zero = np.uint64(0)
+    one = np.uint64(1)
+    if fraction < 0:  # canonical form: 0 <= fraction < 2**60
+        fraction += FRACTION_ONE
+        whole -= 1
+    negative = whole < 0
+    if negative:  # magnitude of whole + fraction * 2**-60, in the same form
+        if fraction == 0:
+            whole = -whole
+        else:
+            whole = -whole - 1
+            fraction = FRACTION_ONE - fraction
+    w = np.uint64(whole)
+    hi = w >> np.uint64(4)
+    lo = ((w & np.uint64(15)) << np.uint64(FRACTION_BITS)) | np.uint64(fraction)
+    exponent = -FRACTION_BITS
+    if hi != zero:  # shift the 128-bit magnitude into one word, keeping a sticky bit
+        shift = np.uint64(bit_length(hi))
+        sticky = (lo & ((one << shift) - one)) != zero
+        lo = (lo >> shift) | (hi << (np.uint64(64) - shift))
+        if sticky:
+            lo |= one
+        exponent += np.int64(shift)
+    n = bit_length(lo)
+    if n > 53:  # round to 53 significant bits, ties to even
+        shift = np.uint64(n - 53)
+        mantissa = lo >> shift
+        rest = lo & ((one << shift) - one)
+        half = one << (shift - one)
+        if rest > half or (rest == half and (mantissa & one) == one):
+            mantissa += one
+        lo = mantissa
+        exponent += np.int64(shift)
+    value = np.ldexp(np.float64(lo), exponent)
+    return -value if negative else value
+
+
 @jit
 def sums_to_float(sum_whole, sum_fraction, out):
-    """Turn exact (whole, fraction) sums into float64, through a canonical non-negative fraction.
-
-    The canonical form makes the result a function of the exact sum alone, whatever pair of
-    words represented it.
-    """
-    scale = 1.0 / 1152921504606846976.0
+    """Turn exact (whole, fraction) sums into float64, each rounded once (to nearest, ties to
+    even), so that the result is a function of the exact sum alone, whatever pair of words
+    represented it."""
     for g in range(sum_whole.shape[0]):
-        whole = sum_whole[g]
-        fraction = sum_fraction[g]
-        if fraction < 0:
-            fraction += FRACTION_ONE
-            whole -= 1
-        out[g] = np.float64(whole) + np.float64(fraction) * scale
+        out[g] = exact_to_float(sum_whole[g], sum_fraction[g])
