@@ -159,7 +159,9 @@ def main_options(
 
 @app.command()
 def score(
-    input: Annotated[Path, typer.Argument(help="Parquet, CSV (.csv, .csv.gz) or Arrow IPC file.")],
+    input: Annotated[
+        Path, typer.Argument(help="Parquet, CSV or Arrow IPC file, a folder of them, or a glob.")
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Scores file: .parquet, .csv, .arrow.")
     ] = None,
@@ -192,9 +194,16 @@ def score(
     recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
     frequency_edges: Annotated[str | None, typer.Option(help="e.g. 1,2,4,8.")] = None,
     monetary_edges: Annotated[str | None, typer.Option(help="e.g. 50,100,250,1000.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Aggregation threads (default: one per core).")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
 ) -> None:
-    """Score every customer of INPUT and write one row per customer to OUTPUT."""
+    """Score every customer of INPUT and write one row per customer to OUTPUT.
+
+    INPUT is a Parquet, CSV (.csv, .csv.gz) or Arrow IPC file, a folder of them, or a glob such
+    as 'orders/*.parquet' (quoted). Files are read batch by batch, never whole.
+    """
     edges = {
         metric: values
         for metric, values in (
@@ -222,6 +231,7 @@ def score(
                 segments=segments,
                 thresholds=edges or None,
                 timestamp_format=timestamp_format,
+                threads=threads,
                 progress=on_batch,
             )
         if output is not None:

@@ -9,14 +9,15 @@ of batches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast._kernels import aggregate as agg_kernels
-from rfm_fast._kernels import hashing
+from rfm_fast._kernels import hashing, partitioned
 from rfm_fast.arrow import (
     DictionaryColumn,
     IntColumn,
@@ -26,13 +27,21 @@ from rfm_fast.arrow import (
     key_column,
 )
 
+_NO_NULLS = Validity(np.empty(0, dtype=np.uint8), 0)
+
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
+PARTITION_SLOTS = 1 << 8
+DEFAULT_PARTITION_BITS = 6
+PAIR_LOAD = 0.7
+"""Largest share of a distinct-pair table's slots in use (linear probing stays short)."""
+PARALLEL_MIN_ROWS = 1 << 15
+"""Smaller batches are folded in the calling thread (threads would cost more than they save)."""
 
 
 def _grown(array: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
-    """``array`` copied into a new array of ``size`` entries, the rest set to ``fill``."""
-    out = np.full(size, fill, dtype=array.dtype)
+    """``array`` copied into a new array of ``size`` rows, the rest set to ``fill``."""
+    out = np.full((size, *array.shape[1:]), fill, dtype=array.dtype)
     out[: array.shape[0]] = array
     return out
 
@@ -169,39 +178,6 @@ class KeyTable:
         )
 
 
-class DistinctPairCounter:
-    """Counts distinct (group, value) pairs per group: distinct orders or purchase days."""
-
-    def __init__(self) -> None:
-        slots = INITIAL_SLOTS
-        self.slot_groups = np.full(slots, hashing.EMPTY, dtype=np.int64)
-        self.slot_values = np.zeros(slots, dtype=np.int64)
-        self.n_pairs = np.zeros(1, dtype=np.int64)
-
-    def add(self, groups: np.ndarray, values: np.ndarray, valid: Validity, counts: np.ndarray):
-        start, n = 0, groups.shape[0]
-        while True:
-            start = hashing.count_distinct_pairs(
-                groups,
-                values,
-                valid.bitmap,
-                valid.bit_offset,
-                start,
-                self.slot_groups,
-                self.slot_values,
-                self.n_pairs,
-                self.slot_groups.shape[0] // 2,
-                counts,
-            )
-            if start >= n:
-                return
-            slots = self.slot_groups.shape[0] * 2
-            new_groups = np.full(slots, hashing.EMPTY, dtype=np.int64)
-            new_values = np.zeros(slots, dtype=np.int64)
-            hashing.rehash_pairs(self.slot_groups, self.slot_values, new_groups, new_values)
-            self.slot_groups, self.slot_values = new_groups, new_values
-
-
 @dataclass
 class CustomerTotals:
     """Per-customer totals, sorted by customer key ascending.
@@ -233,8 +209,115 @@ class RowCounts:
     max_timestamp: int | None = None
 
 
+class _Partition:
+    """One partition's share of the customers: hash table, totals and distinct pairs.
+
+    :meth:`reserve` grows the arrays so that the next fold can add ``rows`` new customers (and
+    pairs, and ``text_bytes`` of new keys) without checking anything.
+    """
+
+    def __init__(self, kind: str, distinct: bool) -> None:
+        self.kind = kind
+        self.n_groups = np.zeros(1, dtype=np.int64)
+        self._set_slots(PARTITION_SLOTS)
+        self.totals = np.zeros((self.max_groups, partitioned.N_TOTALS), dtype=np.int64)
+        if kind == "int":
+            self.group_keys = np.zeros(self.max_groups, dtype=np.int64)
+        else:
+            self.group_keys = np.zeros(self.max_groups, dtype=np.uint64)  # the hashes
+            self.arena = np.zeros(PARTITION_SLOTS * 8, dtype=np.uint8)
+            self.arena_offsets = np.zeros(self.max_groups + 1, dtype=np.int64)
+        self.n_pairs = np.zeros(1, dtype=np.int64)
+        size = PARTITION_SLOTS if distinct else 0
+        self.pair_groups = np.full(size, hashing.EMPTY, dtype=np.int32)
+        self.pair_values = np.zeros(size, dtype=np.int64)
+
+    def _set_slots(self, slots: int) -> None:
+        self.max_groups = slots // 2
+        self.slot_groups = np.full(slots, hashing.EMPTY, dtype=np.int32)
+        dtype = np.int64 if self.kind == "int" else np.uint64
+        self.slot_keys = np.zeros(slots, dtype=dtype)  # keys, or hashes of text keys
+
+    def reserve(self, rows: int, text_bytes: int = 0) -> None:
+        n = int(self.n_groups[0])
+        if n + rows > self.max_groups:
+            slots = self.slot_groups.shape[0]
+            while slots // 2 < n + rows:
+                slots *= 2
+            self._set_slots(slots)
+            if self.kind == "int":
+                partitioned.rehash_int_partition(
+                    self.group_keys, n, self.slot_groups, self.slot_keys
+                )
+            else:
+                partitioned.rehash_string_partition(
+                    self.group_keys, n, self.slot_groups, self.slot_keys
+                )
+            self.group_keys = _grown(self.group_keys, self.max_groups)
+            self.totals = _grown(self.totals, self.max_groups)
+            if self.kind == "string":
+                self.arena_offsets = _grown(self.arena_offsets, self.max_groups + 1)
+        if self.kind == "string":
+            used = int(self.arena_offsets[n])
+            if used + text_bytes > self.arena.shape[0]:
+                self.arena = _grown(self.arena, max(2 * self.arena.shape[0], used + text_bytes))
+        if self.pair_groups.shape[0]:
+            pairs = int(self.n_pairs[0]) + rows
+            slots = self.pair_groups.shape[0]
+            if pairs > slots * PAIR_LOAD:
+                while pairs > slots * PAIR_LOAD:
+                    slots *= 2
+                groups = np.full(slots, hashing.EMPTY, dtype=np.int32)
+                values = np.zeros(slots, dtype=np.int64)
+                partitioned.rehash_pairs(self.pair_groups, self.pair_values, groups, values)
+                self.pair_groups, self.pair_values = groups, values
+
+    def keys(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(keys, None) for integers, or (arena bytes, offsets) for text."""
+        n = int(self.n_groups[0])
+        if self.kind == "int":
+            return self.group_keys[:n], None
+        offsets = self.arena_offsets[: n + 1]
+        return self.arena[: offsets[n]], offsets
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """One batch's customer keys in the form the partition kernels take."""
+
+    kind: str  # "int" or "string"
+    validity: Validity
+    values: np.ndarray | None = None  # integer keys
+    offsets: np.ndarray | None = None  # text keys: offsets and data buffers,
+    data: np.ndarray | None = None
+    index: np.ndarray = field(default_factory=lambda: _NO_INDEX)  # row -> string (dictionaries)
+
+
+_NO_INDEX = np.empty(0, dtype=np.int64)
+
+
+def _batch_keys(column: KeyColumn) -> _Keys:
+    """Plain and dictionary-encoded keys as kernel input (dictionaries through their indices)."""
+    if isinstance(column, IntColumn):
+        return _Keys("int", column.validity, values=column.values)
+    if isinstance(column, StringColumn):
+        return _Keys("string", column.validity, offsets=column.offsets, data=column.data)
+    size = len(column.dictionary)
+    entries = key_column(column.dictionary)
+    entry_valid = np.append(np.asarray(column.dictionary.is_valid()), False)
+    valid = _validity_of(entry_valid[column.indices])
+    if isinstance(entries, IntColumn):
+        values = np.append(entries.values, entries.values[:1] if size else [0])
+        return _Keys("int", valid, values=values.astype(entries.values.dtype)[column.indices])
+    return _Keys("string", valid, offsets=entries.offsets, data=entries.data, index=column.indices)
+
+
 class CustomerAggregator:
     """Running per-customer totals, updated batch by batch.
+
+    Rows are radix-partitioned by the hash of their customer key; each partition owns its table
+    and totals, so partitions can be folded by several threads at once with results that do not
+    depend on the number of threads, the batch sizes or the row order.
 
     Parameters
     ----------
@@ -246,37 +329,56 @@ class CustomerAggregator:
         ``"string"`` for text order ids.
     as_of_limit : int
         Rows whose timestamp (in ticks) is greater are left out and counted.
+    threads : int
+        Threads that fold partitions; 1 folds everything in the calling thread.
+    partition_bits : int
+        ``2**partition_bits`` partitions (0 for small inputs: one table).
     """
 
-    def __init__(self, key_kind: str, distinct: str | None, as_of_limit: int = INT64_MAX):
+    def __init__(
+        self,
+        key_kind: str,
+        distinct: str | None,
+        as_of_limit: int = INT64_MAX,
+        *,
+        threads: int = 1,
+        partition_bits: int = DEFAULT_PARTITION_BITS,
+    ):
         self.as_of_limit = int(as_of_limit)
-        size = INITIAL_SLOTS // 2
-        self.first = np.zeros(size, dtype=np.int64)
-        self.last = np.zeros(size, dtype=np.int64)
-        self.rows = np.zeros(size, dtype=np.int64)
-        self.sum_whole = np.zeros(size, dtype=np.int64)
-        self.sum_fraction = np.zeros(size, dtype=np.int64)
-        self.distinct_counts = np.zeros(size, dtype=np.int64) if distinct else None
-        self.customers = KeyTable(key_kind, on_grow=self._grow_totals)
+        self.key_kind = key_kind
         self.distinct_kind = distinct
+        self.shift = 64 - partition_bits
+        self.partitions = [
+            _Partition(key_kind, distinct is not None) for _ in range(1 << partition_bits)
+        ]
         # Text order ids, and dictionary-encoded ids of either kind, are mapped to dense ids
         # first (integer ids are counted as they are).
         self.order_ids = KeyTable(distinct) if distinct in ("int", "string") else None
-        self.pairs = DistinctPairCounter() if distinct else None
-        self.counters = np.zeros(agg_kernels.N_COUNTERS, dtype=np.int64)
-        self.counters[agg_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self.rows_read = 0
-        self._groups = np.empty(0, dtype=np.int64)
+        self.counters = np.zeros((self.threads, agg_kernels.N_COUNTERS), dtype=np.int64)
+        self.counters[:, agg_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
+        self._unsigned = False
+        self._row_buffers: dict[str, np.ndarray] = {}
         self._order_groups = np.empty(0, dtype=np.int64)
 
-    def _grow_totals(self, size: int) -> None:
-        self.first = _grown(self.first, size)
-        self.last = _grown(self.last, size)
-        self.rows = _grown(self.rows, size)
-        self.sum_whole = _grown(self.sum_whole, size)
-        self.sum_fraction = _grown(self.sum_fraction, size)
-        if self.distinct_counts is not None:
-            self.distinct_counts = _grown(self.distinct_counts, size)
+    def _buffer(self, name: str, n: int, dtype: type) -> np.ndarray:
+        """A reusable scratch array of at least ``n`` entries (reuse avoids page faults)."""
+        buffer = self._row_buffers.get(name)
+        if buffer is None or buffer.shape[0] < n:
+            buffer = np.empty(max(n, 1024), dtype=dtype)
+            self._row_buffers[name] = buffer
+        return buffer[:n]
+
+    def _run(self, task, items) -> None:
+        """``task(item)`` for each item: on the thread pool, or here when there is none."""
+        if self._pool is None or len(items) < 2:
+            for item in items:
+                task(item)
+        else:
+            for _ in self._pool.map(task, items):
+                pass
 
     def update(
         self,
@@ -289,76 +391,233 @@ class CustomerAggregator:
     ) -> int:
         """Fold one batch in.
 
-        Returns the index of the first row whose amount is infinite or too large (the batch is
-        then only partly folded in and the aggregator must be discarded), or ``-1``.
+        Returns the index of the first row whose amount is infinite or too large (nothing of
+        the batch is folded in then), or ``-1``.
         """
         n = timestamps.shape[0]
+        bad = partitioned.first_bad_amount(amounts, amounts_valid.bitmap, amounts_valid.bit_offset)
+        if bad >= 0:
+            return int(bad)
         self.rows_read += n
-        if self._groups.shape[0] < n:
-            self._groups = np.empty(n, dtype=np.int64)
-        groups = self._groups[:n]
-        self.customers.factorize(customers, groups)
-        bad_row = agg_kernels.accumulate(
-            groups,
-            timestamps,
-            timestamps_valid.bitmap,
-            timestamps_valid.bit_offset,
-            self.as_of_limit,
-            amounts,
-            amounts_valid.bitmap,
-            amounts_valid.bit_offset,
-            self.first,
-            self.last,
-            self.rows,
-            self.sum_whole,
-            self.sum_fraction,
-            self.counters,
-        )
-        if bad_row >= 0 or distinct is None:
-            return int(bad_row)
-        if isinstance(distinct, IntColumn):
-            values, valid = distinct.values, distinct.validity
-        else:
-            if self._order_groups.shape[0] < n:
-                self._order_groups = np.empty(n, dtype=np.int64)
-            values = self._order_groups[:n]
-            self.order_ids.factorize(distinct, values)
-            # Null order ids come back as -1; mark them null for the pair counter.
-            valid = _validity_of(values >= 0)
-        self.pairs.add(groups, values, valid, self.distinct_counts)
+        keys = _batch_keys(customers)
+        if keys.kind == "int":
+            self._unsigned |= keys.values.dtype == np.uint64
+        values, values_valid = self._distinct_values(distinct, n)
+        n_parts = len(self.partitions)
+        chunks = self.threads if n >= PARALLEL_MIN_ROWS else 1
+        bounds = [n * t // chunks for t in range(chunks + 1)]
+        hashes = self._buffer("hashes", n, np.uint64)
+        parts = self._buffer("parts", n, np.int64)
+        counts = np.zeros((chunks, n_parts + 1), dtype=np.int64)
+        ts_bitmap, ts_offset = timestamps_valid.bitmap, timestamps_valid.bit_offset
+
+        def classify(t: int) -> None:
+            lo, hi = bounds[t], bounds[t + 1]
+            if keys.kind == "int":
+                partitioned.classify_int_rows(
+                    lo,
+                    hi,
+                    keys.values,
+                    keys.validity.bitmap,
+                    keys.validity.bit_offset,
+                    timestamps,
+                    ts_bitmap,
+                    ts_offset,
+                    self.as_of_limit,
+                    self.shift,
+                    hashes,
+                    parts,
+                    counts[t],
+                    self.counters[t],
+                )
+            else:
+                partitioned.classify_string_rows(
+                    lo,
+                    hi,
+                    keys.offsets,
+                    keys.data,
+                    keys.index,
+                    keys.validity.bitmap,
+                    keys.validity.bit_offset,
+                    timestamps,
+                    ts_bitmap,
+                    ts_offset,
+                    self.as_of_limit,
+                    self.shift,
+                    hashes,
+                    parts,
+                    counts[t],
+                    self.counters[t],
+                )
+
+        self._run(classify, range(chunks))
+        # Partition p's rows start at part_start[p]; chunk t's share of them after chunk t-1's.
+        per_part = counts[:, :n_parts].sum(axis=0)
+        part_start = np.zeros(n_parts + 1, dtype=np.int64)
+        np.cumsum(per_part, out=part_start[1:])
+        positions = np.empty_like(counts)
+        positions[:, :n_parts] = part_start[:n_parts] + np.cumsum(counts[:, :n_parts], axis=0)
+        positions[:, :n_parts] -= counts[:, :n_parts]
+        positions[:, n_parts] = 0
+        kept = int(part_start[-1])
+        out = {
+            "hashes": self._buffer("out_hashes", kept, np.uint64),
+            "keys": self._buffer("out_keys", kept, np.int64),
+            "ts": self._buffer("out_ts", kept, np.int64),
+            "whole": self._buffer("out_whole", kept, np.int64),
+            "fraction": self._buffer("out_fraction", kept, np.int64),
+            "values": self._buffer("out_values", kept if values.shape[0] else 0, np.int64),
+            "flags": self._buffer("out_flags", kept if values.shape[0] else 0, np.uint8),
+        }
+        key_values = keys.values if keys.kind == "int" else _NO_INDEX
+
+        def scatter(t: int) -> None:
+            partitioned.scatter_rows(
+                bounds[t],
+                bounds[t + 1],
+                parts,
+                hashes,
+                key_values,
+                timestamps,
+                amounts,
+                amounts_valid.bitmap,
+                amounts_valid.bit_offset,
+                values,
+                values_valid.bitmap,
+                values_valid.bit_offset,
+                positions[t],
+                out["hashes"],
+                out["keys"],
+                out["ts"],
+                out["whole"],
+                out["fraction"],
+                out["values"],
+                out["flags"],
+                self.counters[t],
+            )
+
+        self._run(scatter, range(chunks))
+
+        def fold(p: int) -> None:
+            lo, hi = part_start[p], part_start[p + 1]
+            part = self.partitions[p]
+            rows = {name: array[lo:hi] if array.shape[0] else array for name, array in out.items()}
+            if keys.kind == "int":
+                part.reserve(hi - lo)
+                partitioned.fold_int_partition(
+                    rows["keys"],
+                    rows["hashes"],
+                    rows["ts"],
+                    rows["whole"],
+                    rows["fraction"],
+                    rows["values"],
+                    rows["flags"],
+                    part.slot_keys,
+                    part.slot_groups,
+                    part.group_keys,
+                    part.n_groups,
+                    part.totals,
+                    part.pair_groups,
+                    part.pair_values,
+                    part.n_pairs,
+                )
+            else:
+                text = partitioned.string_bytes(rows["keys"], keys.offsets, keys.index)
+                part.reserve(hi - lo, int(text))
+                partitioned.fold_string_partition(
+                    rows["keys"],
+                    rows["hashes"],
+                    rows["ts"],
+                    rows["whole"],
+                    rows["fraction"],
+                    rows["values"],
+                    rows["flags"],
+                    keys.offsets,
+                    keys.data,
+                    keys.index,
+                    part.slot_keys,
+                    part.slot_groups,
+                    part.group_keys,
+                    part.arena,
+                    part.arena_offsets,
+                    part.n_groups,
+                    part.totals,
+                    part.pair_groups,
+                    part.pair_values,
+                    part.n_pairs,
+                )
+
+        busy = [p for p in range(n_parts) if per_part[p]]
+        if chunks == 1:
+            for p in busy:
+                fold(p)
+        else:  # each thread takes every chunks-th busy partition
+            self._run(lambda t: [fold(p) for p in busy[t::chunks]], range(chunks))
         return -1
 
+    def _distinct_values(self, distinct: KeyColumn | None, n: int) -> tuple[np.ndarray, Validity]:
+        """Integer values (order ids, text order ids as dense ids, or days) for the pairs."""
+        if distinct is None:
+            return _NO_INDEX, _NO_NULLS
+        if isinstance(distinct, IntColumn):
+            return distinct.values, distinct.validity
+        if self._order_groups.shape[0] < n:
+            self._order_groups = np.empty(n, dtype=np.int64)
+        values = self._order_groups[:n]
+        self.order_ids.factorize(distinct, values)
+        return values, _validity_of(values >= 0)  # null order ids come back as -1
+
     def row_counts(self) -> RowCounts:
-        c = self.counters
-        max_ts = int(c[agg_kernels.MAX_TIMESTAMP])
+        total = self.counters.sum(axis=0)
+        max_ts = int(self.counters[:, agg_kernels.MAX_TIMESTAMP].max())
+        used = int(total[agg_kernels.ROWS_USED])
         return RowCounts(
             rows_read=self.rows_read,
-            rows_used=int(c[agg_kernels.ROWS_USED]),
-            null_customer=int(c[agg_kernels.DROPPED_NULL_CUSTOMER]),
-            null_timestamp=int(c[agg_kernels.DROPPED_NULL_TIMESTAMP]),
-            after_as_of=int(c[agg_kernels.DROPPED_AFTER_AS_OF]),
-            null_amount=int(c[agg_kernels.NULL_AMOUNT]),
-            max_timestamp=None if c[agg_kernels.ROWS_USED] == 0 else max_ts,
+            rows_used=used,
+            null_customer=int(total[agg_kernels.DROPPED_NULL_CUSTOMER]),
+            null_timestamp=int(total[agg_kernels.DROPPED_NULL_TIMESTAMP]),
+            after_as_of=int(total[agg_kernels.DROPPED_AFTER_AS_OF]),
+            null_amount=int(total[agg_kernels.NULL_AMOUNT]),
+            max_timestamp=max_ts if used else None,
         )
 
     def finish(self) -> CustomerTotals:
         """Per-customer totals of every customer with at least one used row, sorted by key."""
-        n = len(self.customers)
-        keys = self.customers.keys()
-        if isinstance(keys, np.ndarray):
+        if self._pool is not None:
+            self._pool.shutdown()
+        totals = np.concatenate([p.totals[: p.n_groups[0]] for p in self.partitions])
+        if self.key_kind == "int":
+            keys = np.concatenate([p.keys()[0] for p in self.partitions])
+            if self._unsigned:
+                keys = keys.view(np.uint64)
             order = np.argsort(keys, kind="stable")
+            keys = keys[order]
         else:
-            order = pc.sort_indices(keys).to_numpy()
-        order = order[self.rows[:n][order] > 0]
-        monetary = np.empty(n, dtype=np.float64)
-        agg_kernels.sums_to_float(self.sum_whole[:n], self.sum_fraction[:n], monetary)
+            arenas, offsets = zip(*(p.keys() for p in self.partitions), strict=True)
+            bases = np.cumsum([0] + [a.shape[0] for a in arenas[:-1]])
+            starts = [o[:-1] + b for o, b in zip(offsets, bases, strict=True)]
+            all_offsets = np.append(np.concatenate(starts), sum(a.shape[0] for a in arenas))
+            text = pa.LargeStringArray.from_buffers(
+                totals.shape[0],
+                pa.py_buffer(all_offsets.astype(np.int64)),
+                pa.py_buffer(np.concatenate(arenas)),
+            )
+            order = pc.sort_indices(text).to_numpy()
+            keys = text.take(pa.array(order))
+        totals = totals[order]
+        monetary = np.empty(totals.shape[0], dtype=np.float64)
+        agg_kernels.sums_to_float(
+            np.ascontiguousarray(totals[:, partitioned.SUM_WHOLE]),
+            np.ascontiguousarray(totals[:, partitioned.SUM_FRACTION]),
+            monetary,
+        )
         return CustomerTotals(
-            keys=keys[order] if isinstance(keys, np.ndarray) else keys.take(pa.array(order)),
-            first=self.first[:n][order],
-            last=self.last[:n][order],
-            rows=self.rows[:n][order],
-            distinct=None if self.distinct_counts is None else self.distinct_counts[:n][order],
-            monetary=monetary[order],
+            keys=keys,
+            first=totals[:, partitioned.FIRST].copy(),
+            last=totals[:, partitioned.LAST].copy(),
+            rows=totals[:, partitioned.ROWS].copy(),
+            distinct=None if self.distinct_kind is None else totals[:, partitioned.DISTINCT].copy(),
+            monetary=monetary,
         )
 
 

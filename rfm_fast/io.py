@@ -8,7 +8,10 @@ needs as Arrow record batches. Files are read batch by batch, never whole.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,9 +71,11 @@ def open_source(
     ``timestamp_column``.
     """
     if isinstance(data, str | os.PathLike):
-        return _file_source(
-            Path(data), batch_rows, text_columns, timestamp_format, timestamp_column
-        )
+        sources = [
+            _file_source(f, batch_rows, text_columns, timestamp_format, timestamp_column)
+            for f in _expand(data)
+        ]
+        return sources[0] if len(sources) == 1 else _many_files_source(sources, str(data))
     if isinstance(data, pa.Table):
         return _table_source("Arrow table", data, batch_rows)
     if isinstance(data, pa.RecordBatch):
@@ -161,12 +166,74 @@ def _mapping_source(mapping: Mapping, batch_rows: int) -> Source:
 # --------------------------------------------------------------------------- files
 
 
-def _guarded(name: str, kind: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Re-raise read errors in the middle of a file as one-line :class:`RFMError`."""
+def _guarded(
+    name: str, kind: str, batches: Iterator[pa.RecordBatch], row_groups: list[int] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Re-raise read errors in the middle of a file as one-line :class:`RFMError` that say
+    where (rows read before the error, and the Parquet row group)."""
+    rows = 0
     try:
-        yield from batches
+        for batch in batches:
+            rows += batch.num_rows
+            yield batch
     except (pa.ArrowException, OSError) as exc:
-        raise RFMError(f"cannot read {name} as {kind}: {exc}") from None
+        where = f"after {rows:,} rows"
+        if row_groups:
+            group = int(np.searchsorted(np.cumsum(row_groups), rows, side="right"))
+            where += f", in row group {group} of {len(row_groups)}"
+        raise RFMError(f"cannot read {name} as {kind} ({where}): {exc}") from None
+
+
+def _expand(data: str | os.PathLike) -> list[Path]:
+    """The files of an input path: the file itself, a directory's data files, or a glob."""
+    path = Path(data)
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file()
+            and not p.name.startswith(".")
+            and _suffix(p) in PARQUET_SUFFIXES + CSV_SUFFIXES + IPC_SUFFIXES
+        )
+        if not files:
+            raise RFMError(f"input folder {path} holds no Parquet, CSV or Arrow IPC files")
+        return files
+    if not path.exists() and glob.has_magic(str(data)):
+        files = sorted(Path(p) for p in glob.glob(str(data)) if Path(p).is_file())
+        if not files:
+            raise RFMError(f"no input file matches {data}")
+        return files
+    return [path]
+
+
+def _many_files_source(sources: list[Source], name: str) -> Source:
+    """Several files read one after the other as one input; they must share the columns."""
+    first = sources[0]
+    for source in sources[1:]:
+        if source.column_names != first.column_names:
+            raise RFMError(
+                f"{source.name} has columns {source.column_names}, but {first.name} has "
+                f"{first.column_names}; every file of {name} must have the same columns"
+            )
+    totals = [s.total_rows for s in sources]
+
+    def opener(cols: list[str]):
+        schema, _ = first.open(cols)
+
+        def batches():
+            for source in sources:
+                file_schema, file_batches = source.open(cols)
+                if not file_schema.equals(schema):
+                    raise RFMError(
+                        f"{source.name} has column types {file_schema}, but {first.name} has "
+                        f"{schema}; every file of {name} must have the same types"
+                    )
+                yield from file_batches
+
+        return schema, batches()
+
+    total = None if None in totals else sum(totals)
+    return Source(f"{name} ({len(sources)} files)", first.column_names, total, opener)
 
 
 def _file_source(
@@ -178,8 +245,6 @@ def _file_source(
 ) -> Source:
     if not path.exists():
         raise RFMError(f"input file not found: {path}")
-    if path.is_dir():
-        raise RFMError(f"input {path} is a directory; give a Parquet, CSV or Arrow IPC file")
     suffix = _suffix(path)
     name = str(path)
     if suffix in PARQUET_SUFFIXES:
@@ -204,7 +269,8 @@ def _parquet_source(path: Path, name: str, batch_rows: int) -> Source:
     def opener(cols: list[str]):
         selected = pa.schema([schema.field(c) for c in cols])
         batches = parquet.iter_batches(batch_size=batch_rows, columns=cols)
-        return selected, _guarded(name, "Parquet", batches)
+        groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+        return selected, _guarded(name, "Parquet", batches, groups)
 
     return Source(name, schema.names, parquet.metadata.num_rows, opener)
 
@@ -287,6 +353,48 @@ def _ipc_source(path: Path, name: str) -> Source:
         return selected, _guarded(name, "Arrow IPC", batches(cols))
 
     return Source(name, schema.names, total, opener)
+
+
+def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Read (and decode) up to ``depth`` batches ahead in a thread while the caller works.
+
+    Arrow releases the GIL while it decodes, so reading overlaps with aggregation. Errors of the
+    reader are raised in the caller, at the batch where they happened.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as exc:  # handed to the consumer
+            slots.put(exc)
+
+    reader = threading.Thread(target=produce, name="rfm_fast-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                slots.get(timeout=0.1)
 
 
 # --------------------------------------------------------------------------- output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,13 +13,21 @@ import numpy as np
 import pyarrow as pa
 
 from rfm_fast import arrow, binning
-from rfm_fast.aggregation import INT64_MAX, CustomerAggregator, CustomerTotals, RowCounts
+from rfm_fast.aggregation import (
+    DEFAULT_PARTITION_BITS,
+    INT64_MAX,
+    CustomerAggregator,
+    CustomerTotals,
+    RowCounts,
+)
 from rfm_fast.arrays import _score_checked
 from rfm_fast.errors import RFMError, RFMWarning
-from rfm_fast.io import DEFAULT_BATCH_ROWS, open_source
+from rfm_fast.io import DEFAULT_BATCH_ROWS, open_source, prefetched
 from rfm_fast.segments import SegmentsSpec, assign_segments, resolve_rules
 
 FREQUENCIES = ("orders", "days")
+SMALL_INPUT_ROWS = 1 << 18
+"""Inputs known to be smaller are aggregated in one hash table instead of partitions."""
 MONETARIES = ("sum", "mean")
 ProgressCallback = Callable[[int, int | None], None]
 """Called after each batch with (rows read so far, total rows or None when unknown)."""
@@ -191,6 +200,7 @@ def score(
     thresholds: dict[str, Sequence[float]] | None = None,
     timestamp_format: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    threads: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> RFMResult:
     """Score every customer of an order history by recency, frequency and monetary value.
@@ -236,6 +246,9 @@ def score(
         ``strptime`` format of a text timestamp column, such as ``"%Y%m%d"``.
     batch_rows : int, default 1048576
         Rows per batch when reading files and large tables.
+    threads : int, optional
+        Threads that aggregate (default: one per core). The result is the same for any number;
+        the next batch is read and decoded in a thread of its own meanwhile.
     progress : callable, optional
         Called after each batch with (rows read, total rows or None).
 
@@ -277,6 +290,10 @@ def score(
         raise RFMError(f"monetary must be one of {', '.join(MONETARIES)}; got {monetary!r}")
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise RFMError(f"batch_rows must be a positive integer; got {batch_rows!r}")
+    if threads is None:
+        threads = os.cpu_count() or 1
+    if not isinstance(threads, int) or threads < 1:
+        raise RFMError(f"threads must be a positive integer; got {threads!r}")
     user_edges = binning.check_thresholds(thresholds, bins)
     rules = resolve_rules(segments, bins)
 
@@ -303,13 +320,16 @@ def score(
         distinct = "int"
     elif columns.order is not None:
         distinct = arrow.key_kind(schema.field(columns.order).type)
+    small = source.total_rows is not None and source.total_rows < SMALL_INPUT_ROWS
     aggregator = CustomerAggregator(
         arrow.key_kind(schema.field(columns.customer).type),
         distinct,
         INT64_MAX if as_of_ticks is None else as_of_ticks,
+        threads=threads,
+        partition_bits=0 if small else DEFAULT_PARTITION_BITS,
     )
 
-    for batch in batches:
+    for batch in prefetched(batches):
         ts_array = batch.column(columns.timestamp)
         if text_timestamps:
             ts_array = arrow.parse_text_timestamps(ts_array, columns.timestamp, timestamp_format)

@@ -226,3 +226,43 @@ def test_empty_csv_cells_are_null_ids(tmp_path: Path):
     assert result.table["c"].to_pylist() == ["x"]
     assert result.table["frequency"].to_pylist() == [2]
     assert result.stats.dropped["null_customer"] == 1
+
+
+def test_folder_and_glob_of_files(tmp_path: Path, table, expected):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, start in enumerate(range(0, table.num_rows, 1_500)):
+        pq.write_table(table.slice(start, 1_500), folder / f"part-{i:03d}.parquet")
+    (folder / "_SUCCESS").write_text("", encoding="utf-8")  # not a data file: ignored
+    for data in (folder, str(folder / "part-*.parquet")):
+        assert_same(rfm_fast.score(data, batch_rows=700, **KWARGS), expected)
+    with pytest.raises(rfm_fast.RFMError, match="no input file matches"):
+        rfm_fast.score(str(folder / "nothing-*.parquet"), **KWARGS)
+
+
+def test_files_of_a_folder_must_agree(tmp_path: Path, table):
+    pq.write_table(table.slice(0, 10), tmp_path / "a.parquet")
+    pq.write_table(table.slice(10, 10).drop_columns(["note"]), tmp_path / "b.parquet")
+    with pytest.raises(rfm_fast.RFMError, match="same columns"):
+        rfm_fast.score(tmp_path, **KWARGS)
+    pq.write_table(
+        table.slice(10, 10).set_column(2, "amount", pa.array(range(10))), tmp_path / "b.parquet"
+    )
+    with pytest.raises(rfm_fast.RFMError, match="same types"):
+        rfm_fast.score(tmp_path, **KWARGS)
+
+
+def test_corrupt_row_group_is_reported_with_file_and_position(tmp_path: Path, table):
+    path = tmp_path / "orders.parquet"
+    pq.write_table(table, path, row_group_size=1_000, compression="snappy")
+    meta = pq.ParquetFile(path).metadata
+    column = meta.row_group(3).column(0)  # the customer column of the fourth row group
+    raw = bytearray(path.read_bytes())
+    middle = column.data_page_offset + column.total_compressed_size // 2
+    raw[middle : middle + 64] = b"\xff" * 64
+    path.write_bytes(bytes(raw))
+    with pytest.raises(rfm_fast.RFMError) as caught:
+        rfm_fast.score(path, batch_rows=1_000, **KWARGS)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "after 3,000 rows, in row group 3 of 5" in message

@@ -12,7 +12,6 @@ from numba import types
 from numba.extending import overload
 
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
-from rfm_fast._kernels.hashing import is_valid
 
 FRACTION_BITS = 60
 FRACTION_ONE = np.int64(1) << np.int64(FRACTION_BITS)
@@ -21,7 +20,7 @@ AMOUNT_LIMIT = 2.0**62
 INT_LIMIT = np.int64(1) << np.int64(62)
 """The same limit, for integer amounts."""
 
-# Slots of the ``counters`` array updated by :func:`accumulate`.
+# Slots of the per-partition ``counters`` arrays (see rfm_fast._kernels.partitioned).
 DROPPED_NULL_CUSTOMER = 0
 DROPPED_NULL_TIMESTAMP = 1
 DROPPED_AFTER_AS_OF = 2
@@ -88,87 +87,14 @@ def _amount_too_large_overload(value):
 
 
 @jit_inline
-def add_amount(group, whole, fraction, sum_whole, sum_fraction):
-    """Add one split amount to a customer's sum, keeping ``|fraction| < 2**60``."""
-    total = sum_fraction[group] + fraction
-    carry = np.int64(0)
+def exact_sum(sum_whole, sum_fraction, whole, fraction):
+    """(whole, fraction) of a sum plus one split amount, keeping ``|fraction| < 2**60``."""
+    total = sum_fraction + fraction
     if total >= FRACTION_ONE:
-        total -= FRACTION_ONE
-        carry = np.int64(1)
-    elif total <= -FRACTION_ONE:
-        total += FRACTION_ONE
-        carry = np.int64(-1)
-    sum_fraction[group] = total
-    sum_whole[group] += whole + carry
-
-
-@jit
-def accumulate(
-    groups,
-    timestamps,
-    ts_bitmap,
-    ts_bit_offset,
-    as_of_limit,
-    amounts,
-    amount_bitmap,
-    amount_bit_offset,
-    first,
-    last,
-    rows,
-    sum_whole,
-    sum_fraction,
-    counters,
-):
-    """Fold one batch into the per-customer totals.
-
-    ``groups[i]`` is the customer's group id, ``-1`` for a null customer. Rows with a null
-    timestamp or a timestamp after ``as_of_limit`` are dropped: their group id is set to ``-1``
-    so that later passes over the same batch (distinct orders) skip them too. Returns the first
-    row whose amount is infinite or too large, whether the row is used or dropped, or ``-1``.
-    """
-    max_ts = counters[MAX_TIMESTAMP]
-    for i in range(groups.shape[0]):
-        amount_valid = is_valid(amount_bitmap, amount_bit_offset, i)
-        if amount_valid and amount_too_large(amounts[i]):
-            counters[MAX_TIMESTAMP] = max_ts
-            return i
-        group = groups[i]
-        if group < 0:
-            counters[DROPPED_NULL_CUSTOMER] += 1
-            continue
-        if not is_valid(ts_bitmap, ts_bit_offset, i):
-            counters[DROPPED_NULL_TIMESTAMP] += 1
-            groups[i] = -1
-            continue
-        ts = np.int64(timestamps[i])
-        if ts > as_of_limit:
-            counters[DROPPED_AFTER_AS_OF] += 1
-            groups[i] = -1
-            continue
-        if rows[group] == 0:
-            first[group] = ts
-            last[group] = ts
-        else:
-            if ts < first[group]:
-                first[group] = ts
-            if ts > last[group]:
-                last[group] = ts
-        rows[group] += 1
-        counters[ROWS_USED] += 1
-        if ts > max_ts:
-            max_ts = ts
-        if not amount_valid:
-            counters[NULL_AMOUNT] += 1
-            continue
-        value = amounts[i]
-        as_float = np.float64(value)
-        if as_float != as_float:
-            counters[NULL_AMOUNT] += 1
-            continue
-        whole, fraction = amount_parts(value)
-        add_amount(group, whole, fraction, sum_whole, sum_fraction)
-    counters[MAX_TIMESTAMP] = max_ts
-    return -1
+        return sum_whole + whole + 1, total - FRACTION_ONE
+    if total <= -FRACTION_ONE:
+        return sum_whole + whole - 1, total + FRACTION_ONE
+    return sum_whole + whole, total
 
 
 @jit_inline

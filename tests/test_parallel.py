@@ -1,0 +1,78 @@
+"""The partitioned, multi-threaded aggregation gives the same result whatever the number of
+threads and partitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+import rfm_fast
+from rfm_fast.aggregation import PARALLEL_MIN_ROWS, CustomerAggregator
+from rfm_fast.arrow import TimeAxis, amount_values, key_column
+
+
+def _orders(n: int, text_keys: bool, seed: int = 3) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    customers = rng.integers(-(2**62), 2**62, 20_000)[rng.integers(0, 20_000, n)]
+    keys = pa.array(customers.astype(str)) if text_keys else pa.array(customers)
+    keys = pc.if_else(pa.array(rng.random(n) < 0.01), pa.scalar(None, keys.type), keys)
+    return pa.table(
+        {
+            "customer": keys,
+            "ts": pa.array(rng.integers(0, 10**9, n), pa.timestamp("s"), mask=rng.random(n) < 0.01),
+            "amount": pa.array(rng.normal(10, 30, n), mask=rng.random(n) < 0.02),
+            "order": pa.array(rng.integers(0, n // 3, n), mask=rng.random(n) < 0.01),
+        }
+    )
+
+
+def _totals(table: pa.Table, threads: int, bits: int, batch: int, distinct: bool):
+    axis = TimeAxis.of(table.schema.field("ts").type)
+    kind = "string" if pa.types.is_string(table.schema.field("customer").type) else "int"
+    aggregator = CustomerAggregator(
+        kind, "int" if distinct else None, 10**9 - 10**7, threads=threads, partition_bits=bits
+    )
+    for record_batch in table.to_batches(max_chunksize=batch):
+        ticks, ticks_valid = axis.ticks(record_batch.column("ts"))
+        amounts, amounts_valid = amount_values(record_batch.column("amount"))
+        orders = key_column(record_batch.column("order")) if distinct else None
+        customers = key_column(record_batch.column("customer"))
+        assert aggregator.update(customers, ticks, ticks_valid, amounts, amounts_valid, orders) < 0
+    return aggregator.finish(), aggregator.row_counts()
+
+
+@pytest.mark.parametrize("text_keys", [False, True])
+@pytest.mark.parametrize("distinct", [False, True])
+def test_threads_and_partitions_do_not_change_the_totals(text_keys: bool, distinct: bool):
+    table = _orders(3 * PARALLEL_MIN_ROWS, text_keys)
+    expected, expected_counts = _totals(table, threads=1, bits=0, batch=10**9, distinct=distinct)
+    assert expected_counts.after_as_of > 0 and expected_counts.null_timestamp > 0
+    assert expected_counts.null_customer > 0
+    for threads, bits, batch in (
+        (2, 6, 2 * PARALLEL_MIN_ROWS),
+        (3, 3, PARALLEL_MIN_ROWS + 7),
+        (2, 8, 10**9),
+        (1, 6, 5_000),
+    ):
+        got, counts = _totals(table, threads, bits, batch, distinct)
+        assert counts == expected_counts
+        for name in ("first", "last", "rows", "distinct", "monetary"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), name)
+        if text_keys:
+            assert got.keys.equals(expected.keys)
+        else:
+            np.testing.assert_array_equal(got.keys, expected.keys)
+
+
+def test_score_threads_option_gives_identical_results():
+    table = _orders(2 * PARALLEL_MIN_ROWS + 11, text_keys=False)
+    kwargs = dict(customer="customer", timestamp="ts", amount="amount", order="order")
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(40_000))
+    partitioned = rfm_fast.score(reader, threads=2, **kwargs)
+    single = rfm_fast.score(table, threads=1, batch_rows=17_000, **kwargs)
+    assert partitioned.table.equals(single.table)
+    assert partitioned.stats == single.stats
+    with pytest.raises(rfm_fast.RFMError, match="threads"):
+        rfm_fast.score(table, threads=0, **kwargs)
