@@ -32,7 +32,7 @@ _NO_NULLS = Validity(np.empty(0, dtype=np.uint8), 0)
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
 PARTITION_SLOTS = 1 << 8
-DEFAULT_PARTITION_BITS = 6
+DEFAULT_PARTITION_BITS = 8
 PAIR_LOAD = 0.7
 """Largest share of a distinct-pair table's slots in use (linear probing stays short)."""
 PARALLEL_MIN_ROWS = 1 << 15
@@ -590,7 +590,7 @@ class CustomerAggregator:
             keys = np.concatenate([p.keys()[0] for p in self.partitions])
             if self._unsigned:
                 keys = keys.view(np.uint64)
-            order = np.argsort(keys, kind="stable")
+            order = np.argsort(keys)  # keys are distinct: no ties to keep in order
             keys = keys[order]
         else:
             arenas, offsets = zip(*(p.keys() for p in self.partitions), strict=True)

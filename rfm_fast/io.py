@@ -261,7 +261,8 @@ def _file_source(
 
 def _parquet_source(path: Path, name: str, batch_rows: int) -> Source:
     try:
-        parquet = pq.ParquetFile(path)
+        # pre_buffer=False: with it, Arrow reads ahead every row group at once (GBs of RSS).
+        parquet = pq.ParquetFile(path, pre_buffer=False)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as exc:
         raise RFMError(f"cannot read {name} as Parquet: {exc}") from None
