@@ -1,6 +1,6 @@
 """Bar chart of a compare.py JSON result (wall time and peak RSS per engine and mode).
 
-    python benchmarks/plot.py results.json -o docs/performance.png
+python benchmarks/plot.py results.json -o docs/performance.png
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def plot(results: dict, output: Path) -> None:
         ax.set_xticklabels(engines, rotation=20)
         ax.set_title(title)
         ax.legend(fontsize=8)
-    figure.suptitle(f"{Path(results['file']).name} on {results['machine'].split(',')[0]}",
-                    fontsize=10)
+    figure.suptitle(
+        f"{Path(results['file']).name} on {results['machine'].split(',')[0]}", fontsize=10
+    )
     figure.tight_layout()
     figure.savefig(output, dpi=110)
 

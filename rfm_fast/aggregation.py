@@ -33,6 +33,8 @@ INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
 PARTITION_SLOTS = 1 << 8
 DEFAULT_PARTITION_BITS = 8
+SMALL_INPUT_ROWS = 1 << 18
+"""Inputs known to be smaller are aggregated in one hash table instead of partitions."""
 PAIR_LOAD = 0.7
 """Largest share of a distinct-pair table's slots in use (linear probing stays short)."""
 PARALLEL_MIN_ROWS = 1 << 15

@@ -7,6 +7,7 @@ metric arrays into scores and edges. :func:`rfm_fast.score` is built on the same
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +15,12 @@ import numpy as np
 import pyarrow as pa
 
 from rfm_fast import binning
-from rfm_fast.aggregation import INT64_MAX, CustomerAggregator
+from rfm_fast.aggregation import (
+    DEFAULT_PARTITION_BITS,
+    INT64_MAX,
+    SMALL_INPUT_ROWS,
+    CustomerAggregator,
+)
 from rfm_fast.arrow import NO_BITMAP, IntColumn, KeyColumn, Validity, key_column
 from rfm_fast.errors import RFMError
 
@@ -28,6 +34,7 @@ _TICKS_PER_DAY = {
     "ns": 86_400_000_000_000,
 }
 _NO_NULLS = Validity(NO_BITMAP, 0)
+CHUNK_ROWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ def aggregate(
     order: np.ndarray | None = None,
     *,
     as_of: np.datetime64 | None = None,
+    threads: int | None = None,
 ) -> CustomerMetrics:
     """Per-customer recency, frequency and monetary value from plain NumPy arrays.
 
@@ -101,6 +109,8 @@ def aggregate(
         Integer or text order ids: the frequency counts distinct orders instead of rows.
     as_of : numpy.datetime64, optional
         End of the window; default: the latest timestamp plus one day. Later rows are left out.
+    threads : int, optional
+        Aggregation threads (default: one per core); the result is the same for any number.
 
     Returns
     -------
@@ -144,9 +154,30 @@ def aggregate(
     distinct = None if order is None else _keys(order, "order")
     kind = None if distinct is None else ("int" if isinstance(distinct, IntColumn) else "string")
     aggregator = CustomerAggregator(
-        "int" if isinstance(customers, IntColumn) else "string", kind, limit
+        "int" if isinstance(customers, IntColumn) else "string",
+        kind,
+        limit,
+        threads=threads or os.cpu_count() or 1,
+        partition_bits=0 if n < SMALL_INPUT_ROWS else DEFAULT_PARTITION_BITS,
     )
-    bad = aggregator.update(customers, ticks, ticks_valid, amount, _NO_NULLS, distinct)
+    bad = -1
+    if isinstance(customers, IntColumn) and (distinct is None or isinstance(distinct, IntColumn)):
+        # Integer columns are folded in slices: the scratch buffers stay small and warm.
+        for lo in range(0, max(n, 1), CHUNK_ROWS):
+            hi = min(lo + CHUNK_ROWS, n)
+            bad = aggregator.update(
+                IntColumn(customers.values[lo:hi], _NO_NULLS),
+                ticks[lo:hi],
+                Validity(ticks_valid.bitmap, lo) if ticks_valid.bitmap.shape[0] else _NO_NULLS,
+                amount[lo:hi],
+                _NO_NULLS,
+                None if distinct is None else IntColumn(distinct.values[lo:hi], _NO_NULLS),
+            )
+            if bad >= 0:
+                bad += lo
+                break
+    else:
+        bad = aggregator.update(customers, ticks, ticks_valid, amount, _NO_NULLS, distinct)
     if bad >= 0:
         raise RFMError(
             f"amount has an infinite or too large value ({amount[bad]}) at index {bad}; "

@@ -16,6 +16,7 @@ from rfm_fast import arrow, binning
 from rfm_fast.aggregation import (
     DEFAULT_PARTITION_BITS,
     INT64_MAX,
+    SMALL_INPUT_ROWS,
     CustomerAggregator,
     CustomerTotals,
     RowCounts,
@@ -26,8 +27,6 @@ from rfm_fast.io import DEFAULT_BATCH_ROWS, open_source, prefetched
 from rfm_fast.segments import SegmentsSpec, assign_segments, resolve_rules
 
 FREQUENCIES = ("orders", "days")
-SMALL_INPUT_ROWS = 1 << 18
-"""Inputs known to be smaller are aggregated in one hash table instead of partitions."""
 MONETARIES = ("sum", "mean")
 ProgressCallback = Callable[[int, int | None], None]
 """Called after each batch with (rows read so far, total rows or None when unknown)."""
