@@ -268,7 +268,7 @@ class _Partition:
             slots = self.pair_groups.shape[0]
             if pairs > slots * PAIR_LOAD:
                 while pairs > slots * PAIR_LOAD:
-                    slots *= 2
+                    slots = slots * 3 // 2
                 groups = np.full(slots, hashing.EMPTY, dtype=np.int32)
                 values = np.zeros(slots, dtype=np.int64)
                 partitioned.rehash_pairs(self.pair_groups, self.pair_values, groups, values)
@@ -588,14 +588,16 @@ class CustomerAggregator:
         if self._pool is not None:
             self._pool.shutdown()
         totals = np.concatenate([p.totals[: p.n_groups[0]] for p in self.partitions])
+        partitions, self.partitions = self.partitions, []  # free the tables as soon as possible
         if self.key_kind == "int":
-            keys = np.concatenate([p.keys()[0] for p in self.partitions])
+            keys = np.concatenate([p.keys()[0] for p in partitions])
             if self._unsigned:
                 keys = keys.view(np.uint64)
+            del partitions
             order = np.argsort(keys)  # keys are distinct: no ties to keep in order
             keys = keys[order]
         else:
-            arenas, offsets = zip(*(p.keys() for p in self.partitions), strict=True)
+            arenas, offsets = zip(*(p.keys() for p in partitions), strict=True)
             bases = np.cumsum([0] + [a.shape[0] for a in arenas[:-1]])
             starts = [o[:-1] + b for o, b in zip(offsets, bases, strict=True)]
             all_offsets = np.append(np.concatenate(starts), sum(a.shape[0] for a in arenas))
@@ -604,6 +606,7 @@ class CustomerAggregator:
                 pa.py_buffer(all_offsets.astype(np.int64)),
                 pa.py_buffer(np.concatenate(arenas)),
             )
+            del partitions, arenas, offsets
             order = pc.sort_indices(text).to_numpy()
             keys = text.take(pa.array(order))
         totals = totals[order]

@@ -54,6 +54,14 @@ PREFETCH_DISTANCE = 8
 VALUE_IS_NULL = 1
 
 
+@jit_inline
+def pair_slot(group, value, size):
+    """Home slot of a (group, value) pair in a table of ``size`` slots (any size below 2**32:
+    multiply-shift range reduction, so pair tables can grow by 1.5x instead of doubling)."""
+    h = pair_hash(group, value) >> np.uint64(32)
+    return np.int64((h * np.uint64(size)) >> np.uint64(32))
+
+
 @jit
 def first_bad_amount(amounts, bitmap, bit_offset):
     """The first row whose amount is infinite or too large to be summed exactly, or -1."""
@@ -257,7 +265,7 @@ def fold_int_partition(
     when ``values`` is not empty)."""
     mask = np.int64(slot_keys.shape[0] - 1)
     has_values = values.shape[0] > 0
-    pair_mask = np.int64(pair_groups.shape[0] - 1)
+    pair_size = np.int64(pair_groups.shape[0])
     count = n_groups[0]
     pairs = n_pairs[0]
     n = keys.shape[0]
@@ -296,7 +304,7 @@ def fold_int_partition(
             totals[group, DISTINCT] += 1
             continue
         value = values[r]
-        slot = np.int64(pair_hash(group, value)) & pair_mask
+        slot = pair_slot(group, value, pair_size)
         while True:
             occupant = pair_groups[slot]
             if occupant == EMPTY:
@@ -307,7 +315,9 @@ def fold_int_partition(
                 break
             if occupant == group and pair_values[slot] == value:
                 break
-            slot = (slot + 1) & pair_mask
+            slot += 1
+            if slot == pair_size:
+                slot = 0
     n_groups[0] = count
     n_pairs[0] = pairs
 
@@ -339,7 +349,7 @@ def fold_string_partition(
     bytes are read from (offsets, data, index); new keys are appended to ``arena``."""
     mask = np.int64(slot_hashes.shape[0] - 1)
     has_values = values.shape[0] > 0
-    pair_mask = np.int64(pair_groups.shape[0] - 1)
+    pair_size = np.int64(pair_groups.shape[0])
     indexed = index.shape[0] > 0
     count = n_groups[0]
     pairs = n_pairs[0]
@@ -395,7 +405,7 @@ def fold_string_partition(
             totals[group, DISTINCT] += 1
             continue
         value = values[r]
-        slot = np.int64(pair_hash(group, value)) & pair_mask
+        slot = pair_slot(group, value, pair_size)
         while True:
             occupant = pair_groups[slot]
             if occupant == EMPTY:
@@ -406,7 +416,9 @@ def fold_string_partition(
                 break
             if occupant == group and pair_values[slot] == value:
                 break
-            slot = (slot + 1) & pair_mask
+            slot += 1
+            if slot == pair_size:
+                slot = 0
     n_groups[0] = count
     n_pairs[0] = pairs
 
@@ -451,14 +463,16 @@ def rehash_string_partition(group_hashes, n_groups, slot_groups, slot_hashes):
 @jit
 def rehash_pairs(old_groups, old_values, new_groups, new_values):
     """Move every occupied pair slot of the old arrays into the (empty) new ones."""
-    mask = np.int64(new_groups.shape[0] - 1)
+    size = np.int64(new_groups.shape[0])
     for k in range(old_groups.shape[0]):
         group = old_groups[k]
         if group == EMPTY:
             continue
         value = old_values[k]
-        slot = np.int64(pair_hash(group, value)) & mask
+        slot = pair_slot(group, value, size)
         while new_groups[slot] != EMPTY:
-            slot = (slot + 1) & mask
+            slot += 1
+            if slot == size:
+                slot = 0
         new_groups[slot] = group
         new_values[slot] = value
