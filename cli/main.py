@@ -37,6 +37,7 @@ err = Console(stderr=True, highlight=False)
 class Method(enum.StrEnum):
     exact = "exact"
     split = "split"
+    approx = "approx"
 
 
 class Frequency(enum.StrEnum):
@@ -176,9 +177,10 @@ def score(
         typer.Option("--as-of", help="End of the window (ISO-8601); default: latest + 1 day."),
     ] = None,
     bins: Annotated[int, typer.Option(help="Number of scores per metric (2..9).")] = 5,
-    method: Annotated[Method, typer.Option(help="exact: ties share a score; split: NTILE.")] = (
-        Method.exact
-    ),
+    method: Annotated[
+        Method,
+        typer.Option(help="exact: ties share a score; split: NTILE; approx: mergeable sketch."),
+    ] = (Method.exact),
     frequency: Annotated[Frequency, typer.Option(help="Count orders or purchase days.")] = (
         Frequency.orders
     ),

@@ -13,8 +13,9 @@ import numpy as np
 
 from rfm_fast._kernels import binning as kernels
 from rfm_fast.errors import RFMError
+from rfm_fast.sketch import LogHistogram
 
-METHODS = ("exact", "split")
+METHODS = ("exact", "split", "approx")
 METRICS = ("recency", "frequency", "monetary")
 MIN_BINS, MAX_BINS = 2, 9
 
@@ -92,9 +93,16 @@ def score_metric(
     if thresholds is not None:
         below = np.searchsorted(thresholds, values, side="left")
         scores[:] = 1 + below if higher_is_better else bins - below
-    elif method == "exact" and _small_integer_range(values):
+    elif method == "approx" and values.dtype.kind == "f":
+        # Floats (monetary) through the mergeable sketch; integer metrics (recency in days,
+        # frequency) have exact histograms, which merge exactly too: the exact rule below.
+        sketch = LogHistogram.of(values)
+        less = sketch.below(values) if higher_is_better else sketch.above(values)
+        n = values.shape[0]
+        scores[:] = 1 + (bins * less) // max(n, 1)
+    elif method in ("exact", "approx") and _small_integer_range(values):
         _exact_scores_by_counting(values, bins, higher_is_better, scores)
-    elif method == "exact":
+    elif method in ("exact", "approx"):
         order = np.argsort(values)  # ties get one score whatever their order
         kernels.exact_scores(values[order], order, bins, higher_is_better, scores)
     else:

@@ -229,9 +229,11 @@ def score(
         it are left out and counted.
     bins : int, default 5
         Scores run from 1 to ``bins`` (2..9); ``bins`` is best.
-    method : {"exact", "split"}, default "exact"
+    method : {"exact", "split", "approx"}, default "exact"
         ``"exact"``: equal values get equal scores (ties can leave scores empty). ``"split"``:
-        equal-count bins like SQL ``NTILE``, ties broken by customer key.
+        equal-count bins like SQL ``NTILE``, ties broken by customer key. ``"approx"``: the
+        exact rule over a mergeable sketch: integer metrics exactly, monetary values within a
+        relative 0.5% of each other may tie (see :mod:`rfm_fast.sketch`).
     frequency : {"orders", "days"}, default "orders"
         Count distinct orders (rows without ``order``), or distinct purchase days.
     monetary : {"sum", "mean"}, default "sum"
