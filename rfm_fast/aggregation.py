@@ -51,15 +51,14 @@ def _grown(array: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
 class KeyTable:
     """Maps keys (integers, or strings by their bytes) to dense ids in first-seen order.
 
-    The table grows itself: a kernel stops where a new key would not fit, the table doubles and
-    the kernel resumes from that row. ``on_grow(max_groups)`` lets the owner grow the arrays it
-    indexes by group id.
+    Used for order ids that are text or dictionary-encoded, whose distinct pairs are counted on
+    dense integer ids. The table grows itself: a kernel stops where a new key would not fit, the
+    table doubles and the kernel resumes from that row.
     """
 
-    def __init__(self, kind: str, on_grow=None) -> None:
+    def __init__(self, kind: str) -> None:
         self.kind = kind
         self.n_groups = np.zeros(1, dtype=np.int64)
-        self._on_grow = on_grow
         slots = INITIAL_SLOTS
         self.max_groups = slots // 2
         self.slot_groups = np.full(slots, hashing.EMPTY, dtype=np.int64)
@@ -71,7 +70,6 @@ class KeyTable:
             self.group_hashes = np.zeros(self.max_groups, dtype=np.uint64)
             self.arena = np.zeros(1 << 16, dtype=np.uint8)
             self.arena_offsets = np.zeros(self.max_groups + 1, dtype=np.int64)
-        self._unsigned = False
 
     def __len__(self) -> int:
         return int(self.n_groups[0])
@@ -91,8 +89,6 @@ class KeyTable:
             self.group_hashes = _grown(self.group_hashes, self.max_groups)
             self.arena_offsets = _grown(self.arena_offsets, self.max_groups + 1)
             hashing.rehash_string_keys(self.group_hashes, n, self.slot_hashes, self.slot_groups)
-        if self._on_grow is not None:
-            self._on_grow(self.max_groups)
 
     def _grow_arena(self, needed: int) -> None:
         size = max(self.arena.shape[0] * 2, int(self.arena_offsets[len(self)]) + needed)
@@ -109,8 +105,6 @@ class KeyTable:
             self._factorize_strings(column, out)
 
     def _factorize_ints(self, values: np.ndarray, valid: Validity, out: np.ndarray) -> None:
-        if values.dtype == np.uint64:
-            self._unsigned = True
         start, n = 0, values.shape[0]
         while True:
             start = hashing.factorize_int_keys(
@@ -166,18 +160,6 @@ class KeyTable:
             self.factorize(key_column(entries), ids)
             mapping[used] = ids
         np.take(mapping, column.indices, out=out)
-
-    # ----------------------------------------------------------------- results
-    def keys(self) -> np.ndarray | pa.Array:
-        """The key of each group: int64 (uint64 for uint64 input) or a large_string array."""
-        n = len(self)
-        if self.kind == "int":
-            keys = self.group_keys[:n]
-            return keys.view(np.uint64) if self._unsigned else keys.copy()
-        offsets = self.arena_offsets[: n + 1]
-        return pa.LargeStringArray.from_buffers(
-            n, pa.py_buffer(offsets.copy()), pa.py_buffer(self.arena[: offsets[n]].copy())
-        )
 
 
 @dataclass
