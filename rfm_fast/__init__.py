@@ -10,11 +10,13 @@ from rfm_fast import datasets
 from rfm_fast.errors import RFMError, RFMWarning
 from rfm_fast.scoring import RFMResult, RunStats, score
 from rfm_fast.segments import DEFAULT_RULES, SegmentRule, load_rules
+from rfm_fast.state import CustomerState, merge_states
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_RULES",
+    "CustomerState",
     "RFMError",
     "RFMResult",
     "RFMWarning",
@@ -23,6 +25,7 @@ __all__ = [
     "__version__",
     "datasets",
     "load_rules",
+    "merge_states",
     "score",
     "warmup",
 ]

@@ -74,6 +74,15 @@ class KeyTable:
     def __len__(self) -> int:
         return int(self.n_groups[0])
 
+    def keys(self) -> np.ndarray | pa.Array:
+        """The keys by dense id: int64 values, or a ``large_string`` array."""
+        n = len(self)
+        if self.kind == "int":
+            return self.group_keys[:n].copy()
+        offsets = self.arena_offsets[: n + 1].copy()
+        data = self.arena[: offsets[n]].copy()
+        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
     # ----------------------------------------------------------------- growth
     def _grow_groups(self) -> None:
         slots = self.slot_groups.shape[0] * 2
@@ -166,7 +175,10 @@ class KeyTable:
 class CustomerTotals:
     """Per-customer totals, sorted by customer key ascending.
 
-    Timestamps are int64 ticks of the input column's unit (days for ``date32``).
+    Timestamps are int64 ticks of the input column's unit (days for ``date32``). ``sums`` (the
+    exact sums as (whole, fraction) words) and ``pairs`` (the distinct (customer position,
+    value) pairs behind ``distinct``) are only filled when :meth:`CustomerAggregator.finish` is
+    asked for them.
     """
 
     keys: np.ndarray | pa.Array
@@ -175,6 +187,8 @@ class CustomerTotals:
     rows: np.ndarray
     distinct: np.ndarray | None
     monetary: np.ndarray
+    sums: tuple[np.ndarray, np.ndarray] | None = None
+    pairs: tuple[np.ndarray, np.ndarray | pa.Array] | None = None
 
     def __len__(self) -> int:
         return self.first.shape[0]
@@ -346,6 +360,7 @@ class CustomerAggregator:
         self._unsigned = False
         self._row_buffers: dict[str, np.ndarray] = {}
         self._order_groups = np.empty(0, dtype=np.int64)
+        self._dense_orders = False  # pair values are ids of self.order_ids, not the values
 
     def _buffer(self, name: str, n: int, dtype: type) -> np.ndarray:
         """A reusable scratch array of at least ``n`` entries (reuse avoids page faults)."""
@@ -549,6 +564,7 @@ class CustomerAggregator:
             self._order_groups = np.empty(n, dtype=np.int64)
         values = self._order_groups[:n]
         self.order_ids.factorize(distinct, values)
+        self._dense_orders = True
         return values, _validity_of(values >= 0)  # null order ids come back as -1
 
     def row_counts(self) -> RowCounts:
@@ -565,12 +581,19 @@ class CustomerAggregator:
             max_timestamp=max_ts if used else None,
         )
 
-    def finish(self) -> CustomerTotals:
-        """Per-customer totals of every customer with at least one used row, sorted by key."""
+    def finish(self, *, keep_sums: bool = False, keep_pairs: bool = False) -> CustomerTotals:
+        """Per-customer totals of every customer with at least one used row, sorted by key.
+
+        ``keep_sums`` also returns the exact sums, ``keep_pairs`` the distinct pairs (for a
+        mergeable :class:`rfm_fast.state.CustomerState`).
+        """
         if self._pool is not None:
             self._pool.shutdown()
         totals = np.concatenate([p.totals[: p.n_groups[0]] for p in self.partitions])
         partitions, self.partitions = self.partitions, []  # free the tables as soon as possible
+        pair_positions = pair_values = None
+        if keep_pairs and self.distinct_kind is not None:
+            pair_positions, pair_values = self._pairs(partitions)
         if self.key_kind == "int":
             keys = np.concatenate([p.keys()[0] for p in partitions])
             if self._unsigned:
@@ -593,11 +616,14 @@ class CustomerAggregator:
             keys = text.take(pa.array(order))
         totals = totals[order]
         monetary = np.empty(totals.shape[0], dtype=np.float64)
-        agg_kernels.sums_to_float(
-            np.ascontiguousarray(totals[:, partitioned.SUM_WHOLE]),
-            np.ascontiguousarray(totals[:, partitioned.SUM_FRACTION]),
-            monetary,
-        )
+        whole = np.ascontiguousarray(totals[:, partitioned.SUM_WHOLE])
+        fraction = np.ascontiguousarray(totals[:, partitioned.SUM_FRACTION])
+        agg_kernels.sums_to_float(whole, fraction, monetary)
+        pairs = None
+        if pair_positions is not None:
+            rank = np.empty(order.shape[0], dtype=np.int64)
+            rank[order] = np.arange(order.shape[0], dtype=np.int64)
+            pairs = (rank[pair_positions], pair_values)
         return CustomerTotals(
             keys=keys,
             first=totals[:, partitioned.FIRST].copy(),
@@ -605,7 +631,28 @@ class CustomerAggregator:
             rows=totals[:, partitioned.ROWS].copy(),
             distinct=None if self.distinct_kind is None else totals[:, partitioned.DISTINCT].copy(),
             monetary=monetary,
+            sums=(whole, fraction) if keep_sums else None,
+            pairs=pairs,
         )
+
+    def _pairs(self, partitions: list[_Partition]) -> tuple[np.ndarray, np.ndarray | pa.Array]:
+        """Every distinct (customer, value) pair: the customer's position in the concatenated
+        partitions, and the value (text order ids as text)."""
+        positions, values = [], []
+        base = 0
+        for part in partitions:
+            used = part.pair_groups != hashing.EMPTY
+            positions.append(part.pair_groups[used].astype(np.int64) + base)
+            values.append(part.pair_values[used])
+            base += int(part.n_groups[0])
+        all_values = np.concatenate(values) if values else np.empty(0, dtype=np.int64)
+        if self._dense_orders:
+            return np.concatenate(positions), _take(self.order_ids.keys(), all_values)
+        return np.concatenate(positions), all_values
+
+
+def _take(keys: np.ndarray | pa.Array, ids: np.ndarray) -> np.ndarray | pa.Array:
+    return keys[ids] if isinstance(keys, np.ndarray) else keys.take(pa.array(ids))
 
 
 def _validity_of(mask: np.ndarray) -> Validity:

@@ -283,20 +283,83 @@ def score(
     >>> result.stats.as_of
     datetime.datetime(2024, 1, 31, 0, 0)
     """
+    bins, method, user_edges, rules = _scoring_options(bins, method, monetary, thresholds, segments)
+    threads = _reading_options(frequency, batch_rows, threads)
+
+    aggregated = _aggregate(
+        data,
+        customer=customer,
+        timestamp=timestamp,
+        amount=amount,
+        order=order,
+        as_of=as_of,
+        frequency=frequency,
+        timestamp_format=timestamp_format,
+        batch_rows=batch_rows,
+        threads=threads,
+        progress=progress,
+    )
+    return _result(aggregated, bins, method, monetary, user_edges, rules)
+
+
+def _scoring_options(
+    bins: int,
+    method: str,
+    monetary: str,
+    thresholds: dict[str, Sequence[float]] | None,
+    segments: SegmentsSpec,
+) -> tuple[int, str, dict[str, np.ndarray], Any]:
+    """Checked scoring options: (bins, method, thresholds, segment rules)."""
     bins = binning.check_bins(bins)
     method = binning.check_method(method)
-    if frequency not in FREQUENCIES:
-        raise RFMError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
     if monetary not in MONETARIES:
         raise RFMError(f"monetary must be one of {', '.join(MONETARIES)}; got {monetary!r}")
+    return bins, method, binning.check_thresholds(thresholds, bins), resolve_rules(segments, bins)
+
+
+def _reading_options(frequency: str, batch_rows: int, threads: int | None) -> int:
+    """Check the reading options; returns the number of threads."""
+    if frequency not in FREQUENCIES:
+        raise RFMError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise RFMError(f"batch_rows must be a positive integer; got {batch_rows!r}")
     if threads is None:
         threads = os.cpu_count() or 1
     if not isinstance(threads, int) or threads < 1:
         raise RFMError(f"threads must be a positive integer; got {threads!r}")
-    user_edges = binning.check_thresholds(thresholds, bins)
-    rules = resolve_rules(segments, bins)
+    return threads
+
+
+@dataclass
+class _Aggregated:
+    """Per-customer totals and what is needed to score them."""
+
+    totals: CustomerTotals
+    counts: RowCounts
+    axis: arrow.TimeAxis
+    as_of_ticks: int | None  # the user's as_of, or the latest timestamp plus one day
+    as_of_limit: int | None  # the user's as_of only: rows after it were left out
+    customer: str  # the customer column's name
+    customer_type: pa.DataType
+
+
+def _aggregate(
+    data: Any,
+    *,
+    customer: str,
+    timestamp: str,
+    amount: str,
+    order: str | None,
+    as_of: Any,
+    frequency: str,
+    timestamp_format: str | None,
+    batch_rows: int,
+    threads: int,
+    progress: ProgressCallback | None = None,
+    keep_parts: bool = False,
+) -> _Aggregated:
+    """Read ``data`` batch by batch into per-customer totals (``keep_parts``: also the exact
+    sums and distinct pairs, for a mergeable state)."""
 
     source = open_source(
         data,
@@ -344,21 +407,18 @@ def score(
             progress(aggregator.rows_read, source.total_rows)
 
     counts = aggregator.row_counts()
-    totals = aggregator.finish()
+    totals = aggregator.finish(keep_sums=keep_parts, keep_pairs=keep_parts)
+    limit = as_of_ticks
     if as_of_ticks is None and counts.max_timestamp is not None:
         as_of_ticks = counts.max_timestamp + axis.ticks_per_day
-    return _result(
+    return _Aggregated(
         totals,
         counts,
         axis,
         as_of_ticks,
-        schema,
-        columns,
-        bins,
-        method,
-        monetary,
-        user_edges,
-        rules,
+        limit,
+        columns.customer,
+        schema.field(columns.customer).type,
     )
 
 
@@ -406,24 +466,15 @@ def _bad_amount(name: str, row: int, value: Any) -> RFMError:
 
 
 def _result(
-    totals: CustomerTotals,
-    counts: RowCounts,
-    axis: arrow.TimeAxis,
-    as_of_ticks: int | None,
-    schema: pa.Schema,
-    columns: _Columns,
+    aggregated: _Aggregated,
     bins: int,
     method: str,
     monetary_mode: str,
     user_edges: dict[str, np.ndarray],
     rules,
 ) -> RFMResult:
-    n = len(totals)
-    if n:
-        recency = (as_of_ticks - totals.last) // axis.ticks_per_day
-        tenure = (as_of_ticks - totals.first) // axis.ticks_per_day
-    else:
-        recency = tenure = np.zeros(0, dtype=np.int64)
+    counts = aggregated.counts
+    if not len(aggregated.totals):
         warnings.warn(
             f"no usable rows: {counts.rows_read} read, {counts.null_customer} without customer, "
             f"{counts.null_timestamp} without timestamp, {counts.after_as_of} after as_of; "
@@ -431,33 +482,73 @@ def _result(
             RFMWarning,
             stacklevel=3,
         )
+    metrics = _metrics(aggregated, monetary_mode)
+    scores = _score_checked(
+        metrics.recency, metrics.frequency, metrics.monetary, bins, method, user_edges
+    )
+    table = _table(aggregated, metrics, scores.R, scores.F, scores.M, rules)
+    stats = _stats(aggregated, len(aggregated.totals), scores.empty_bins, bins, method)
+    return RFMResult(table, scores.edges, stats)
+
+
+@dataclass(frozen=True)
+class _Metrics:
+    """The raw metrics of each customer (in key order)."""
+
+    recency: np.ndarray
+    tenure: np.ndarray
+    frequency: np.ndarray
+    monetary: np.ndarray
+
+
+def _metrics(aggregated: _Aggregated, monetary_mode: str) -> _Metrics:
+    totals, as_of_ticks = aggregated.totals, aggregated.as_of_ticks
+    if len(totals):
+        ticks_per_day = aggregated.axis.ticks_per_day
+        recency = (as_of_ticks - totals.last) // ticks_per_day
+        tenure = (as_of_ticks - totals.first) // ticks_per_day
+    else:
+        recency = tenure = np.zeros(0, dtype=np.int64)
     frequency = totals.rows if totals.distinct is None else totals.distinct
     monetary = totals.monetary
     if monetary_mode == "mean":
         monetary = monetary / np.maximum(frequency, 1)
+    return _Metrics(recency, tenure, frequency, monetary)
 
-    scores = _score_checked(recency, frequency, monetary, bins, method, user_edges)
-    r, f, m = scores.R, scores.F, scores.M
-    segment = assign_segments(rules, {"R": r, "F": f, "M": m})
 
-    table = pa.table(
+def _table(
+    aggregated: _Aggregated, metrics: _Metrics, r: np.ndarray, f: np.ndarray, m: np.ndarray, rules
+) -> pa.Table:
+    """The result table: customer, metrics, purchase times, scores, cell and segment."""
+    totals, axis = aggregated.totals, aggregated.axis
+    return pa.table(
         {
-            columns.customer: _customer_output(totals.keys, schema.field(columns.customer).type),
-            "recency": pa.array(recency, pa.int64()),
-            "frequency": pa.array(frequency, pa.int64()),
-            "monetary": pa.array(monetary, pa.float64()),
+            aggregated.customer: _customer_output(totals.keys, aggregated.customer_type),
+            "recency": pa.array(metrics.recency, pa.int64()),
+            "frequency": pa.array(metrics.frequency, pa.int64()),
+            "monetary": pa.array(metrics.monetary, pa.float64()),
             "first_purchase": axis.to_arrow(totals.first),
             "last_purchase": axis.to_arrow(totals.last),
-            "tenure": pa.array(tenure, pa.int64()),
+            "tenure": pa.array(metrics.tenure, pa.int64()),
             "R": pa.array(r),
             "F": pa.array(f),
             "M": pa.array(m),
             "rfm_cell": _cells(r, f, m),
             "rfm_score": pa.array(r.astype(np.int16) + f + m, pa.int16()),
-            "segment": segment,
+            "segment": assign_segments(rules, {"R": r, "F": f, "M": m}),
         }
     )
-    stats = RunStats(
+
+
+def _stats(
+    aggregated: _Aggregated,
+    customers: int,
+    empty_bins: dict[str, list[int]],
+    bins: int,
+    method: str,
+) -> RunStats:
+    counts, as_of_ticks = aggregated.counts, aggregated.as_of_ticks
+    return RunStats(
         rows_read=counts.rows_read,
         rows_used=counts.rows_used,
         dropped={
@@ -466,13 +557,12 @@ def _result(
             "after_as_of": counts.after_as_of,
         },
         null_amount=counts.null_amount,
-        customers=n,
-        as_of=None if as_of_ticks is None else axis.to_datetime(as_of_ticks),
-        empty_bins=scores.empty_bins,
+        customers=customers,
+        as_of=None if as_of_ticks is None else aggregated.axis.to_datetime(as_of_ticks),
+        empty_bins=empty_bins,
         bins=bins,
         method=method,
     )
-    return RFMResult(table, scores.edges, stats)
 
 
 def _customer_output(keys: np.ndarray | pa.Array, input_type: pa.DataType) -> pa.Array:

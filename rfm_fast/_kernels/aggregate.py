@@ -161,3 +161,24 @@ def sums_to_float(sum_whole, sum_fraction, out):
     represented it."""
     for g in range(sum_whole.shape[0]):
         out[g] = exact_to_float(sum_whole[g], sum_fraction[g])
+
+
+@jit
+def merge_totals(groups, first, last, rows, sums, out_first, out_last, out_rows, out_sums):
+    """Fold per-customer totals (of several partial states) into the totals of group
+    ``groups[i]``: earliest first, latest last, and exact sums of rows and amounts.
+
+    ``sums`` and ``out_sums`` are ``(whole, fraction)`` pairs of arrays; the ``out_*`` arrays
+    start as (INT64_MAX, INT64_MIN, 0, (0, 0)).
+    """
+    whole, fraction = sums
+    out_whole, out_fraction = out_sums
+    for i in range(groups.shape[0]):
+        g = groups[i]
+        if first[i] < out_first[g]:
+            out_first[g] = first[i]
+        if last[i] > out_last[g]:
+            out_last[g] = last[i]
+        out_rows[g] += rows[i]
+        total = exact_sum(out_whole[g], out_fraction[g], whole[i], fraction[i])
+        out_whole[g], out_fraction[g] = total

@@ -1,0 +1,555 @@
+"""Mergeable per-customer state: partial aggregates that combine exactly, whatever the split.
+
+A :class:`CustomerState` holds, for every customer seen in one part of the input, the earliest
+and latest purchase, the row count and the exact sum of the amounts (as two integer words, see
+docs/semantics.md), and, when the frequency counts distinct orders or days, the distinct
+(customer, order) pairs themselves. Every part is a plain NumPy or Arrow array, so a state
+serializes to bytes (:meth:`CustomerState.to_bytes`, also used by pickle) and merges
+associatively and commutatively (:meth:`CustomerState.merge`, ``+``): merging the states of
+any split of the rows gives the state of the whole input, bit for bit, and scoring it gives
+exactly the result of :func:`rfm_fast.score`.
+
+A state built with ``complete=True`` drops the pairs and keeps only the distinct counts: its
+input must hold every row of each of its customers (data partitioned by customer, as the Spark
+and Dask integrations do). Complete states merge only when they share no customer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rfm_fast import arrow
+from rfm_fast._kernels import aggregate as agg_kernels
+from rfm_fast.aggregation import INT64_MAX, CustomerTotals, RowCounts
+from rfm_fast.errors import RFMError
+from rfm_fast.io import DEFAULT_BATCH_ROWS
+from rfm_fast.scoring import (
+    RFMResult,
+    _aggregate,
+    _Aggregated,
+    _reading_options,
+    _result,
+    _scoring_options,
+)
+from rfm_fast.segments import SegmentsSpec
+
+MAGIC = b"RFMSTATE"
+FORMAT_VERSION = 1
+INT64_MIN = np.iinfo(np.int64).min
+_TOTALS = ("first", "last", "rows", "sum_whole", "sum_fraction")
+
+
+@dataclass(frozen=True, eq=False)
+class CustomerState:
+    """Per-customer partial totals of some of the rows; merge them, then :meth:`score`.
+
+    Build one with :meth:`of`. Attributes are read-only arrays, one entry per customer in key
+    order (``keys``), except the pairs, one entry per distinct (customer, order or day).
+
+    Attributes
+    ----------
+    customer : str
+        Name of the customer column.
+    customer_type : pyarrow.DataType
+        Type of the customer column (the output has it).
+    time_type : pyarrow.DataType
+        Type of the timestamps; ``first`` and ``last`` are ticks of it.
+    frequency : {"rows", "orders", "days"}
+        What the frequency counts: rows, distinct order ids, or distinct purchase days.
+    as_of_limit : int or None
+        The ``as_of`` given when building (ticks): later rows were left out and counted.
+    keys : numpy.ndarray or pyarrow.LargeStringArray
+        Customer keys, ascending (int64, uint64 or text).
+    first, last, rows, sum_whole, sum_fraction : numpy.ndarray
+        Earliest and latest purchase, rows, and the exact sum of the amounts.
+    distinct : numpy.ndarray or None
+        Distinct orders or days of each customer: the final count in a complete state, else
+        the rows with a null order id (each is an order of its own, see docs/semantics.md).
+    pair_customers, pair_values : numpy.ndarray, numpy.ndarray or pyarrow.Array, or None
+        The distinct (customer position, order id or day) pairs; None in a complete state.
+    counts : RowCounts
+        Rows read, used and dropped by reason, and the latest timestamp.
+    """
+
+    customer: str
+    customer_type: pa.DataType
+    time_type: pa.DataType
+    frequency: str
+    as_of_limit: int | None
+    keys: np.ndarray | pa.Array
+    first: np.ndarray
+    last: np.ndarray
+    rows: np.ndarray
+    sum_whole: np.ndarray
+    sum_fraction: np.ndarray
+    distinct: np.ndarray | None
+    pair_customers: np.ndarray | None
+    pair_values: np.ndarray | pa.Array | None
+    counts: RowCounts
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def of(
+        cls,
+        data: Any,
+        *,
+        customer: str,
+        timestamp: str,
+        amount: str,
+        order: str | None = None,
+        as_of: Any = None,
+        frequency: str = "orders",
+        complete: bool = False,
+        timestamp_format: str | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        threads: int | None = None,
+    ) -> CustomerState:
+        """The state of one part of an order history (any input :func:`rfm_fast.score` takes).
+
+        Parameters
+        ----------
+        data, customer, timestamp, amount, order, as_of, frequency, timestamp_format, \
+batch_rows, threads
+            As for :func:`rfm_fast.score`. ``as_of`` must be the same for every part: rows after
+            it are left out here, before any merge.
+        complete : bool, default False
+            Promise that ``data`` holds every row of each of its customers (the input is
+            partitioned by customer). The distinct pairs are then counted and dropped, which
+            makes the state as small as its customer totals.
+
+        Returns
+        -------
+        CustomerState
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from rfm_fast import CustomerState
+        >>> orders = pa.table({
+        ...     "customer": [1, 1, 2, 2],
+        ...     "day": pa.array([0, 5, 3, 3], pa.int32()).cast(pa.date32()),
+        ...     "amount": [10.0, 5.0, 2.5, 2.5],
+        ...     "order": [100, 101, 200, 200],
+        ... })
+        >>> columns = dict(customer="customer", timestamp="day", amount="amount", order="order")
+        >>> part1 = CustomerState.of(orders.slice(0, 3), **columns)
+        >>> part2 = CustomerState.of(orders.slice(3), **columns)
+        >>> whole = CustomerState.from_bytes((part1 + part2).to_bytes())
+        >>> whole.score(bins=2, segments=None).table.column("frequency").to_pylist()
+        [2, 1]
+        """
+        threads = _reading_options(frequency, batch_rows, threads)
+        aggregated = _aggregate(
+            data,
+            customer=customer,
+            timestamp=timestamp,
+            amount=amount,
+            order=order,
+            as_of=as_of,
+            frequency=frequency,
+            timestamp_format=timestamp_format,
+            batch_rows=batch_rows,
+            threads=threads,
+            keep_parts=True,
+        )
+        mode = "days" if frequency == "days" else ("rows" if order is None else "orders")
+        state = cls._of_totals(aggregated, mode)
+        return state.completed() if complete else state
+
+    @classmethod
+    def _of_totals(cls, aggregated: _Aggregated, mode: str) -> CustomerState:
+        totals = aggregated.totals
+        whole, fraction = totals.sums
+        pair_customers, pair_values = totals.pairs if mode != "rows" else (None, None)
+        distinct = totals.distinct
+        if pair_customers is not None:  # what is left are the rows with a null order id
+            distinct = distinct - np.bincount(pair_customers, minlength=len(distinct))
+        return cls(
+            customer=aggregated.customer,
+            customer_type=aggregated.customer_type,
+            time_type=aggregated.axis.type,
+            frequency=mode,
+            as_of_limit=aggregated.as_of_limit,
+            keys=totals.keys,
+            first=totals.first,
+            last=totals.last,
+            rows=totals.rows,
+            sum_whole=whole,
+            sum_fraction=fraction,
+            distinct=distinct,
+            pair_customers=pair_customers,
+            pair_values=pair_values,
+            counts=aggregated.counts,
+        )
+
+    # ------------------------------------------------------------------ properties
+    def __len__(self) -> int:
+        return self.first.shape[0]
+
+    @property
+    def complete(self) -> bool:
+        """Whether the distinct counts are final (no pairs kept)."""
+        return self.frequency == "rows" or self.pair_customers is None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (what :meth:`to_bytes` writes, give or take headers)."""
+        total = sum(a.nbytes for a in self._arrays() if a is not None)
+        return int(total)
+
+    def _arrays(self) -> list[Any]:
+        return [
+            self.keys,
+            self.first,
+            self.last,
+            self.rows,
+            self.sum_whole,
+            self.sum_fraction,
+            self.distinct,
+            self.pair_customers,
+            self.pair_values,
+        ]
+
+    def distinct_counts(self) -> np.ndarray | None:
+        """Distinct orders (or days) per customer; None when the frequency counts rows."""
+        if self.frequency == "rows":
+            return None
+        if self.pair_customers is None:
+            return self.distinct
+        pairs = np.bincount(self.pair_customers, minlength=len(self))
+        return self.distinct + pairs.astype(np.int64)
+
+    def completed(self) -> CustomerState:
+        """This state with its distinct pairs counted and dropped (see ``complete`` in
+        :meth:`of`): only valid once no other part of the input holds these customers."""
+        if self.complete:
+            return self
+        return replace(self, distinct=self.distinct_counts(), pair_customers=None, pair_values=None)
+
+    # ------------------------------------------------------------------ merging
+    def __add__(self, other: CustomerState) -> CustomerState:
+        return merge_states([self, other])
+
+    def merge(self, *others: CustomerState) -> CustomerState:
+        """This state merged with ``others`` (see :func:`merge_states`)."""
+        return merge_states([self, *others])
+
+    # ------------------------------------------------------------------ scoring
+    def totals(self) -> CustomerTotals:
+        """The per-customer totals this state stands for (monetary rounded once)."""
+        monetary = np.empty(len(self), dtype=np.float64)
+        agg_kernels.sums_to_float(self.sum_whole, self.sum_fraction, monetary)
+        return CustomerTotals(
+            keys=self.keys,
+            first=self.first,
+            last=self.last,
+            rows=self.rows,
+            distinct=self.distinct_counts(),
+            monetary=monetary,
+        )
+
+    def as_of_ticks(self) -> int | None:
+        """``as_of`` in ticks: the one given when building, or the latest timestamp plus a day."""
+        if self.as_of_limit is not None:
+            return self.as_of_limit
+        latest = self.counts.max_timestamp
+        if latest is None:
+            return None
+        return latest + arrow.TimeAxis.of(self.time_type).ticks_per_day
+
+    def score(
+        self,
+        *,
+        bins: int = 5,
+        method: str = "exact",
+        monetary: str = "sum",
+        segments: SegmentsSpec = "default",
+        thresholds: dict[str, Sequence[float]] | None = None,
+    ) -> RFMResult:
+        """Score the customers of this state, exactly as :func:`rfm_fast.score` scores the rows
+        it stands for (same options)."""
+        bins, method, user_edges, rules = _scoring_options(
+            bins, method, monetary, thresholds, segments
+        )
+        return _result(self._aggregated(), bins, method, monetary, user_edges, rules)
+
+    def _aggregated(self) -> _Aggregated:
+        return _Aggregated(
+            totals=self.totals(),
+            counts=self.counts,
+            axis=arrow.TimeAxis.of(self.time_type),
+            as_of_ticks=self.as_of_ticks(),
+            as_of_limit=self.as_of_limit,
+            customer=self.customer,
+            customer_type=self.customer_type,
+        )
+
+    # ------------------------------------------------------------------ bytes
+    def to_bytes(self) -> bytes:
+        """Serialize to bytes: Arrow IPC streams of the totals and the pairs, plus a header.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from rfm_fast import CustomerState
+        >>> state = CustomerState.of(
+        ...     pa.table({"c": [1, 2], "t": pa.array([0, 1], pa.timestamp("s")), "a": [1.0, 2.0]}),
+        ...     customer="c", timestamp="t", amount="a")
+        >>> CustomerState.from_bytes(state.to_bytes()).rows.tolist()
+        [1, 1]
+        """
+        header = {
+            "version": FORMAT_VERSION,
+            "customer": self.customer,
+            "frequency": self.frequency,
+            "as_of_limit": self.as_of_limit,
+            "complete": self.complete,
+            "counts": {f.name: getattr(self.counts, f.name) for f in fields(RowCounts)},
+        }
+        columns = {"key": _as_arrow(self.keys)}
+        for name in _TOTALS:
+            columns[name] = pa.array(getattr(self, name))
+        if self.frequency != "rows":
+            columns["distinct"] = pa.array(self.distinct)
+        pairs = {}
+        if not self.complete:
+            pairs = {
+                "customer": pa.array(self.pair_customers),
+                "value": _as_arrow(self.pair_values),
+            }
+        types = pa.schema([("customer_type", self.customer_type), ("time_type", self.time_type)])
+        parts = [
+            json.dumps(header).encode(),
+            _ipc(types.empty_table()),
+            _ipc(pa.table(columns)),
+            _ipc(pa.table(pairs)) if pairs else b"",
+        ]
+        out = io.BytesIO()
+        out.write(MAGIC)
+        for part in parts:
+            out.write(struct.pack("<Q", len(part)))
+            out.write(part)
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CustomerState:
+        """The state that :meth:`to_bytes` wrote."""
+        view = memoryview(data)
+        if bytes(view[: len(MAGIC)]) != MAGIC:
+            raise RFMError("not a CustomerState: the bytes do not start with the RFMSTATE header")
+        parts, at = [], len(MAGIC)
+        for _ in range(4):
+            (size,) = struct.unpack_from("<Q", view, at)
+            parts.append(view[at + 8 : at + 8 + size])
+            at += 8 + size
+        header = json.loads(bytes(parts[0]))
+        if header["version"] != FORMAT_VERSION:
+            raise RFMError(
+                f"CustomerState format {header['version']} is not supported by this rfm_fast "
+                f"(format {FORMAT_VERSION}); build the states with the same rfm_fast version"
+            )
+        types = _read_ipc(parts[1]).schema
+        totals = _read_ipc(parts[2])
+        keys = _from_arrow(totals.column("key"))
+        pair_customers = pair_values = None
+        distinct = None
+        if header["frequency"] != "rows":
+            distinct = totals.column("distinct").to_numpy()
+            if not header["complete"]:
+                pairs = _read_ipc(parts[3])
+                pair_customers = pairs.column("customer").to_numpy()
+                pair_values = _from_arrow(pairs.column("value"))
+        return cls(
+            customer=header["customer"],
+            customer_type=types.field("customer_type").type,
+            time_type=types.field("time_type").type,
+            frequency=header["frequency"],
+            as_of_limit=header["as_of_limit"],
+            keys=keys,
+            **{name: totals.column(name).to_numpy() for name in _TOTALS},
+            distinct=distinct,
+            pair_customers=pair_customers,
+            pair_values=pair_values,
+            counts=RowCounts(**header["counts"]),
+        )
+
+    def __reduce__(self):
+        return (CustomerState.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return (
+            f"CustomerState(customers={len(self)}, rows_used={self.counts.rows_used}, "
+            f"frequency={self.frequency!r}, complete={self.complete}, nbytes={self.nbytes})"
+        )
+
+
+def merge_states(states: Sequence[CustomerState]) -> CustomerState:
+    """Merge partial states into the state of all their rows.
+
+    Merging is associative and commutative, and exact: per customer the earliest first
+    purchase, the latest last purchase, the sum of the row counts and the exact sum of the
+    amounts; distinct orders (or days) as the union of the pairs, so an order whose lines, or a
+    customer whose orders, are spread over several parts is counted once.
+
+    Raises
+    ------
+    RFMError
+        When the states were built differently (columns, types, frequency or ``as_of``), or when
+        complete states share a customer.
+    """
+    states = list(states)
+    if not states:
+        raise RFMError("merge_states needs at least one state")
+    if len(states) == 1:
+        return states[0]
+    # A part without rows has no say in the time type (text timestamps get theirs from the
+    # first row), but everything else must match.
+    first = next((s for s in states if s.counts.rows_read), states[0])
+    for other in states:
+        _check_compatible(first, other, check_time=other.counts.rows_read > 0)
+    complete = all(s.complete for s in states)
+    keys, groups = _union_keys([s.keys for s in states])
+    n = len(keys)
+    out = {
+        "first": np.full(n, INT64_MAX, dtype=np.int64),
+        "last": np.full(n, INT64_MIN, dtype=np.int64),
+        "rows": np.zeros(n, dtype=np.int64),
+        "sum_whole": np.zeros(n, dtype=np.int64),
+        "sum_fraction": np.zeros(n, dtype=np.int64),
+    }
+    agg_kernels.merge_totals(
+        groups,
+        *(np.concatenate([getattr(s, name) for s in states]) for name in _TOTALS[:3]),
+        tuple(np.concatenate([getattr(s, name) for s in states]) for name in _TOTALS[3:]),
+        out["first"],
+        out["last"],
+        out["rows"],
+        (out["sum_whole"], out["sum_fraction"]),
+    )
+    distinct = pair_customers = pair_values = None
+    if first.frequency != "rows":
+        distinct = np.zeros(n, dtype=np.int64)
+        np.add.at(distinct, groups, np.concatenate([s.distinct for s in states]))
+        if complete:
+            # Complete states promise to hold all of their customers' rows: a customer in two
+            # of them means the promise was broken and the counts would be wrong.
+            if np.bincount(groups, minlength=n).max(initial=0) > 1:
+                raise RFMError(
+                    "complete states share customers: build them with complete=False unless "
+                    "each part holds every row of its customers"
+                )
+        else:
+            pair_customers, pair_values = _union_pairs(states, groups)
+    rows_counts = [s.counts for s in states]
+    return CustomerState(
+        customer=first.customer,
+        customer_type=first.customer_type,
+        time_type=first.time_type,
+        frequency=first.frequency,
+        as_of_limit=first.as_of_limit,
+        keys=keys,
+        **out,
+        distinct=distinct,
+        pair_customers=pair_customers,
+        pair_values=pair_values,
+        counts=_sum_counts(rows_counts),
+    )
+
+
+def _check_compatible(a: CustomerState, b: CustomerState, check_time: bool = True) -> None:
+    checked = ("customer", "customer_type", "frequency", "as_of_limit")
+    for what in (*checked, "time_type") if check_time else checked:
+        if getattr(a, what) != getattr(b, what):
+            raise RFMError(
+                f"cannot merge states with different {what}: {getattr(a, what)!r} and "
+                f"{getattr(b, what)!r}; build every part with the same columns and options"
+            )
+
+
+def _union_keys(parts: list[np.ndarray | pa.Array]) -> tuple[np.ndarray | pa.Array, np.ndarray]:
+    """The sorted distinct keys of all parts, and the position of each part's key in them."""
+    if isinstance(parts[0], np.ndarray):
+        keys, groups = np.unique(np.concatenate(parts), return_inverse=True)
+        return keys, groups.astype(np.int64)
+    text = pa.concat_arrays(parts)
+    keys = pc.unique(text)
+    keys = keys.take(pc.sort_indices(keys))
+    groups = pc.index_in(text, value_set=keys).to_numpy(zero_copy_only=False)
+    return keys, groups.astype(np.int64)
+
+
+def _union_pairs(
+    states: list[CustomerState], groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | pa.Array]:
+    """The distinct (customer, value) pairs of all states, customers renumbered by ``groups``."""
+    customers, values, base = [], [], 0
+    for s in states:
+        if s.pair_customers is None:
+            raise RFMError(
+                "cannot merge a complete state with one that keeps distinct pairs: a complete "
+                "state no longer knows which orders it counted"
+            )
+        customers.append(groups[base + s.pair_customers])
+        values.append(s.pair_values)
+        base += len(s)
+    customer = np.concatenate(customers)
+    if isinstance(values[0], np.ndarray):
+        value = np.concatenate(values)
+        codes = value
+    else:
+        value = pa.concat_arrays(values)
+        codes = pc.dictionary_encode(value).indices.to_numpy().astype(np.int64)
+    order = np.lexsort((codes, customer))
+    sorted_customers, sorted_codes = customer[order], codes[order]
+    keep = np.ones(order.shape[0], dtype=bool)
+    keep[1:] = (sorted_customers[1:] != sorted_customers[:-1]) | (
+        sorted_codes[1:] != sorted_codes[:-1]
+    )
+    chosen = np.sort(order[keep])
+    if isinstance(value, np.ndarray):
+        return customer[chosen], value[chosen]
+    return customer[chosen], value.take(pa.array(chosen))
+
+
+def _sum_counts(counts: list[RowCounts]) -> RowCounts:
+    latest = [c.max_timestamp for c in counts if c.max_timestamp is not None]
+    return RowCounts(
+        rows_read=sum(c.rows_read for c in counts),
+        rows_used=sum(c.rows_used for c in counts),
+        null_customer=sum(c.null_customer for c in counts),
+        null_timestamp=sum(c.null_timestamp for c in counts),
+        after_as_of=sum(c.after_as_of for c in counts),
+        null_amount=sum(c.null_amount for c in counts),
+        max_timestamp=max(latest) if latest else None,
+    )
+
+
+def _as_arrow(values: np.ndarray | pa.Array) -> pa.Array:
+    return pa.array(values) if isinstance(values, np.ndarray) else values
+
+
+def _from_arrow(column: pa.ChunkedArray) -> np.ndarray | pa.Array:
+    array = column.combine_chunks()
+    if pa.types.is_integer(array.type):
+        return array.to_numpy()
+    return array.cast(pa.large_string())
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _read_ipc(data: memoryview) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
