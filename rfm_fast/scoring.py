@@ -570,7 +570,7 @@ def _customer_output(keys: np.ndarray | pa.Array, input_type: pa.DataType) -> pa
     value_type = input_type.value_type if pa.types.is_dictionary(input_type) else input_type
     if isinstance(keys, np.ndarray):
         return pa.array(keys).cast(value_type)
-    if pa.types.is_large_string(value_type):
+    if keys.type == value_type or pa.types.is_large_string(value_type):
         return keys
     return keys.cast(pa.string())
 

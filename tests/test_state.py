@@ -8,12 +8,13 @@ import warnings
 
 import pyarrow as pa
 import pytest
-import rfm_fast
 from hypothesis import given
 from hypothesis import strategies as st
-from rfm_fast import CustomerState, RFMError, merge_states
 from strategies import CUSTOMER, Case, assert_same_result, cases, run_engine
 from test_invariance import _take
+
+import rfm_fast
+from rfm_fast import CustomerState, RFMError, merge_states
 
 READ_OPTIONS = ("customer", "timestamp", "amount", "order", "as_of", "frequency")
 READ_OPTIONS += ("timestamp_format",)

@@ -1,0 +1,623 @@
+"""Scoring across partitions: exact edges from small mergeable summaries, applied per partition.
+
+This module holds what the Spark and Dask integrations (:mod:`rfm_fast.spark`,
+:mod:`rfm_fast.dask`) run; it depends on neither. The engine hash-partitions the orders by
+customer, so each partition holds every row of its customers, and then:
+
+1. **Totals** (on the workers): each partition's rows become per-customer totals
+   (:func:`partition_totals`), plus one :class:`PartitionHeader` with the partition's row
+   counts, types and latest timestamp.
+2. **as_of** (driver): the headers merge (:func:`merge_headers`) into the row counts and the
+   latest timestamp, hence ``as_of``.
+3. **Summaries** (workers): per partition, exact histograms of recency and frequency and a
+   bucket histogram of monetary (:func:`summarize`, :class:`Summary`); they merge by adding.
+4. **Plan** (driver): the merged summary fixes the edges of recency and frequency exactly
+   (:func:`plan`). For monetary, the histogram tells which bucket holds each cut-off rank; in
+   exact mode the workers send their values inside those few buckets (:func:`candidates`),
+   and the driver picks the exact order statistics (:func:`refine`).
+5. **Scores** (workers): each partition scores its customers against the plan's edges
+   (:func:`apply`). The edges reproduce the scores (docs/semantics.md), so every score, edge
+   and empty bin is what :func:`rfm_fast.score` gives on the whole input.
+
+``method="split"`` ranks ties by customer key across the whole input and is not offered here.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from rfm_fast import arrow, binning
+from rfm_fast.aggregation import CustomerTotals, RowCounts
+from rfm_fast.errors import RFMError
+from rfm_fast.scoring import (
+    RFMResult,
+    RunStats,
+    _Aggregated,
+    _customer_output,
+    _metrics,
+    _reading_options,
+    _scoring_options,
+    _stats,
+    _table,
+)
+from rfm_fast.segments import SegmentsSpec
+from rfm_fast.sketch import bucket_keys
+from rfm_fast.state import CustomerState, _sum_counts
+
+METHODS = ("exact", "approx")
+TOTALS = ("first", "last", "frequency", "monetary")
+"""Per-customer columns of a partition's totals, after the customer column."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The options of one distributed run, checked once on the driver and shipped to workers."""
+
+    customer: str
+    timestamp: str
+    amount: str
+    order: str | None
+    as_of: Any
+    frequency: str
+    timestamp_format: str | None
+    bins: int
+    method: str
+    monetary: str
+    thresholds: dict[str, np.ndarray]
+    rules: Any
+    batch_rows: int
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        customer: str,
+        timestamp: str,
+        amount: str,
+        order: str | None = None,
+        as_of: Any = None,
+        bins: int = 5,
+        method: str = "exact",
+        frequency: str = "orders",
+        monetary: str = "sum",
+        segments: SegmentsSpec = "default",
+        thresholds: dict[str, Sequence[float]] | None = None,
+        timestamp_format: str | None = None,
+        batch_rows: int = 1 << 16,
+    ) -> Spec:
+        bins, method, user_edges, rules = _scoring_options(
+            bins, method, monetary, thresholds, segments
+        )
+        if method not in METHODS:
+            raise RFMError(
+                f"method {method!r} is not available across partitions: 'split' breaks ties by "
+                "customer key over the whole input; use 'exact' or 'approx'"
+            )
+        _reading_options(frequency, batch_rows, 1)
+        return cls(
+            customer=customer,
+            timestamp=timestamp,
+            amount=amount,
+            order=order,
+            as_of=as_of,
+            frequency=frequency,
+            timestamp_format=timestamp_format,
+            bins=bins,
+            method=method,
+            monetary=monetary,
+            thresholds=user_edges,
+            rules=rules,
+            batch_rows=batch_rows,
+        )
+
+    @property
+    def columns(self) -> list[str]:
+        """The input columns a run reads."""
+        names = [self.customer, self.timestamp, *self.amount.split("*")]
+        if self.order is not None:
+            names.append(self.order)
+        return list(dict.fromkeys(name.strip() for name in names))
+
+
+# ---------------------------------------------------------------------- step 1: totals
+@dataclass(frozen=True)
+class PartitionHeader:
+    """What a partition's totals do not show: row counts, types and the latest timestamp."""
+
+    customer: str
+    customer_type: pa.DataType
+    time_type: pa.DataType
+    as_of_limit: int | None
+    counts: RowCounts
+
+    def to_bytes(self) -> bytes:
+        header = {
+            "customer": self.customer,
+            "as_of_limit": self.as_of_limit,
+            "counts": {f.name: getattr(self.counts, f.name) for f in fields(RowCounts)},
+        }
+        types = pa.schema([("customer", self.customer_type), ("time", self.time_type)])
+        text = json.dumps(header).encode()
+        return struct.pack("<Q", len(text)) + text + types.serialize().to_pybytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PartitionHeader:
+        (size,) = struct.unpack_from("<Q", data)
+        header = json.loads(bytes(data[8 : 8 + size]))
+        types = pa.ipc.read_schema(pa.py_buffer(data[8 + size :]))
+        return cls(
+            customer=header["customer"],
+            customer_type=types.field("customer").type,
+            time_type=types.field("time").type,
+            as_of_limit=header["as_of_limit"],
+            counts=RowCounts(**header["counts"]),
+        )
+
+
+def merge_headers(headers: Iterable[PartitionHeader]) -> PartitionHeader:
+    """The header of all partitions: counts added, the latest timestamp of all."""
+    headers = list(headers)
+    if not headers:
+        raise RFMError("no partitions: the input has no partitions to score")
+    with_rows = [h for h in headers if h.counts.rows_read] or headers
+    return replace(with_rows[0], counts=_sum_counts([h.counts for h in headers]))
+
+
+def totals_schema(customer_type: pa.DataType) -> pa.Schema:
+    """The schema of :func:`partition_totals` output for a customer column of this type."""
+    if pa.types.is_dictionary(customer_type):
+        customer_type = customer_type.value_type
+    if pa.types.is_string_view(customer_type):
+        customer_type = pa.string()
+    return pa.schema(
+        [
+            ("customer", customer_type),
+            ("first", pa.int64()),
+            ("last", pa.int64()),
+            ("frequency", pa.int64()),
+            ("monetary", pa.float64()),
+        ]
+    )
+
+
+def partition_totals(
+    spec: Spec, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+) -> tuple[pa.Table, PartitionHeader]:
+    """The per-customer totals of one partition, which must hold every row of its customers.
+
+    ``monetary`` is the exact sum rounded once to float64 (not yet divided for
+    ``monetary="mean"``); ``frequency`` counts rows, distinct orders or days as asked.
+    """
+    reader = pa.RecordBatchReader.from_batches(schema, batches)
+    state = CustomerState.of(
+        reader,
+        customer=spec.customer,
+        timestamp=spec.timestamp,
+        amount=spec.amount,
+        order=spec.order,
+        as_of=spec.as_of,
+        frequency=spec.frequency,
+        timestamp_format=spec.timestamp_format,
+        batch_rows=spec.batch_rows,
+        threads=1,
+        complete=True,
+    )
+    totals = state.totals()
+    frequency = totals.rows if totals.distinct is None else totals.distinct
+    keys = _customer_output(totals.keys, state.customer_type)
+    table = pa.table(
+        [keys, totals.first, totals.last, frequency, totals.monetary],
+        schema=totals_schema(state.customer_type),
+    )
+    header = PartitionHeader(
+        state.customer, state.customer_type, state.time_type, state.as_of_limit, state.counts
+    )
+    return table, header
+
+
+def as_of_ticks(header: PartitionHeader) -> int | None:
+    """``as_of`` in ticks: the one given, or the latest timestamp of all partitions plus a day."""
+    if header.as_of_limit is not None:
+        return header.as_of_limit
+    if header.counts.max_timestamp is None:
+        return None
+    return header.counts.max_timestamp + arrow.TimeAxis.of(header.time_type).ticks_per_day
+
+
+def _aggregated(totals: pa.Table, header: PartitionHeader, as_of: int | None) -> _Aggregated:
+    """A partition's totals in the form the single-machine scoring code takes."""
+    frequency = totals.column("frequency").to_numpy()
+    return _Aggregated(
+        totals=CustomerTotals(
+            keys=totals.column("customer").combine_chunks(),
+            first=totals.column("first").to_numpy(),
+            last=totals.column("last").to_numpy(),
+            rows=frequency,
+            distinct=None,
+            monetary=totals.column("monetary").to_numpy(),
+        ),
+        counts=header.counts,
+        axis=arrow.TimeAxis.of(header.time_type),
+        as_of_ticks=as_of,
+        as_of_limit=header.as_of_limit,
+        customer=header.customer,
+        customer_type=header.customer_type,
+    )
+
+
+# ---------------------------------------------------------------------- step 3: summaries
+@dataclass
+class Summary:
+    """Mergeable summary of some customers' metrics (add summaries with ``+``).
+
+    ``recency`` and ``frequency`` are exact histograms (distinct values and counts);
+    ``monetary`` a histogram over the log-spaced buckets of :mod:`rfm_fast.sketch`, with the
+    smallest and largest value of each bucket. ``score_counts`` counts the customers per score
+    of each metric scored by user thresholds.
+    """
+
+    customers: int
+    values: dict[str, np.ndarray]  # recency, frequency: distinct values; monetary: bucket keys
+    counts: dict[str, np.ndarray]
+    monetary_min: np.ndarray
+    monetary_max: np.ndarray
+    score_counts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __add__(self, other: Summary) -> Summary:
+        values, counts = {}, {}
+        for metric in binning.METRICS:
+            values[metric], where = np.unique(
+                np.concatenate([self.values[metric], other.values[metric]]), return_inverse=True
+            )
+            counts[metric] = np.zeros(values[metric].shape[0], dtype=np.int64)
+            np.add.at(
+                counts[metric], where, np.concatenate([self.counts[metric], other.counts[metric]])
+            )
+            if metric == "monetary":
+                minima = np.full(values[metric].shape[0], np.inf)
+                np.minimum.at(
+                    minima, where, np.concatenate([self.monetary_min, other.monetary_min])
+                )
+                maxima = np.full(values[metric].shape[0], -np.inf)
+                np.maximum.at(
+                    maxima, where, np.concatenate([self.monetary_max, other.monetary_max])
+                )
+        return Summary(
+            customers=self.customers + other.customers,
+            values=values,
+            counts=counts,
+            monetary_min=minima,
+            monetary_max=maxima,
+            score_counts={
+                metric: self.score_counts[metric] + other.score_counts[metric]
+                for metric in self.score_counts
+            },
+        )
+
+    def to_bytes(self) -> bytes:
+        columns = {"customers": np.array([self.customers], dtype=np.int64)}
+        for metric in binning.METRICS:
+            columns[f"{metric}.values"] = self.values[metric]
+            columns[f"{metric}.counts"] = self.counts[metric]
+        columns["monetary.min"] = self.monetary_min
+        columns["monetary.max"] = self.monetary_max
+        for metric, counts in self.score_counts.items():
+            columns[f"{metric}.score_counts"] = counts
+        return _arrays_to_bytes(columns)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Summary:
+        columns = _arrays_from_bytes(data)
+        return cls(
+            customers=int(columns["customers"][0]),
+            values={m: columns[f"{m}.values"] for m in binning.METRICS},
+            counts={m: columns[f"{m}.counts"] for m in binning.METRICS},
+            monetary_min=columns["monetary.min"],
+            monetary_max=columns["monetary.max"],
+            score_counts={
+                name.split(".")[0]: array
+                for name, array in columns.items()
+                if name.endswith(".score_counts")
+            },
+        )
+
+
+def _metric_values(spec: Spec, totals: pa.Table, header: PartitionHeader, as_of: int | None):
+    metrics = _metrics(_aggregated(totals, header, as_of), spec.monetary)
+    return {
+        "recency": metrics.recency,
+        "frequency": metrics.frequency,
+        "monetary": metrics.monetary,
+    }
+
+
+def summarize(spec: Spec, totals: pa.Table, header: PartitionHeader, as_of: int | None) -> Summary:
+    """The summary of one partition's customers (``header`` and ``as_of`` of all partitions)."""
+    values = _metric_values(spec, totals, header, as_of)
+    distinct, counts = {}, {}
+    for metric in ("recency", "frequency"):
+        distinct[metric], counts[metric] = np.unique(values[metric], return_counts=True)
+    keys = bucket_keys(values["monetary"])
+    order = np.argsort(keys, kind="stable")
+    distinct["monetary"], starts, counts["monetary"] = np.unique(
+        keys[order], return_index=True, return_counts=True
+    )
+    sorted_money = values["monetary"][order]
+    minima = np.minimum.reduceat(sorted_money, starts) if starts.shape[0] else np.empty(0)
+    maxima = np.maximum.reduceat(sorted_money, starts) if starts.shape[0] else np.empty(0)
+    score_counts = {}
+    for metric, edges in spec.thresholds.items():
+        scored = binning.score_metric(
+            values[metric],
+            bins=spec.bins,
+            method=spec.method,
+            higher_is_better=metric != "recency",
+            thresholds=edges,
+        )
+        score_counts[metric] = np.bincount(scored.scores - 1, minlength=spec.bins).astype(np.int64)
+    return Summary(
+        customers=totals.num_rows,
+        values={m: np.asarray(v, dtype=_DTYPES[m]) for m, v in distinct.items()},
+        counts={m: c.astype(np.int64) for m, c in counts.items()},
+        monetary_min=minima.astype(np.float64),
+        monetary_max=maxima.astype(np.float64),
+        score_counts=score_counts,
+    )
+
+
+_DTYPES = {"recency": np.int64, "frequency": np.int64, "monetary": np.int64}
+
+
+def empty_summary(spec: Spec) -> Summary:
+    """The summary of no customers (the neutral element of ``+``)."""
+    none = np.empty(0, dtype=np.int64)
+    return Summary(
+        customers=0,
+        values={m: none for m in binning.METRICS},
+        counts={m: none for m in binning.METRICS},
+        monetary_min=np.empty(0),
+        monetary_max=np.empty(0),
+        score_counts={m: np.zeros(spec.bins, dtype=np.int64) for m in spec.thresholds},
+    )
+
+
+# ---------------------------------------------------------------------- step 4: the plan
+@dataclass(frozen=True)
+class Plan:
+    """Edges per metric (which reproduce the scores), empty scores, ``as_of`` and the counts.
+
+    ``pending`` lists, in exact mode, the monetary ranks still to resolve: (rank, bucket key,
+    customers in lower buckets); :func:`refine` resolves them with the partitions'
+    :func:`candidates`.
+    """
+
+    as_of: int | None
+    customers: int
+    edges: dict[str, list[float]]
+    empty: dict[str, list[int]]
+    pending: tuple[tuple[int, int, int], ...] = ()
+    known: tuple[tuple[int, float], ...] = ()  # resolved monetary ranks: (rank, value)
+
+    @property
+    def buckets(self) -> list[int]:
+        """The monetary buckets whose values the workers must send (see :func:`candidates`)."""
+        return sorted({bucket for _, bucket, _ in self.pending})
+
+
+def plan(spec: Spec, summary: Summary, as_of: int | None) -> Plan:
+    """Edges from the merged summary: final for recency and frequency; for monetary, final in
+    approx mode and pending the exact order statistics in exact mode."""
+    n = summary.customers
+    edges, empty = {}, {}
+    for metric in ("recency", "frequency"):
+        edges[metric], empty[metric] = _histogram_edges(
+            summary.values[metric], summary.counts[metric], n, spec.bins, metric != "recency"
+        )
+    pending: tuple = ()
+    known: tuple = ()
+    keys, counts, maxima = (
+        summary.values["monetary"],
+        summary.counts["monetary"],
+        summary.monetary_max,
+    )
+    if "monetary" in spec.thresholds:
+        pass  # the user's edges, below
+    elif n == 0:
+        edges["monetary"], empty["monetary"] = _histogram_edges(keys, counts, 0, spec.bins, True)
+    elif spec.method == "approx":
+        # A value's approximate score depends only on its bucket: score the buckets, and take
+        # the largest value of each (single-machine "approx" scores exactly so).
+        below = np.cumsum(counts) - counts
+        scores = (1 + (spec.bins * below) // n).astype(np.int8)
+        edges["monetary"], empty["monetary"] = binning._edges(maxima, scores, spec.bins, True)
+    else:
+        cumulative = np.cumsum(counts)
+        resolved, waiting = [], []
+        for rank in _cut_ranks(n, spec.bins):
+            b = int(np.searchsorted(cumulative, rank, side="right"))
+            if rank == cumulative[b] - 1 or summary.monetary_min[b] == maxima[b]:
+                # the largest value of its bucket, or a bucket of one value (ties): known
+                resolved.append((rank, float(maxima[b])))
+            else:
+                waiting.append((rank, int(keys[b]), int(cumulative[b] - counts[b])))
+        known, pending = tuple(resolved), tuple(waiting)
+    for metric, thresholds in spec.thresholds.items():
+        edges[metric] = [float(e) for e in thresholds]
+        empty[metric] = [s + 1 for s in range(spec.bins) if summary.score_counts[metric][s] == 0]
+    result = Plan(as_of, n, edges, empty, pending, known)
+    if "monetary" not in edges and not pending:  # every rank known from the bucket maxima
+        result = refine(spec, result, [])
+    return result
+
+
+def _cut_ranks(n: int, bins: int) -> list[int]:
+    """0-based ranks of the values that fix the exact edges: the largest value with score at
+    most j is the value of rank ceil(j * n / bins) - 1, for j = 1 .. bins (see
+    docs/distributed.md)."""
+    return [(j * n + bins - 1) // bins - 1 for j in range(1, bins + 1)]
+
+
+def _histogram_edges(
+    values: np.ndarray, counts: np.ndarray, n: int, bins: int, higher_is_better: bool
+) -> tuple[list[float], list[int]]:
+    """Exact edges and empty scores from a histogram: the exact rule applied to each distinct
+    value with its count, then the single-machine edge rule."""
+    at_most = np.cumsum(counts)
+    less = at_most - counts if higher_is_better else n - at_most
+    scores = (1 + (bins * less) // max(n, 1)).astype(np.int8)
+    return binning._edges(values, scores, bins, higher_is_better)
+
+
+@dataclass
+class Candidates:
+    """Monetary values of some buckets, distinct, with counts; merge with ``+``."""
+
+    buckets: np.ndarray
+    values: np.ndarray
+    counts: np.ndarray
+
+    def __add__(self, other: Candidates) -> Candidates:
+        return Candidates(
+            np.concatenate([self.buckets, other.buckets]),
+            np.concatenate([self.values, other.values]),
+            np.concatenate([self.counts, other.counts]),
+        )
+
+    def to_bytes(self) -> bytes:
+        return _arrays_to_bytes(
+            {"buckets": self.buckets, "values": self.values, "counts": self.counts}
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Candidates:
+        columns = _arrays_from_bytes(data)
+        return cls(columns["buckets"], columns["values"], columns["counts"])
+
+
+def candidates(spec: Spec, totals: pa.Table, header: PartitionHeader, current: Plan) -> Candidates:
+    """A partition's monetary values inside the plan's pending buckets (distinct, counted)."""
+    money = _metric_values(spec, totals, header, current.as_of)["monetary"]
+    keys = bucket_keys(money)
+    inside = np.isin(keys, np.asarray(current.buckets, dtype=np.int64))
+    pairs = np.unique(np.rec.fromarrays([keys[inside], money[inside]]), return_counts=True)
+    records, counts = pairs
+    return Candidates(
+        np.asarray(records["f0"], dtype=np.int64),
+        np.asarray(records["f1"], dtype=np.float64),
+        counts.astype(np.int64),
+    )
+
+
+def refine(spec: Spec, current: Plan, parts: Iterable[Candidates]) -> Plan:
+    """The plan with its pending monetary ranks resolved from all partitions' candidates."""
+    if "monetary" in current.edges:
+        return current
+    merged = Candidates(np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
+    for part in parts:
+        merged = merged + part
+    order_stats = dict(current.known)
+    for rank, bucket, below in current.pending:
+        inside = merged.buckets == bucket
+        values, where = np.unique(merged.values[inside], return_inverse=True)
+        counts = np.zeros(values.shape[0], dtype=np.int64)
+        np.add.at(counts, where, merged.counts[inside])
+        position = int(np.searchsorted(np.cumsum(counts), rank - below, side="right"))
+        order_stats[rank] = float(values[position])
+    # The value of rank r_j is the largest with score <= j; scoring those representatives
+    # exactly and applying the single-machine edge rule gives the edges and the empty scores.
+    cuts = np.array([order_stats[r] for r in _cut_ranks(current.customers, spec.bins)])
+    scores = (1 + np.searchsorted(cuts[:-1], cuts, side="left")).astype(np.int8)
+    edges, empty = binning._edges(cuts, scores, spec.bins, True)
+    return replace(
+        current,
+        edges={**current.edges, "monetary": edges},
+        empty={**current.empty, "monetary": empty},
+        pending=(),
+        known=(),
+    )
+
+
+# ---------------------------------------------------------------------- step 5: scores
+def apply(spec: Spec, totals: pa.Table, header: PartitionHeader, final: Plan) -> pa.Table:
+    """One partition's result table: the rows :func:`rfm_fast.score` gives its customers."""
+    if final.pending or "monetary" not in final.edges:
+        raise RFMError("the plan is not final: resolve its monetary ranks with refine() first")
+    aggregated = _aggregated(totals, header, final.as_of)
+    metrics = _metrics(aggregated, spec.monetary)
+    scores = {}
+    for metric in binning.METRICS:
+        scores[metric] = binning.score_metric(
+            getattr(metrics, metric),
+            bins=spec.bins,
+            method=spec.method,
+            higher_is_better=metric != "recency",
+            thresholds=np.asarray(final.edges[metric], dtype=np.float64),
+        ).scores
+    return _table(
+        aggregated, metrics, scores["recency"], scores["frequency"], scores["monetary"], spec.rules
+    )
+
+
+def run_stats(spec: Spec, header: PartitionHeader, final: Plan) -> RunStats:
+    """The run's :class:`rfm_fast.RunStats`, as :func:`rfm_fast.score` reports them."""
+    whole_input = _Aggregated(
+        totals=None,  # type: ignore[arg-type]  # the stats need no per-customer totals
+        counts=header.counts,
+        axis=arrow.TimeAxis.of(header.time_type),
+        as_of_ticks=final.as_of,
+        as_of_limit=header.as_of_limit,
+        customer=header.customer,
+        customer_type=header.customer_type,
+    )
+    return _stats(whole_input, final.customers, final.empty, spec.bins, spec.method)
+
+
+def score_partitions(
+    spec: Spec, partitions: Iterable[Iterable[pa.RecordBatch]], schema: pa.Schema
+) -> RFMResult:
+    """All five steps in this process, over partitions that each hold all rows of their
+    customers: the reference that the Spark and Dask integrations are tested against."""
+    parts = [partition_totals(spec, batches, schema) for batches in partitions]
+    header = merge_headers(h for _, h in parts)
+    as_of = as_of_ticks(header)
+    summary = empty_summary(spec)
+    for totals, _ in parts:
+        summary = summary + summarize(spec, totals, header, as_of)
+    current = plan(spec, summary, as_of)
+    final = refine(spec, current, [candidates(spec, t, header, current) for t, _ in parts])
+    tables = [apply(spec, totals, header, final) for totals, _ in parts]
+    return RFMResult(pa.concat_tables(tables), final.edges, run_stats(spec, header, final))
+
+
+# ---------------------------------------------------------------------- bytes
+def _arrays_to_bytes(columns: dict[str, np.ndarray]) -> bytes:
+    """Named 1-d arrays of any lengths as one Arrow IPC stream (one column per array)."""
+    fields_, arrays = [], []
+    for name, values in columns.items():
+        fields_.append(pa.field(name, pa.list_(pa.from_numpy_dtype(values.dtype))))
+        arrays.append(pa.array([values]))
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields_))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _arrays_from_bytes(data: bytes) -> dict[str, np.ndarray]:
+    table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    return {
+        name: np.asarray(table.column(name)[0].values.to_numpy(zero_copy_only=False))
+        for name in table.column_names
+    }
+
+
+def chunks(table: pa.Table, rows: int) -> Iterator[pa.RecordBatch]:
+    """``table`` as record batches of at most ``rows`` rows."""
+    yield from table.to_batches(max_chunksize=rows)
