@@ -89,10 +89,15 @@ thresholds, timestamp_format
 
     Examples
     --------
-    >>> import rfm_fast.dask  # doctest: +SKIP
-    >>> scores = rfm_fast.dask.score(orders_ddf, customer="customer_id",  # doctest: +SKIP
-    ...                              timestamp="ordered_at", amount="amount")
-    >>> scores.segment.value_counts().compute()  # doctest: +SKIP
+    With a Dask DataFrame ``orders_ddf`` (tested in tests/test_dask.py, not as a doctest)::
+
+        import rfm_fast.dask
+
+        result = rfm_fast.dask.score_result(
+            orders_ddf, customer="customer_id", timestamp="ordered_at", amount="amount"
+        )
+        result.table.segment.value_counts().compute()
+        result.edges, result.stats
     """
     import dask
     import dask.dataframe as dd

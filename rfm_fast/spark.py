@@ -102,10 +102,15 @@ thresholds, timestamp_format
 
     Examples
     --------
-    >>> import rfm_fast.spark  # doctest: +SKIP
-    >>> scores = rfm_fast.spark.score(orders_df, customer="customer_id",  # doctest: +SKIP
-    ...                               timestamp="ordered_at", amount="amount")
-    >>> scores.groupBy("segment").count().show()  # doctest: +SKIP
+    With a Spark DataFrame ``orders_df`` (tested in tests/test_spark.py, not as a doctest)::
+
+        import rfm_fast.spark
+
+        result = rfm_fast.spark.score_result(
+            orders_df, customer="customer_id", timestamp="ordered_at", amount="amount"
+        )
+        result.table.groupBy("segment").count().show()
+        result.edges, result.stats
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F

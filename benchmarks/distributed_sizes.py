@@ -1,0 +1,123 @@
+"""What crosses the network in a distributed run, measured: bytes per step and partition count.
+
+Runs the steps of rfm_fast.distributed in this process over the first ``--rows`` orders of a
+Parquet file (benchmarks/generate.py output), hash-partitioned by customer into P partitions,
+and reports for each P the bytes of the partition headers, the summaries, the monetary
+candidates, the per-customer totals (which stay on the workers), and the mergeable
+CustomerState of the whole input with and without its distinct pairs.
+
+    python benchmarks/distributed_sizes.py benchmarks/data/orders_100m.parquet --rows 20M \
+        --partitions 4,16,64 --json benchmarks/results_distributed_sizes.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rfm_fast import CustomerState, distributed
+
+CUSTOMER, ORDER, TIMESTAMP, AMOUNT = "customer_id", "order_id", "ordered_at", "amount"
+
+
+def parse_count(text: str) -> int:
+    text = text.strip().lower()
+    scale = {"k": 10**3, "m": 10**6, "g": 10**9}.get(text[-1:], 1)
+    return int(float(text[:-1] if scale != 1 else text) * scale)
+
+
+def read_rows(path: Path, rows: int) -> pa.Table:
+    batches, total = [], 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20):
+        batches.append(batch.slice(0, rows - total))
+        total += batches[-1].num_rows
+        if total >= rows:
+            break
+    return pa.Table.from_batches(batches)
+
+
+def partitions_of(table: pa.Table, parts: int) -> list[pa.Table]:
+    """The rows dealt to ``parts`` partitions by a hash of the customer (as a shuffle would)."""
+    keys = table.column(CUSTOMER).to_numpy().view(np.uint64)
+    owner = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) % np.uint64(parts)
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(parts + 1))
+    shuffled = table.take(pa.array(order))
+    return [shuffled.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+
+
+def measure(table: pa.Table, parts: int, order: str | None) -> dict:
+    spec = distributed.Spec.of(customer=CUSTOMER, timestamp=TIMESTAMP, amount=AMOUNT, order=order)
+    started = time.perf_counter()
+    pieces = [
+        distributed.partition_totals(spec, p.to_batches(1 << 20), table.schema)
+        for p in partitions_of(table, parts)
+    ]
+    totals_s = time.perf_counter() - started
+    header = distributed.merge_headers(h for _, h in pieces)
+    as_of = distributed.as_of_ticks(header)
+    started = time.perf_counter()
+    summaries = [distributed.summarize(spec, t, header, as_of).to_bytes() for t, _ in pieces]
+    summary = distributed.empty_summary(spec)
+    for blob in summaries:
+        summary = summary + distributed.Summary.from_bytes(blob)
+    current = distributed.plan(spec, summary, as_of)
+    blobs = [distributed.candidates(spec, t, header, current).to_bytes() for t, _ in pieces]
+    final = distributed.refine(spec, current, [distributed.Candidates.from_bytes(b) for b in blobs])
+    plan_s = time.perf_counter() - started
+    started = time.perf_counter()
+    scored = sum(distributed.apply(spec, t, header, final).num_rows for t, _ in pieces)
+    apply_s = time.perf_counter() - started
+    return {
+        "partitions": parts,
+        "frequency": "distinct orders" if order else "rows",
+        "customers": scored,
+        "headers_bytes": sum(len(h.to_bytes()) for _, h in pieces),
+        "summaries_bytes": sum(len(s) for s in summaries),
+        "pending_ranks": len(current.pending),
+        "candidates_bytes": sum(len(b) for b in blobs),
+        "totals_bytes": sum(t.nbytes for t, _ in pieces),
+        "totals_s": round(totals_s, 2),
+        "summaries_plan_s": round(plan_s, 2),
+        "apply_s": round(apply_s, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--rows", default="20M")
+    parser.add_argument("--partitions", default="4,16,64")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    table = read_rows(args.file, parse_count(args.rows))
+    customers = pc.count_distinct(table.column(CUSTOMER)).as_py()
+    print(f"{table.num_rows:,} orders, {customers:,} customers")
+    results = []
+    for order in (None, ORDER):
+        for parts in (int(p) for p in args.partitions.split(",")):
+            results.append(measure(table, parts, order))
+            print(json.dumps(results[-1]))
+    columns = dict(customer=CUSTOMER, timestamp=TIMESTAMP, amount=AMOUNT, order=ORDER)
+    state = CustomerState.of(table, **columns)
+    states = {
+        "state_with_pairs_bytes": len(state.to_bytes()),
+        "state_complete_bytes": len(state.completed().to_bytes()),
+    }
+    print(json.dumps(states))
+    if args.json:
+        args.json.write_text(
+            json.dumps({"rows": table.num_rows, "runs": results, **states}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()
