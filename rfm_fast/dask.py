@@ -117,12 +117,7 @@ thresholds, timestamp_format
         timestamp_format=timestamp_format,
         batch_rows=batch_rows,
     )
-    missing = [c for c in spec.columns if c not in ddf.columns]
-    if missing:
-        raise RFMError(
-            f"column(s) {', '.join(map(repr, missing))} not found; the DataFrame has columns: "
-            + ", ".join(repr(c) for c in ddf.columns)
-        )
+    distributed.check_columns(spec, list(ddf.columns))
     orders = ddf[spec.columns]
     shuffled = orders.shuffle(on=customer, npartitions=partitions or orders.npartitions)
     totals = [dask.delayed(_partition_totals)(part, spec) for part in shuffled.to_delayed()]
@@ -133,19 +128,13 @@ thresholds, timestamp_format
     header = distributed.merge_headers(distributed.PartitionHeader.from_bytes(h) for h in headers)
     as_of_ticks = distributed.as_of_ticks(header)
 
-    summary = distributed.empty_summary(spec)
-    summarize = dask.delayed(_summarize)
-    for part in dask.compute(*[summarize(t, spec, header, as_of_ticks) for t in totals]):
-        summary = summary + distributed.Summary.from_bytes(part)
-    current = distributed.plan(spec, summary, as_of_ticks)
-    parts = []
-    if current.pending:
-        gather = dask.delayed(_candidates)
-        parts = [
-            distributed.Candidates.from_bytes(p)
-            for p in dask.compute(*[gather(t, spec, header, current) for t in totals])
-        ]
-    final = distributed.refine(spec, current, parts)
+    summarize, gather = dask.delayed(_summarize), dask.delayed(_candidates)
+    final = distributed.final_plan(
+        spec,
+        as_of_ticks,
+        dask.compute(*[summarize(t, spec, header, as_of_ticks) for t in totals]),
+        lambda current: dask.compute(*[gather(t, spec, header, current) for t in totals]),
+    )
     meta = _meta(spec, header, final)
     apply = dask.delayed(_apply)
     table = dd.from_delayed([apply(t, spec, header, final) for t in totals], meta=meta)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -579,6 +579,35 @@ def run_stats(spec: Spec, header: PartitionHeader, final: Plan) -> RunStats:
     return _stats(whole_input, final.customers, final.empty, spec.bins, spec.method)
 
 
+def check_columns(spec: Spec, available: Sequence[str]) -> None:
+    """Raise RFMError when a column the run reads is not among ``available``."""
+    missing = [c for c in spec.columns if c not in available]
+    if missing:
+        raise RFMError(
+            f"column(s) {', '.join(map(repr, missing))} not found; the DataFrame has columns: "
+            + ", ".join(repr(c) for c in available)
+        )
+
+
+def final_plan(
+    spec: Spec,
+    as_of: int | None,
+    summaries: Iterable[bytes],
+    candidates_of: Callable[[Plan], Iterable[bytes]],
+) -> Plan:
+    """Steps 3 and 4 on the driver: merge the partitions' summaries (as bytes), plan, and, when
+    monetary ranks are pending, resolve them with ``candidates_of(plan)``, the partitions'
+    candidates as bytes (an engine job, run only then)."""
+    summary = empty_summary(spec)
+    for blob in summaries:
+        summary = summary + Summary.from_bytes(blob)
+    current = plan(spec, summary, as_of)
+    parts = []
+    if current.pending:
+        parts = [Candidates.from_bytes(blob) for blob in candidates_of(current)]
+    return refine(spec, current, parts)
+
+
 def score_partitions(
     spec: Spec, partitions: Iterable[Iterable[pa.RecordBatch]], schema: pa.Schema
 ) -> RFMResult:
@@ -587,11 +616,12 @@ def score_partitions(
     parts = [partition_totals(spec, batches, schema) for batches in partitions]
     header = merge_headers(h for _, h in parts)
     as_of = as_of_ticks(header)
-    summary = empty_summary(spec)
-    for totals, _ in parts:
-        summary = summary + summarize(spec, totals, header, as_of)
-    current = plan(spec, summary, as_of)
-    final = refine(spec, current, [candidates(spec, t, header, current) for t, _ in parts])
+    final = final_plan(
+        spec,
+        as_of,
+        (summarize(spec, t, header, as_of).to_bytes() for t, _ in parts),
+        lambda current: [candidates(spec, t, header, current).to_bytes() for t, _ in parts],
+    )
     tables = [apply(spec, totals, header, final) for totals, _ in parts]
     return RFMResult(pa.concat_tables(tables), final.edges, run_stats(spec, header, final))
 

@@ -130,12 +130,7 @@ thresholds, timestamp_format
         thresholds=thresholds,
         timestamp_format=timestamp_format,
     )
-    missing = [c for c in spec.columns if c not in df.columns]
-    if missing:
-        raise RFMError(
-            f"column(s) {', '.join(map(repr, missing))} not found; the DataFrame has columns: "
-            + ", ".join(repr(c) for c in df.columns)
-        )
+    distributed.check_columns(spec, df.columns)
     orders = df.select(*spec.columns)
     if partitions is None:
         partitions = int(orders.sparkSession.conf.get("spark.sql.shuffle.partitions"))
@@ -190,23 +185,22 @@ thresholds, timestamp_format
 
     part_type = T.StructType([T.StructField("part", T.BinaryType(), True)])
 
-    summary = distributed.empty_summary(spec)
     summarize = per_partition(
         lambda t: distributed.summarize(spec, t, header, as_of_ticks).to_bytes()
     )
-    for row in totals.mapInArrow(summarize, part_type).collect():
-        summary = summary + distributed.Summary.from_bytes(row[0])
-    current = distributed.plan(spec, summary, as_of_ticks)
-    parts = []
-    if current.pending:
+
+    def candidates_of(current: distributed.Plan) -> list[bytes]:
         gather = per_partition(
             lambda t: distributed.candidates(spec, t, header, current).to_bytes()
         )
-        parts = [
-            distributed.Candidates.from_bytes(row[0])
-            for row in totals.mapInArrow(gather, part_type).collect()
-        ]
-    final = distributed.refine(spec, current, parts)
+        return [row[0] for row in totals.mapInArrow(gather, part_type).collect()]
+
+    final = distributed.final_plan(
+        spec,
+        as_of_ticks,
+        (row[0] for row in totals.mapInArrow(summarize, part_type).collect()),
+        candidates_of,
+    )
 
     result_schema = _result_schema(header)
 

@@ -87,3 +87,18 @@ def test_days_and_mean_with_more_partitions_than_customers(client):
         frequency="days",
         monetary="mean",
     )
+
+
+def test_no_rows_is_a_clear_error(client):
+    import dask.dataframe as dd
+
+    import rfm_fast.dask
+
+    frame = order_lines(rows=20).to_pandas().iloc[:0]
+    with pytest.raises(rfm_fast.RFMError, match="no rows to score"):
+        rfm_fast.dask.score(
+            dd.from_pandas(frame, npartitions=1),
+            customer="customer",
+            timestamp="ordered_at",
+            amount="amount",
+        )
