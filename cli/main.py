@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import pyarrow.compute as pc
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -158,41 +159,77 @@ def main_options(
     """Score customers by recency, frequency and monetary value (RFM), fast."""
 
 
+# Options shared by the commands that score an input.
+InputArg = Annotated[
+    Path, typer.Argument(help="Parquet, CSV or Arrow IPC file, a folder of them, or a glob.")
+]
+CustomerOpt = Annotated[str, typer.Option(help="Customer id column.")]
+TimestampOpt = Annotated[str, typer.Option(help="Purchase date/time column.")]
+AmountOpt = Annotated[
+    str, typer.Option(help="Amount column, or a product of two: 'Quantity*UnitPrice'.")
+]
+OrderOpt = Annotated[str | None, typer.Option(help="Order id column (distinct orders).")]
+BinsOpt = Annotated[int, typer.Option(help="Number of scores per metric (2..9).")]
+MethodOpt = Annotated[
+    Method, typer.Option(help="exact: ties share a score; split: NTILE; approx: mergeable sketch.")
+]
+FrequencyOpt = Annotated[Frequency, typer.Option(help="Count orders or purchase days.")]
+MonetaryOpt = Annotated[Monetary, typer.Option(help="Total spend, or mean per order.")]
+SegmentsOpt = Annotated[
+    str, typer.Option(help="Segment rules: 'default', 'none', or a TOML rules file.")
+]
+FormatOpt = Annotated[
+    str | None, typer.Option("--timestamp-format", help="strptime format, e.g. '%Y%m%d'.")
+]
+
+
+def _scoring(
+    customer: str,
+    timestamp: str,
+    amount: str,
+    order: str | None,
+    bins: int,
+    method: Method,
+    frequency: Frequency,
+    monetary: Monetary,
+    segments: str,
+    timestamp_format: str | None,
+) -> dict[str, Any]:
+    """The options of rfm_fast.score that every scoring command shares."""
+    return {
+        "customer": customer,
+        "timestamp": timestamp,
+        "amount": amount,
+        "order": order,
+        "bins": bins,
+        "method": method.value,
+        "frequency": frequency.value,
+        "monetary": monetary.value,
+        "segments": segments,
+        "timestamp_format": timestamp_format,
+    }
+
+
 @app.command()
 def score(
-    input: Annotated[
-        Path, typer.Argument(help="Parquet, CSV or Arrow IPC file, a folder of them, or a glob.")
-    ],
+    input: InputArg,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Scores file: .parquet, .csv, .arrow.")
     ] = None,
-    customer: Annotated[str, typer.Option(help="Customer id column.")] = "customer",
-    timestamp: Annotated[str, typer.Option(help="Purchase date/time column.")] = "timestamp",
-    amount: Annotated[
-        str, typer.Option(help="Amount column, or a product of two: 'Quantity*UnitPrice'.")
-    ] = "amount",
-    order: Annotated[str | None, typer.Option(help="Order id column (distinct orders).")] = None,
+    customer: CustomerOpt = "customer",
+    timestamp: TimestampOpt = "timestamp",
+    amount: AmountOpt = "amount",
+    order: OrderOpt = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="End of the window (ISO-8601); default: latest + 1 day."),
     ] = None,
-    bins: Annotated[int, typer.Option(help="Number of scores per metric (2..9).")] = 5,
-    method: Annotated[
-        Method,
-        typer.Option(help="exact: ties share a score; split: NTILE; approx: mergeable sketch."),
-    ] = (Method.exact),
-    frequency: Annotated[Frequency, typer.Option(help="Count orders or purchase days.")] = (
-        Frequency.orders
-    ),
-    monetary: Annotated[Monetary, typer.Option(help="Total spend, or mean per order.")] = (
-        Monetary.sum
-    ),
-    segments: Annotated[
-        str, typer.Option(help="Segment rules: 'default', 'none', or a TOML rules file.")
-    ] = "default",
-    timestamp_format: Annotated[
-        str | None, typer.Option("--timestamp-format", help="strptime format, e.g. '%Y%m%d'.")
-    ] = None,
+    bins: BinsOpt = 5,
+    method: MethodOpt = Method.exact,
+    frequency: FrequencyOpt = Frequency.orders,
+    monetary: MonetaryOpt = Monetary.sum,
+    segments: SegmentsOpt = "default",
+    timestamp_format: FormatOpt = None,
     recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
     frequency_edges: Annotated[str | None, typer.Option(help="e.g. 1,2,4,8.")] = None,
     monetary_edges: Annotated[str | None, typer.Option(help="e.g. 50,100,250,1000.")] = None,
@@ -215,30 +252,268 @@ def score(
         )
         if values is not None
     }
+    options = _scoring(
+        customer,
+        timestamp,
+        amount,
+        order,
+        bins,
+        method,
+        frequency,
+        monetary,
+        segments,
+        timestamp_format,
+    )
     with _reported_errors():
         if output is not None:
             check_output_path(output)
         with _progress(progress) as on_batch:
             result = rfm_fast.score(
                 input,
-                customer=customer,
-                timestamp=timestamp,
-                amount=amount,
-                order=order,
+                **options,
                 as_of=as_of,
-                bins=bins,
-                method=method.value,
-                frequency=frequency.value,
-                monetary=monetary.value,
-                segments=segments,
                 thresholds=edges or None,
-                timestamp_format=timestamp_format,
                 threads=threads,
                 progress=on_batch,
             )
         if output is not None:
             write_table(result.table, output)
         print_summary(result, output)
+
+
+def _print_table(table, columns: dict[str, str], title: str, percent=()) -> None:
+    """Some columns of an Arrow table (name: header) as a terminal table."""
+    view = Table(title=title, title_justify="left")
+    for k, header in enumerate(columns.values()):
+        view.add_column(header, justify="left" if k == 0 else "right", no_wrap=k == 0)
+    data = {c: table.column(c).to_pylist() for c in columns}
+    for i in range(table.num_rows):
+        cells = []
+        for c in columns:
+            value = data[c][i]
+            if value is None or (isinstance(value, float) and value != value):
+                cells.append("-")
+            elif c in percent:
+                cells.append(f"{100 * value:.1f}%")
+            elif isinstance(value, float):
+                cells.append(f"{value:,.2f}")
+            elif isinstance(value, int):
+                cells.append(f"{value:,}")
+            else:
+                cells.append(str(value))
+        view.add_row(*cells)
+    out.print(view)
+
+
+@app.command()
+def segments(
+    input: InputArg,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write the summary: .parquet, .csv, .arrow."),
+    ] = None,
+    customer: CustomerOpt = "customer",
+    timestamp: TimestampOpt = "timestamp",
+    amount: AmountOpt = "amount",
+    order: OrderOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="End of the window.")] = None,
+    bins: BinsOpt = 5,
+    method: MethodOpt = Method.exact,
+    frequency: FrequencyOpt = Frequency.orders,
+    monetary: MonetaryOpt = Monetary.sum,
+    segments: SegmentsOpt = "default",
+    timestamp_format: FormatOpt = None,
+) -> None:
+    """Score INPUT and describe its segments: size, revenue, typical customer, quality."""
+    options = _scoring(
+        customer,
+        timestamp,
+        amount,
+        order,
+        bins,
+        method,
+        frequency,
+        monetary,
+        segments,
+        timestamp_format,
+    )
+    with _reported_errors():
+        if output is not None:
+            check_output_path(output)
+        result = rfm_fast.score(input, **options, as_of=as_of)
+        summary = rfm_fast.summarize(result)
+        quality = rfm_fast.segment_quality(result)
+        if output is not None:
+            write_table(summary, output)
+    columns = {
+        "segment": "segment",
+        "customers": "customers",
+        "share": "share",
+        "revenue_share": "revenue",
+        "median_recency": "recency",
+        "median_frequency": "frequency",
+        "median_monetary": "monetary",
+    }
+    title = (
+        f"Segments: {result.stats.customers:,} customers, as_of {result.stats.as_of}; "
+        "shares of customers and revenue, medians of the metrics"
+    )
+    _print_table(summary, columns, title, percent=("share", "revenue_share"))
+    columns = {
+        "segment": "segment",
+        "homogeneity": "homogeneity",
+        "nearest_segment": "nearest segment",
+        "separation": "separation",
+    }
+    _print_table(quality.table, columns, "Segment quality")
+    explained = ", ".join(f"{m} {100 * v:.0f}%" for m, v in quality.explained.items())
+    out.print(f"variance explained by the segments: {explained}")
+    for segment, flag in quality.flagged():
+        out.print(f"[yellow]flag:[/] {segment}: {flag}")
+    if output is not None:
+        out.print(f"wrote the summary of {summary.num_rows} segments to {output}")
+
+
+AsOfPair = Annotated[
+    list[str],
+    typer.Option("--as-of", help="A date (ISO-8601); give it twice, earlier first."),
+]
+
+
+@app.command()
+def migrate(
+    input: InputArg,
+    as_of: AsOfPair,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the transition matrix: .parquet, .csv, .arrow."),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--from", help="Segment at the first date, e.g. Champions.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--to", help="Segment at the second date, e.g. 'At Risk'.")
+    ] = None,
+    movers_output: Annotated[
+        Path | None,
+        typer.Option("--movers-output", help="Write the customers who moved --from --to."),
+    ] = None,
+    customer: CustomerOpt = "customer",
+    timestamp: TimestampOpt = "timestamp",
+    amount: AmountOpt = "amount",
+    order: OrderOpt = None,
+    bins: BinsOpt = 5,
+    method: MethodOpt = Method.exact,
+    frequency: FrequencyOpt = Frequency.orders,
+    monetary: MonetaryOpt = Monetary.sum,
+    segments: SegmentsOpt = "default",
+    timestamp_format: FormatOpt = None,
+) -> None:
+    """Score INPUT at two dates and show who moved between segments.
+
+    Example: rfm migrate orders.parquet --as-of 2024-01-01 --as-of 2024-07-01
+    --from Champions --to 'At Risk' --movers-output lost_champions.csv
+    """
+    if len(as_of) != 2:
+        raise _fail(f"give --as-of twice (first and second date); got {len(as_of)}")
+    if (source is None) != (target is None) or (movers_output and source is None):
+        raise _fail("--from and --to go together (and --movers-output needs both)")
+    options = _scoring(
+        customer,
+        timestamp,
+        amount,
+        order,
+        bins,
+        method,
+        frequency,
+        monetary,
+        segments,
+        timestamp_format,
+    )
+    with _reported_errors():
+        for path in (output, movers_output):
+            if path is not None:
+                check_output_path(path)
+        moved = rfm_fast.migrate(input, as_of=tuple(as_of), **options)
+        matrix = moved.matrix()
+        movers = moved.movers(source, target) if source is not None else None
+        if output is not None:
+            write_table(matrix, output)
+        if movers is not None and movers_output is not None:
+            write_table(movers, movers_output)
+    busy = matrix.filter(pc.greater(matrix.column("customers"), 0))
+    dates = f"{moved.before.stats.as_of} -> {moved.after.stats.as_of}"
+    columns = {
+        "segment_before": "from",
+        "segment_after": "to",
+        "customers": "customers",
+        "share_of_before": "share of 'from'",
+        "revenue_between": "revenue between",
+    }
+    _print_table(busy, columns, f"Transitions {dates}", ("share_of_before",))
+    if movers is not None:
+        out.print(f"{movers.num_rows:,} customers went from {source} to {target}")
+        if movers_output is not None:
+            out.print(f"wrote them to {movers_output}")
+    if output is not None:
+        out.print(f"wrote the transition matrix to {output}")
+
+
+@app.command()
+def report(
+    input: InputArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
+    as_of: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--as-of", help="End of the window; give it twice to add the migration between them."
+        ),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Heading of the report.")] = None,
+    customer: CustomerOpt = "customer",
+    timestamp: TimestampOpt = "timestamp",
+    amount: AmountOpt = "amount",
+    order: OrderOpt = None,
+    bins: BinsOpt = 5,
+    method: MethodOpt = Method.exact,
+    frequency: FrequencyOpt = Frequency.orders,
+    monetary: MonetaryOpt = Monetary.sum,
+    segments: SegmentsOpt = "default",
+    timestamp_format: FormatOpt = None,
+) -> None:
+    """Score INPUT and write a self-contained HTML report (needs rfm_fast[report])."""
+    dates = as_of or []
+    if len(dates) > 2:
+        raise _fail(f"give --as-of at most twice; got {len(dates)}")
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise _fail(f"the report is HTML: name the output *.html; got {output}")
+    options = _scoring(
+        customer,
+        timestamp,
+        amount,
+        order,
+        bins,
+        method,
+        frequency,
+        monetary,
+        segments,
+        timestamp_format,
+    )
+    with _reported_errors():
+        from rfm_fast.report import write_report
+
+        if not output.parent.is_dir():
+            raise rfm_fast.RFMError(f"output folder {output.parent} does not exist")
+        migration = None
+        if len(dates) == 2:
+            migration = rfm_fast.migrate(input, as_of=tuple(dates), **options)
+            result = migration.after
+        else:
+            result = rfm_fast.score(input, **options, as_of=dates[0] if dates else None)
+        write_report(
+            result, output, migration=migration, title=title or f"RFM report: {input.name}"
+        )
+    out.print(f"wrote the report of {result.stats.customers:,} customers to {output}")
 
 
 @app.command()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rfm_fast import datasets
 from rfm_fast.errors import RFMError, RFMWarning
+from rfm_fast.insight import SegmentQuality, grid, segment_quality, summarize
+from rfm_fast.migration import Migration, migrate
 from rfm_fast.scoring import RFMResult, RunStats, score
 from rfm_fast.segments import DEFAULT_RULES, SegmentRule, load_rules
 from rfm_fast.state import CustomerState, merge_states
@@ -17,16 +19,22 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_RULES",
     "CustomerState",
+    "Migration",
     "RFMError",
     "RFMResult",
     "RFMWarning",
     "RunStats",
+    "SegmentQuality",
     "SegmentRule",
     "__version__",
     "datasets",
+    "grid",
     "load_rules",
     "merge_states",
+    "migrate",
     "score",
+    "segment_quality",
+    "summarize",
     "warmup",
 ]
 

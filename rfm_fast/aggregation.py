@@ -646,7 +646,7 @@ class CustomerAggregator:
             values.append(part.pair_values[used])
             base += int(part.n_groups[0])
         all_values = np.concatenate(values) if values else np.empty(0, dtype=np.int64)
-        if self._dense_orders:
+        if self._dense_orders or self.distinct_kind == "string":  # text even with no rows
             return np.concatenate(positions), _take(self.order_ids.keys(), all_values)
         return np.concatenate(positions), all_values
 

@@ -576,7 +576,7 @@ def run_stats(spec: Spec, header: PartitionHeader, final: Plan) -> RunStats:
         customer=header.customer,
         customer_type=header.customer_type,
     )
-    return _stats(whole_input, final.customers, final.empty, spec.bins, spec.method)
+    return _stats(whole_input, final.customers, final.empty, spec.bins, spec.method, spec.monetary)
 
 
 def check_columns(spec: Spec, available: Sequence[str]) -> None:

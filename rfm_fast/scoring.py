@@ -45,6 +45,8 @@ class RunStats:
     empty_bins: dict[str, list[int]]
     bins: int
     method: str
+    monetary: str = "sum"
+    """``"sum"`` or ``"mean"``: what the ``monetary`` column holds."""
 
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (``as_of`` as ISO-8601 text), e.g. for JSON."""
@@ -58,6 +60,7 @@ class RunStats:
             "empty_bins": {k: list(v) for k, v in self.empty_bins.items()},
             "bins": self.bins,
             "method": self.method,
+            "monetary": self.monetary,
         }
 
 
@@ -487,7 +490,9 @@ def _result(
         metrics.recency, metrics.frequency, metrics.monetary, bins, method, user_edges
     )
     table = _table(aggregated, metrics, scores.R, scores.F, scores.M, rules)
-    stats = _stats(aggregated, len(aggregated.totals), scores.empty_bins, bins, method)
+    stats = _stats(
+        aggregated, len(aggregated.totals), scores.empty_bins, bins, method, monetary_mode
+    )
     return RFMResult(table, scores.edges, stats)
 
 
@@ -546,6 +551,7 @@ def _stats(
     empty_bins: dict[str, list[int]],
     bins: int,
     method: str,
+    monetary_mode: str,
 ) -> RunStats:
     counts, as_of_ticks = aggregated.counts, aggregated.as_of_ticks
     return RunStats(
@@ -562,6 +568,7 @@ def _stats(
         empty_bins=empty_bins,
         bins=bins,
         method=method,
+        monetary=monetary_mode,
     )
 
 

@@ -135,3 +135,10 @@ def test_state_size_grows_with_customers_not_rows():
     assert len(large) == len(small) == 2
     assert large.nbytes == small.nbytes
     assert large.counts.rows_read == 200
+
+
+def test_an_empty_part_merges_with_text_order_ids():
+    empty = CustomerState.of(TABLE.slice(0, 0), **COLUMNS)
+    full = CustomerState.of(TABLE, **COLUMNS)
+    assert isinstance(empty.pair_values, pa.Array)
+    assert (empty + full).distinct_counts().tolist() == [1, 2]

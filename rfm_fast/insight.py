@@ -1,0 +1,337 @@
+"""Segment analytics over a scored result: summary, quality, and score grids (heatmaps).
+
+Every function takes an :class:`rfm_fast.RFMResult` and returns a small Arrow table (one row per
+segment or per grid cell), so the numbers can be printed, written or charted. Definitions are
+in docs/insight.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from rfm_fast.errors import RFMError
+from rfm_fast.scoring import RFMResult
+
+SCORES = ("R", "F", "M")
+METRICS = ("recency", "frequency", "monetary")
+DEFAULT_MIN_SHARE = 0.01
+DEFAULT_MIN_SEPARATION = 0.25
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The result's columns as NumPy arrays, customers grouped by segment."""
+
+    names: list[str]  # segment names in rule order, "Other" last
+    starts: np.ndarray  # customers of segment s are rows starts[s]:starts[s+1] of the arrays
+    scores: dict[str, np.ndarray]
+    metrics: dict[str, np.ndarray]
+    revenue: np.ndarray  # per customer: the sum of the amounts
+
+
+def _columns(result: RFMResult) -> _Columns:
+    table = result.table
+    segment = table.column("segment").combine_chunks()
+    names = [str(n) for n in segment.dictionary.to_pylist()]
+    codes = segment.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    scores = {s: table.column(s).to_numpy()[order].astype(np.int64) for s in SCORES}
+    metrics = {m: table.column(m).to_numpy()[order].astype(np.float64) for m in METRICS}
+    revenue = metrics["monetary"]
+    if result.stats.monetary == "mean":  # monetary is the mean per order: back to the sum
+        revenue = revenue * metrics["frequency"]
+    return _Columns(names, starts, scores, metrics, revenue)
+
+
+def _stat(values: np.ndarray, how) -> float:
+    return float(how(values)) if values.shape[0] else float("nan")
+
+
+def summarize(result: RFMResult) -> pa.Table:
+    """Per segment: size, revenue, and the mean and median of each score and metric.
+
+    Parameters
+    ----------
+    result : RFMResult
+        A result of :func:`rfm_fast.score`.
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per segment in rule order (segments without customers included), with columns
+        ``segment, customers, share, revenue, revenue_share``, ``mean_R, median_R`` (and F, M),
+        ``mean_recency, median_recency`` (and frequency, monetary), ``average_order_value``
+        (revenue / orders) and ``revenue_per_customer``. Shares are fractions of all customers
+        and of all revenue; "revenue" is the sum of the amounts (``monetary`` times
+        ``frequency`` when ``monetary="mean"``).
+
+    Examples
+    --------
+    >>> import rfm_fast
+    >>> result = rfm_fast.score(rfm_fast.datasets.load_example(),
+    ...                         **rfm_fast.datasets.EXAMPLE_COLUMNS)
+    >>> summary = rfm_fast.summarize(result)
+    >>> row = summary.to_pylist()[0]
+    >>> row["segment"], row["customers"], round(row["share"], 3)
+    ('Champions', 4135, 0.175)
+    """
+    c = _columns(result)
+    total_customers = c.starts[-1]
+    total_revenue = float(c.revenue.sum())
+    rows: dict[str, list] = {"segment": c.names, "customers": [], "share": []}
+    for name in ("revenue", "revenue_share"):
+        rows[name] = []
+    for column in (*SCORES, *METRICS):
+        rows[f"mean_{column}"], rows[f"median_{column}"] = [], []
+    rows["average_order_value"], rows["revenue_per_customer"] = [], []
+    for s in range(len(c.names)):
+        part = slice(c.starts[s], c.starts[s + 1])
+        n = int(c.starts[s + 1] - c.starts[s])
+        revenue = float(c.revenue[part].sum())
+        orders = float(c.metrics["frequency"][part].sum())
+        rows["customers"].append(n)
+        rows["share"].append(n / total_customers if total_customers else float("nan"))
+        rows["revenue"].append(revenue)
+        rows["revenue_share"].append(revenue / total_revenue if total_revenue else float("nan"))
+        for column in SCORES:
+            rows[f"mean_{column}"].append(_stat(c.scores[column][part], np.mean))
+            rows[f"median_{column}"].append(_stat(c.scores[column][part], np.median))
+        for column in METRICS:
+            rows[f"mean_{column}"].append(_stat(c.metrics[column][part], np.mean))
+            rows[f"median_{column}"].append(_stat(c.metrics[column][part], np.median))
+        rows["average_order_value"].append(revenue / orders if orders else float("nan"))
+        rows["revenue_per_customer"].append(revenue / n if n else float("nan"))
+    table = pa.table(rows)
+    return table.set_column(1, "customers", table.column("customers").cast(pa.int64()))
+
+
+def _transformed(metrics: dict[str, np.ndarray]) -> np.ndarray:
+    """The metrics on the scales that quality is measured on: recency in days, log(1 +
+    frequency), and signed log(1 + |monetary|) (spend is heavy-tailed); one column each."""
+    money = metrics["monetary"]
+    return np.column_stack(
+        [
+            metrics["recency"],
+            np.log1p(metrics["frequency"]),
+            np.sign(money) * np.log1p(np.abs(money)),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class SegmentQuality:
+    """How good the segments are: see :func:`segment_quality`.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        One row per segment: ``segment, customers, share, revenue_share``, the within-segment
+        spread of each metric relative to all customers (``spread_recency``,
+        ``spread_frequency``, ``spread_monetary``: 0 = all alike, 1 = as spread as all
+        customers), ``homogeneity`` (1 minus their mean), ``nearest_segment``, ``separation``
+        (distance to its centroid, in units of the overall standard deviation), and ``flags``.
+    explained : dict of str to float
+        Per metric, the share of its variance explained by the segments (between-segment
+        variance over total variance, on the quality scales), from 0 to 1.
+    """
+
+    table: pa.Table
+    explained: dict[str, float]
+
+    def flagged(self) -> list[tuple[str, str]]:
+        """(segment, flag) for every flag raised."""
+        return [
+            (segment, flag)
+            for segment, flags in zip(
+                self.table.column("segment").to_pylist(),
+                self.table.column("flags").to_pylist(),
+                strict=True,
+            )
+            for flag in flags
+        ]
+
+
+def segment_quality(
+    result: RFMResult,
+    *,
+    min_share: float = DEFAULT_MIN_SHARE,
+    min_separation: float = DEFAULT_MIN_SEPARATION,
+) -> SegmentQuality:
+    """Test the segments the way marketers test a segmentation: homogeneous inside, distinct
+    from each other, and big enough to act on.
+
+    Metrics are compared on scales that suit them (recency in days, ``log(1 + frequency)``,
+    signed ``log(1 + |monetary|)``), each divided by its standard deviation over all customers.
+
+    * **Homogeneity**: per segment and metric, the standard deviation inside the segment over
+      that of all customers (``spread_*``); ``homogeneity`` is 1 minus their mean.
+    * **Separation**: the distance from the segment's centroid (the mean of the three scaled
+      metrics) to the nearest other segment's centroid.
+    * **Size**: share of customers and of revenue.
+
+    Flags: ``"empty"`` (no customers), ``"tiny"`` (share below ``min_share``), and
+    ``"indistinguishable from X"`` (separation below ``min_separation``).
+
+    Parameters
+    ----------
+    result : RFMResult
+        A result of :func:`rfm_fast.score`.
+    min_share : float, default 0.01
+        Segments with a smaller share of customers are flagged as tiny.
+    min_separation : float, default 0.25
+        Segments whose centroid is closer than this to another's are flagged.
+
+    Returns
+    -------
+    SegmentQuality
+
+    Examples
+    --------
+    >>> import rfm_fast
+    >>> result = rfm_fast.score(rfm_fast.datasets.load_example(),
+    ...                         **rfm_fast.datasets.EXAMPLE_COLUMNS)
+    >>> quality = rfm_fast.segment_quality(result)
+    >>> {k: round(v, 2) for k, v in quality.explained.items()}
+    {'recency': 0.9, 'frequency': 0.81, 'monetary': 0.59}
+    >>> quality.flagged()[2]
+    ('About To Sleep', 'indistinguishable from Hibernating')
+    """
+    if not 0 <= min_share < 1:
+        raise RFMError(f"min_share must be a fraction from 0 to 1; got {min_share}")
+    if min_separation < 0:
+        raise RFMError(f"min_separation must be at least 0; got {min_separation}")
+    c = _columns(result)
+    n_segments = len(c.names)
+    total = int(c.starts[-1])
+    values = _transformed(c.metrics)
+    scale = values.std(axis=0) if total else np.ones(3)
+    scale[scale == 0] = 1.0  # a metric on which every customer is equal: spreads are all 0
+    scaled = values / scale
+    centroids = np.full((n_segments, 3), np.nan)
+    spreads = np.full((n_segments, 3), np.nan)
+    sizes = np.diff(c.starts)
+    for s in range(n_segments):
+        part = scaled[c.starts[s] : c.starts[s + 1]]
+        if part.shape[0]:
+            centroids[s] = part.mean(axis=0)
+            spread = part.std(axis=0)
+            spreads[s] = np.where(spread < 1e-9, 0.0, spread)  # rounding noise of equal values
+    overall = scaled.mean(axis=0) if total else np.zeros(3)
+    between = np.nansum(sizes[:, None] * (centroids - overall) ** 2, axis=0)
+    within = np.nansum(sizes[:, None] * spreads**2, axis=0)
+    explained = {
+        m: float(between[k] / (between[k] + within[k])) if between[k] + within[k] else 0.0
+        for k, m in enumerate(METRICS)
+    }
+    revenue_total = float(c.revenue.sum())
+    rows: dict[str, list] = {
+        name: []
+        for name in (
+            "segment",
+            "customers",
+            "share",
+            "revenue_share",
+            "spread_recency",
+            "spread_frequency",
+            "spread_monetary",
+            "homogeneity",
+            "nearest_segment",
+            "separation",
+            "flags",
+        )
+    }
+    for s, name in enumerate(c.names):
+        n = int(sizes[s])
+        share = n / total if total else 0.0
+        revenue = float(c.revenue[c.starts[s] : c.starts[s + 1]].sum())
+        distances = np.linalg.norm(centroids - centroids[s], axis=1)
+        distances[s] = np.nan
+        nearest = None
+        separation = float("nan")
+        if n and np.isfinite(distances).any():
+            k = int(np.nanargmin(distances))
+            nearest, separation = c.names[k], float(distances[k])
+        flags = []
+        if n == 0:
+            flags.append("empty")
+        elif share < min_share:
+            flags.append("tiny")
+        if nearest is not None and separation < min_separation:
+            flags.append(f"indistinguishable from {nearest}")
+        rows["segment"].append(name)
+        rows["customers"].append(n)
+        rows["share"].append(share)
+        rows["revenue_share"].append(revenue / revenue_total if revenue_total else float("nan"))
+        for k, metric in enumerate(METRICS):
+            rows[f"spread_{metric}"].append(float(spreads[s, k]))
+        rows["homogeneity"].append(float(1 - np.mean(spreads[s])) if n else float("nan"))
+        rows["nearest_segment"].append(nearest)
+        rows["separation"].append(separation)
+        rows["flags"].append(flags)
+    table = pa.table(rows)
+    table = table.set_column(1, "customers", table.column("customers").cast(pa.int64()))
+    table = table.set_column(
+        table.schema.get_field_index("nearest_segment"),
+        "nearest_segment",
+        table.column("nearest_segment").cast(pa.string()),
+    )
+    return SegmentQuality(table, explained)
+
+
+def grid(result: RFMResult, rows: str = "R", columns: str = "F") -> pa.Table:
+    """The classic RFM heatmap: customers, revenue and mean monetary per cell of two scores.
+
+    Parameters
+    ----------
+    result : RFMResult
+        A result of :func:`rfm_fast.score`.
+    rows, columns : {"R", "F", "M"}, default "R" and "F"
+        The two scores.
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per cell, all ``bins x bins`` cells (empty ones with 0 customers and NaN
+        means), in row-major order: the two scores (named after them), ``customers``,
+        ``share``, ``revenue``, ``revenue_share`` and ``mean_monetary``.
+
+    Examples
+    --------
+    >>> import rfm_fast
+    >>> result = rfm_fast.score(rfm_fast.datasets.load_example(),
+    ...                         **rfm_fast.datasets.EXAMPLE_COLUMNS)
+    >>> cells = rfm_fast.grid(result, "R", "F")
+    >>> cells.num_rows, cells.column_names[:3]
+    (25, ['R', 'F', 'customers'])
+    """
+    for name in (rows, columns):
+        if name not in SCORES:
+            raise RFMError(f"grid scores must be among R, F, M; got {name!r}")
+    if rows == columns:
+        raise RFMError(f"grid needs two different scores; got {rows!r} twice")
+    c = _columns(result)
+    bins = result.stats.bins
+    cell = (c.scores[rows] - 1) * bins + (c.scores[columns] - 1)
+    customers = np.bincount(cell, minlength=bins * bins)
+    revenue = np.bincount(cell, weights=c.revenue, minlength=bins * bins)
+    money = np.bincount(cell, weights=c.metrics["monetary"], minlength=bins * bins)
+    total_customers, total_revenue = customers.sum(), revenue.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_monetary = np.where(customers > 0, money / customers, np.nan)
+        share = customers / total_customers if total_customers else np.full(bins * bins, np.nan)
+        revenue_share = revenue / total_revenue if total_revenue else np.full(bins * bins, np.nan)
+    return pa.table(
+        {
+            rows: pa.array(np.repeat(np.arange(1, bins + 1), bins), pa.int8()),
+            columns: pa.array(np.tile(np.arange(1, bins + 1), bins), pa.int8()),
+            "customers": pa.array(customers, pa.int64()),
+            "share": share,
+            "revenue": revenue,
+            "revenue_share": revenue_share,
+            "mean_monetary": mean_monetary,
+        }
+    )
