@@ -481,7 +481,7 @@ def report(
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
 ) -> None:
-    """Score INPUT and write a self-contained HTML report (needs rfm_fast[report])."""
+    """Score INPUT and write a self-contained HTML report (needs the extra: report)."""
     dates = as_of or []
     if len(dates) > 2:
         raise _fail(f"give --as-of at most twice; got {len(dates)}")

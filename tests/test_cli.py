@@ -230,3 +230,36 @@ def test_entry_point_runs_as_a_real_process(orders: Path, tmp_path: Path):
     )
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [f"error: input file not found: {tmp_path}/nope.csv"]
+
+
+def test_segments_prints_summary_quality_and_writes_it(tmp_path):
+    output = tmp_path / "summary.csv"
+    result = run("segments", EXAMPLE, *EXAMPLE_ARGS, "-o", output)
+    assert result.exit_code == 0, result.output
+    assert "Champions" in result.output and "17.5%" in result.output
+    assert "flag: About To Sleep: indistinguishable from Hibernating" in result.output
+    assert "variance explained by the segments: recency 90%" in result.output
+    summary = pa_csv.read_csv(output)
+    assert summary.column("customers").to_pylist()[0] == 4135
+
+
+def test_migrate_prints_matrix_and_writes_movers(tmp_path):
+    movers, matrix = tmp_path / "movers.csv", tmp_path / "matrix.parquet"
+    args = ["--as-of", "1998-01-01", "--as-of", "1998-07-01", "-o", matrix]
+    args += ["--from", "Champions", "--to", "Loyal Customers", "--movers-output", movers]
+    result = run("migrate", EXAMPLE, *EXAMPLE_ARGS, *args)
+    assert result.exit_code == 0, result.output
+    assert "1,557 customers went from Champions to Loyal Customers" in result.output
+    assert pa_csv.read_csv(movers).num_rows == 1557
+    assert pq.read_table(matrix).num_rows == 12 * 11  # 11 segments and "(new)", to 11
+
+
+def test_migrate_needs_two_dates_and_both_segments():
+    once = run("migrate", EXAMPLE, *EXAMPLE_ARGS, "--as-of", "1998-01-01")
+    assert_one_line_error(once, "give --as-of twice")
+    half = run("migrate", EXAMPLE, *EXAMPLE_ARGS, "--as-of", "1998-01-01", "--as-of", "1998-07-01",
+               "--from", "Champions")  # fmt: skip
+    assert_one_line_error(half, "--from and --to go together")
+    unknown = run("migrate", EXAMPLE, *EXAMPLE_ARGS, "--as-of", "1998-01-01",
+                  "--as-of", "1998-07-01", "--from", "Champs", "--to", "At Risk")  # fmt: skip
+    assert_one_line_error(unknown, "unknown segment 'Champs'")
