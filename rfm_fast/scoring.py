@@ -333,6 +333,19 @@ def _reading_options(frequency: str, batch_rows: int, threads: int | None) -> in
     return threads
 
 
+@dataclass(frozen=True)
+class BatchColumns:
+    """One batch's columns as the kernels take them (see :func:`_aggregate`'s observer)."""
+
+    customers: arrow.KeyColumn
+    ticks: np.ndarray
+    ticks_valid: arrow.Validity
+    amounts: np.ndarray
+    amounts_valid: arrow.Validity
+    distinct: arrow.KeyColumn | None  # order ids, or local days with frequency="days"
+    as_of_limit: int  # rows with later ticks are left out
+
+
 @dataclass
 class _Aggregated:
     """Per-customer totals and what is needed to score them."""
@@ -360,9 +373,11 @@ def _aggregate(
     threads: int,
     progress: ProgressCallback | None = None,
     keep_parts: bool = False,
+    observer: Callable[[BatchColumns], None] | None = None,
 ) -> _Aggregated:
     """Read ``data`` batch by batch into per-customer totals (``keep_parts``: also the exact
-    sums and distinct pairs, for a mergeable state)."""
+    sums and distinct pairs, for a mergeable state). ``observer`` also sees each batch's
+    columns, once they have been folded in."""
 
     source = open_source(
         data,
@@ -405,7 +420,7 @@ def _aggregate(
                 as_of_ticks = None if as_of is None else axis.ticks_of(as_of)
                 aggregator.as_of_limit = INT64_MAX if as_of_ticks is None else as_of_ticks
             ts_array = ts_array.cast(axis.type)
-        _fold(aggregator, batch, ts_array, axis, columns, frequency)
+        _fold(aggregator, batch, ts_array, axis, columns, frequency, observer)
         if progress is not None:
             progress(aggregator.rows_read, source.total_rows)
 
@@ -432,6 +447,7 @@ def _fold(
     axis: arrow.TimeAxis,
     columns: _Columns,
     frequency: str,
+    observer: Callable[[BatchColumns], None] | None = None,
 ) -> None:
     first_row = aggregator.rows_read  # of this batch, counting from 0
     if len(columns.amount) == 2:
@@ -455,6 +471,18 @@ def _fold(
     bad = aggregator.update(customers, ticks, ticks_valid, amounts, amounts_valid, distinct)
     if bad >= 0:
         raise _bad_amount("*".join(columns.amount), first_row + bad, amounts[bad])
+    if observer is not None:
+        observer(
+            BatchColumns(
+                customers,
+                ticks,
+                ticks_valid,
+                amounts,
+                amounts_valid,
+                distinct,
+                aggregator.as_of_limit,
+            )
+        )
 
 
 def _bad_amount(name: str, row: int, value: Any) -> RFMError:

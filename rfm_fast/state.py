@@ -478,7 +478,11 @@ def _check_compatible(a: CustomerState, b: CustomerState, check_time: bool = Tru
 def _union_keys(parts: list[np.ndarray | pa.Array]) -> tuple[np.ndarray | pa.Array, np.ndarray]:
     """The sorted distinct keys of all parts, and the position of each part's key in them."""
     if isinstance(parts[0], np.ndarray):
-        keys, groups = np.unique(np.concatenate(parts), return_inverse=True)
+        # A part without rows holds int64 keys even for a uint64 column: never mix the two
+        # (NumPy would promote both to float64 and round large keys).
+        dtype = np.uint64 if any(p.dtype == np.uint64 for p in parts) else np.int64
+        keys = np.concatenate([p.astype(dtype, copy=False) for p in parts])
+        keys, groups = np.unique(keys, return_inverse=True)
         return keys, groups.astype(np.int64)
     text = pa.concat_arrays(parts)
     keys = pc.unique(text)

@@ -6,6 +6,7 @@ installed; CI sets ``RFM_REQUIRE_ENGINES=1``, and then a missing engine fails th
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 
@@ -23,7 +24,7 @@ def require(module: str, program: str | None = None):
     if os.environ.get("RFM_REQUIRE_ENGINES") == "1":
         if program is not None and shutil.which(program) is None:
             raise RuntimeError(f"{module} needs {program!r}, which is not on the PATH")
-        return __import__(module)
+        return importlib.import_module(module)
     if program is not None and shutil.which(program) is None:
         pytest.skip(
             f"{module} needs {program!r}, which is not on the PATH", allow_module_level=True

@@ -142,3 +142,18 @@ def test_an_empty_part_merges_with_text_order_ids():
     full = CustomerState.of(TABLE, **COLUMNS)
     assert isinstance(empty.pair_values, pa.Array)
     assert (empty + full).distinct_counts().tolist() == [1, 2]
+
+
+def test_large_unsigned_keys_survive_a_merge_with_an_empty_part():
+    table = pa.table(
+        {
+            "c": pa.array([2**53 + 1, 2**64 - 1], pa.uint64()),
+            "t": pa.array([0, 1], pa.timestamp("s")),
+            "x": [1.0, 2.0],
+        }
+    )
+    columns = {"customer": "c", "timestamp": "t", "amount": "x"}
+    empty = CustomerState.of(table.slice(0, 0), **columns, complete=True)
+    full = CustomerState.of(table, **columns, complete=True)
+    merged = empty + full
+    assert merged.keys.tolist() == [2**53 + 1, 2**64 - 1]
