@@ -489,6 +489,12 @@ def _standard_errors(loglik, params: np.ndarray) -> np.ndarray:
         return np.sqrt(np.diag(covariance))
 
 
+def _off_one(a: float) -> float:
+    """``a``, moved off 1 by a relative 1e-9: the expectations divide by ``a - 1``, and their
+    limit at ``a = 1`` is the value next to it."""
+    return a if abs(a - 1) > 1e-9 else 1 + math.copysign(1e-9, a - 1 or 1.0)
+
+
 class BetaGeo:
     """The BG/NBD model (Fader, Hardie & Lee 2005): repeat purchases at a Poisson rate that is
     gamma(r, alpha) across customers; after each purchase a customer drops out with a
@@ -591,28 +597,39 @@ class BetaGeo:
     def expected_purchases(self, t: float, summary: Any) -> np.ndarray:
         """Expected purchases of each customer in the next ``t`` time units (conditional on
         the customer's history; Fader, Hardie & Lee 2005, eq. 10)."""
+        return self._expected_purchases([t], summary)[0]
+
+    def _expected_purchases(self, times: list[float], summary: Any) -> list[np.ndarray]:
+        """:meth:`expected_purchases` for several horizons, sharing the work that does not
+        depend on the horizon."""
         from scipy.special import hyp2f1
 
         r, alpha, a, b = self._require_fit()
-        if not t >= 0:
-            raise RFMError(f"t must be a non-negative time; got {t!r}")
+        for t in times:
+            if not t >= 0:
+                raise RFMError(f"t must be a non-negative time; got {t!r}")
         x, _, T = self._columns(summary)
         # The hypergeometric part depends on (x, T) only: computed once per distinct pair.
         pairs = _collapse(x, T)
         xs, Ts = pairs.column(0), pairs.column(1)
-        z = t / (alpha + Ts + t)
-        head = (a + b + xs - 1) / (a - 1) if a > 1 else np.full(xs.shape, np.inf)
-        tail = 1 - ((alpha + Ts) / (alpha + Ts + t)) ** (r + xs) * hyp2f1(
-            r + xs, b + xs, a + b + xs - 1, z
-        )
         alive = self.p_alive(summary)
-        return (head * tail)[pairs.profile_of] * alive
+        a = _off_one(a)
+        head = (a + b + xs - 1) / (a - 1)
+        results = []
+        for t in times:
+            z = t / (alpha + Ts + t)
+            tail = 1 - ((alpha + Ts) / (alpha + Ts + t)) ** (r + xs) * hyp2f1(
+                r + xs, b + xs, a + b + xs - 1, z
+            )
+            results.append((head * tail)[pairs.profile_of] * alive)
+        return results
 
     def expected_purchases_new(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases of a new customer in a period of length ``t`` (eq. 9)."""
         from scipy.special import hyp2f1
 
         r, alpha, a, b = self._require_fit()
+        a = _off_one(a)
         t = np.asarray(t, dtype=float)
         z = t / (alpha + t)
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
@@ -730,11 +747,11 @@ def customer_lifetime_value(
     if discount_rate < 0:
         raise RFMError(f"discount_rate must be at least 0; got {discount_rate!r}")
     value = spend.expected_spend(summary)
+    steps = math.ceil(horizon / step - 1e-9)
+    times = [min(k * step, horizon) for k in range(1, steps + 1)]
     total = np.zeros_like(value)
     before = np.zeros_like(value)
-    steps = math.ceil(horizon / step - 1e-9)
-    for k in range(1, steps + 1):
-        after = purchases.expected_purchases(min(k * step, horizon), summary)
+    for k, after in enumerate(purchases._expected_purchases(times, summary), start=1):
         total += (after - before) / (1 + discount_rate) ** k
         before = after
     return total * value
@@ -789,3 +806,69 @@ def simulate(
         T = np.round(T / resolution) * resolution
         t_x = np.minimum(np.floor(t_x / resolution) * resolution, T)
     return pa.table({"frequency": x.astype(np.int64), "recency": t_x, "T": T})
+
+
+@dataclass(frozen=True)
+class HoldoutEvaluation:
+    """Predicted against actual purchases in a holdout period (see :func:`evaluate_holdout`).
+
+    Attributes
+    ----------
+    customers : pyarrow.Table
+        Per customer: ``frequency`` (calibration), ``predicted`` and ``actual`` holdout
+        purchases.
+    by_frequency : pyarrow.Table
+        Per calibration frequency (the last row gathers ``max_frequency`` and more):
+        ``customers``, ``actual`` and ``predicted`` mean holdout purchases (the "conditional
+        expectations" of Fader, Hardie & Lee 2005, figure 4).
+    totals : dict of str to float
+        ``predicted`` and ``actual`` total purchases, and per customer the mean absolute error
+        ``mae``, root mean squared error ``rmse`` and the correlation ``correlation``.
+    """
+
+    customers: pa.Table
+    by_frequency: pa.Table
+    totals: dict[str, float]
+
+
+def evaluate_holdout(
+    model: BetaGeo, calibration_and_holdout: Any, *, max_frequency: int = 7
+) -> HoldoutEvaluation:
+    """Compare a fitted BG/NBD model's expected purchases in the holdout period with what each
+    customer really bought (a table of :func:`calibration_holdout`)."""
+    actual = _column(calibration_and_holdout, "frequency_holdout")
+    duration = _column(calibration_and_holdout, "duration_holdout")
+    if duration.shape[0] == 0:
+        raise RFMError("the calibration/holdout table has no customers")
+    predicted = model.expected_purchases(float(duration[0]), calibration_and_holdout)
+    x = _column(calibration_and_holdout, "frequency")
+    group = np.minimum(x, max_frequency).astype(np.int64)
+    count = np.bincount(group, minlength=max_frequency + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_actual = np.bincount(group, actual, max_frequency + 1) / count
+        mean_predicted = np.bincount(group, predicted, max_frequency + 1) / count
+    error = predicted - actual
+    return HoldoutEvaluation(
+        customers=pa.table(
+            {
+                "frequency": x.astype(np.int64),
+                "predicted": predicted,
+                "actual": actual.astype(np.int64),
+            }
+        ),
+        by_frequency=pa.table(
+            {
+                "frequency": np.arange(max_frequency + 1),
+                "customers": count,
+                "actual": mean_actual,
+                "predicted": mean_predicted,
+            }
+        ),
+        totals={
+            "predicted": float(predicted.sum()),
+            "actual": float(actual.sum()),
+            "mae": float(np.abs(error).mean()),
+            "rmse": float(np.sqrt((error**2).mean())),
+            "correlation": float(np.corrcoef(predicted, actual)[0, 1]),
+        },
+    )
