@@ -237,6 +237,12 @@ def score(
         int | None, typer.Option(help="Aggregation threads (default: one per core).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
+    p_alive: Annotated[
+        bool,
+        typer.Option(
+            "--p-alive", help="Add p_alive, expected purchases and CLV (BG/NBD, in weeks)."
+        ),
+    ] = False,
 ) -> None:
     """Score every customer of INPUT and write one row per customer to OUTPUT.
 
@@ -276,6 +282,18 @@ def score(
                 threads=threads,
                 progress=on_batch,
             )
+        if p_alive:
+            from rfm_fast import clv
+
+            predictions = clv.analyze(
+                input,
+                customer=customer,
+                timestamp=timestamp,
+                amount=amount,
+                as_of=as_of,
+                timestamp_format=timestamp_format,
+            )
+            result = clv.with_p_alive(result, predictions)
         if output is not None:
             write_table(result.table, output)
         print_summary(result, output)
@@ -470,6 +488,9 @@ def report(
         ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="Heading of the report.")] = None,
+    with_clv: Annotated[
+        bool, typer.Option("--clv", help="Add p_alive and lifetime value (BG/NBD, Gamma-Gamma).")
+    ] = False,
     customer: CustomerOpt = "customer",
     timestamp: TimestampOpt = "timestamp",
     amount: AmountOpt = "amount",
@@ -510,10 +531,96 @@ def report(
             result = migration.after
         else:
             result = rfm_fast.score(input, **options, as_of=dates[0] if dates else None)
-        write_report(
-            result, output, migration=migration, title=title or f"RFM report: {input.name}"
-        )
+        predictions = None
+        if with_clv:
+            from rfm_fast import clv
+
+            predictions = clv.analyze(
+                input,
+                customer=customer,
+                timestamp=timestamp,
+                amount=amount,
+                as_of=dates[-1] if dates else None,
+                timestamp_format=timestamp_format,
+            )
+        title = title or f"RFM report: {input.name}"
+        write_report(result, output, migration=migration, title=title, clv=predictions)
     out.print(f"wrote the report of {result.stats.customers:,} customers to {output}")
+
+
+@app.command("clv")
+def clv_command(
+    input: InputArg,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Predictions file: .parquet, .csv, .arrow."),
+    ] = None,
+    customer: CustomerOpt = "customer",
+    timestamp: TimestampOpt = "timestamp",
+    amount: AmountOpt = "amount",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="End of the observation (ISO-8601).")
+    ] = None,
+    unit: Annotated[
+        str, typer.Option(help="Time unit: D, W, M, Y (days, weeks, months, years).")
+    ] = "W",
+    horizon: Annotated[float, typer.Option(help="Prediction horizon, in --unit.")] = 52.0,
+    discount_rate: Annotated[float, typer.Option(help="Discount rate per step.")] = 0.0,
+    step: Annotated[
+        float | None, typer.Option(help="Discounting step, in --unit (default: horizon / 12).")
+    ] = None,
+    timestamp_format: FormatOpt = None,
+) -> None:
+    """Fit BG/NBD and Gamma-Gamma to INPUT and predict p_alive, purchases, spend and CLV per
+    customer (needs the extra: clv)."""
+    with _reported_errors():
+        if output is not None:
+            check_output_path(output)
+        from rfm_fast import clv
+
+        result = clv.analyze(
+            input,
+            customer=customer,
+            timestamp=timestamp,
+            amount=amount,
+            as_of=as_of,
+            unit=unit,
+            horizon=horizon,
+            discount_rate=discount_rate,
+            step=step,
+            timestamp_format=timestamp_format,
+        )
+        if output is not None:
+            write_table(result.table, output)
+    print_clv_summary(result, output)
+
+
+_UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+
+
+def print_clv_summary(result, output: Path | None) -> None:
+    """Parameters, fit quality and the totals of the predictions."""
+    table = result.table
+    for name, model in (("BG/NBD", result.purchases), ("Gamma-Gamma", result.spend)):
+        params = ", ".join(
+            f"{k} {v:.4g} (se {model.standard_errors[k]:.2g})" for k, v in model.params.items()
+        )
+        out.print(f"{name}: {params}; log-likelihood {model.log_likelihood:,.1f}")
+    out.print(
+        f"Gamma-Gamma fitted on {result.spend.customers:,} customers with repeat purchases; "
+        f"{result.spend.excluded:,} others get the mean spend per purchase "
+        f"{result.spend.population_mean:,.2f}"
+    )
+    p_alive = table.column("p_alive").to_numpy()
+    unit = _UNIT_NAMES.get(result.unit, f"units of {result.unit} days")
+    out.print(
+        f"customers {table.num_rows:,}; mean p_alive {p_alive.mean():.3f}; "
+        f"expected purchases in the next {result.horizon:g} {unit}: "
+        f"{table.column('expected_purchases').to_numpy().sum():,.0f}; "
+        f"total CLV {table.column('clv').to_numpy().sum():,.2f}"
+    )
+    if output is not None:
+        out.print(f"wrote {table.num_rows:,} customers to {output}")
 
 
 @app.command()

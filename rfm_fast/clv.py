@@ -872,3 +872,103 @@ def evaluate_holdout(
             "correlation": float(np.corrcoef(predicted, actual)[0, 1]),
         },
     )
+
+
+@dataclass(frozen=True)
+class CLVResult:
+    """The result of :func:`analyze`.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        The summary (customer, ``frequency``, ``recency``, ``T``, ``monetary``) with
+        ``p_alive``, ``expected_purchases`` (in the next ``horizon`` time units),
+        ``expected_spend`` (per purchase) and ``clv`` (the discounted value of those purchases).
+    purchases : BetaGeo
+        The fitted BG/NBD model.
+    spend : GammaGamma
+        The fitted Gamma-Gamma model.
+    horizon, discount_rate, step : float
+        The options the predictions were made with; ``unit`` the time unit.
+    """
+
+    table: pa.Table
+    purchases: BetaGeo
+    spend: GammaGamma
+    unit: str | float
+    horizon: float
+    discount_rate: float
+    step: float
+
+
+def analyze(
+    data: Any,
+    *,
+    customer: str,
+    timestamp: str,
+    amount: str,
+    as_of: Any = None,
+    unit: str | float = "W",
+    horizon: float = 52.0,
+    discount_rate: float = 0.0,
+    step: float | None = None,
+    timestamp_format: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    threads: int | None = None,
+) -> CLVResult:
+    """Summary, both fits and every prediction in one call (what ``rfm clv`` runs).
+
+    ``horizon`` and ``step`` are in ``unit`` (default: weeks; 52 weeks ahead in steps of a
+    month, ``52 / 12``); ``discount_rate`` is per step.
+
+    Examples
+    --------
+    >>> from rfm_fast import clv, datasets
+    >>> result = clv.analyze(datasets.load_example(), **datasets.EXAMPLE_COLUMNS,
+    ...                      as_of="1997-09-30")
+    >>> sorted(result.table.column_names)[:4]
+    ['T', 'clv', 'customer_id', 'expected_purchases']
+    >>> {k: round(v, 3) for k, v in result.purchases.params.items()}
+    {'r': 0.252, 'alpha': 4.789, 'a': 0.723, 'b': 2.161}
+    """
+    if step is None:
+        step = horizon / 12
+    table = summary(
+        data,
+        customer=customer,
+        timestamp=timestamp,
+        amount=amount,
+        as_of=as_of,
+        unit=unit,
+        timestamp_format=timestamp_format,
+        batch_rows=batch_rows,
+        threads=threads,
+    )
+    purchases = BetaGeo().fit(table)
+    spend = GammaGamma().fit(table)
+    value = customer_lifetime_value(
+        purchases, spend, table, horizon=horizon, discount_rate=discount_rate, step=step
+    )
+    table = (
+        table.append_column("p_alive", pa.array(purchases.p_alive(table)))
+        .append_column("expected_purchases", pa.array(purchases.expected_purchases(horizon, table)))
+        .append_column("expected_spend", pa.array(spend.expected_spend(table)))
+        .append_column("clv", pa.array(value))
+    )
+    return CLVResult(table, purchases, spend, unit, float(horizon), float(discount_rate), step)
+
+
+def with_p_alive(result: Any, predictions: CLVResult) -> Any:
+    """An :class:`rfm_fast.RFMResult` whose table also has ``p_alive`` (and
+    ``expected_purchases`` and ``clv``), matched by customer; customers without a prediction
+    get nulls."""
+    from rfm_fast.scoring import RFMResult
+
+    customer = result.table.column_names[0]
+    keys = predictions.table.column(predictions.table.column_names[0])
+    where = pc.index_in(result.table.column(customer), value_set=keys.combine_chunks())
+    table = result.table
+    for name in ("p_alive", "expected_purchases", "clv"):
+        column = predictions.table.column(name).combine_chunks()
+        table = table.append_column(name, column.take(where))
+    return RFMResult(table, result.edges, result.stats)

@@ -257,8 +257,57 @@ def _migration_section(Figure, migration: Migration) -> str:
     )
 
 
+def _clv_section(Figure, result: RFMResult, predictions) -> str:
+    from rfm_fast.clv import with_p_alive
+
+    joined = with_p_alive(result, predictions).table
+    segment = joined.column("segment").cast(pa.string()).to_pylist()
+    p_alive = joined.column("p_alive").to_numpy(zero_copy_only=False)
+    expected = joined.column("expected_purchases").to_numpy(zero_copy_only=False)
+    value = joined.column("clv").to_numpy(zero_copy_only=False)
+    names = list(dict.fromkeys(segment))
+    rows: dict[str, list] = {
+        "segment": [],
+        "customers": [],
+        "mean_p_alive": [],
+        "expected": [],
+        "clv": [],
+    }
+    codes = np.array([names.index(s) for s in segment])
+    for k, name in enumerate(names):
+        inside = codes == k
+        rows["segment"].append(name)
+        rows["customers"].append(int(inside.sum()))
+        rows["mean_p_alive"].append(float(np.nanmean(p_alive[inside])))
+        rows["expected"].append(float(np.nansum(expected[inside])))
+        rows["clv"].append(float(np.nansum(value[inside])))
+    figure = Figure(figsize=(9, 3.2))
+    axes = figure.subplots()
+    axes.hist(p_alive[np.isfinite(p_alive)], bins=40, color="#3e7cb1")
+    axes.set_xlabel("p_alive")
+    axes.set_ylabel("customers")
+    params = ", ".join(f"{k} = {v:.4g}" for k, v in predictions.purchases.params.items())
+    spend = ", ".join(f"{k} = {v:.4g}" for k, v in predictions.spend.params.items())
+    return (
+        "<h2>Lifetime value</h2>"
+        f"<p>BG/NBD: {html.escape(params)}. Gamma-Gamma: {html.escape(spend)}. Predictions "
+        f"for the next {predictions.horizon:g} {html.escape(str(predictions.unit))}, "
+        f"discount rate {predictions.discount_rate:g} per step.</p>"
+        + _chart("p-alive", figure, "Probability that each customer is still active (BG/NBD).")
+        + _table(
+            pa.table(rows),
+            ["segment", "customers", "mean_p_alive", "expected", "clv"],
+            ["segment", "customers", "mean p_alive", "expected purchases", "lifetime value"],
+        )
+    )
+
+
 def build_report(
-    result: RFMResult, *, migration: Migration | None = None, title: str | None = None
+    result: RFMResult,
+    *,
+    migration: Migration | None = None,
+    title: str | None = None,
+    clv: Any = None,
 ) -> str:
     """The report as one HTML document (a string).
 
@@ -268,6 +317,8 @@ def build_report(
         A result of :func:`rfm_fast.score` (with ``migration``: usually ``migration.after``).
     migration : Migration, optional
         Adds the transitions between two dates (see :func:`rfm_fast.migrate`).
+    clv : rfm_fast.clv.CLVResult, optional
+        Adds p_alive and lifetime value per segment (see :func:`rfm_fast.clv.analyze`).
     title : str, optional
         The heading; default "RFM report".
 
@@ -373,6 +424,8 @@ def build_report(
     ]
     if migration is not None:
         parts.append(_migration_section(Figure, migration))
+    if clv is not None and result.stats.customers:
+        parts.append(_clv_section(Figure, result, clv))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -383,9 +436,10 @@ def write_report(
     *,
     migration: Migration | None = None,
     title: str | None = None,
+    clv: Any = None,
 ) -> Path:
     """Write :func:`build_report` to ``path`` (atomically: a temporary file, then a rename)."""
-    document = build_report(result, migration=migration, title=title)
+    document = build_report(result, migration=migration, title=title, clv=clv)
     target = Path(path)
     temporary = target.with_name(f".{target.name}.tmp")
     temporary.write_text(document, encoding="utf-8")

@@ -263,3 +263,29 @@ def test_migrate_needs_two_dates_and_both_segments():
     unknown = run("migrate", EXAMPLE, *EXAMPLE_ARGS, "--as-of", "1998-01-01",
                   "--as-of", "1998-07-01", "--from", "Champs", "--to", "At Risk")  # fmt: skip
     assert_one_line_error(unknown, "unknown segment 'Champs'")
+
+
+def test_clv_writes_predictions_and_prints_the_fits(tmp_path):
+    output = tmp_path / "clv.parquet"
+    result = run("clv", EXAMPLE, *EXAMPLE_ARGS, "--as-of", "1997-09-30", "-o", output)
+    assert result.exit_code == 0, result.output
+    assert "BG/NBD: r 0.2516" in result.output
+    assert "expected purchases in the next 52 weeks" in result.output
+    table = pq.read_table(output)
+    assert table.num_rows == 23_570
+    assert {"p_alive", "expected_purchases", "expected_spend", "clv"} <= set(table.column_names)
+
+
+def test_score_can_carry_p_alive(tmp_path):
+    output = tmp_path / "scores.parquet"
+    result = run("score", EXAMPLE, *EXAMPLE_ARGS, "--p-alive", "-o", output)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(output)
+    assert table.column_names[-3:] == ["p_alive", "expected_purchases", "clv"]
+    assert table.column("p_alive").null_count == 0
+
+
+def test_clv_errors_are_one_line():
+    assert_one_line_error(
+        run("clv", EXAMPLE, *EXAMPLE_ARGS, "--unit", "fortnight"), "unit must be one of"
+    )

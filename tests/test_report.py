@@ -118,3 +118,14 @@ def test_report_renders_in_headless_chromium(migration, tmp_path):
 
 def test_screenshot_in_docs_exists():
     assert (Path(__file__).parents[1] / "docs" / "report.png").stat().st_size > 50_000
+
+
+def test_report_with_lifetime_value_section():
+    from rfm_fast import clv
+
+    data = rfm_fast.datasets.load_example()
+    result = rfm_fast.score(data, **COLUMNS)
+    predictions = clv.analyze(data, **COLUMNS)
+    document = build_report(result, clv=predictions)
+    assert 'id="p-alive"' in document and "Lifetime value" in document
+    assert "mean p_alive" in document
