@@ -729,6 +729,21 @@ class GammaGamma:
         own = (gamma + x * np.where(usable, m, 0)) * p / (p * x + q - 1)
         return np.where(usable, own, self.population_mean)
 
+    def clv(
+        self,
+        purchases: BetaGeo,
+        summary: Any,
+        *,
+        horizon: float,
+        discount_rate: float = 0.0,
+        step: float = 1.0,
+    ) -> np.ndarray:
+        """Lifetime value of each customer with this spend model and the fitted BG/NBD
+        ``purchases``: see :func:`customer_lifetime_value`."""
+        return customer_lifetime_value(
+            purchases, self, summary, horizon=horizon, discount_rate=discount_rate, step=step
+        )
+
 
 def customer_lifetime_value(
     purchases: BetaGeo,

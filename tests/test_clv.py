@@ -232,6 +232,8 @@ def test_predictions_are_sane(cdnow):
         purchases, spend, cdnow, horizon=52, step=4, discount_rate=0.01
     )
     assert (discounted <= value + 1e-12).all() and (discounted > 0).all()
+    method = spend.clv(purchases, cdnow, horizon=52, step=4, discount_rate=0.01)
+    assert (method == discounted).all()
 
 
 def test_single_purchases_only_is_a_clear_error():
