@@ -173,6 +173,7 @@ def test_gamma_gamma_gradient_matches_finite_differences(p, q, gamma, seed):
         assert grad[j] == pytest.approx(numeric, rel=1e-4, abs=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "truth",
     [
@@ -189,6 +190,7 @@ def test_bgnbd_recovers_simulated_parameters(truth):
         assert model.standard_errors[name] < 0.1 * value
 
 
+@pytest.mark.slow
 def test_gamma_gamma_recovers_simulated_parameters():
     rng = np.random.default_rng(5)
     n, p, q, gamma = 200_000, 6.25, 3.74, 15.44

@@ -52,6 +52,7 @@ def test_partitions_score_like_one_run(case: Case, parts: int, batch_rows: int):
     assert_same_result(run_distributed(case, parts, batch_rows), expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["exact", "approx"])
 @pytest.mark.parametrize("monetary", ["sum", "mean"])
 def test_many_customers_with_ties_and_spread(method: str, monetary: str):
