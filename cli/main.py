@@ -562,7 +562,7 @@ def clv_command(
         str | None, typer.Option("--as-of", help="End of the observation (ISO-8601).")
     ] = None,
     unit: Annotated[
-        str, typer.Option(help="Time unit: D, W, M, Y (days, weeks, months, years).")
+        str, typer.Option(help="Time unit: D, W, M, Y, or a number of days (e.g. 14).")
     ] = "W",
     horizon: Annotated[float, typer.Option(help="Prediction horizon, in --unit.")] = 52.0,
     discount_rate: Annotated[float, typer.Option(help="Discount rate per step.")] = 0.0,
@@ -584,7 +584,7 @@ def clv_command(
             timestamp=timestamp,
             amount=amount,
             as_of=as_of,
-            unit=unit,
+            unit=_unit(unit),
             horizon=horizon,
             discount_rate=discount_rate,
             step=step,
@@ -596,6 +596,14 @@ def clv_command(
 
 
 _UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+
+
+def _unit(text: str) -> str | float:
+    """--unit: a letter, or a number of days such as 14."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def print_clv_summary(result, output: Path | None) -> None:

@@ -29,9 +29,13 @@ from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import btyd
 from rfm_fast.aggregation import INT64_MAX, KeyTable
 from rfm_fast.errors import RFMError, RFMWarning
-from rfm_fast.io import DEFAULT_BATCH_ROWS
+from rfm_fast.io import DEFAULT_BATCH_ROWS, require_rereadable
 from rfm_fast.scoring import BatchColumns, _aggregate, _customer_output, _reading_options
 
+GRADIENT_TOLERANCE = 1e-6
+"""A stop of the optimizer counts as converged when no gradient component exceeds this."""
+LOG_BOUND = 12.0
+"""Parameters are searched within e^-12 .. e^12, after scaling times and spend to their means."""
 WARM_START_CUSTOMERS = 200_000
 """Above this many customers, BG/NBD starts from a fit on a sample of this size."""
 UNITS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12, "Y": 365.25}
@@ -316,6 +320,7 @@ def calibration_holdout(
     [{'customer': 1, 'frequency': 1, 'frequency_holdout': 1, 'duration_holdout': 21.0}]
     """
     days_per_unit = _days_per_unit(unit)
+    require_rereadable(data, "calibration_holdout")
     options = dict(
         customer=customer,
         timestamp=timestamp,
@@ -449,17 +454,29 @@ def _maximize(
         np.log(start),
         jac=True,
         method="L-BFGS-B",
-        bounds=[(-12.0, 12.0)] * start.shape[0],
+        bounds=[(-LOG_BOUND, LOG_BOUND)] * start.shape[0],
         options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
     )
     params = np.exp(result.x)
     value = loglik(params, grad)
     if not (np.isfinite(params).all() and math.isfinite(value)):
         raise RFMError(f"{name}: the fit did not reach finite parameters; check the summary")
-    converged = bool(result.success)
+    # L-BFGS-B can stop on a failed line search when the objective is flat to rounding; that
+    # is an optimum all the same when the gradient (per customer, on log-parameters) is ~0.
+    converged = bool(result.success) or float(np.max(np.abs(result.jac))) < GRADIENT_TOLERANCE
     if not converged:
         warnings.warn(
             f"{name}: the optimizer stopped before converging ({result.message})",
+            RFMWarning,
+            stacklevel=3,
+        )
+    at_bound = np.abs(result.x) >= LOG_BOUND - 1e-6
+    if at_bound.any():
+        converged = False
+        warnings.warn(
+            f"{name}: {int(at_bound.sum())} parameter(s) stopped at the edge of the search "
+            f"(e^±{LOG_BOUND:g} after scaling): the data do not pin the model down, so treat "
+            "the parameters as unreliable",
             RFMWarning,
             stacklevel=3,
         )
@@ -503,13 +520,10 @@ class BetaGeo:
     Examples
     --------
     >>> from rfm_fast import clv
-    >>> model = clv.BetaGeo().fit({
-    ...     "frequency": [0, 2, 5, 1, 0, 3],
-    ...     "recency": [0, 20, 30, 5, 0, 25],
-    ...     "T": [40, 38, 35, 30, 20, 39],
-    ... })
-    >>> sorted(model.params)
-    ['a', 'alpha', 'b', 'r']
+    >>> summary = clv.simulate(20_000, r=0.5, alpha=6.0, a=1.2, b=3.0, T=52, seed=1)
+    >>> model = clv.BetaGeo().fit(summary)
+    >>> {k: round(v, 1) for k, v in model.params.items()}  # simulated with 0.5, 6, 1.2, 3
+    {'r': 0.5, 'alpha': 6.0, 'a': 1.1, 'b': 2.7}
     """
 
     NAMES = ("r", "alpha", "a", "b")
@@ -534,7 +548,12 @@ class BetaGeo:
                 "BG/NBD needs customers with repeat purchases (frequency > 0); every customer "
                 "has a single purchase day, so the dropout process cannot be estimated"
             )
-        start = np.array([1.0, max(float(T.mean()), 1e-6), 1.0, 1.0])
+        # Times are fitted in units of their mean, so that alpha (a time scale) is near 1
+        # whatever the unit; the likelihood is equivariant: alpha scales back, and the
+        # log-likelihood shifts by -log(scale) per repeat purchase.
+        scale = float(T.mean()) if T.mean() > 0 else 1.0
+        t_x, T = t_x / scale, T / scale
+        start = np.ones(4)
         if x.shape[0] > WARM_START_CUSTOMERS:
             # A fit on a fixed sample of customers is a close start: the fit on all of them
             # then needs a few iterations instead of dozens.
@@ -546,9 +565,11 @@ class BetaGeo:
                     _collapse(x[sample], t_x[sample], T[sample]), start
                 ).params
         fit = self._fit_profiles(_collapse(x, t_x, T), start)
-        self.params = dict(zip(self.NAMES, map(float, fit.params), strict=True))
-        self.standard_errors = dict(zip(self.NAMES, map(float, fit.standard_errors), strict=True))
-        self.log_likelihood = fit.log_likelihood
+        unscale = np.array([1.0, scale, 1.0, 1.0])
+        self.params = dict(zip(self.NAMES, map(float, fit.params * unscale), strict=True))
+        errors = fit.standard_errors * unscale
+        self.standard_errors = dict(zip(self.NAMES, map(float, errors), strict=True))
+        self.log_likelihood = fit.log_likelihood - math.log(scale) * float(x.sum())
         self.converged = fit.converged
         self.customers = int(x.shape[0])
         return self
@@ -637,13 +658,15 @@ class BetaGeo:
     def probability_of_purchases(self, x: int | np.ndarray, t: float) -> np.ndarray:
         """P(X(t) = x): the probability that a new customer makes ``x`` purchases in a period
         of length ``t`` (Fader, Hardie & Lee 2005, eq. 8)."""
-        from scipy.special import betaln, gammaln
+        from scipy.special import betaln, gammaln, xlogy
 
         r, alpha, a, b = self._require_fit()
+        if not t >= 0:
+            raise RFMError(f"t must be a non-negative time; got {t!r}")
         x = np.asarray(x, dtype=float)
         log_poisson = (
             gammaln(r + x) - gammaln(r) - gammaln(x + 1)
-            + r * np.log(alpha / (alpha + t)) + x * np.log(t / (alpha + t))
+            + r * np.log(alpha / (alpha + t)) + xlogy(x, t / (alpha + t))
         )  # fmt: skip
         first = np.exp(betaln(a, b + x) - betaln(a, b) + log_poisson)
         # 1 - sum_{j < x} of the NBD terms, for x > 0
@@ -653,7 +676,7 @@ class BetaGeo:
                 j = np.arange(int(xi))
                 terms = np.exp(
                     gammaln(r + j) - gammaln(r) - gammaln(j + 1)
-                    + r * np.log(alpha / (alpha + t)) + j * np.log(t / (alpha + t))
+                    + r * np.log(alpha / (alpha + t)) + xlogy(j, t / (alpha + t))
                 )  # fmt: skip
                 result[k] += np.exp(betaln(a + 1, b + xi - 1) - betaln(a, b)) * (1 - terms.sum())
         return result
@@ -696,11 +719,17 @@ class GammaGamma:
             p, q, gamma = params
             return btyd.gamma_gamma_loglik(xs, ms, weight, p, q, gamma, grad)
 
-        mean = float(np.average(ms, weights=weight))
-        fit = _maximize(loglik, np.array([1.0, 2.0, mean]), n, "Gamma-Gamma")
-        self.params = dict(zip(self.NAMES, map(float, fit.params), strict=True))
-        self.standard_errors = dict(zip(self.NAMES, map(float, fit.standard_errors), strict=True))
-        self.log_likelihood = fit.log_likelihood
+        # Spend is fitted in units of its mean, so that gamma (a money scale) is near 1
+        # whatever the currency; gamma scales back, and the log-likelihood shifts by
+        # -log(scale) per customer.
+        scale = float(np.average(ms, weights=weight))
+        ms = ms / scale
+        fit = _maximize(loglik, np.array([1.0, 2.0, 1.0]), n, "Gamma-Gamma")
+        unscale = np.array([1.0, 1.0, scale])
+        self.params = dict(zip(self.NAMES, map(float, fit.params * unscale), strict=True))
+        errors = fit.standard_errors * unscale
+        self.standard_errors = dict(zip(self.NAMES, map(float, errors), strict=True))
+        self.log_likelihood = fit.log_likelihood - math.log(scale) * n
         self.converged = fit.converged
         self.customers = int(n)
         return self

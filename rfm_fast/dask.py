@@ -118,7 +118,7 @@ thresholds, timestamp_format
         batch_rows=batch_rows,
     )
     distributed.check_columns(spec, list(ddf.columns))
-    orders = ddf[spec.columns]
+    orders = ddf[spec.columns_in(list(ddf.columns))]
     shuffled = orders.shuffle(on=customer, npartitions=partitions or orders.npartitions)
     totals = [dask.delayed(_partition_totals)(part, spec) for part in shuffled.to_delayed()]
     totals = dask.persist(*totals)

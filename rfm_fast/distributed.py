@@ -117,13 +117,16 @@ class Spec:
             batch_rows=batch_rows,
         )
 
-    @property
-    def columns(self) -> list[str]:
-        """The input columns a run reads."""
-        names = [self.customer, self.timestamp, *self.amount.split("*")]
+    def columns_in(self, available: Sequence[str]) -> list[str]:
+        """The input columns a run reads, among ``available`` (an amount written ``A*B`` is
+        the product of two columns unless a column has that very name)."""
+        amounts = [self.amount]
+        if self.amount not in available and "*" in self.amount:
+            amounts = [part.strip() for part in self.amount.split("*")]
+        names = [self.customer, self.timestamp, *amounts]
         if self.order is not None:
             names.append(self.order)
-        return list(dict.fromkeys(name.strip() for name in names))
+        return list(dict.fromkeys(names))
 
 
 # ---------------------------------------------------------------------- step 1: totals
@@ -581,7 +584,7 @@ def run_stats(spec: Spec, header: PartitionHeader, final: Plan) -> RunStats:
 
 def check_columns(spec: Spec, available: Sequence[str]) -> None:
     """Raise RFMError when a column the run reads is not among ``available``."""
-    missing = [c for c in spec.columns if c not in available]
+    missing = [c for c in spec.columns_in(available) if c not in available]
     if missing:
         raise RFMError(
             f"column(s) {', '.join(map(repr, missing))} not found; the DataFrame has columns: "

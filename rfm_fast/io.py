@@ -445,3 +445,13 @@ def _decoded(table: pa.Table) -> pa.Table:
         if pa.types.is_dictionary(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
     return table
+
+
+def require_rereadable(data: Any, what: str) -> None:
+    """Raise RFMError for inputs that can be read only once (record batch readers, iterators),
+    for functions that read their input twice."""
+    if isinstance(data, pa.RecordBatchReader | Iterator):
+        raise RFMError(
+            f"{what} reads its input twice, and a {type(data).__name__} can be read only once; "
+            "pass a file, a folder, a table or a data frame (or call reader.read_all() first)"
+        )

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast.errors import RFMError
+from rfm_fast.io import require_rereadable
 from rfm_fast.scoring import RFMResult, score
 
 NEW = "(new)"
@@ -145,6 +146,7 @@ def migrate(data: Any, *, as_of: tuple[Any, Any] | list[Any], **options: Any) ->
         raise RFMError("give the two dates as as_of=(first, second)")
     if isinstance(as_of, str | bytes) or len(as_of) != 2:
         raise RFMError(f"as_of must be a pair of dates (first, second); got {as_of!r}")
+    require_rereadable(data, "migrate")
     first, second = as_of
     before = score(data, as_of=first, **options)
     after = score(data, as_of=second, **options)

@@ -79,8 +79,9 @@ def score_result(
         The orders.
     customer, timestamp, amount, order, as_of, bins, frequency, monetary, segments, \
 thresholds, timestamp_format
-        As for :func:`rfm_fast.score`. Spark hands ``TimestampType`` columns to Python as UTC
-        instants, so ``frequency="days"`` counts UTC days for them (``TimestampNTZType`` and
+        As for :func:`rfm_fast.score`. ``mapInArrow`` hands ``TimestampType`` columns to
+        Python zoned in ``spark.sql.session.timeZone``: ``frequency="days"`` counts days in
+        that zone, and a naive ``as_of`` is read in it (``TimestampNTZType`` and
         ``DateType`` columns count the days as written).
     method : {"exact", "approx"}, default "exact"
         ``"split"`` needs one global ranking and is not offered.
@@ -131,7 +132,7 @@ thresholds, timestamp_format
         timestamp_format=timestamp_format,
     )
     distributed.check_columns(spec, df.columns)
-    orders = df.select(*spec.columns)
+    orders = df.select(*spec.columns_in(df.columns))
     if partitions is None:
         partitions = int(orders.sparkSession.conf.get("spark.sql.shuffle.partitions"))
     customer_field = orders.schema[customer]

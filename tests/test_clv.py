@@ -287,3 +287,28 @@ def test_tiny_data_never_gives_nan_parameters():
     assert np.isfinite(list(model.params.values())).all()
     spend = clv.GammaGamma().fit({"frequency": [1], "monetary": [10.0]})
     assert np.isfinite(list(spend.params.values())).all()
+
+
+def test_fits_do_not_depend_on_the_currency_or_time_unit(cdnow):
+    """gamma scales with money and alpha with time; the other parameters do not move. A fit in
+    won instead of dollars (x 1e5) once stopped at the search bound and was silently wrong."""
+    spend = clv.GammaGamma().fit(cdnow)
+    frequency, monetary = cdnow["frequency"].to_numpy(), cdnow["monetary"].to_numpy()
+    in_won = clv.GammaGamma().fit({"frequency": frequency, "monetary": monetary * 1e5})
+    assert in_won.converged
+    assert in_won.params["gamma"] == pytest.approx(spend.params["gamma"] * 1e5, rel=1e-5)
+    assert in_won.params["p"] == pytest.approx(spend.params["p"], rel=1e-5)
+    assert in_won.params["q"] == pytest.approx(spend.params["q"], rel=1e-5)
+    x, t_x, T = clv.BetaGeo._columns(cdnow)
+    purchases = clv.BetaGeo().fit(cdnow)
+    in_minutes = clv.BetaGeo().fit({"frequency": x, "recency": t_x * 10080, "T": T * 10080})
+    assert in_minutes.params["alpha"] == pytest.approx(purchases.params["alpha"] * 10080, rel=1e-5)
+    assert in_minutes.params["r"] == pytest.approx(purchases.params["r"], rel=1e-5)
+    # the log-likelihood of the same data moves by -log(scale) per repeat purchase
+    shift = -np.log(10080) * x.sum()
+    assert in_minutes.log_likelihood == pytest.approx(purchases.log_likelihood + shift, rel=1e-9)
+
+
+def test_no_purchases_in_no_time(cdnow):
+    purchases = clv.BetaGeo().fit(cdnow)
+    assert purchases.probability_of_purchases([0, 1, 2], 0.0).tolist() == [1.0, 0.0, 0.0]

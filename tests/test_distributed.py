@@ -123,3 +123,14 @@ def test_summaries_and_candidates_travel_as_bytes():
     final = distributed.refine(spec, current, [distributed.Candidates.from_bytes(part.to_bytes())])
     expected = rfm_fast.score(table, customer="c", timestamp="t", amount="a", bins=3, segments=None)
     assert final.edges == expected.edges
+
+
+def test_a_column_named_like_a_product_is_one_column():
+    spec = distributed.Spec.of(customer="c", timestamp="t", amount="Quantity*UnitPrice")
+    assert spec.columns_in(["c", "t", "Quantity*UnitPrice"]) == ["c", "t", "Quantity*UnitPrice"]
+    assert spec.columns_in(["c", "t", "Quantity", "UnitPrice"]) == [
+        "c",
+        "t",
+        "Quantity",
+        "UnitPrice",
+    ]

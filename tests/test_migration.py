@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 import rfm_fast
-from rfm_fast import RFMError, SegmentRule
+from rfm_fast import RFMError, SegmentRule, clv
 
 COLUMNS = rfm_fast.datasets.EXAMPLE_COLUMNS
 EXAMPLE = rfm_fast.datasets.load_example()
@@ -101,3 +101,12 @@ def test_dates_must_be_two_and_in_order():
         rfm_fast.migrate(orders, as_of=("2024-04-01",), **ORDER_COLUMNS)
     with pytest.raises(RFMError, match="a pair of dates"):
         rfm_fast.migrate(orders, as_of="2024-04-01", **ORDER_COLUMNS)
+
+
+def test_one_shot_readers_are_refused_not_read_half():
+    reader = pa.RecordBatchReader.from_batches(EXAMPLE.schema, EXAMPLE.to_batches())
+    with pytest.raises(RFMError, match="migrate reads its input twice"):
+        rfm_fast.migrate(reader, as_of=DATES, **COLUMNS)
+    reader = pa.RecordBatchReader.from_batches(EXAMPLE.schema, EXAMPLE.to_batches())
+    with pytest.raises(RFMError, match="calibration_holdout reads its input twice"):
+        clv.calibration_holdout(reader, **COLUMNS, calibration_end=DATES[0])
