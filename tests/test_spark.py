@@ -102,3 +102,31 @@ def test_missing_column_is_a_clear_error(spark):
     df = spark.createDataFrame(order_lines(rows=20))
     with pytest.raises(rfm_fast.RFMError, match="column\\(s\\) 'nope' not found"):
         rfm_fast.spark.score(df, customer="nope", timestamp="ordered_at", amount="amount")
+
+
+def test_zoned_timestamps_count_days_in_the_session_zone(spark):
+    """mapInArrow hands TimestampType columns over zoned in the session's time zone, so days
+    are counted there: the same as rfm_fast.score on the instants in that zone."""
+    import rfm_fast.spark
+
+    table = order_lines(seed=8, rows=2_000)
+    zoned = table.set_column(
+        1, "ordered_at", table.column("ordered_at").cast(pa.timestamp("us", "UTC"))
+    )
+    options = dict(customer="customer", timestamp="ordered_at", amount="amount", frequency="days")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        df = spark.createDataFrame(zoned).repartition(3)
+        result = rfm_fast.spark.score_result(df, **options)
+        got = result.table.toArrow()
+        result.release()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    local = zoned.set_column(
+        1, "ordered_at", zoned.column("ordered_at").cast(pa.timestamp("us", "America/New_York"))
+    )
+    expected = rfm_fast.score(local, **options)
+    assert_same_scores(got, expected, "customer")
+    assert result.edges == expected.edges
+    in_utc = rfm_fast.score(zoned, **options).table.column("frequency")
+    assert not in_utc.equals(expected.table.column("frequency"))  # the zone does matter here
