@@ -14,16 +14,12 @@ import time
 
 import numpy as np
 import pyarrow as pa
+from generate import parse_count  # benchmarks/ is on the path when run as a script
 
 from rfm_fast import clv
 
 TRUTH = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 SPEND = {"p": 6.25, "q": 3.74, "gamma": 15.44}
-
-
-def parse_count(text: str) -> int:
-    scale = {"k": 10**3, "m": 10**6}.get(text[-1:].lower(), 1)
-    return int(float(text[:-1] if scale != 1 else text) * scale)
 
 
 def simulated_summary(customers: int, seed: int = 7) -> pa.Table:

@@ -22,16 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from generate import parse_count  # benchmarks/ is on the path when run as a script
 
 from rfm_fast import CustomerState, distributed
 
 CUSTOMER, ORDER, TIMESTAMP, AMOUNT = "customer_id", "order_id", "ordered_at", "amount"
-
-
-def parse_count(text: str) -> int:
-    text = text.strip().lower()
-    scale = {"k": 10**3, "m": 10**6, "g": 10**9}.get(text[-1:], 1)
-    return int(float(text[:-1] if scale != 1 else text) * scale)
 
 
 def read_rows(path: Path, rows: int) -> pa.Table:

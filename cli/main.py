@@ -194,8 +194,10 @@ def _scoring(
     monetary: Monetary,
     segments: str,
     timestamp_format: str | None,
+    **_other_options: Any,
 ) -> dict[str, Any]:
-    """The options of rfm_fast.score that every scoring command shares."""
+    """The options of rfm_fast.score that every scoring command shares, picked out of a
+    command's parameters: ``_scoring(**locals())``."""
     return {
         "customer": customer,
         "timestamp": timestamp,
@@ -258,18 +260,7 @@ def score(
         )
         if values is not None
     }
-    options = _scoring(
-        customer,
-        timestamp,
-        amount,
-        order,
-        bins,
-        method,
-        frequency,
-        monetary,
-        segments,
-        timestamp_format,
-    )
+    options = _scoring(**locals())
     with _reported_errors():
         if output is not None:
             check_output_path(output)
@@ -285,15 +276,7 @@ def score(
         if p_alive:
             from rfm_fast import clv
 
-            predictions = clv.analyze(
-                input,
-                customer=customer,
-                timestamp=timestamp,
-                amount=amount,
-                as_of=as_of,
-                timestamp_format=timestamp_format,
-            )
-            result = clv.with_p_alive(result, predictions)
+            result = clv.with_p_alive(result, _default_predictions(input, options, as_of))
         if output is not None:
             write_table(result.table, output)
         print_summary(result, output)
@@ -343,18 +326,7 @@ def segments(
     timestamp_format: FormatOpt = None,
 ) -> None:
     """Score INPUT and describe its segments: size, revenue, typical customer, quality."""
-    options = _scoring(
-        customer,
-        timestamp,
-        amount,
-        order,
-        bins,
-        method,
-        frequency,
-        monetary,
-        segments,
-        timestamp_format,
-    )
+    options = _scoring(**locals())
     with _reported_errors():
         if output is not None:
             check_output_path(output)
@@ -390,6 +362,15 @@ def segments(
         out.print(f"[yellow]flag:[/] {segment}: {flag}")
     if output is not None:
         out.print(f"wrote the summary of {summary.num_rows} segments to {output}")
+
+
+def _default_predictions(input: Path, options: dict[str, Any], as_of: str | None):
+    """BG/NBD and Gamma-Gamma with the defaults of ``rfm clv`` (weeks, 52 ahead), for the
+    columns of a scoring command."""
+    from rfm_fast import clv
+
+    columns = ("customer", "timestamp", "amount", "timestamp_format")
+    return clv.analyze(input, as_of=as_of, **{k: options[k] for k in columns})
 
 
 AsOfPair = Annotated[
@@ -436,18 +417,7 @@ def migrate(
         raise _fail(f"give --as-of twice (first and second date); got {len(as_of)}")
     if (source is None) != (target is None) or (movers_output and source is None):
         raise _fail("--from and --to go together (and --movers-output needs both)")
-    options = _scoring(
-        customer,
-        timestamp,
-        amount,
-        order,
-        bins,
-        method,
-        frequency,
-        monetary,
-        segments,
-        timestamp_format,
-    )
+    options = _scoring(**locals())
     with _reported_errors():
         for path in (output, movers_output):
             if path is not None:
@@ -508,18 +478,7 @@ def report(
         raise _fail(f"give --as-of at most twice; got {len(dates)}")
     if output.suffix.lower() not in (".html", ".htm"):
         raise _fail(f"the report is HTML: name the output *.html; got {output}")
-    options = _scoring(
-        customer,
-        timestamp,
-        amount,
-        order,
-        bins,
-        method,
-        frequency,
-        monetary,
-        segments,
-        timestamp_format,
-    )
+    options = _scoring(**locals())
     with _reported_errors():
         from rfm_fast.report import write_report
 
@@ -533,16 +492,7 @@ def report(
             result = rfm_fast.score(input, **options, as_of=dates[0] if dates else None)
         predictions = None
         if with_clv:
-            from rfm_fast import clv
-
-            predictions = clv.analyze(
-                input,
-                customer=customer,
-                timestamp=timestamp,
-                amount=amount,
-                as_of=dates[-1] if dates else None,
-                timestamp_format=timestamp_format,
-            )
+            predictions = _default_predictions(input, options, dates[-1] if dates else None)
         title = title or f"RFM report: {input.name}"
         write_report(result, output, migration=migration, title=title, clv=predictions)
     out.print(f"wrote the report of {result.stats.customers:,} customers to {output}")

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import hashing, partitioned
 from rfm_fast.arrow import (
+    ALL_VALID,
     DictionaryColumn,
     IntColumn,
     KeyColumn,
@@ -26,8 +27,6 @@ from rfm_fast.arrow import (
     Validity,
     key_column,
 )
-
-_NO_NULLS = Validity(np.empty(0, dtype=np.uint8), 0)
 
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
@@ -557,7 +556,7 @@ class CustomerAggregator:
     def _distinct_values(self, distinct: KeyColumn | None, n: int) -> tuple[np.ndarray, Validity]:
         """Integer values (order ids, text order ids as dense ids, or days) for the pairs."""
         if distinct is None:
-            return _NO_INDEX, _NO_NULLS
+            return _NO_INDEX, ALL_VALID
         if isinstance(distinct, IntColumn):
             return distinct.values, distinct.validity
         if self._order_groups.shape[0] < n:
@@ -658,5 +657,5 @@ def _take(keys: np.ndarray | pa.Array, ids: np.ndarray) -> np.ndarray | pa.Array
 def _validity_of(mask: np.ndarray) -> Validity:
     """An Arrow-style validity bitmap (LSB first) from a boolean mask."""
     if mask.all():
-        return Validity(np.empty(0, dtype=np.uint8), 0)
+        return ALL_VALID
     return Validity(np.packbits(mask, bitorder="little"), 0)

@@ -21,7 +21,7 @@ from rfm_fast.aggregation import (
     SMALL_INPUT_ROWS,
     CustomerAggregator,
 )
-from rfm_fast.arrow import NO_BITMAP, IntColumn, KeyColumn, Validity, key_column
+from rfm_fast.arrow import ALL_VALID, IntColumn, KeyColumn, Validity, key_column
 from rfm_fast.errors import RFMError
 
 _TICKS_PER_DAY = {
@@ -33,7 +33,6 @@ _TICKS_PER_DAY = {
     "us": 86_400_000_000,
     "ns": 86_400_000_000_000,
 }
-_NO_NULLS = Validity(NO_BITMAP, 0)
 CHUNK_ROWS = 1 << 20
 
 
@@ -73,7 +72,7 @@ def _keys(values: np.ndarray, role: str) -> KeyColumn:
     if values.ndim != 1:
         raise RFMError(f"{role} must be a 1-D array; got shape {values.shape}")
     if values.dtype.kind in "iu":
-        return IntColumn(values, _NO_NULLS)
+        return IntColumn(values, ALL_VALID)
     if values.dtype.kind in "UOT":
         try:
             strings = pa.array(values, pa.large_string())
@@ -147,7 +146,7 @@ def aggregate(
 
     ticks = timestamp.view(np.int64)
     nat = np.isnat(timestamp)
-    ticks_valid = Validity(np.packbits(~nat, bitorder="little"), 0) if nat.any() else _NO_NULLS
+    ticks_valid = Validity(np.packbits(~nat, bitorder="little"), 0) if nat.any() else ALL_VALID
     limit = INT64_MAX
     if as_of is not None:
         limit = int(np.datetime64(as_of).astype(timestamp.dtype).view(np.int64))
@@ -166,18 +165,18 @@ def aggregate(
         for lo in range(0, max(n, 1), CHUNK_ROWS):
             hi = min(lo + CHUNK_ROWS, n)
             bad = aggregator.update(
-                IntColumn(customers.values[lo:hi], _NO_NULLS),
+                IntColumn(customers.values[lo:hi], ALL_VALID),
                 ticks[lo:hi],
-                Validity(ticks_valid.bitmap, lo) if ticks_valid.bitmap.shape[0] else _NO_NULLS,
+                Validity(ticks_valid.bitmap, lo) if ticks_valid.bitmap.shape[0] else ALL_VALID,
                 amount[lo:hi],
-                _NO_NULLS,
-                None if distinct is None else IntColumn(distinct.values[lo:hi], _NO_NULLS),
+                ALL_VALID,
+                None if distinct is None else IntColumn(distinct.values[lo:hi], ALL_VALID),
             )
             if bad >= 0:
                 bad += lo
                 break
     else:
-        bad = aggregator.update(customers, ticks, ticks_valid, amount, _NO_NULLS, distinct)
+        bad = aggregator.update(customers, ticks, ticks_valid, amount, ALL_VALID, distinct)
     if bad >= 0:
         raise RFMError(
             f"amount has an infinite or too large value ({amount[bad]}) at index {bad}; "

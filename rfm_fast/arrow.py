@@ -30,6 +30,17 @@ class Validity:
     bitmap: np.ndarray
     bit_offset: int
 
+    def mask(self, n: int) -> np.ndarray:
+        """The validity of ``n`` values as a boolean array (True: valid)."""
+        if self.bitmap.shape[0] == 0:
+            return np.ones(n, dtype=bool)
+        bits = np.unpackbits(self.bitmap, bitorder="little")
+        return bits[self.bit_offset : self.bit_offset + n].astype(bool)
+
+
+ALL_VALID = Validity(NO_BITMAP, 0)
+"""The validity of a column without nulls (no bitmap)."""
+
 
 @dataclass(frozen=True)
 class IntColumn:

@@ -54,13 +54,6 @@ def _days_per_unit(unit: str | float) -> float:
     return float(unit)
 
 
-def _mask(validity: arrow.Validity, n: int) -> np.ndarray:
-    if validity.bitmap.shape[0] == 0:
-        return np.ones(n, dtype=bool)
-    bits = np.unpackbits(validity.bitmap, bitorder="little")
-    return bits[validity.bit_offset : validity.bit_offset + n].astype(bool)
-
-
 class _FirstDaySpend:
     """Observer of the aggregation: each customer's first purchase day and its exact spend."""
 
@@ -79,8 +72,8 @@ class _FirstDaySpend:
             self.first_day = np.append(self.first_day, np.full(grown, INT64_MAX))
             self.whole = np.append(self.whole, np.zeros(grown, dtype=np.int64))
             self.fraction = np.append(self.fraction, np.zeros(grown, dtype=np.int64))
-        keep = (ids >= 0) & _mask(batch.ticks_valid, n) & (batch.ticks <= batch.as_of_limit)
-        has_amount = _mask(batch.amounts_valid, n)
+        keep = (ids >= 0) & batch.ticks_valid.mask(n) & (batch.ticks <= batch.as_of_limit)
+        has_amount = batch.amounts_valid.mask(n)
         if batch.amounts.dtype.kind == "f":
             has_amount &= ~np.isnan(batch.amounts)
         btyd.first_day_sums(
@@ -372,11 +365,8 @@ def _factorized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values = np.ascontiguousarray(values, dtype=np.float64)
     table = KeyTable("int")
     at = np.empty(values.shape[0], dtype=np.int64)
-    table.factorize(arrow.IntColumn(values.view(np.int64), _ALL_VALID), at)
+    table.factorize(arrow.IntColumn(values.view(np.int64), arrow.ALL_VALID), at)
     return table.keys().view(np.float64), at
-
-
-_ALL_VALID = arrow.Validity(np.empty(0, dtype=np.uint8), 0)
 
 
 @dataclass(frozen=True)
@@ -413,7 +403,7 @@ def _collapse(*columns: np.ndarray) -> _Collapsed:
         key = key * size + at
     table = KeyTable("int")
     profile_of = np.empty(key.shape[0], dtype=np.int64)
-    table.factorize(arrow.IntColumn(key, _ALL_VALID), profile_of)
+    table.factorize(arrow.IntColumn(key, arrow.ALL_VALID), profile_of)
     # one customer of each profile (any: they share every value)
     example = np.empty(len(table), dtype=np.int64)
     example[profile_of] = np.arange(key.shape[0])
@@ -592,12 +582,13 @@ class BetaGeo:
     def _columns(summary: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x, t_x, T = (_column(summary, c) for c in ("frequency", "recency", "T"))
         bad = ~(np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T))
-        bad |= (x < 0) | (t_x < 0) | (t_x > T) | ((x == 0) & (t_x != 0))
+        bad |= (x < 0) | (x != np.floor(x)) | (t_x < 0) | (t_x > T) | ((x == 0) & (t_x != 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise RFMError(
                 f"invalid summary row {i}: frequency={x[i]}, recency={t_x[i]}, T={T[i]}; "
-                "expected frequency >= 0, 0 <= recency <= T, and recency 0 when frequency is 0"
+                "expected a whole frequency >= 0, 0 <= recency <= T, and recency 0 when "
+                "frequency is 0"
             )
         return x, t_x, T
 
@@ -618,11 +609,13 @@ class BetaGeo:
     def expected_purchases(self, t: float, summary: Any) -> np.ndarray:
         """Expected purchases of each customer in the next ``t`` time units (conditional on
         the customer's history; Fader, Hardie & Lee 2005, eq. 10)."""
-        return self._expected_purchases([t], summary)[0]
+        return self._expected_purchases([t], summary)[1][0]
 
-    def _expected_purchases(self, times: list[float], summary: Any) -> list[np.ndarray]:
-        """:meth:`expected_purchases` for several horizons, sharing the work that does not
-        depend on the horizon."""
+    def _expected_purchases(
+        self, times: list[float], summary: Any
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(:meth:`p_alive`, :meth:`expected_purchases` for each of several horizons), sharing
+        the work that does not depend on the horizon."""
         from scipy.special import hyp2f1
 
         r, alpha, a, b = self._require_fit()
@@ -643,7 +636,7 @@ class BetaGeo:
                 r + xs, b + xs, a + b + xs - 1, z
             )
             results.append((head * tail)[pairs.profile_of] * alive)
-        return results
+        return alive, results
 
     def expected_purchases_new(self, t: float | np.ndarray) -> np.ndarray:
         """Expected purchases of a new customer in a period of length ``t`` (eq. 9)."""
@@ -786,19 +779,29 @@ def customer_lifetime_value(
     """Expected discounted value of each customer's purchases over the next ``horizon`` time
     units: per step of length ``step``, the expected purchases in it (BG/NBD) times the
     expected spend (Gamma-Gamma), discounted by ``(1 + discount_rate) ** -k`` at step k."""
+    times = _steps(horizon, step, discount_rate)
+    _, curves = purchases._expected_purchases(times, summary)
+    return _discounted(curves, discount_rate) * spend.expected_spend(summary)
+
+
+def _steps(horizon: float, step: float, discount_rate: float) -> list[float]:
+    """The ends of the discounting steps (checked options)."""
     if not horizon > 0 or not step > 0:
         raise RFMError(f"horizon and step must be positive; got {horizon!r} and {step!r}")
     if discount_rate < 0:
         raise RFMError(f"discount_rate must be at least 0; got {discount_rate!r}")
-    value = spend.expected_spend(summary)
     steps = math.ceil(horizon / step - 1e-9)
-    times = [min(k * step, horizon) for k in range(1, steps + 1)]
-    total = np.zeros_like(value)
-    before = np.zeros_like(value)
-    for k, after in enumerate(purchases._expected_purchases(times, summary), start=1):
+    return [min(k * step, horizon) for k in range(1, steps + 1)]
+
+
+def _discounted(curves: list[np.ndarray], discount_rate: float) -> np.ndarray:
+    """Discounted sum of the purchases expected in each step, from the cumulative curves."""
+    total = np.zeros_like(curves[0])
+    before = np.zeros_like(curves[0])
+    for k, after in enumerate(curves, start=1):
         total += (after - before) / (1 + discount_rate) ** k
         before = after
-    return total * value
+    return total
 
 
 def simulate(
@@ -990,13 +993,17 @@ def analyze(
     )
     purchases = BetaGeo().fit(table)
     spend = GammaGamma().fit(table)
-    value = customer_lifetime_value(
-        purchases, spend, table, horizon=horizon, discount_rate=discount_rate, step=step
-    )
+    # One pass of the predictions: p_alive and the expected purchases at every step's end
+    # (and at the horizon, the last step's end unless rounding moved it).
+    times = _steps(horizon, step, discount_rate)
+    wanted = times if times[-1] == horizon else [*times, horizon]
+    alive, curves = purchases._expected_purchases(wanted, table)
+    spend_per_purchase = spend.expected_spend(table)
+    value = _discounted(curves[: len(times)], discount_rate) * spend_per_purchase
     table = (
-        table.append_column("p_alive", pa.array(purchases.p_alive(table)))
-        .append_column("expected_purchases", pa.array(purchases.expected_purchases(horizon, table)))
-        .append_column("expected_spend", pa.array(spend.expected_spend(table)))
+        table.append_column("p_alive", pa.array(alive))
+        .append_column("expected_purchases", pa.array(curves[-1]))
+        .append_column("expected_spend", pa.array(spend_per_purchase))
         .append_column("clv", pa.array(value))
     )
     return CLVResult(table, purchases, spend, unit, float(horizon), float(discount_rate), step)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -36,6 +36,7 @@ import pyarrow as pa
 from rfm_fast import arrow, binning
 from rfm_fast.aggregation import CustomerTotals, RowCounts
 from rfm_fast.errors import RFMError
+from rfm_fast.io import table_from_ipc, table_to_ipc
 from rfm_fast.scoring import (
     RFMResult,
     RunStats,
@@ -636,21 +637,12 @@ def _arrays_to_bytes(columns: dict[str, np.ndarray]) -> bytes:
     for name, values in columns.items():
         fields_.append(pa.field(name, pa.list_(pa.from_numpy_dtype(values.dtype))))
         arrays.append(pa.array([values]))
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields_))
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return table_to_ipc(pa.Table.from_arrays(arrays, schema=pa.schema(fields_)))
 
 
 def _arrays_from_bytes(data: bytes) -> dict[str, np.ndarray]:
-    table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+    table = table_from_ipc(data)
     return {
         name: np.asarray(table.column(name)[0].values.to_numpy(zero_copy_only=False))
         for name in table.column_names
     }
-
-
-def chunks(table: pa.Table, rows: int) -> Iterator[pa.RecordBatch]:
-    """``table`` as record batches of at most ``rows`` rows."""
-    yield from table.to_batches(max_chunksize=rows)

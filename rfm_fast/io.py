@@ -455,3 +455,16 @@ def require_rereadable(data: Any, what: str) -> None:
             f"{what} reads its input twice, and a {type(data).__name__} can be read only once; "
             "pass a file, a folder, a table or a data frame (or call reader.read_all() first)"
         )
+
+
+def table_to_ipc(table: pa.Table) -> bytes:
+    """``table`` as the bytes of one Arrow IPC stream (states and summaries travel so)."""
+    sink = pa.BufferOutputStream()
+    with pa_ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def table_from_ipc(data: bytes | memoryview) -> pa.Table:
+    """The table that :func:`table_to_ipc` wrote."""
+    return pa_ipc.open_stream(pa.py_buffer(data)).read_all()

@@ -31,7 +31,7 @@ from rfm_fast import arrow
 from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast.aggregation import INT64_MAX, CustomerTotals, RowCounts
 from rfm_fast.errors import RFMError
-from rfm_fast.io import DEFAULT_BATCH_ROWS
+from rfm_fast.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
 from rfm_fast.scoring import (
     RFMResult,
     _aggregate,
@@ -95,6 +95,30 @@ class CustomerState:
     pair_customers: np.ndarray | None
     pair_values: np.ndarray | pa.Array | None
     counts: RowCounts
+
+    def __post_init__(self) -> None:
+        # The merge and rounding kernels index these arrays without checks: a state built by
+        # hand, or read from damaged bytes, must not reach them with arrays that disagree.
+        n = len(self.keys)
+        per_customer = {name: getattr(self, name) for name in _TOTALS}
+        if self.distinct is not None:
+            per_customer["distinct"] = self.distinct
+        for name, values in per_customer.items():
+            if values.ndim != 1 or values.shape[0] != n or values.dtype != np.int64:
+                raise RFMError(
+                    f"CustomerState.{name} must be {n} int64 values, one per key; got "
+                    f"{values.dtype} of shape {values.shape}"
+                )
+        if (self.pair_customers is None) != (self.pair_values is None):
+            raise RFMError("CustomerState needs both pair_customers and pair_values, or neither")
+        if self.pair_customers is not None:
+            pairs = self.pair_customers
+            if pairs.shape[0] != len(self.pair_values) or (
+                pairs.shape[0] and (pairs.min() < 0 or pairs.max() >= n)
+            ):
+                raise RFMError(
+                    f"CustomerState pairs must name customers 0..{n - 1}, one value each"
+                )
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -329,9 +353,9 @@ batch_rows, threads
         types = pa.schema([("customer_type", self.customer_type), ("time_type", self.time_type)])
         parts = [
             json.dumps(header).encode(),
-            _ipc(types.empty_table()),
-            _ipc(pa.table(columns)),
-            _ipc(pa.table(pairs)) if pairs else b"",
+            table_to_ipc(types.empty_table()),
+            table_to_ipc(pa.table(columns)),
+            table_to_ipc(pa.table(pairs)) if pairs else b"",
         ]
         out = io.BytesIO()
         out.write(MAGIC)
@@ -357,15 +381,15 @@ batch_rows, threads
                 f"CustomerState format {header['version']} is not supported by this rfm_fast "
                 f"(format {FORMAT_VERSION}); build the states with the same rfm_fast version"
             )
-        types = _read_ipc(parts[1]).schema
-        totals = _read_ipc(parts[2])
+        types = table_from_ipc(parts[1]).schema
+        totals = table_from_ipc(parts[2])
         keys = _from_arrow(totals.column("key"))
         pair_customers = pair_values = None
         distinct = None
         if header["frequency"] != "rows":
             distinct = totals.column("distinct").to_numpy()
             if not header["complete"]:
-                pairs = _read_ipc(parts[3])
+                pairs = table_from_ipc(parts[3])
                 pair_customers = pairs.column("customer").to_numpy()
                 pair_values = _from_arrow(pairs.column("value"))
         return cls(
@@ -546,14 +570,3 @@ def _from_arrow(column: pa.ChunkedArray) -> np.ndarray | pa.Array:
     if pa.types.is_integer(array.type):
         return array.to_numpy()
     return array.cast(pa.large_string())
-
-
-def _ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _read_ipc(data: memoryview) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()

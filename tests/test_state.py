@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from dataclasses import replace
 
 import pyarrow as pa
 import pytest
@@ -157,3 +158,11 @@ def test_large_unsigned_keys_survive_a_merge_with_an_empty_part():
     full = CustomerState.of(table, **columns, complete=True)
     merged = empty + full
     assert merged.keys.tolist() == [2**53 + 1, 2**64 - 1]
+
+
+def test_inconsistent_arrays_are_refused_before_any_kernel_sees_them():
+    state = CustomerState.of(TABLE, **COLUMNS)
+    with pytest.raises(RFMError, match=r"CustomerState\.rows must be 2 int64 values"):
+        replace(state, rows=state.rows[:1])
+    with pytest.raises(RFMError, match=r"pairs must name customers 0\.\.1"):
+        replace(state, pair_customers=state.pair_customers + 5)
