@@ -235,6 +235,13 @@ def score_metrics(
     """
     bins = binning.check_bins(bins)
     method = binning.check_method(method)
+    for name, values in (("recency", recency), ("frequency", frequency), ("monetary", monetary)):
+        values = np.asarray(values)
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            raise RFMError(
+                f"{name} has NaN at position {int(np.flatnonzero(np.isnan(values))[0])}; every "
+                "customer needs a value to be ranked (drop the customer, or fill it in)"
+            )
     return _score_checked(
         recency, frequency, monetary, bins, method, binning.check_thresholds(thresholds, bins)
     )
