@@ -228,22 +228,38 @@ def measure(engine: str, path: Path, mode: str, timeout: float) -> dict:
     return {"engine": engine, "mode": mode, "process_wall_s": process_wall, **result}
 
 
+def summarized(runs: list[dict]) -> dict:
+    """The median run of several, with every run's wall time and the spread (max - min)."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    walls = [r["wall_s"] for r in runs]
+    return {
+        **ordered[len(ordered) // 2],
+        "runs_wall_s": walls,
+        "spread_s": max(walls) - min(walls),
+        "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs),
+    }
+
+
 def table(results: list[dict]) -> str:
     lines = [
-        "| mode | engine | wall (s) | process wall (s) | peak RSS (GB) | wall / rfm_fast | "
-        "customers |",
-        "|---|---|---|---|---|---|---|",
+        "| mode | engine | wall, median (s) | spread (s) | process wall (s) | peak RSS (GB) | "
+        "wall / rfm_fast | customers |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for mode in MODES:
         rows = [r for r in results if r["mode"] == mode]
         base = next((r for r in rows if r["engine"] == "rfm_fast" and "error" not in r), None)
         for r in rows:
             if "error" in r:
-                lines.append(f"| {mode} | {r['engine']} | failed: {r['error']} | | | | |")
+                lines.append(f"| {mode} | {r['engine']} | failed: {r['error']} | | | | | |")
                 continue
             ratio = f"{r['wall_s'] / base['wall_s']:.2f}" if base else "-"
             lines.append(
-                f"| {mode} | {r['engine']} | {r['wall_s']:.2f} | {r['process_wall_s']:.2f} | "
+                f"| {mode} | {r['engine']} | {r['wall_s']:.2f} | {r.get('spread_s', 0):.2f} | "
+                f"{r['process_wall_s']:.2f} | "
                 f"{r['peak_rss_bytes'] / 1e9:.2f} | {ratio} | {r['customers']:,} |"
             )
     return "\n".join(lines)
@@ -256,6 +272,10 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--repeat", type=int, default=3, help="measured runs per engine and mode")
+    parser.add_argument(
+        "--no-warmup", dest="warmup", action="store_false", help="skip the unmeasured first run"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -265,7 +285,10 @@ def main() -> None:
     results = []
     for mode in args.modes.split(","):
         for engine in args.engines.split(","):
-            result = measure(engine, args.file, mode, args.timeout)
+            if args.warmup:  # fills the compile cache and the page cache; not counted
+                measure(engine, args.file, mode, args.timeout)
+            runs = [measure(engine, args.file, mode, args.timeout) for _ in range(args.repeat)]
+            result = summarized(runs)
             print(json.dumps(result), file=sys.stderr)
             results.append(result)
     print(f"machine: {machine()}\nfile: {args.file}\n")

@@ -10,6 +10,7 @@ import contextlib
 import enum
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from rich.table import Table
 
 import rfm_fast
 from rfm_fast.io import check_output_path, write_table
+from rfm_fast.timing import PhaseTime
 
 app = typer.Typer(
     name="rfm",
@@ -245,6 +247,9 @@ def score(
             "--p-alive", help="Add p_alive, expected purchases and CLV (BG/NBD, in weeks)."
         ),
     ] = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Print wall and CPU seconds per phase.")
+    ] = False,
 ) -> None:
     """Score every customer of INPUT and write one row per customer to OUTPUT.
 
@@ -277,9 +282,29 @@ def score(
             from rfm_fast import clv
 
             result = clv.with_p_alive(result, _default_predictions(input, options, as_of))
+        written = None
         if output is not None:
+            started, cpu = time.perf_counter(), time.process_time()
             write_table(result.table, output)
+            written = PhaseTime(time.perf_counter() - started, time.process_time() - cpu)
         print_summary(result, output)
+        if profile:
+            print_profile(result, written)
+
+
+def print_profile(result: rfm_fast.RFMResult, written: PhaseTime | None) -> None:
+    """Wall and CPU seconds of each phase of the run (and of writing the output)."""
+    phases = dict(result.stats.timings)
+    if written is not None:
+        phases["write"] = written
+    view = Table(title="Time per phase (seconds; CPU counts every thread)", title_justify="left")
+    for header in ("phase", "wall (s)", "CPU (s)"):
+        view.add_column(header, justify="left" if header == "phase" else "right")
+    for name, spent in phases.items():
+        view.add_row(name, f"{spent.wall_s:.3f}", f"{spent.cpu_s:.3f}")
+    total = PhaseTime(sum(t.wall_s for t in phases.values()), sum(t.cpu_s for t in phases.values()))
+    view.add_row("total", f"{total.wall_s:.3f}", f"{total.cpu_s:.3f}")
+    out.print(view)
 
 
 def _print_table(table, columns: dict[str, str], title: str, percent=()) -> None:

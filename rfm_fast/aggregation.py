@@ -27,6 +27,12 @@ from rfm_fast.arrow import (
     Validity,
     key_column,
 )
+from rfm_fast.int_partitions import (
+    BufferedIntPartitions,
+    UnsortedTotals,
+    gathered_columns,
+    sorted_order,
+)
 
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
@@ -206,24 +212,21 @@ class RowCounts:
     max_timestamp: int | None = None
 
 
-class _Partition:
-    """One partition's share of the customers: hash table, totals and distinct pairs.
+class _TextPartition:
+    """One partition's share of the text-keyed customers: hash table, key bytes, totals and
+    distinct pairs.
 
     :meth:`reserve` grows the arrays so that the next fold can add ``rows`` new customers (and
     pairs, and ``text_bytes`` of new keys) without checking anything.
     """
 
-    def __init__(self, kind: str, distinct: bool) -> None:
-        self.kind = kind
+    def __init__(self, distinct: bool) -> None:
         self.n_groups = np.zeros(1, dtype=np.int64)
         self._set_slots(PARTITION_SLOTS)
         self.totals = np.zeros((self.max_groups, partitioned.N_TOTALS), dtype=np.int64)
-        if kind == "int":
-            self.group_keys = np.zeros(self.max_groups, dtype=np.int64)
-        else:
-            self.group_keys = np.zeros(self.max_groups, dtype=np.uint64)  # the hashes
-            self.arena = np.zeros(PARTITION_SLOTS * 8, dtype=np.uint8)
-            self.arena_offsets = np.zeros(self.max_groups + 1, dtype=np.int64)
+        self.group_keys = np.zeros(self.max_groups, dtype=np.uint64)  # the hashes
+        self.arena = np.zeros(PARTITION_SLOTS * 8, dtype=np.uint8)
+        self.arena_offsets = np.zeros(self.max_groups + 1, dtype=np.int64)
         self.n_pairs = np.zeros(1, dtype=np.int64)
         size = PARTITION_SLOTS if distinct else 0
         self.pair_groups = np.full(size, hashing.EMPTY, dtype=np.int32)
@@ -232,8 +235,7 @@ class _Partition:
     def _set_slots(self, slots: int) -> None:
         self.max_groups = slots // 2
         self.slot_groups = np.full(slots, hashing.EMPTY, dtype=np.int32)
-        dtype = np.int64 if self.kind == "int" else np.uint64
-        self.slot_keys = np.zeros(slots, dtype=dtype)  # keys, or hashes of text keys
+        self.slot_keys = np.zeros(slots, dtype=np.uint64)  # hashes of the keys
 
     def reserve(self, rows: int, text_bytes: int = 0) -> None:
         n = int(self.n_groups[0])
@@ -242,22 +244,15 @@ class _Partition:
             while slots // 2 < n + rows:
                 slots *= 2
             self._set_slots(slots)
-            if self.kind == "int":
-                partitioned.rehash_int_partition(
-                    self.group_keys, n, self.slot_groups, self.slot_keys
-                )
-            else:
-                partitioned.rehash_string_partition(
-                    self.group_keys, n, self.slot_groups, self.slot_keys
-                )
+            partitioned.rehash_string_partition(
+                self.group_keys, n, self.slot_groups, self.slot_keys
+            )
             self.group_keys = _grown(self.group_keys, self.max_groups)
             self.totals = _grown(self.totals, self.max_groups)
-            if self.kind == "string":
-                self.arena_offsets = _grown(self.arena_offsets, self.max_groups + 1)
-        if self.kind == "string":
-            used = int(self.arena_offsets[n])
-            if used + text_bytes > self.arena.shape[0]:
-                self.arena = _grown(self.arena, max(2 * self.arena.shape[0], used + text_bytes))
+            self.arena_offsets = _grown(self.arena_offsets, self.max_groups + 1)
+        used = int(self.arena_offsets[n])
+        if used + text_bytes > self.arena.shape[0]:
+            self.arena = _grown(self.arena, max(2 * self.arena.shape[0], used + text_bytes))
         if self.pair_groups.shape[0]:
             pairs = int(self.n_pairs[0]) + rows
             slots = self.pair_groups.shape[0]
@@ -269,11 +264,9 @@ class _Partition:
                 partitioned.rehash_pairs(self.pair_groups, self.pair_values, groups, values)
                 self.pair_groups, self.pair_values = groups, values
 
-    def keys(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """(keys, None) for integers, or (arena bytes, offsets) for text."""
+    def keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """The keys' bytes and their offsets, by dense id."""
         n = int(self.n_groups[0])
-        if self.kind == "int":
-            return self.group_keys[:n], None
         offsets = self.arena_offsets[: n + 1]
         return self.arena[: offsets[n]], offsets
 
@@ -345,14 +338,23 @@ class CustomerAggregator:
         self.key_kind = key_kind
         self.distinct_kind = distinct
         self.shift = 64 - partition_bits
-        self.partitions = [
-            _Partition(key_kind, distinct is not None) for _ in range(1 << partition_bits)
-        ]
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        # Integer keys go through buffered partitions; text keys through per-batch partitions
+        # whose tables keep the key bytes.
+        self._int_partitions = (
+            BufferedIntPartitions(distinct is not None, self.threads, partition_bits, self._run)
+            if key_kind == "int"
+            else None
+        )
+        self.partitions = (
+            []
+            if key_kind == "int"
+            else [_TextPartition(distinct is not None) for _ in range(1 << partition_bits)]
+        )
         # Text order ids, and dictionary-encoded ids of either kind, are mapped to dense ids
         # first (integer ids are counted as they are).
         self.order_ids = KeyTable(distinct) if distinct in ("int", "string") else None
-        self.threads = max(1, int(threads))
-        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self.rows_read = 0
         self.counters = np.zeros((self.threads, agg_kernels.N_COUNTERS), dtype=np.int64)
         self.counters[:, agg_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
@@ -401,8 +403,23 @@ class CustomerAggregator:
         if keys.kind == "int":
             self._unsigned |= keys.values.dtype == np.uint64
         values, values_valid = self._distinct_values(distinct, n)
-        n_parts = len(self.partitions)
         chunks = self.threads if n >= PARALLEL_MIN_ROWS else 1
+        if self._int_partitions is not None:
+            self._int_partitions.update(
+                keys.values,
+                keys.validity,
+                timestamps,
+                timestamps_valid,
+                self.as_of_limit,
+                amounts,
+                amounts_valid,
+                values,
+                values_valid,
+                self.counters,
+                chunks,
+            )
+            return -1
+        n_parts = len(self.partitions)
         bounds = [n * t // chunks for t in range(chunks + 1)]
         hashes = self._buffer("hashes", n, np.uint64)
         parts = self._buffer("parts", n, np.int64)
@@ -410,43 +427,24 @@ class CustomerAggregator:
         ts_bitmap, ts_offset = timestamps_valid.bitmap, timestamps_valid.bit_offset
 
         def classify(t: int) -> None:
-            lo, hi = bounds[t], bounds[t + 1]
-            if keys.kind == "int":
-                partitioned.classify_int_rows(
-                    lo,
-                    hi,
-                    keys.values,
-                    keys.validity.bitmap,
-                    keys.validity.bit_offset,
-                    timestamps,
-                    ts_bitmap,
-                    ts_offset,
-                    self.as_of_limit,
-                    self.shift,
-                    hashes,
-                    parts,
-                    counts[t],
-                    self.counters[t],
-                )
-            else:
-                partitioned.classify_string_rows(
-                    lo,
-                    hi,
-                    keys.offsets,
-                    keys.data,
-                    keys.index,
-                    keys.validity.bitmap,
-                    keys.validity.bit_offset,
-                    timestamps,
-                    ts_bitmap,
-                    ts_offset,
-                    self.as_of_limit,
-                    self.shift,
-                    hashes,
-                    parts,
-                    counts[t],
-                    self.counters[t],
-                )
+            partitioned.classify_string_rows(
+                bounds[t],
+                bounds[t + 1],
+                keys.offsets,
+                keys.data,
+                keys.index,
+                keys.validity.bitmap,
+                keys.validity.bit_offset,
+                timestamps,
+                ts_bitmap,
+                ts_offset,
+                self.as_of_limit,
+                self.shift,
+                hashes,
+                parts,
+                counts[t],
+                self.counters[t],
+            )
 
         self._run(classify, range(chunks))
         # Partition p's rows start at part_start[p]; chunk t's share of them after chunk t-1's.
@@ -467,7 +465,6 @@ class CustomerAggregator:
             "values": self._buffer("out_values", kept if values.shape[0] else 0, np.int64),
             "flags": self._buffer("out_flags", kept if values.shape[0] else 0, np.uint8),
         }
-        key_values = keys.values if keys.kind == "int" else _NO_INDEX
 
         def scatter(t: int) -> None:
             partitioned.scatter_rows(
@@ -475,7 +472,7 @@ class CustomerAggregator:
                 bounds[t + 1],
                 parts,
                 hashes,
-                key_values,
+                _NO_INDEX,  # text keys: the row numbers are scattered
                 timestamps,
                 amounts,
                 amounts_valid.bitmap,
@@ -500,50 +497,30 @@ class CustomerAggregator:
             lo, hi = part_start[p], part_start[p + 1]
             part = self.partitions[p]
             rows = {name: array[lo:hi] if array.shape[0] else array for name, array in out.items()}
-            if keys.kind == "int":
-                part.reserve(hi - lo)
-                partitioned.fold_int_partition(
-                    rows["keys"],
-                    rows["hashes"],
-                    rows["ts"],
-                    rows["whole"],
-                    rows["fraction"],
-                    rows["values"],
-                    rows["flags"],
-                    part.slot_keys,
-                    part.slot_groups,
-                    part.group_keys,
-                    part.n_groups,
-                    part.totals,
-                    part.pair_groups,
-                    part.pair_values,
-                    part.n_pairs,
-                )
-            else:
-                text = partitioned.string_bytes(rows["keys"], keys.offsets, keys.index)
-                part.reserve(hi - lo, int(text))
-                partitioned.fold_string_partition(
-                    rows["keys"],
-                    rows["hashes"],
-                    rows["ts"],
-                    rows["whole"],
-                    rows["fraction"],
-                    rows["values"],
-                    rows["flags"],
-                    keys.offsets,
-                    keys.data,
-                    keys.index,
-                    part.slot_keys,
-                    part.slot_groups,
-                    part.group_keys,
-                    part.arena,
-                    part.arena_offsets,
-                    part.n_groups,
-                    part.totals,
-                    part.pair_groups,
-                    part.pair_values,
-                    part.n_pairs,
-                )
+            text = partitioned.string_bytes(rows["keys"], keys.offsets, keys.index)
+            part.reserve(hi - lo, int(text))
+            partitioned.fold_string_partition(
+                rows["keys"],
+                rows["hashes"],
+                rows["ts"],
+                rows["whole"],
+                rows["fraction"],
+                rows["values"],
+                rows["flags"],
+                keys.offsets,
+                keys.data,
+                keys.index,
+                part.slot_keys,
+                part.slot_groups,
+                part.group_keys,
+                part.arena,
+                part.arena_offsets,
+                part.n_groups,
+                part.totals,
+                part.pair_groups,
+                part.pair_values,
+                part.n_pairs,
+            )
 
         busy = [p for p in range(n_parts) if per_part[p]]
         if chunks == 1:
@@ -586,21 +563,27 @@ class CustomerAggregator:
         ``keep_sums`` also returns the exact sums, ``keep_pairs`` the distinct pairs (for a
         mergeable :class:`rfm_fast.state.CustomerState`).
         """
-        if self._pool is not None:
-            self._pool.shutdown()
-        totals = np.concatenate([p.totals[: p.n_groups[0]] for p in self.partitions])
-        partitions, self.partitions = self.partitions, []  # free the tables as soon as possible
         pair_positions = pair_values = None
-        if keep_pairs and self.distinct_kind is not None:
-            pair_positions, pair_values = self._pairs(partitions)
-        if self.key_kind == "int":
-            keys = np.concatenate([p.keys()[0] for p in partitions])
-            if self._unsigned:
-                keys = keys.view(np.uint64)
-            del partitions
-            order = np.argsort(keys)  # keys are distinct: no ties to keep in order
+        if self._int_partitions is not None:
+            unsorted = self._int_partitions.finish(keep_pairs)
+            self._int_partitions = None
+            totals = unsorted.totals
+            if unsorted.pair_positions is not None:
+                pair_positions, pair_values = self._pair_values(unsorted)
+            keys = unsorted.keys.view(np.uint64) if self._unsigned else unsorted.keys
+            order = sorted_order(keys, self.threads, self._run)
             keys = keys[order]
+            columns = gathered_columns(totals, order, self.threads, self._run)
+            del totals
+            if self._pool is not None:
+                self._pool.shutdown()
         else:
+            if self._pool is not None:
+                self._pool.shutdown()
+            totals = np.concatenate([p.totals[: p.n_groups[0]] for p in self.partitions])
+            partitions, self.partitions = self.partitions, []  # free the tables at once
+            if keep_pairs and self.distinct_kind is not None:
+                pair_positions, pair_values = self._pairs(partitions)
             arenas, offsets = zip(*(p.keys() for p in partitions), strict=True)
             bases = np.cumsum([0] + [a.shape[0] for a in arenas[:-1]])
             starts = [o[:-1] + b for o, b in zip(offsets, bases, strict=True)]
@@ -613,10 +596,11 @@ class CustomerAggregator:
             del partitions, arenas, offsets
             order = pc.sort_indices(text).to_numpy()
             keys = text.take(pa.array(order))
-        totals = totals[order]
-        monetary = np.empty(totals.shape[0], dtype=np.float64)
-        whole = np.ascontiguousarray(totals[:, partitioned.SUM_WHOLE])
-        fraction = np.ascontiguousarray(totals[:, partitioned.SUM_FRACTION])
+            columns = np.ascontiguousarray(totals[order].T)
+            del totals
+        monetary = np.empty(columns.shape[1], dtype=np.float64)
+        whole = columns[partitioned.SUM_WHOLE]
+        fraction = columns[partitioned.SUM_FRACTION]
         agg_kernels.sums_to_float(whole, fraction, monetary)
         pairs = None
         if pair_positions is not None:
@@ -625,16 +609,16 @@ class CustomerAggregator:
             pairs = (rank[pair_positions], pair_values)
         return CustomerTotals(
             keys=keys,
-            first=totals[:, partitioned.FIRST].copy(),
-            last=totals[:, partitioned.LAST].copy(),
-            rows=totals[:, partitioned.ROWS].copy(),
-            distinct=None if self.distinct_kind is None else totals[:, partitioned.DISTINCT].copy(),
+            first=columns[partitioned.FIRST],
+            last=columns[partitioned.LAST],
+            rows=columns[partitioned.ROWS],
+            distinct=None if self.distinct_kind is None else columns[partitioned.DISTINCT],
             monetary=monetary,
             sums=(whole, fraction) if keep_sums else None,
             pairs=pairs,
         )
 
-    def _pairs(self, partitions: list[_Partition]) -> tuple[np.ndarray, np.ndarray | pa.Array]:
+    def _pairs(self, partitions: list[_TextPartition]) -> tuple[np.ndarray, np.ndarray | pa.Array]:
         """Every distinct (customer, value) pair: the customer's position in the concatenated
         partitions, and the value (text order ids as text)."""
         positions, values = [], []
@@ -648,6 +632,12 @@ class CustomerAggregator:
         if self._dense_orders or self.distinct_kind == "string":  # text even with no rows
             return np.concatenate(positions), _take(self.order_ids.keys(), all_values)
         return np.concatenate(positions), all_values
+
+    def _pair_values(self, unsorted: UnsortedTotals) -> tuple[np.ndarray, np.ndarray | pa.Array]:
+        """:meth:`_pairs` for the integer-key partitions (text order ids as text)."""
+        if self._dense_orders or self.distinct_kind == "string":
+            return unsorted.pair_positions, _take(self.order_ids.keys(), unsorted.pair_values)
+        return unsorted.pair_positions, unsorted.pair_values
 
 
 def _take(keys: np.ndarray | pa.Array, ids: np.ndarray) -> np.ndarray | pa.Array:

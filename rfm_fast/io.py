@@ -12,6 +12,7 @@ import glob
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
 from rfm_fast.errors import RFMError
+from rfm_fast.timing import PhaseTimer
 
 DEFAULT_BATCH_ROWS = 1 << 20
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -356,19 +358,23 @@ def _ipc_source(path: Path, name: str) -> Source:
     return Source(name, schema.names, total, opener)
 
 
-def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+def prefetched(
+    batches: Iterator[pa.RecordBatch], depth: int = 2, timer: PhaseTimer | None = None
+) -> Iterator[pa.RecordBatch]:
     """Read (and decode) up to ``depth`` batches ahead in a thread while the caller works.
 
     Arrow releases the GIL while it decodes, so reading overlaps with aggregation. Errors of the
-    reader are raised in the caller, at the batch where they happened.
+    reader are raised in the caller, at the batch where they happened. ``timer`` gets the phase
+    ``read``: the caller's wait for batches (wall) and the reader thread's CPU time.
     """
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     done = object()
+    reader_cpu = [0.0]
 
     def produce() -> None:
         try:
-            for batch in batches:
+            for batch in _cpu_timed(batches, reader_cpu):
                 while not stop.is_set():
                     try:
                         slots.put(batch, timeout=0.1)
@@ -383,9 +389,12 @@ def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa
 
     reader = threading.Thread(target=produce, name="rfm_fast-reader", daemon=True)
     reader.start()
+    waited = 0.0
     try:
         while True:
+            started = time.perf_counter()
             item = slots.get()
+            waited += time.perf_counter() - started
             if item is done:
                 return
             if isinstance(item, BaseException):
@@ -396,6 +405,19 @@ def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa
         while reader.is_alive():  # unblock a producer waiting on a full queue
             with contextlib.suppress(queue.Empty):
                 slots.get(timeout=0.1)
+        if timer is not None:
+            timer.add("read", waited, reader_cpu[0])
+
+
+def _cpu_timed(batches: Iterator[pa.RecordBatch], cpu: list[float]) -> Iterator[pa.RecordBatch]:
+    """``batches``, adding the CPU time this thread spends producing them to ``cpu[0]``."""
+    while True:
+        started = time.thread_time()
+        batch = next(batches, None)
+        cpu[0] += time.thread_time() - started
+        if batch is None:
+            return
+        yield batch
 
 
 # --------------------------------------------------------------------------- output

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from rfm_fast.arrays import _score_checked
 from rfm_fast.errors import RFMError, RFMWarning
 from rfm_fast.io import DEFAULT_BATCH_ROWS, open_source, prefetched
 from rfm_fast.segments import SegmentsSpec, assign_segments, resolve_rules
+from rfm_fast.timing import PhaseTime, PhaseTimer
 
 FREQUENCIES = ("orders", "days")
 MONETARIES = ("sum", "mean")
@@ -47,6 +49,9 @@ class RunStats:
     method: str
     monetary: str = "sum"
     """``"sum"`` or ``"mean"``: what the ``monetary`` column holds."""
+    timings: dict[str, PhaseTime] = field(default_factory=dict, compare=False)
+    """Wall and CPU seconds per phase (``read``, ``aggregate``, ``finish``, ``score``; see
+    :mod:`rfm_fast.timing`). Not compared: two runs with equal results have equal stats."""
 
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (``as_of`` as ISO-8601 text), e.g. for JSON."""
@@ -61,6 +66,7 @@ class RunStats:
             "bins": self.bins,
             "method": self.method,
             "monetary": self.monetary,
+            "timings": {k: {"wall_s": t.wall_s, "cpu_s": t.cpu_s} for k, t in self.timings.items()},
         }
 
 
@@ -357,6 +363,7 @@ class _Aggregated:
     as_of_limit: int | None  # the user's as_of only: rows after it were left out
     customer: str  # the customer column's name
     customer_type: pa.DataType
+    timer: PhaseTimer = field(default_factory=PhaseTimer)  # phases so far
 
 
 def _aggregate(
@@ -379,6 +386,7 @@ def _aggregate(
     sums and distinct pairs, for a mergeable state). ``observer`` also sees each batch's
     columns, once they have been folded in."""
 
+    timer = PhaseTimer()
     source = open_source(
         data,
         batch_rows=batch_rows,
@@ -411,7 +419,8 @@ def _aggregate(
         partition_bits=0 if small else DEFAULT_PARTITION_BITS,
     )
 
-    for batch in prefetched(batches):
+    loop_wall, loop_cpu = time.perf_counter(), time.process_time()
+    for batch in prefetched(batches, timer=timer):
         ts_array = batch.column(columns.timestamp)
         if text_timestamps:
             ts_array = arrow.parse_text_timestamps(ts_array, columns.timestamp, timestamp_format)
@@ -424,8 +433,15 @@ def _aggregate(
         if progress is not None:
             progress(aggregator.rows_read, source.total_rows)
 
+    read = timer.phases.get("read", PhaseTime(0.0, 0.0))
+    timer.add(
+        "aggregate",
+        time.perf_counter() - loop_wall - read.wall_s,
+        time.process_time() - loop_cpu - read.cpu_s,
+    )
     counts = aggregator.row_counts()
-    totals = aggregator.finish(keep_sums=keep_parts, keep_pairs=keep_parts)
+    with timer.measure("finish"):
+        totals = aggregator.finish(keep_sums=keep_parts, keep_pairs=keep_parts)
     limit = as_of_ticks
     if as_of_ticks is None and counts.max_timestamp is not None:
         as_of_ticks = counts.max_timestamp + axis.ticks_per_day
@@ -437,6 +453,7 @@ def _aggregate(
         limit,
         columns.customer,
         schema.field(columns.customer).type,
+        timer,
     )
 
 
@@ -513,11 +530,13 @@ def _result(
             RFMWarning,
             stacklevel=3,
         )
-    metrics = _metrics(aggregated, monetary_mode)
-    scores = _score_checked(
-        metrics.recency, metrics.frequency, metrics.monetary, bins, method, user_edges
-    )
-    table = _table(aggregated, metrics, scores.R, scores.F, scores.M, rules)
+    timer = aggregated.timer
+    with timer.measure("score"):
+        metrics = _metrics(aggregated, monetary_mode)
+        scores = _score_checked(
+            metrics.recency, metrics.frequency, metrics.monetary, bins, method, user_edges
+        )
+        table = _table(aggregated, metrics, scores.R, scores.F, scores.M, rules)
     stats = _stats(
         aggregated, len(aggregated.totals), scores.empty_bins, bins, method, monetary_mode
     )
@@ -597,6 +616,7 @@ def _stats(
         bins=bins,
         method=method,
         monetary=monetary_mode,
+        timings=aggregated.timer.result(),
     )
 
 

@@ -1,5 +1,9 @@
-"""Radix-partitioned aggregation: rows are split by the top bits of their key's hash, and each
-partition owns a small hash table and its totals.
+"""Radix-partitioned aggregation of text customer keys: rows are split by the top bits of their
+key's hash, and each partition owns a small hash table, its totals and its keys' bytes.
+
+(Integer keys go through the buffered partitions of :mod:`rfm_fast._kernels.buffered`, which
+fold a partition only once thousands of its rows are buffered; text keys still fold batch by
+batch, because a row's key bytes live in its batch.)
 
 A partition's table is a fraction of the whole, so it stays in the CPU cache while that
 partition's rows are folded in; and partitions share nothing, so threads can fold different
@@ -7,12 +11,12 @@ partitions at once with results that do not depend on the number of threads.
 
 One batch goes through three kernels, each run on a chunk of rows (or one partition) per thread:
 
-1. :func:`classify_int_rows` / :func:`classify_string_rows`: drop (and count) rows without a
+1. :func:`classify_string_rows`: drop (and count) rows without a
    customer or timestamp or after ``as_of``; hash the others and count them per partition;
 2. :func:`scatter_rows`: copy the kept rows' hash, key (or row number for text keys), time,
    amount (split into exact integer words) and distinct value into partition-contiguous
    buffers, in input order within each partition;
-3. :func:`fold_int_partition` / :func:`fold_string_partition`: one partition's buffers into its
+3. :func:`fold_string_partition`: one partition's buffers into its
    table and totals, reading them front to back.
 
 The caller sizes every table before step 3 so that it can take all of the partition's rows as
@@ -35,7 +39,7 @@ from rfm_fast._kernels.aggregate import (
     exact_sum,
 )
 from rfm_fast._kernels.config import jit, jit_inline
-from rfm_fast._kernels.hashing import EMPTY, hash_bytes, is_valid, mix64, pair_hash
+from rfm_fast._kernels.hashing import EMPTY, hash_bytes, is_valid, pair_hash
 from rfm_fast._kernels.intrinsics import prefetch
 
 # Columns of a partition's ``totals`` array (one row per customer).
@@ -80,48 +84,6 @@ def partition_of(h, shift):
 
 
 @jit
-def classify_int_rows(
-    start,
-    stop,
-    keys,
-    key_bitmap,
-    key_bit_offset,
-    timestamps,
-    ts_bitmap,
-    ts_bit_offset,
-    as_of_limit,
-    shift,
-    hashes,
-    parts,
-    counts,
-    counters,
-):
-    """For rows ``start..stop-1``: the partition of each used row (``len(counts) - 1`` for
-    dropped rows), its hash, and the rows per partition in ``counts``."""
-    dropped = counts.shape[0] - 1
-    for i in range(start, stop):
-        # Written out here rather than in a helper: a helper that takes these arrays and has
-        # several exits keeps Numba's reference counting in the loop (about 30 ns a row).
-        if not is_valid(key_bitmap, key_bit_offset, i):
-            counters[DROPPED_NULL_CUSTOMER] += 1
-            parts[i] = dropped
-            continue
-        if not is_valid(ts_bitmap, ts_bit_offset, i):
-            counters[DROPPED_NULL_TIMESTAMP] += 1
-            parts[i] = dropped
-            continue
-        if np.int64(timestamps[i]) > as_of_limit:
-            counters[DROPPED_AFTER_AS_OF] += 1
-            parts[i] = dropped
-            continue
-        h = mix64(np.int64(keys[i]))
-        hashes[i] = h
-        p = partition_of(h, shift)
-        parts[i] = p
-        counts[p] += 1
-
-
-@jit
 def classify_string_rows(
     start,
     stop,
@@ -140,8 +102,10 @@ def classify_string_rows(
     counts,
     counters,
 ):
-    """:func:`classify_int_rows` for text keys: row ``i`` is string ``index[i]`` of
-    (offsets, data), or string ``i`` when ``index`` is empty (dictionaries pass indices)."""
+    """For rows ``start..stop-1``: the partition of each used row (``len(counts) - 1`` for
+    dropped rows), its hash, and the rows per partition in ``counts``. Row ``i`` is string
+    ``index[i]`` of (offsets, data), or string ``i`` when ``index`` is empty (dictionaries pass
+    indices)."""
     dropped = counts.shape[0] - 1
     indexed = index.shape[0] > 0
     for i in range(start, stop):
@@ -244,85 +208,6 @@ def folded_first_last(rows, first, last, ts):
 
 
 @jit
-def fold_int_partition(
-    keys,
-    hashes,
-    timestamps,
-    whole,
-    fraction,
-    values,
-    flags,
-    slot_keys,
-    slot_groups,
-    group_keys,
-    n_groups,
-    totals,
-    pair_groups,
-    pair_values,
-    n_pairs,
-):
-    """Fold one partition's scattered rows into its table and totals (and distinct pairs,
-    when ``values`` is not empty)."""
-    mask = np.int64(slot_keys.shape[0] - 1)
-    has_values = values.shape[0] > 0
-    pair_size = np.int64(pair_groups.shape[0])
-    count = n_groups[0]
-    pairs = n_pairs[0]
-    n = keys.shape[0]
-    for r in range(n):
-        if r + PREFETCH_DISTANCE < n:
-            ahead = np.int64(hashes[r + PREFETCH_DISTANCE]) & mask
-            prefetch(slot_groups, ahead)
-            prefetch(slot_keys, ahead)
-        key = keys[r]
-        slot = np.int64(hashes[r]) & mask
-        while True:
-            group = slot_groups[slot]
-            if group == EMPTY:
-                group = count
-                count += 1
-                slot_groups[slot] = group
-                slot_keys[slot] = key
-                group_keys[group] = key
-                break
-            if slot_keys[slot] == key:
-                break
-            slot = (slot + 1) & mask
-        # The row's work is written out here: helpers that take these arrays and write to
-        # them or return early keep Numba's reference counting in the loop (~30 ns a row).
-        totals[group, FIRST], totals[group, LAST] = folded_first_last(
-            totals[group, ROWS], totals[group, FIRST], totals[group, LAST], timestamps[r]
-        )
-        totals[group, ROWS] += 1
-        if whole[r] != 0 or fraction[r] != 0:
-            totals[group, SUM_WHOLE], totals[group, SUM_FRACTION] = exact_sum(
-                totals[group, SUM_WHOLE], totals[group, SUM_FRACTION], whole[r], fraction[r]
-            )
-        if not has_values:
-            continue
-        if flags[r] & VALUE_IS_NULL:  # a null order is an order of its own
-            totals[group, DISTINCT] += 1
-            continue
-        value = values[r]
-        slot = pair_slot(group, value, pair_size)
-        while True:
-            occupant = pair_groups[slot]
-            if occupant == EMPTY:
-                pair_groups[slot] = group
-                pair_values[slot] = value
-                totals[group, DISTINCT] += 1
-                pairs += 1
-                break
-            if occupant == group and pair_values[slot] == value:
-                break
-            slot += 1
-            if slot == pair_size:
-                slot = 0
-    n_groups[0] = count
-    n_pairs[0] = pairs
-
-
-@jit
 def fold_string_partition(
     rows,
     hashes,
@@ -345,8 +230,9 @@ def fold_string_partition(
     pair_values,
     n_pairs,
 ):
-    """:func:`fold_int_partition` for text keys: ``rows`` are the batch's row numbers, whose
-    bytes are read from (offsets, data, index); new keys are appended to ``arena``."""
+    """Fold one partition's scattered rows into its table and totals (and distinct pairs, when
+    ``values`` is not empty). ``rows`` are the batch's row numbers, whose bytes are read from
+    (offsets, data, index); new keys are appended to ``arena``."""
     mask = np.int64(slot_hashes.shape[0] - 1)
     has_values = values.shape[0] > 0
     pair_size = np.int64(pair_groups.shape[0])
@@ -432,19 +318,6 @@ def string_bytes(rows, offsets, index):
         k = index[rows[r]] if indexed else rows[r]
         total += np.int64(offsets[k + 1]) - np.int64(offsets[k])
     return total
-
-
-@jit
-def rehash_int_partition(group_keys, n_groups, slot_groups, slot_keys):
-    """Reinsert integer groups ``0..n_groups-1`` into empty slot arrays of a new size."""
-    mask = np.int64(slot_groups.shape[0] - 1)
-    for group in range(n_groups):
-        key = group_keys[group]
-        slot = np.int64(mix64(key)) & mask
-        while slot_groups[slot] != EMPTY:
-            slot = (slot + 1) & mask
-        slot_groups[slot] = group
-        slot_keys[slot] = key
 
 
 @jit
