@@ -1,0 +1,129 @@
+"""The buffered partitions of integer keys: with buffers and tables so small that every batch
+fills buffers, stops scatters, grows tables in the middle of a fold and grows pair tables, the
+totals equal those of one table and one thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rfm_fast import aggregation, int_partitions
+from rfm_fast.aggregation import CustomerAggregator
+from rfm_fast.arrow import TimeAxis, amount_values, key_column
+
+
+@pytest.fixture
+def tiny_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(int_partitions, "BUFFER_ROWS", 96)
+    monkeypatch.setattr(int_partitions, "FIRST_BUFFER_ROWS", 4)
+    monkeypatch.setattr(int_partitions, "FIRST_SLOTS", 4)
+    monkeypatch.setattr(aggregation, "PARALLEL_MIN_ROWS", 1)  # every batch split over threads
+
+
+def _totals(batches: list[pa.RecordBatch], threads: int, bits: int, distinct: bool, **kwargs):
+    schema = batches[0].schema
+    axis = TimeAxis.of(schema.field("ts").type)
+    aggregator = CustomerAggregator(
+        "int", "int" if distinct else None, threads=threads, partition_bits=bits, **kwargs
+    )
+    for batch in batches:
+        ticks, ticks_valid = axis.ticks(batch.column("ts"))
+        amounts, amounts_valid = amount_values(batch.column("amount"))
+        orders = key_column(batch.column("order")) if distinct else None
+        customers = key_column(batch.column("customer"))
+        assert aggregator.update(customers, ticks, ticks_valid, amounts, amounts_valid, orders) < 0
+    return aggregator.finish(keep_sums=True, keep_pairs=True), aggregator.row_counts()
+
+
+def _assert_same(got, expected) -> None:
+    (a, a_counts), (b, b_counts) = got, expected
+    assert a_counts == b_counts
+    np.testing.assert_array_equal(a.keys, b.keys)
+    for name in ("first", "last", "rows", "distinct", "monetary"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), name)
+    # Exact sums: (whole, fraction in 2**-60) words, equal as numbers (the words need not be).
+    exact = [s[0].astype(object) * 2**60 + s[1].astype(object) for s in (a.sums, b.sums)]
+    assert exact[0].tolist() == exact[1].tolist()
+    if a.pairs is not None:
+        got_pairs = sorted(zip(a.pairs[0].tolist(), a.pairs[1].tolist(), strict=True))
+        want_pairs = sorted(zip(b.pairs[0].tolist(), b.pairs[1].tolist(), strict=True))
+        assert got_pairs == want_pairs
+
+
+def _orders(rng: np.random.Generator, n: int, key_type: pa.DataType, customers: int):
+    info = np.iinfo(key_type.to_pandas_dtype())
+    pool = rng.integers(info.min, info.max, customers, endpoint=True, dtype=info.dtype)
+    lines = rng.integers(1, 4, n)  # the lines of an order sit together, as in exports
+    order = np.repeat(np.arange(n), lines)[:n]
+    return pa.table(
+        {
+            "customer": pa.array(pool[rng.integers(0, customers, n)][order], key_type),
+            "ts": pa.array(rng.integers(0, 10**9, n), pa.timestamp("s"), mask=rng.random(n) < 0.02),
+            "amount": pa.array(rng.normal(10, 30, n), mask=rng.random(n) < 0.05),
+            "order": pa.array(order % (n // 2 + 1), mask=rng.random(n) < 0.05),
+        }
+    )
+
+
+@pytest.mark.usefixtures("tiny_buffers")
+@pytest.mark.parametrize("key_type", [pa.int64(), pa.uint64(), pa.int8(), pa.int32()])
+@pytest.mark.parametrize("distinct", [False, True])
+def test_tiny_buffers_give_the_totals_of_one_table(key_type: pa.DataType, distinct: bool):
+    rng = np.random.default_rng(7)
+    table = _orders(rng, 6_000, key_type, customers=min(900, 2**key_type.bit_width // 2))
+    expected = _totals(table.to_batches(), threads=1, bits=0, distinct=distinct)
+    for threads, bits, batch in ((3, 4, 700), (2, 1, 6_000), (1, 3, 257)):
+        got = _totals(table.to_batches(batch), threads, bits, distinct)
+        _assert_same(got, expected)
+
+
+@pytest.mark.usefixtures("tiny_buffers")
+def test_amounts_may_change_between_integers_and_floats():
+    """Buffered integer amounts are folded before float amounts are buffered (and back)."""
+    rng = np.random.default_rng(3)
+    table = _orders(rng, 3_000, pa.int64(), customers=300)
+    amounts = [
+        pa.array(rng.integers(-50, 50, 1_000)),
+        pa.array(rng.normal(0, 20, 1_000)),
+        pa.array(rng.integers(-(2**40), 2**40, 1_000)),
+    ]
+    batches = [
+        table.slice(k * 1_000, 1_000).set_column(2, "amount", amounts[k]).to_batches()[0]
+        for k in range(3)
+    ]
+    expected = _totals(batches, threads=1, bits=0, distinct=True)
+    got = _totals(batches, threads=2, bits=2, distinct=True)
+    _assert_same(got, expected)
+    one_by_one = [_totals([b], threads=1, bits=0, distinct=False)[0].sums[0].sum() for b in batches]
+    assert sum(one_by_one) == expected[0].sums[0].sum()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    threads=st.integers(1, 3),
+    bits=st.integers(0, 3),
+    distinct=st.booleans(),
+)
+def test_any_split_into_batches_gives_the_same_totals(data, threads, bits, distinct):
+    n = data.draw(st.integers(1, 400))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    table = _orders(
+        np.random.default_rng(seed), n, pa.int64(), customers=data.draw(st.integers(1, 60))
+    )
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=6)))
+    batches = [
+        table.slice(lo, hi - lo).combine_chunks().to_batches()[0]
+        for lo, hi in zip([0, *cuts], [*cuts, n], strict=True)
+        if hi > lo
+    ]
+    expected = _totals(table.to_batches(), threads=1, bits=0, distinct=distinct)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(int_partitions, "BUFFER_ROWS", 32)
+        patch.setattr(int_partitions, "FIRST_BUFFER_ROWS", 2)
+        patch.setattr(aggregation, "PARALLEL_MIN_ROWS", 1)
+        got = _totals(batches, threads, bits, distinct)
+    _assert_same(got, expected)
