@@ -16,7 +16,6 @@ import pyarrow as pa
 
 from rfm_fast import binning
 from rfm_fast.aggregation import (
-    DEFAULT_PARTITION_BITS,
     INT64_MAX,
     SMALL_INPUT_ROWS,
     CustomerAggregator,
@@ -157,7 +156,7 @@ def aggregate(
         kind,
         limit,
         threads=threads or os.cpu_count() or 1,
-        partition_bits=0 if n < SMALL_INPUT_ROWS else DEFAULT_PARTITION_BITS,
+        partition_bits=0 if n < SMALL_INPUT_ROWS else None,
     )
     bad = -1
     if isinstance(customers, IntColumn) and (distinct is None or isinstance(distinct, IntColumn)):

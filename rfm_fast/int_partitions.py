@@ -14,6 +14,7 @@ at the end.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,12 +39,29 @@ PAIR_LOAD = 0.7
 FIRST_SLOTS = 64
 
 
-def aligned_slots(partitions: int, rows: int, width: int) -> np.ndarray:
-    """A zeroed ``(partitions, rows, width)`` int64 array whose rows start on cache lines."""
+def slot_array(partitions: int, rows: int, width: int) -> np.ndarray:
+    """A zeroed ``(partitions, rows, width)`` int64 array in an anonymous memory map of its
+    own: page-aligned (so every slot starts on a cache line), faulted in as it is touched, and
+    releasable page by page with :func:`release_rows`."""
     words = partitions * rows * width
-    raw = np.zeros(words + 8, dtype=np.int64)
-    skip = (-raw.ctypes.data % 64) // 8
-    return raw[skip : skip + words].reshape(partitions, rows, width)
+    memory = mmap.mmap(-1, max(words * 8, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(memory, dtype=np.int64, count=words).reshape(partitions, rows, width)
+
+
+def release_rows(array: np.ndarray, start: int, stop: int) -> None:
+    """Give the whole memory pages of ``array[start:stop]`` (an array of :func:`slot_array`)
+    back to the system; those rows read as zeros afterwards. A no-op where ``madvise`` is not
+    available."""
+    memory = array.base
+    while memory is not None and not isinstance(memory, mmap.mmap):
+        memory = getattr(memory, "base", None) or getattr(memory, "obj", None)
+    if memory is None or not hasattr(memory, "madvise"):
+        return
+    row_bytes = array.strides[0]
+    first = -(-start * row_bytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    last = stop * row_bytes // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        memory.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
 class PartitionTables:
@@ -59,7 +77,7 @@ class PartitionTables:
 
     def __init__(self, partitions: int, distinct: bool) -> None:
         self.distinct = distinct
-        self.slots = aligned_slots(partitions, FIRST_SLOTS, kernels.SLOT_WIDTH)
+        self.slots = slot_array(partitions, FIRST_SLOTS, kernels.SLOT_WIDTH)
         self.slot_groups = np.zeros((partitions, FIRST_SLOTS if distinct else 0), dtype=np.int32)
         self.n_used = np.zeros((partitions, 1), dtype=np.int64)
         size = FIRST_SLOTS if distinct else 0
@@ -100,16 +118,27 @@ class PartitionTables:
         return n
 
     def grow_slots(self, run: Runner, threads: int) -> None:
-        """Give every partition more slots (call while no fold runs); ``threads`` threads
-        rehash every ``threads``-th partition each."""
+        """Give every partition more slots (call while no fold runs).
+
+        Each of ``threads`` threads rehashes a contiguous range of partitions and releases the
+        old slots' memory as it goes, so that the old and the new table are never held whole
+        at once (the peak memory of a run is at its last growth).
+        """
         partitions, size, _ = self.slots.shape
         size = size * 4 if size < 1 << 12 else size * 3 // 2
-        slots = aligned_slots(partitions, size, kernels.SLOT_WIDTH)
+        old_slots, old_groups = self.slots, self.slot_groups
+        slots = slot_array(partitions, size, kernels.SLOT_WIDTH)
         groups = np.zeros((partitions, size if self.distinct else 0), dtype=np.int32)
+        bounds = [partitions * t // threads for t in range(threads + 1)]
+        step = max(1, (1 << 22) // max(old_slots[0].nbytes, 1))  # release about 4 MB at a time
 
         def rehash(t: int) -> None:
-            for p in range(t, partitions, threads):
-                kernels.rehash_slots(self.slots[p], self.slot_groups[p], slots[p], groups[p])
+            released = bounds[t]
+            for p in range(bounds[t], bounds[t + 1]):
+                kernels.rehash_slots(old_slots[p], old_groups[p], slots[p], groups[p])
+                if p + 1 - released >= step or p + 1 == bounds[t + 1]:
+                    release_rows(old_slots, released, p + 1)
+                    released = p + 1
 
         run(rehash, range(threads))
         self.slots, self.slot_groups = slots, groups

@@ -271,7 +271,7 @@ def _parquet_source(path: Path, name: str, batch_rows: int) -> Source:
 
     def opener(cols: list[str]):
         selected = pa.schema([schema.field(c) for c in cols])
-        batches = parquet.iter_batches(batch_size=batch_rows, columns=cols)
+        batches = parquet.iter_batches(batch_size=batch_rows, columns=cols, use_threads=False)
         groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
         return selected, _guarded(name, "Parquet", batches, groups)
 

@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from rfm_fast import arrow, binning
 from rfm_fast.aggregation import (
-    DEFAULT_PARTITION_BITS,
     INT64_MAX,
     SMALL_INPUT_ROWS,
     CustomerAggregator,
@@ -416,7 +415,7 @@ def _aggregate(
         distinct,
         INT64_MAX if as_of_ticks is None else as_of_ticks,
         threads=threads,
-        partition_bits=0 if small else DEFAULT_PARTITION_BITS,
+        partition_bits=0 if small else None,
     )
 
     loop_wall, loop_cpu = time.perf_counter(), time.process_time()
