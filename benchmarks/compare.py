@@ -283,12 +283,19 @@ def main() -> None:
         child(args.child, str(args.file), args.modes, args.out)
         return
     results = []
+    engines = args.engines.split(",")
     for mode in args.modes.split(","):
-        for engine in args.engines.split(","):
-            if args.warmup:  # fills the compile cache and the page cache; not counted
+        if args.warmup:  # fills the compile cache and the page cache; not counted
+            for engine in engines:
                 measure(engine, args.file, mode, args.timeout)
-            runs = [measure(engine, args.file, mode, args.timeout) for _ in range(args.repeat)]
-            result = summarized(runs)
+        # Round robin: each repeat runs every engine once, so that a change in the load of a
+        # shared machine falls on all of them alike.
+        runs: dict[str, list[dict]] = {engine: [] for engine in engines}
+        for _ in range(args.repeat):
+            for engine in engines:
+                runs[engine].append(measure(engine, args.file, mode, args.timeout))
+        for engine in engines:
+            result = summarized(runs[engine])
             print(json.dumps(result), file=sys.stderr)
             results.append(result)
     print(f"machine: {machine()}\nfile: {args.file}\n")

@@ -31,8 +31,8 @@ from rfm_fast.int_partitions import (
     BufferedIntPartitions,
     UnsortedTotals,
     gathered_columns,
-    sorted_order,
 )
+from rfm_fast.parallel import parallel_argsort
 
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
@@ -577,7 +577,7 @@ class CustomerAggregator:
             if unsorted.pair_positions is not None:
                 pair_positions, pair_values = self._pair_values(unsorted)
             keys = unsorted.keys.view(np.uint64) if self._unsigned else unsorted.keys
-            order = sorted_order(keys, self.threads, self._run)
+            order = parallel_argsort(keys, self.threads, self._run)
             keys = keys[order]
             columns = gathered_columns(totals, order, self.threads, self._run)
             del totals

@@ -253,6 +253,7 @@ def _score_checked(
     bins: int,
     method: str,
     user_edges: dict[str, np.ndarray],
+    threads: int = 1,
 ) -> Scores:
     values = {"recency": recency, "frequency": frequency, "monetary": monetary}
     lengths = {k: np.asarray(v).shape for k, v in values.items()}
@@ -265,6 +266,7 @@ def _score_checked(
             method=method,
             higher_is_better=metric != "recency",
             thresholds=user_edges.get(metric),
+            threads=threads,
         )
         for metric, v in values.items()
     }

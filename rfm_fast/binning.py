@@ -13,6 +13,7 @@ import numpy as np
 
 from rfm_fast._kernels import binning as kernels
 from rfm_fast.errors import RFMError
+from rfm_fast.parallel import parallel_argsort
 from rfm_fast.sketch import LogHistogram
 
 METHODS = ("exact", "split", "approx")
@@ -86,8 +87,10 @@ def score_metric(
     method: str,
     higher_is_better: bool,
     thresholds: np.ndarray | None = None,
+    threads: int = 1,
 ) -> MetricScores:
-    """Score one metric. ``values`` must be in customer-key order (ties for ``split``)."""
+    """Score one metric. ``values`` must be in customer-key order (ties for ``split``).
+    ``threads`` sort the values that cannot be counted (the result does not depend on it)."""
     n = values.shape[0]
     scores = np.empty(n, dtype=np.int8)
     if thresholds is not None:
@@ -103,7 +106,7 @@ def score_metric(
     elif method in ("exact", "approx") and _small_integer_range(values):
         _exact_scores_by_counting(values, bins, higher_is_better, scores)
     elif method in ("exact", "approx"):
-        order = np.argsort(values)  # ties get one score whatever their order
+        order = parallel_argsort(values, threads)  # ties get one score whatever their order
         kernels.exact_scores(values[order], order, bins, higher_is_better, scores)
     else:
         ranked = values if higher_is_better else -values

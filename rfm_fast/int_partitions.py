@@ -15,16 +15,13 @@ at the end.
 from __future__ import annotations
 
 import mmap
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from rfm_fast._kernels import buffered as kernels
 from rfm_fast.arrow import Validity
-
-Runner = Callable[[Callable[[int], object], Sequence[int]], None]
-"""``run(task, items)`` calls ``task(item)`` for every item, on a thread pool or not."""
+from rfm_fast.parallel import Runner
 
 BUFFER_ROWS = 1 << 24
 """Records buffered across all threads and partitions at most (16M: 384 MB for row counts,
@@ -346,25 +343,6 @@ class BufferedIntPartitions:
 
         self._run(compact, range(self.threads))
         return UnsortedTotals(keys, totals, positions if keep else None, values if keep else None)
-
-
-def sorted_order(keys: np.ndarray, threads: int, run: Runner) -> np.ndarray:
-    """The positions of the distinct ``keys`` in ascending order: each thread sorts a slice,
-    then one pass merges the sorted slices."""
-    n = keys.shape[0]
-    if threads == 1 or n < 1 << 16:
-        return np.argsort(keys)
-    bounds = np.array([n * t // threads for t in range(threads + 1)], dtype=np.int64)
-    runs = np.empty(n, dtype=np.int64)
-
-    def sort(t: int) -> None:
-        lo, hi = bounds[t], bounds[t + 1]
-        runs[lo:hi] = np.argsort(keys[lo:hi]) + lo
-
-    run(sort, range(threads))
-    order = np.empty(n, dtype=np.int64)
-    kernels.merge_sorted_runs(keys[runs], bounds, order)
-    return runs[order]
 
 
 def gathered_columns(

@@ -363,6 +363,7 @@ class _Aggregated:
     customer: str  # the customer column's name
     customer_type: pa.DataType
     timer: PhaseTimer = field(default_factory=PhaseTimer)  # phases so far
+    threads: int = 1  # for the steps after aggregation
 
 
 def _aggregate(
@@ -453,6 +454,7 @@ def _aggregate(
         columns.customer,
         schema.field(columns.customer).type,
         timer,
+        threads,
     )
 
 
@@ -533,7 +535,13 @@ def _result(
     with timer.measure("score"):
         metrics = _metrics(aggregated, monetary_mode)
         scores = _score_checked(
-            metrics.recency, metrics.frequency, metrics.monetary, bins, method, user_edges
+            metrics.recency,
+            metrics.frequency,
+            metrics.monetary,
+            bins,
+            method,
+            user_edges,
+            aggregated.threads,
         )
         table = _table(aggregated, metrics, scores.R, scores.F, scores.M, rules)
     stats = _stats(

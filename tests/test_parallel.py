@@ -76,3 +76,26 @@ def test_score_threads_option_gives_identical_results():
     assert partitioned.stats == single.stats
     with pytest.raises(rfm_fast.RFMError, match="threads"):
         rfm_fast.score(table, threads=0, **kwargs)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_parallel_sort_gives_the_scores_of_one_thread(threads: int):
+    """Monetary values (floats, many ties, zeros of both signs) sorted by several threads."""
+    from rfm_fast import binning
+    from rfm_fast.parallel import PARALLEL_SORT_MIN, parallel_argsort
+
+    rng = np.random.default_rng(5)
+    n = 3 * PARALLEL_SORT_MIN + 17
+    values = np.round(rng.lognormal(2, 2, n), 0) * rng.choice([1.0, -1.0, 0.0, -0.0], n)
+    order = parallel_argsort(values, threads)
+    assert np.array_equal(np.sort(order), np.arange(n))
+    assert np.all(np.diff(values[order]) >= 0)
+    for higher_is_better in (True, False):
+        one = binning.score_metric(
+            values, bins=5, method="exact", higher_is_better=higher_is_better
+        )
+        many = binning.score_metric(
+            values, bins=5, method="exact", higher_is_better=higher_is_better, threads=threads
+        )
+        np.testing.assert_array_equal(many.scores, one.scores)
+        assert many.edges == one.edges and many.empty == one.empty

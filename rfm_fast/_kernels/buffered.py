@@ -381,22 +381,6 @@ def pair_rows(pairs, base, positions, values):
 
 
 @jit
-def merge_sorted_runs(keys, bounds, order):
-    """``order``: the positions of ``keys`` in ascending order, where each run
-    ``keys[bounds[k]:bounds[k + 1]]`` is sorted and no key repeats (the runs are one per thread,
-    so a linear scan of the heads is enough)."""
-    runs = bounds.shape[0] - 1
-    heads = bounds[:-1].copy()
-    for out in range(order.shape[0]):
-        best = -1
-        for k in range(runs):
-            if heads[k] < bounds[k + 1] and (best < 0 or keys[heads[k]] < keys[heads[best]]):
-                best = k
-        order[out] = heads[best]
-        heads[best] += 1
-
-
-@jit
 def gather_totals(totals, order, start, stop, columns):
     """``columns[w, i] = totals[order[i], w]`` for ``i`` in ``start..stop-1``: the sorted
     customers' totals, one contiguous column per total (``columns`` is ``(N_TOTALS, n)``)."""
