@@ -28,6 +28,22 @@ import time
 from pathlib import Path
 
 CUSTOMER, ORDER, TIMESTAMP, AMOUNT = "customer_id", "order_id", "ordered_at", "amount"
+QUANTITY, UNIT_PRICE = "quantity", "unit_price"  # line-level files: amount = their product
+
+
+def _has_product(path: str) -> bool:
+    """Whether the file has quantity and unit price columns instead of an amount."""
+    import pyarrow.parquet as pq
+
+    return QUANTITY in pq.ParquetFile(path).schema_arrow.names
+
+
+def _columns(path: str, mode: str) -> list[str]:
+    """The columns an engine reads from ``path`` in ``mode``."""
+    amounts = [QUANTITY, UNIT_PRICE] if _has_product(path) else [AMOUNT]
+    return [CUSTOMER, TIMESTAMP, *amounts] + ([ORDER] if mode == "distinct" else [])
+
+
 ENGINES = ("rfm_fast", "duckdb", "polars_lazy", "polars", "pandas_qcut", "pandas")
 MODES = ("rows", "distinct")
 
@@ -43,7 +59,7 @@ def run_rfm_fast(path: str, mode: str, out: str) -> int:
         path,
         customer=CUSTOMER,
         timestamp=TIMESTAMP,
-        amount=AMOUNT,
+        amount=f"{QUANTITY}*{UNIT_PRICE}" if _has_product(path) else AMOUNT,
         order=ORDER if mode == "distinct" else None,
     )
     write_table(result.table, out)
@@ -55,8 +71,10 @@ def run_pandas_reference(path: str, mode: str, out: str) -> int:
 
     from rfm_fast import reference
 
-    columns = [CUSTOMER, TIMESTAMP, AMOUNT] + ([ORDER] if mode == "distinct" else [])
+    columns = _columns(path, mode)
     frame = pd.read_parquet(path, columns=columns)
+    if _has_product(path):
+        frame[AMOUNT] = frame.pop(QUANTITY) * frame.pop(UNIT_PRICE)
     table, _, _ = reference.score(
         frame,
         customer=CUSTOMER,
@@ -71,8 +89,10 @@ def run_pandas_reference(path: str, mode: str, out: str) -> int:
 def run_pandas_qcut(path: str, mode: str, out: str) -> int:
     import pandas as pd
 
-    columns = [CUSTOMER, TIMESTAMP, AMOUNT] + ([ORDER] if mode == "distinct" else [])
+    columns = _columns(path, mode)
     frame = pd.read_parquet(path, columns=columns)
+    if _has_product(path):
+        frame[AMOUNT] = frame.pop(QUANTITY) * frame.pop(UNIT_PRICE)
     grouped = frame.groupby(CUSTOMER)
     per = grouped.agg(
         last=(TIMESTAMP, "max"),
@@ -102,12 +122,13 @@ def _polars_scores(pl, per):
     )
 
 
-def _polars_aggregate(pl, frame, mode):
+def _polars_aggregate(pl, frame, mode, product):
     frequency = pl.col(ORDER).n_unique() if mode == "distinct" else pl.len()
+    amount = pl.col(QUANTITY) * pl.col(UNIT_PRICE) if product else pl.col(AMOUNT)
     return frame.group_by(CUSTOMER).agg(
         pl.col(TIMESTAMP).max().alias("last"),
         frequency.alias("frequency"),
-        pl.col(AMOUNT).sum().alias("monetary"),
+        amount.sum().alias("monetary"),
     )
 
 
@@ -121,15 +142,16 @@ def _polars_finish(pl, per, out):
 def run_polars(path: str, mode: str, out: str) -> int:
     import polars as pl
 
-    columns = [CUSTOMER, TIMESTAMP, AMOUNT] + ([ORDER] if mode == "distinct" else [])
+    columns = _columns(path, mode)
     frame = pl.read_parquet(path, columns=columns)
-    return _polars_finish(pl, _polars_aggregate(pl, frame, mode), out)
+    return _polars_finish(pl, _polars_aggregate(pl, frame, mode, _has_product(path)), out)
 
 
 def run_polars_lazy(path: str, mode: str, out: str) -> int:
     import polars as pl
 
-    per = _polars_aggregate(pl, pl.scan_parquet(path), mode).collect(engine="streaming")
+    lazy = _polars_aggregate(pl, pl.scan_parquet(path), mode, _has_product(path))
+    per = lazy.collect(engine="streaming")
     return _polars_finish(pl, per, out)
 
 
@@ -137,13 +159,14 @@ def run_duckdb(path: str, mode: str, out: str) -> int:
     import duckdb
 
     frequency = f"count(DISTINCT {ORDER})" if mode == "distinct" else "count(*)"
+    amount = f"{QUANTITY} * {UNIT_PRICE}" if _has_product(path) else AMOUNT
     con = duckdb.connect()
     con.execute(
         f"""
         COPY (
             WITH per AS (
-                SELECT {CUSTOMER}, max({TIMESTAMP}) AS last, {frequency} AS frequency,
-                       sum({AMOUNT}) AS monetary
+                SELECT {CUSTOMER}, CAST(max({TIMESTAMP}) AS TIMESTAMP) AS last,
+                       {frequency} AS frequency, sum({amount}) AS monetary
                 FROM read_parquet('{path}') GROUP BY {CUSTOMER}
             ), window_end AS (SELECT max(last) + INTERVAL 1 DAY AS as_of FROM per),
             metrics AS (
