@@ -313,6 +313,8 @@ def rehash_slots(old, old_groups, new, new_groups):
     into the empty table ``new``."""
     capacity = np.int64(new.shape[0])
     has_groups = old_groups.shape[0] > 0
+    for s in range(capacity):  # touch the new table in order first: cheaper than at random
+        new[s, ROWS] = 0
     for s in range(old.shape[0]):
         if old[s, ROWS] == 0:
             continue
