@@ -29,7 +29,6 @@ from rfm_fast.arrow import (
 )
 from rfm_fast.int_partitions import (
     BufferedIntPartitions,
-    UnsortedTotals,
     gathered_columns,
 )
 from rfm_fast.parallel import parallel_argsort
@@ -575,7 +574,8 @@ class CustomerAggregator:
             self._int_partitions = None
             totals = unsorted.totals
             if unsorted.pair_positions is not None:
-                pair_positions, pair_values = self._pair_values(unsorted)
+                pair_positions = unsorted.pair_positions
+                pair_values = self._pair_values(unsorted.pair_values)
             keys = unsorted.keys.view(np.uint64) if self._unsigned else unsorted.keys
             order = parallel_argsort(keys, self.threads, self._run)
             keys = keys[order]
@@ -635,15 +635,14 @@ class CustomerAggregator:
             values.append(part.pair_values[used])
             base += int(part.n_groups[0])
         all_values = np.concatenate(values) if values else np.empty(0, dtype=np.int64)
-        if self._dense_orders or self.distinct_kind == "string":  # text even with no rows
-            return np.concatenate(positions), _take(self.order_ids.keys(), all_values)
-        return np.concatenate(positions), all_values
+        return np.concatenate(positions), self._pair_values(all_values)
 
-    def _pair_values(self, unsorted: UnsortedTotals) -> tuple[np.ndarray, np.ndarray | pa.Array]:
-        """:meth:`_pairs` for the integer-key partitions (text order ids as text)."""
+    def _pair_values(self, values: np.ndarray) -> np.ndarray | pa.Array:
+        """Pair values as the state keeps them: dense ids of text (or dictionary) order ids
+        become the ids themselves, as text even with no rows."""
         if self._dense_orders or self.distinct_kind == "string":
-            return unsorted.pair_positions, _take(self.order_ids.keys(), unsorted.pair_values)
-        return unsorted.pair_positions, unsorted.pair_values
+            return _take(self.order_ids.keys(), values)
+        return values
 
 
 def _take(keys: np.ndarray | pa.Array, ids: np.ndarray) -> np.ndarray | pa.Array:

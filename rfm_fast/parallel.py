@@ -17,12 +17,6 @@ PARALLEL_SORT_MIN = 1 << 16
 """Fewer values are sorted by one thread."""
 
 
-def run_serially(task: Callable[[int], object], items: Iterable[int]) -> None:
-    """A :data:`Runner` that calls ``task`` here, item after item."""
-    for item in items:
-        task(item)
-
-
 def parallel_argsort(values: np.ndarray, threads: int, run: Runner | None = None) -> np.ndarray:
     """The positions of ``values`` in ascending order (1-D, no NaN).
 
