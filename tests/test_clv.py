@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from rfm_fast import RFMError, clv, datasets
 from rfm_fast._kernels import btyd
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
+SAMPLE = Path(__file__).resolve().parent / "data" / "CDNOW_sample.txt"  # see data/README.md
 COLUMNS = dict(customer="master_id", timestamp="date", amount="dollar_value", unit="W")
 
 
