@@ -25,6 +25,7 @@ from rfm_fast.arrow import (
     KeyColumn,
     StringColumn,
     Validity,
+    from_numpy,
     key_column,
 )
 from rfm_fast.int_partitions import (
@@ -171,7 +172,7 @@ class KeyTable:
         used = np.unique(column.indices)
         used = used[used < size]
         if used.shape[0]:
-            entries = column.dictionary.take(pa.array(used))
+            entries = column.dictionary.take(from_numpy(used))
             ids = np.empty(used.shape[0], dtype=np.int64)
             self.factorize(key_column(entries), ids)
             mapping[used] = ids
@@ -326,6 +327,8 @@ class CustomerAggregator:
     partition_bits : int, optional
         ``2**partition_bits`` partitions (0 for small inputs: one table); default:
         :data:`DEFAULT_PARTITION_BITS` of the key kind.
+    expected_rows : int, optional
+        The input's row count where it is known, to size buffers once; it need not be exact.
     """
 
     def __init__(
@@ -336,6 +339,7 @@ class CustomerAggregator:
         *,
         threads: int = 1,
         partition_bits: int | None = None,
+        expected_rows: int | None = None,
     ):
         self.as_of_limit = int(as_of_limit)
         self.key_kind = key_kind
@@ -348,7 +352,9 @@ class CustomerAggregator:
         # Integer keys go through buffered partitions; text keys through per-batch partitions
         # whose tables keep the key bytes.
         self._int_partitions = (
-            BufferedIntPartitions(distinct is not None, self.threads, partition_bits, self._run)
+            BufferedIntPartitions(
+                distinct is not None, self.threads, partition_bits, self._run, expected_rows
+            )
             if key_kind == "int"
             else None
         )
@@ -601,7 +607,7 @@ class CustomerAggregator:
             )
             del partitions, arenas, offsets
             order = pc.sort_indices(text).to_numpy()
-            keys = text.take(pa.array(order))
+            keys = text.take(from_numpy(order))
             columns = np.ascontiguousarray(totals[order].T)
             del totals
         monetary = np.empty(columns.shape[1], dtype=np.float64)
@@ -646,7 +652,7 @@ class CustomerAggregator:
 
 
 def _take(keys: np.ndarray | pa.Array, ids: np.ndarray) -> np.ndarray | pa.Array:
-    return keys[ids] if isinstance(keys, np.ndarray) else keys.take(pa.array(ids))
+    return keys[ids] if isinstance(keys, np.ndarray) else keys.take(from_numpy(ids))
 
 
 def _validity_of(mask: np.ndarray) -> Validity:

@@ -157,6 +157,7 @@ def aggregate(
         limit,
         threads=threads or os.cpu_count() or 1,
         partition_bits=0 if n < SMALL_INPUT_ROWS else None,
+        expected_rows=n,
     )
     bad = -1
     if isinstance(customers, IntColumn) and (distinct is None or isinstance(distinct, IntColumn)):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from rfm_fast.arrow import primitive_values
 from rfm_fast.errors import RFMError
 from rfm_fast.scoring import RFMResult
 
@@ -36,7 +37,8 @@ def _columns(result: RFMResult) -> _Columns:
     table = result.table
     segment = table.column("segment").combine_chunks()
     names = [str(n) for n in segment.dictionary.to_pylist()]
-    codes = segment.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = primitive_values(segment.indices, segment.indices.type.to_pandas_dtype())
+    codes = codes.astype(np.int64)
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(len(names) + 1))
     scores = {s: table.column(s).to_numpy()[order].astype(np.int64) for s in SCORES}

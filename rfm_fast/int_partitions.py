@@ -26,14 +26,30 @@ from rfm_fast.parallel import Runner
 BUFFER_ROWS = 1 << 24
 """Records buffered across all threads and partitions at most (16M: 384 MB for row counts,
 640 MB with distinct values)."""
+MIN_BUFFER_ROWS = 1 << 20
+"""Records buffered at least when the input's row count is known (see :func:`buffer_rows`)."""
 FIRST_BUFFER_ROWS = 1 << 10
-"""Records per (thread, partition) buffer at first; doubled after each fold until the total
-reaches BUFFER_ROWS, so that small inputs allocate little."""
+"""Records per (thread, partition) buffer at first when the row count is not known; doubled
+after each fold until the total reaches BUFFER_ROWS, so that small inputs allocate little."""
 TABLE_LOAD = 0.7
 """Largest share of a partition table's slots in use (linear probing stays short)."""
 PAIR_LOAD = 0.7
 """The same for distinct-pair tables."""
 FIRST_SLOTS = 64
+
+
+def buffer_rows(expected_rows: int | None) -> int:
+    """Records to buffer for an input of ``expected_rows`` rows (``None``: not known): an eighth
+    of its rows (rounded up to a power of two), within MIN_BUFFER_ROWS..BUFFER_ROWS.
+
+    Measured on 10M orders of 500K customers: aggregation took as long with 1M records as with
+    16M (0.79 against 0.90 s), at 210 MB less peak memory; on 100M orders, 16M records fold
+    each partition's table fewer times than 8M.
+    """
+    if expected_rows is None:
+        return BUFFER_ROWS
+    wanted = 1 << max(int(expected_rows) - 1, 1).bit_length()
+    return min(BUFFER_ROWS, max(MIN_BUFFER_ROWS, wanted // 8))
 
 
 def slot_array(partitions: int, rows: int, width: int, populate: bool = False) -> np.ndarray:
@@ -180,6 +196,9 @@ class BufferedIntPartitions:
         ``2**partition_bits`` partitions (0: one table, for small inputs).
     run : callable
         ``run(task, items)`` calls ``task(item)`` for every item, on a thread pool or not.
+    expected_rows : int, optional
+        The input's row count, where it is known: the buffers are sized for it at once
+        (:func:`buffer_rows`); otherwise they start small and double.
     """
 
     def __init__(
@@ -188,13 +207,16 @@ class BufferedIntPartitions:
         threads: int,
         partition_bits: int,
         run: Runner,
+        expected_rows: int | None = None,
     ) -> None:
         self.distinct = distinct
         self.threads = threads
         self.shift = 64 - partition_bits
         self.n_partitions = 1 << partition_bits
         self.width = kernels.RECORD_WIDTH_DISTINCT if distinct else kernels.RECORD_WIDTH
-        self.max_capacity = max(FIRST_BUFFER_ROWS, BUFFER_ROWS // (threads * self.n_partitions))
+        buffers = threads * self.n_partitions
+        self.max_capacity = max(FIRST_BUFFER_ROWS, buffer_rows(expected_rows) // buffers)
+        self.first_capacity = self.max_capacity if expected_rows is not None else FIRST_BUFFER_ROWS
         self.capacity = 0
         self.records: list[np.ndarray] = []
         self.fill = np.zeros((threads, self.n_partitions), dtype=np.int64)
@@ -231,7 +253,7 @@ class BufferedIntPartitions:
                 self.fold_all()
             self.witness = np.empty(0, dtype=np.float64 if is_float else np.int64)
         if not self.records:
-            self._allocate(min(FIRST_BUFFER_ROWS, self.max_capacity))
+            self._allocate(min(self.first_capacity, self.max_capacity))
         n = timestamps.shape[0]
         bounds = [n * t // chunks for t in range(chunks + 1)]
         starts, stops = bounds[:-1], bounds[1:]

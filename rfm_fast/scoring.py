@@ -97,9 +97,8 @@ class RFMResult:
     def segment_counts(self) -> list[tuple[str, int]]:
         """(segment, customers) for every segment name, in rule order, then "Other"."""
         column = self.table.column("segment").combine_chunks()
-        counts = np.bincount(
-            column.indices.to_numpy(zero_copy_only=False), minlength=len(column.dictionary)
-        )
+        codes = arrow.primitive_values(column.indices, column.indices.type.to_pandas_dtype())
+        counts = np.bincount(codes, minlength=len(column.dictionary))
         return [
             (str(name), int(c))
             for name, c in zip(column.dictionary.to_pylist(), counts, strict=True)
@@ -417,6 +416,7 @@ def _aggregate(
         INT64_MAX if as_of_ticks is None else as_of_ticks,
         threads=threads,
         partition_bits=0 if small else None,
+        expected_rows=source.total_rows,
     )
 
     loop_wall, loop_cpu = time.perf_counter(), time.process_time()
@@ -583,17 +583,17 @@ def _table(
     return pa.table(
         {
             aggregated.customer: _customer_output(totals.keys, aggregated.customer_type),
-            "recency": pa.array(metrics.recency, pa.int64()),
-            "frequency": pa.array(metrics.frequency, pa.int64()),
-            "monetary": pa.array(metrics.monetary, pa.float64()),
+            "recency": arrow.from_numpy(metrics.recency, pa.int64()),
+            "frequency": arrow.from_numpy(metrics.frequency, pa.int64()),
+            "monetary": arrow.from_numpy(metrics.monetary, pa.float64()),
             "first_purchase": axis.to_arrow(totals.first),
             "last_purchase": axis.to_arrow(totals.last),
-            "tenure": pa.array(metrics.tenure, pa.int64()),
-            "R": pa.array(r),
-            "F": pa.array(f),
-            "M": pa.array(m),
+            "tenure": arrow.from_numpy(metrics.tenure, pa.int64()),
+            "R": arrow.from_numpy(r),
+            "F": arrow.from_numpy(f),
+            "M": arrow.from_numpy(m),
             "rfm_cell": _cells(r, f, m),
-            "rfm_score": pa.array(r.astype(np.int16) + f + m, pa.int16()),
+            "rfm_score": arrow.from_numpy(r.astype(np.int16) + f + m, pa.int16()),
             "segment": assign_segments(rules, {"R": r, "F": f, "M": m}),
         }
     )
@@ -631,7 +631,7 @@ def _customer_output(keys: np.ndarray | pa.Array, input_type: pa.DataType) -> pa
     """Customer keys in the input's type (dictionaries decoded, string_view as string)."""
     value_type = input_type.value_type if pa.types.is_dictionary(input_type) else input_type
     if isinstance(keys, np.ndarray):
-        return pa.array(keys).cast(value_type)
+        return arrow.from_numpy(keys).cast(value_type)
     if keys.type == value_type or pa.types.is_large_string(value_type):
         return keys
     return keys.cast(pa.string())

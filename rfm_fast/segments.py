@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from rfm_fast.arrow import from_numpy, from_strings
 from rfm_fast.errors import RFMError
 
 SCORE_NAMES = ("R", "F", "M")
@@ -188,4 +189,4 @@ def assign_segments(rules: Sequence[SegmentRule], scores: dict[str, np.ndarray])
         hit = unassigned & rule.matches(scores)
         codes[hit] = code
         unassigned &= ~hit
-    return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string()))
+    return pa.DictionaryArray.from_arrays(from_numpy(codes), from_strings(names))
