@@ -33,9 +33,12 @@ FIRST_BUFFER_ROWS = 1 << 10
 after each fold until the total reaches BUFFER_ROWS, so that small inputs allocate little."""
 TABLE_LOAD = 0.7
 """Largest share of a partition table's slots in use (linear probing stays short)."""
-PAIR_LOAD = 0.7
-"""The same for distinct-pair tables."""
 FIRST_SLOTS = 64
+FIRST_PAIRS = 256
+"""Pairs a partition holds at first. When they are full, the repeats are removed
+(:func:`rfm_fast._kernels.buffered.dedupe_pairs`) if the partition's previous removal freed at
+least a quarter, and the arrays grow when less than half is free: distinct order ids are then
+sorted once, at the end, and repeated ones (an order's lines far apart) do not pile up."""
 
 
 def buffer_rows(expected_rows: int | None) -> int:
@@ -91,7 +94,8 @@ class PartitionTables:
     Hashing spreads customers evenly over partitions, so their tables fill at the same rate
     and grow together: one large allocation per growth, which the kernel backs with huge pages.
     Many small tables growing one by one cost a page fault for every 4 kB touched (measured on
-    the 100M-row file: half of the fold time). Pair tables are per partition: rows, unlike
+    the 100M-row file: half of the fold time). Each partition's distinct (dense id, value)
+    pairs are two arrays of its own, appended to and deduplicated when full: rows, unlike
     customers, can crowd into one partition.
     """
 
@@ -100,21 +104,20 @@ class PartitionTables:
         self.slots = slot_array(partitions, FIRST_SLOTS, kernels.SLOT_WIDTH)
         self.slot_groups = np.zeros((partitions, FIRST_SLOTS if distinct else 0), dtype=np.int32)
         self.n_used = np.zeros((partitions, 1), dtype=np.int64)
-        size = FIRST_SLOTS if distinct else 0
-        self.pairs = [np.full((size, 3), -1, dtype=np.int32) for _ in range(partitions)]
+        size = FIRST_PAIRS if distinct else 0
+        self.pair_groups = [np.empty(size, dtype=np.int32) for _ in range(partitions)]
+        self.pair_values = [np.empty(size, dtype=np.int64) for _ in range(partitions)]
         self.n_pairs = np.zeros((partitions, 1), dtype=np.int64)
+        self.dedupe_pays = np.ones(partitions, dtype=bool)
 
     @property
     def max_used(self) -> int:
         return int(self.slots.shape[1] * TABLE_LOAD)
 
-    def max_pairs(self, p: int) -> int:
-        return int(self.pairs[p].shape[0] * PAIR_LOAD) if self.distinct else 1 << 62
-
     def fold(self, p: int, records: np.ndarray, witness: np.ndarray, start: int, n: int) -> int:
         """Fold records ``start..n-1`` of one buffer into partition ``p``; returns ``n``, or
-        where it stopped because the slots are full (see :meth:`grow_slots`). A full pair
-        table grows here: it is the partition's own."""
+        where it stopped because the slots are full (see :meth:`grow_slots`). Full pair
+        arrays are deduplicated, or grown, here: they are the partition's own."""
         records_float = records.view(np.float64)
         while start < n:
             start = kernels.fold_records(
@@ -127,15 +130,28 @@ class PartitionTables:
                 self.slot_groups[p],
                 self.n_used[p],
                 self.max_used,
-                self.pairs[p],
+                self.pair_groups[p],
+                self.pair_values[p],
                 self.n_pairs[p],
-                self.max_pairs(p),
             )
             if start < n:
                 if int(self.n_used[p, 0]) >= self.max_used:
                     return start
-                self._grow_pairs(p)
+                self._make_room_for_pairs(p)
         return n
+
+    def dedupe_pairs(self, p: int) -> np.ndarray:
+        """Keep each of partition ``p``'s pairs once; returns its distinct values per dense
+        id (``n_used`` entries)."""
+        n = int(self.n_pairs[p, 0])
+        n_groups = int(self.n_used[p, 0])
+        counts = np.empty(n_groups + 1, dtype=np.int64)
+        scratch = np.empty(n, dtype=np.int64)
+        kept = kernels.dedupe_pairs(
+            self.pair_groups[p], self.pair_values[p], n, n_groups, scratch, counts
+        )
+        self.n_pairs[p, 0] = kept
+        return counts[:n_groups]
 
     def grow_slots(self, run: Runner, threads: int) -> None:
         """Give every partition more slots (call while no fold runs).
@@ -163,12 +179,22 @@ class PartitionTables:
         run(rehash, range(threads))
         self.slots, self.slot_groups = slots, groups
 
-    def _grow_pairs(self, p: int) -> None:
-        size = self.pairs[p].shape[0]
+    def _make_room_for_pairs(self, p: int) -> None:
+        """Remove the repeats of partition ``p``'s full pair arrays where that has paid off
+        before; grow the arrays when less than half of them is free (see FIRST_PAIRS)."""
+        size = self.pair_values[p].shape[0]
+        if self.dedupe_pays[p]:
+            self.dedupe_pairs(p)
+            self.dedupe_pays[p] = int(self.n_pairs[p, 0]) * 4 <= size * 3
+        if int(self.n_pairs[p, 0]) * 2 <= size:
+            return
         size = size * 4 if size < 1 << 12 else size * 3 // 2
-        pairs = np.full((size, 3), -1, dtype=np.int32)
-        kernels.rehash_pairs(self.pairs[p], pairs)
-        self.pairs[p] = pairs
+        n = int(self.n_pairs[p, 0])
+        groups = np.empty(size, dtype=np.int32)
+        values = np.empty(size, dtype=np.int64)
+        groups[:n] = self.pair_groups[p][:n]
+        values[:n] = self.pair_values[p][:n]
+        self.pair_groups[p], self.pair_values[p] = groups, values
 
 
 @dataclass
@@ -353,11 +379,20 @@ class BufferedIntPartitions:
         total = int(bases[-1])
         keys = np.empty(total, dtype=np.int64)
         totals = np.empty((total, kernels.N_TOTALS), dtype=np.int64)
+        distinct_counts: list[np.ndarray | None] = [None] * self.n_partitions
+        if self.distinct:  # pairs kept once each, hence each customer's distinct values
+
+            def dedupe(t: int) -> None:
+                for p in range(t, self.n_partitions, self.threads):
+                    distinct_counts[p] = tables.dedupe_pairs(p)
+
+            self._run(dedupe, range(self.threads))
         pair_bases = np.zeros(self.n_partitions + 1, dtype=np.int64)
         np.cumsum(tables.n_pairs[:, 0], out=pair_bases[1:])
         keep = keep_pairs and self.distinct
         positions = np.empty(int(pair_bases[-1]) if keep else 0, dtype=np.int64)
         values = np.empty_like(positions)
+        distinct_column = kernels.DISTINCT - kernels.FIRST
 
         def compact(t: int) -> None:
             for p in range(t, self.n_partitions, self.threads):
@@ -366,10 +401,20 @@ class BufferedIntPartitions:
                     tables.slots[p], tables.slot_groups[p], keys[lo:hi], totals[lo:hi]
                 )
                 release_rows(tables.slots, p, p + 1)  # copied: give its memory back
+                if self.distinct:  # the slots counted null values; add the distinct ones
+                    totals[lo:hi, distinct_column] += distinct_counts[p]
                 if keep:
                     plo, phi = pair_bases[p], pair_bases[p + 1]
-                    kernels.pair_rows(tables.pairs[p], lo, positions[plo:phi], values[plo:phi])
-                tables.pairs[p] = None  # release each pair table as soon as it is copied
+                    kernels.pair_rows(
+                        tables.pair_groups[p],
+                        tables.pair_values[p],
+                        phi - plo,
+                        lo,
+                        positions[plo:phi],
+                        values[plo:phi],
+                    )
+                # Release each partition's pairs as soon as they are copied.
+                tables.pair_groups[p] = tables.pair_values[p] = None
 
         self._run(compact, range(self.threads))
         return UnsortedTotals(keys, totals, positions if keep else None, values if keep else None)

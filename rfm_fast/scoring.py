@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from rfm_fast import arrow, binning
+from rfm_fast._kernels.config import load_numba_in_background
 from rfm_fast.aggregation import (
     INT64_MAX,
     SMALL_INPUT_ROWS,
@@ -386,6 +387,7 @@ def _aggregate(
     columns, once they have been folded in."""
 
     timer = PhaseTimer()
+    load_numba_in_background()
     source = open_source(
         data,
         batch_rows=batch_rows,

@@ -1,6 +1,6 @@
 """The buffered partitions of integer keys: with buffers and tables so small that every batch
-fills buffers, stops scatters, grows tables in the middle of a fold and grows pair tables, the
-totals equal those of one table and one thread."""
+fills buffers, stops scatters, grows tables in the middle of a fold and dedupes and grows pair
+arrays, the totals equal those of one table and one thread."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def tiny_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(int_partitions, "BUFFER_ROWS", 96)
     monkeypatch.setattr(int_partitions, "FIRST_BUFFER_ROWS", 4)
     monkeypatch.setattr(int_partitions, "FIRST_SLOTS", 4)
+    monkeypatch.setattr(int_partitions, "FIRST_PAIRS", 4)
     monkeypatch.setattr(aggregation, "PARALLEL_MIN_ROWS", 1)  # every batch split over threads
 
 
@@ -99,6 +100,40 @@ def test_amounts_may_change_between_integers_and_floats():
     _assert_same(got, expected)
     one_by_one = [_totals([b], threads=1, bits=0, distinct=False)[0].sums[0].sum() for b in batches]
     assert sum(one_by_one) == expected[0].sums[0].sum()
+
+
+@pytest.mark.usefixtures("tiny_buffers")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_repeats_far_apart_count_once(threads: int):
+    """Orders that come back long after (not next to each other) are counted once, whether
+    the pair arrays drop them while folding or only at the end."""
+    rng = np.random.default_rng(11)
+    n = 5_000
+    # Few customers and few order ids each, drawn at random: most repeats are far apart.
+    customers = rng.integers(0, 40, n)
+    orders = customers * 1_000 + rng.integers(0, 25, n)
+    orders[:1_000] = np.arange(1_000) + 10**6  # a unique stretch first: growth without dedupe
+    table = pa.table(
+        {
+            "customer": pa.array(customers, pa.int64()),
+            "ts": pa.array(rng.integers(0, 10**9, n), pa.timestamp("s")),
+            "amount": pa.array(rng.normal(10, 30, n)),
+            "order": pa.array(orders, mask=rng.random(n) < 0.03),
+        }
+    )
+    totals, _ = _totals(table.to_batches(300), threads, bits=2, distinct=True)
+    expected: dict[int, set] = {}
+    nulls: dict[int, int] = {}
+    for c, o in zip(customers.tolist(), table.column("order").to_pylist(), strict=True):
+        if o is None:
+            nulls[c] = nulls.get(c, 0) + 1
+        else:
+            expected.setdefault(c, set()).add(o)
+    keys = sorted(set(customers.tolist()))
+    assert totals.keys.tolist() == keys
+    want = [len(expected.get(c, ())) + nulls.get(c, 0) for c in keys]
+    assert totals.distinct.tolist() == want
+    assert len(totals.pairs[0]) == sum(len(v) for v in expected.values())
 
 
 @settings(max_examples=40, deadline=None)

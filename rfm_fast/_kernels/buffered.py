@@ -21,6 +21,12 @@ together, so that finding a customer and updating its totals touch one cache lin
 slot has ``ROWS == 0``; every int64 key, sentinels included, is a valid key. Tables use
 multiply-shift range reduction, so capacities need not be powers of two and grow by 1.5x.
 
+With distinct values, each new (customer, value) pair is appended to its partition's pair
+arrays, not looked up in a hash table of pairs: such a table outgrows the cache at a few
+hundred thousand pairs a partition, and then each row costs a miss. Repeats are removed by
+sorting (:func:`dedupe_pairs`) when the arrays are full and at the end; a customer's repeat
+of its latest value (an order's lines next to each other) is not appended at all.
+
 Kernels never grow anything and never check their input: a kernel stops where a buffer is full
 or a table could pass ``max_used`` entries, and returns where it stopped; the caller folds or
 grows, and calls again from there.
@@ -43,7 +49,7 @@ from rfm_fast._kernels.aggregate import (
     exact_sum,
 )
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
-from rfm_fast._kernels.hashing import is_valid, mix64, pair_hash
+from rfm_fast._kernels.hashing import is_valid, mix64
 from rfm_fast._kernels.intrinsics import prefetch
 from rfm_fast._kernels.partitioned import partition_of
 
@@ -64,8 +70,8 @@ LAST = 2
 ROWS = 3  # 0: the slot is empty
 SUM_WHOLE = 4
 SUM_FRACTION = 5
-DISTINCT = 6  # distinct orders (or days); a null order counts as one of its own
-LAST_VALUE = 7  # the customer's latest distinct value: a repeat skips the pair table
+DISTINCT = 6  # null orders (each one of its own) while folding; compact_slots' callers add the rest
+LAST_VALUE = 7  # the customer's latest distinct value: a repeat is not appended to the pairs
 SLOT_WIDTH = 8
 N_TOTALS = DISTINCT - FIRST + 1
 """Totals per customer that :func:`compact_slots` writes: FIRST, LAST, ROWS, SUM_WHOLE,
@@ -73,19 +79,14 @@ SUM_FRACTION, DISTINCT."""
 
 PREFETCH_DISTANCE = 16
 """Records between a slot's prefetch and its use."""
+INSERTION_SORT_MAX = 32
+"""A customer's values are sorted in place up to this many (a call to sort costs more)."""
 
 
 @jit_inline
 def home_slot(h, capacity):
     """A hash's first slot in a table of ``capacity`` slots: its low 32 bits, scaled."""
     return np.int64(((h & np.uint64(0xFFFFFFFF)) * np.uint64(capacity)) >> np.uint64(32))
-
-
-@jit_inline
-def pair_home(group, value, capacity):
-    """A (group, value) pair's first slot in a pair table of ``capacity`` rows."""
-    h = pair_hash(group, value) >> np.uint64(32)
-    return np.int64((h * np.uint64(capacity)) >> np.uint64(32))
 
 
 def store_amount(records, records_float, p, f, value):  # pragma: no cover - overloaded
@@ -220,27 +221,29 @@ def fold_records(
     slot_groups,
     n_used,
     max_used,
-    pairs,
+    pair_groups,
+    pair_values,
     n_pairs,
-    max_pairs,
 ):
     """Fold records ``start..stop-1`` of one partition's buffer (``(capacity, width)``) into its
     table ``slots``.
 
     With distinct values (``records`` wider than ``RECORD_WIDTH``), a new customer gets the
     dense id ``n_used`` in ``slot_groups`` (stored as ``-id - 1`` until the customer has a
-    non-null value in ``LAST_VALUE``), and each new (id, value) pair is a row
-    ``[id, value low word, value high word]`` of the int32 ``pairs``. Returns ``stop``, or the
-    record at which ``n_used`` reached ``max_used`` (or ``n_pairs`` reached ``max_pairs``).
+    non-null value in ``LAST_VALUE``), and each (id, value) pair whose value differs from the
+    customer's previous one is appended to ``pair_groups`` and ``pair_values``: repeats are
+    removed later, by :func:`dedupe_pairs`. The slot's ``DISTINCT`` counts the null values.
+    Returns ``stop``, or the record at which ``n_used`` reached ``max_used`` or the pair arrays
+    were full.
     """
     capacity = np.int64(slots.shape[0])
-    pair_capacity = np.int64(pairs.shape[0])
+    max_pairs = np.int64(pair_values.shape[0])
     has_values = records.shape[1] > RECORD_WIDTH
     flat = slots.reshape(slots.size)  # 1-D, for prefetch
     used = n_used[0]
     pair_count = n_pairs[0]
     for r in range(start, stop):
-        if used >= max_used or pair_count >= max_pairs:
+        if used >= max_used or (has_values and pair_count >= max_pairs):
             n_used[0] = used
             n_pairs[0] = pair_count
             return r
@@ -285,26 +288,57 @@ def fold_records(
             group = -group - 1
             slot_groups[slot] = group
         slots[slot, LAST_VALUE] = value
-        lo = np.int32(value & 0xFFFFFFFF)
-        hi = np.int32(value >> 32)
-        at = pair_home(group, value, pair_capacity)
-        while True:
-            occupant = pairs[at, 0]
-            if occupant == -1:
-                pairs[at, 0] = group
-                pairs[at, 1] = lo
-                pairs[at, 2] = hi
-                slots[slot, DISTINCT] += 1
-                pair_count += 1
-                break
-            if occupant == group and pairs[at, 1] == lo and pairs[at, 2] == hi:
-                break
-            at += 1
-            if at == pair_capacity:
-                at = 0
+        pair_groups[pair_count] = group
+        pair_values[pair_count] = value
+        pair_count += 1
     n_used[0] = used
     n_pairs[0] = pair_count
     return stop
+
+
+@jit
+def dedupe_pairs(pair_groups, pair_values, n, n_groups, scratch, counts):
+    """Sort pairs ``0..n-1`` by dense id, then value, and keep each (id, value) once, in that
+    order, at the front of the arrays; returns how many are kept.
+
+    ``scratch`` has at least ``n`` entries; ``counts`` at least ``n_groups + 1``, and it holds
+    each id's distinct values afterwards. A counting sort by id (ids are dense, below
+    ``n_groups``), then a sort of each id's few values: about the cost of one pass, where a
+    hash table of pairs costs a cache miss a row once it outgrows the cache.
+    """
+    for g in range(n_groups + 1):
+        counts[g] = 0
+    for k in range(n):
+        counts[pair_groups[k] + 1] += 1
+    for g in range(n_groups):
+        counts[g + 1] += counts[g]  # counts[g]: where id g's values start
+    for k in range(n):
+        g = pair_groups[k]
+        scratch[counts[g]] = pair_values[k]
+        counts[g] += 1  # ends as where id g's values end
+    kept = 0
+    start = 0
+    for g in range(n_groups):
+        end = counts[g]
+        if end - start > INSERTION_SORT_MAX:
+            scratch[start:end].sort()
+        else:  # a customer's few values, often in order already
+            for k in range(start + 1, end):
+                value = scratch[k]
+                j = k - 1
+                while j >= start and scratch[j] > value:
+                    scratch[j + 1] = scratch[j]
+                    j -= 1
+                scratch[j + 1] = value
+        first_kept = kept
+        for k in range(start, end):
+            if k == start or scratch[k] != scratch[k - 1]:
+                pair_groups[kept] = g
+                pair_values[kept] = scratch[k]
+                kept += 1
+        counts[g] = kept - first_kept
+        start = end
+    return kept
 
 
 @jit
@@ -330,25 +364,6 @@ def rehash_slots(old, old_groups, new, new_groups):
 
 
 @jit
-def rehash_pairs(old, new):
-    """Move every occupied row of the pair table ``old`` into the empty (all ``-1``) ``new``."""
-    capacity = np.int64(new.shape[0])
-    for k in range(old.shape[0]):
-        group = old[k, 0]
-        if group == -1:
-            continue
-        value = (np.int64(old[k, 2]) << 32) | (np.int64(old[k, 1]) & 0xFFFFFFFF)
-        at = pair_home(group, value, capacity)
-        while new[at, 0] != -1:
-            at += 1
-            if at == capacity:
-                at = 0
-        new[at, 0] = group
-        new[at, 1] = old[k, 1]
-        new[at, 2] = old[k, 2]
-
-
-@jit
 def compact_slots(slots, slot_groups, keys_out, totals_out):
     """Write the occupied slots' keys and totals (``FIRST..DISTINCT``): in slot order, or at
     their dense id when ``slot_groups`` is not empty. Returns how many there were."""
@@ -368,18 +383,11 @@ def compact_slots(slots, slot_groups, keys_out, totals_out):
 
 
 @jit
-def pair_rows(pairs, base, positions, values):
-    """The occupied rows of a partition's pair table: customer position (``base`` + id) and
-    value, appended in table order; returns how many."""
-    n = 0
-    for k in range(pairs.shape[0]):
-        group = pairs[k, 0]
-        if group == -1:
-            continue
-        positions[n] = base + group
-        values[n] = (np.int64(pairs[k, 2]) << 32) | (np.int64(pairs[k, 1]) & 0xFFFFFFFF)
-        n += 1
-    return n
+def pair_rows(pair_groups, pair_values, n, base, positions, values):
+    """A partition's first ``n`` pairs as customer position (``base`` + id) and value."""
+    for k in range(n):
+        positions[k] = base + pair_groups[k]
+        values[k] = pair_values[k]
 
 
 @jit

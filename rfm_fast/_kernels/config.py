@@ -11,6 +11,8 @@ Every kernel in :mod:`rfm_fast._kernels` is compiled with :data:`jit`:
 
 from __future__ import annotations
 
+import threading
+
 import numba
 
 JIT_OPTIONS: dict[str, bool] = {"cache": True, "nogil": True}
@@ -20,3 +22,19 @@ jit = numba.njit(**JIT_OPTIONS)
 
 jit_inline = numba.njit(inline="always", **JIT_OPTIONS)
 """Decorator for small helpers that are inlined into kernels at the Numba IR level."""
+
+
+@jit
+def _first_kernel(value):
+    """The smallest kernel: calling it makes Numba load what every kernel needs."""
+    return value + 1
+
+
+def load_numba_in_background() -> threading.Thread:
+    """Start loading Numba's compiler state (its typing and lowering registries, about half a
+    second on a first call in a process) in a thread, so that it overlaps with opening and
+    decoding the input; the first real kernel call waits for it on Numba's own lock."""
+    thread = threading.Thread(target=_first_kernel, args=(0,), name="rfm_fast-numba-load")
+    thread.daemon = True
+    thread.start()
+    return thread
