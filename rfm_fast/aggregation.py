@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast._kernels import aggregate as agg_kernels
-from rfm_fast._kernels import hashing, partitioned
+from rfm_fast._kernels import buffered, hashing
 from rfm_fast.arrow import (
     ALL_VALID,
     DictionaryColumn,
@@ -28,23 +28,18 @@ from rfm_fast.arrow import (
     from_numpy,
     key_column,
 )
-from rfm_fast.int_partitions import (
-    BufferedIntPartitions,
-    gathered_columns,
-)
+from rfm_fast.buffered_partitions import BufferedPartitions, TextKeys, gathered_columns
+from rfm_fast.errors import RFMError
 from rfm_fast.parallel import parallel_argsort
 
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
-PARTITION_SLOTS = 1 << 8
-DEFAULT_PARTITION_BITS = {"int": 10, "string": 8}
+DEFAULT_PARTITION_BITS = {"int": 10, "string": 10}
 """Partitions (as bits of the key hash) for large inputs, per key kind: 1,024 buffered partitions
-for integer keys (measured on 100M orders of 4.9M customers: 6.9 s to score against 8.9 s with
-256), 256 for text keys, which are folded batch by batch."""
+(measured on 100M orders of 4.9M customers with integer keys: 6.9 s to score against 8.9 s with
+256)."""
 SMALL_INPUT_ROWS = 1 << 18
 """Inputs known to be smaller are aggregated in one hash table instead of partitions."""
-PAIR_LOAD = 0.7
-"""Largest share of a distinct-pair table's slots in use (linear probing stays short)."""
 PARALLEL_MIN_ROWS = 1 << 15
 """Smaller batches are folded in the calling thread (threads would cost more than they save)."""
 
@@ -215,65 +210,6 @@ class RowCounts:
     max_timestamp: int | None = None
 
 
-class _TextPartition:
-    """One partition's share of the text-keyed customers: hash table, key bytes, totals and
-    distinct pairs.
-
-    :meth:`reserve` grows the arrays so that the next fold can add ``rows`` new customers (and
-    pairs, and ``text_bytes`` of new keys) without checking anything.
-    """
-
-    def __init__(self, distinct: bool) -> None:
-        self.n_groups = np.zeros(1, dtype=np.int64)
-        self._set_slots(PARTITION_SLOTS)
-        self.totals = np.zeros((self.max_groups, partitioned.N_TOTALS), dtype=np.int64)
-        self.group_keys = np.zeros(self.max_groups, dtype=np.uint64)  # the hashes
-        self.arena = np.zeros(PARTITION_SLOTS * 8, dtype=np.uint8)
-        self.arena_offsets = np.zeros(self.max_groups + 1, dtype=np.int64)
-        self.n_pairs = np.zeros(1, dtype=np.int64)
-        size = PARTITION_SLOTS if distinct else 0
-        self.pair_groups = np.full(size, hashing.EMPTY, dtype=np.int32)
-        self.pair_values = np.zeros(size, dtype=np.int64)
-
-    def _set_slots(self, slots: int) -> None:
-        self.max_groups = slots // 2
-        self.slot_groups = np.full(slots, hashing.EMPTY, dtype=np.int32)
-        self.slot_keys = np.zeros(slots, dtype=np.uint64)  # hashes of the keys
-
-    def reserve(self, rows: int, text_bytes: int = 0) -> None:
-        n = int(self.n_groups[0])
-        if n + rows > self.max_groups:
-            slots = self.slot_groups.shape[0]
-            while slots // 2 < n + rows:
-                slots *= 2
-            self._set_slots(slots)
-            partitioned.rehash_string_partition(
-                self.group_keys, n, self.slot_groups, self.slot_keys
-            )
-            self.group_keys = _grown(self.group_keys, self.max_groups)
-            self.totals = _grown(self.totals, self.max_groups)
-            self.arena_offsets = _grown(self.arena_offsets, self.max_groups + 1)
-        used = int(self.arena_offsets[n])
-        if used + text_bytes > self.arena.shape[0]:
-            self.arena = _grown(self.arena, max(2 * self.arena.shape[0], used + text_bytes))
-        if self.pair_groups.shape[0]:
-            pairs = int(self.n_pairs[0]) + rows
-            slots = self.pair_groups.shape[0]
-            if pairs > slots * PAIR_LOAD:
-                while pairs > slots * PAIR_LOAD:
-                    slots = slots * 3 // 2
-                groups = np.full(slots, hashing.EMPTY, dtype=np.int32)
-                values = np.zeros(slots, dtype=np.int64)
-                partitioned.rehash_pairs(self.pair_groups, self.pair_values, groups, values)
-                self.pair_groups, self.pair_values = groups, values
-
-    def keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """The keys' bytes and their offsets, by dense id."""
-        n = int(self.n_groups[0])
-        offsets = self.arena_offsets[: n + 1]
-        return self.arena[: offsets[n]], offsets
-
-
 @dataclass(frozen=True)
 class _Keys:
     """One batch's customer keys in the form the partition kernels take."""
@@ -308,9 +244,10 @@ def _batch_keys(column: KeyColumn) -> _Keys:
 class CustomerAggregator:
     """Running per-customer totals, updated batch by batch.
 
-    Rows are radix-partitioned by the hash of their customer key; each partition owns its table
-    and totals, so partitions can be folded by several threads at once with results that do not
-    depend on the number of threads, the batch sizes or the row order.
+    Rows are radix-partitioned by the hash of their customer key, through buffers that hold
+    many batches (:class:`rfm_fast.buffered_partitions.BufferedPartitions`); each partition
+    owns its table and totals, so partitions can be folded by several threads at once with
+    results that do not depend on the number of threads, the batch sizes or the row order.
 
     Parameters
     ----------
@@ -346,22 +283,15 @@ class CustomerAggregator:
         self.distinct_kind = distinct
         if partition_bits is None:
             partition_bits = DEFAULT_PARTITION_BITS[key_kind]
-        self.shift = 64 - partition_bits
         self.threads = max(1, int(threads))
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
-        # Integer keys go through buffered partitions; text keys through per-batch partitions
-        # whose tables keep the key bytes.
-        self._int_partitions = (
-            BufferedIntPartitions(
-                distinct is not None, self.threads, partition_bits, self._run, expected_rows
-            )
-            if key_kind == "int"
-            else None
-        )
-        self.partitions = (
-            []
-            if key_kind == "int"
-            else [_TextPartition(distinct is not None) for _ in range(1 << partition_bits)]
+        self._partitions: BufferedPartitions | None = BufferedPartitions(
+            distinct is not None,
+            self.threads,
+            partition_bits,
+            self._run,
+            expected_rows,
+            text=key_kind == "string",
         )
         # Text order ids, and dictionary-encoded ids of either kind, are mapped to dense ids
         # first (integer ids are counted as they are).
@@ -370,17 +300,8 @@ class CustomerAggregator:
         self.counters = np.zeros((self.threads, agg_kernels.N_COUNTERS), dtype=np.int64)
         self.counters[:, agg_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
         self._unsigned = False
-        self._row_buffers: dict[str, np.ndarray] = {}
         self._order_groups = np.empty(0, dtype=np.int64)
         self._dense_orders = False  # pair values are ids of self.order_ids, not the values
-
-    def _buffer(self, name: str, n: int, dtype: type) -> np.ndarray:
-        """A reusable scratch array of at least ``n`` entries (reuse avoids page faults)."""
-        buffer = self._row_buffers.get(name)
-        if buffer is None or buffer.shape[0] < n:
-            buffer = np.empty(max(n, 1024), dtype=dtype)
-            self._row_buffers[name] = buffer
-        return buffer[:n]
 
     def _run(self, task, items) -> None:
         """``task(item)`` for each item: on the thread pool, or here when there is none."""
@@ -406,7 +327,7 @@ class CustomerAggregator:
         the batch is folded in then), or ``-1``.
         """
         n = timestamps.shape[0]
-        bad = partitioned.first_bad_amount(amounts, amounts_valid.bitmap, amounts_valid.bit_offset)
+        bad = agg_kernels.first_bad_amount(amounts, amounts_valid.bitmap, amounts_valid.bit_offset)
         if bad >= 0:
             return int(bad)
         self.rows_read += n
@@ -415,130 +336,28 @@ class CustomerAggregator:
             self._unsigned |= keys.values.dtype == np.uint64
         values, values_valid = self._distinct_values(distinct, n)
         chunks = self.threads if n >= PARALLEL_MIN_ROWS else 1
-        if self._int_partitions is not None:
-            self._int_partitions.update(
-                keys.values,
-                keys.validity,
-                timestamps,
-                timestamps_valid,
-                self.as_of_limit,
-                amounts,
-                amounts_valid,
-                values,
-                values_valid,
-                self.counters,
-                chunks,
-            )
-            return -1
-        n_parts = len(self.partitions)
-        bounds = [n * t // chunks for t in range(chunks + 1)]
-        hashes = self._buffer("hashes", n, np.uint64)
-        parts = self._buffer("parts", n, np.int64)
-        counts = np.zeros((chunks, n_parts + 1), dtype=np.int64)
-        ts_bitmap, ts_offset = timestamps_valid.bitmap, timestamps_valid.bit_offset
-
-        def classify(t: int) -> None:
-            partitioned.classify_string_rows(
-                bounds[t],
-                bounds[t + 1],
-                keys.offsets,
-                keys.data,
-                keys.index,
-                keys.validity.bitmap,
-                keys.validity.bit_offset,
-                timestamps,
-                ts_bitmap,
-                ts_offset,
-                self.as_of_limit,
-                self.shift,
-                hashes,
-                parts,
-                counts[t],
-                self.counters[t],
-            )
-
-        self._run(classify, range(chunks))
-        # Partition p's rows start at part_start[p]; chunk t's share of them after chunk t-1's.
-        per_part = counts[:, :n_parts].sum(axis=0)
-        part_start = np.zeros(n_parts + 1, dtype=np.int64)
-        np.cumsum(per_part, out=part_start[1:])
-        positions = np.empty_like(counts)
-        positions[:, :n_parts] = part_start[:n_parts] + np.cumsum(counts[:, :n_parts], axis=0)
-        positions[:, :n_parts] -= counts[:, :n_parts]
-        positions[:, n_parts] = 0
-        kept = int(part_start[-1])
-        out = {
-            "hashes": self._buffer("out_hashes", kept, np.uint64),
-            "keys": self._buffer("out_keys", kept, np.int64),
-            "ts": self._buffer("out_ts", kept, np.int64),
-            "whole": self._buffer("out_whole", kept, np.int64),
-            "fraction": self._buffer("out_fraction", kept, np.int64),
-            "values": self._buffer("out_values", kept if values.shape[0] else 0, np.int64),
-            "flags": self._buffer("out_flags", kept if values.shape[0] else 0, np.uint8),
-        }
-
-        def scatter(t: int) -> None:
-            partitioned.scatter_rows(
-                bounds[t],
-                bounds[t + 1],
-                parts,
-                hashes,
-                _NO_INDEX,  # text keys: the row numbers are scattered
-                timestamps,
-                amounts,
-                amounts_valid.bitmap,
-                amounts_valid.bit_offset,
-                values,
-                values_valid.bitmap,
-                values_valid.bit_offset,
-                positions[t],
-                out["hashes"],
-                out["keys"],
-                out["ts"],
-                out["whole"],
-                out["fraction"],
-                out["values"],
-                out["flags"],
-                self.counters[t],
-            )
-
-        self._run(scatter, range(chunks))
-
-        def fold(p: int) -> None:
-            lo, hi = part_start[p], part_start[p + 1]
-            part = self.partitions[p]
-            rows = {name: array[lo:hi] if array.shape[0] else array for name, array in out.items()}
-            text = partitioned.string_bytes(rows["keys"], keys.offsets, keys.index)
-            part.reserve(hi - lo, int(text))
-            partitioned.fold_string_partition(
-                rows["keys"],
-                rows["hashes"],
-                rows["ts"],
-                rows["whole"],
-                rows["fraction"],
-                rows["values"],
-                rows["flags"],
-                keys.offsets,
-                keys.data,
-                keys.index,
-                part.slot_keys,
-                part.slot_groups,
-                part.group_keys,
-                part.arena,
-                part.arena_offsets,
-                part.n_groups,
-                part.totals,
-                part.pair_groups,
-                part.pair_values,
-                part.n_pairs,
-            )
-
-        busy = [p for p in range(n_parts) if per_part[p]]
-        if chunks == 1:
-            for p in busy:
-                fold(p)
-        else:  # each thread takes every chunks-th busy partition
-            self._run(lambda t: [fold(p) for p in busy[t::chunks]], range(chunks))
+        if keys.kind == "int":
+            batch_keys: np.ndarray | TextKeys = keys.values
+        else:
+            batch_keys = TextKeys(keys.offsets, keys.data, keys.index)
+            if batch_keys.longest() > buffered.MAX_TEXT_KEY_BYTES:
+                raise RFMError(
+                    f"a customer id is {batch_keys.longest():,} bytes long; ids of up to "
+                    f"{buffered.MAX_TEXT_KEY_BYTES:,} bytes are supported"
+                )
+        self._partitions.update(
+            batch_keys,
+            keys.validity,
+            timestamps,
+            timestamps_valid,
+            self.as_of_limit,
+            amounts,
+            amounts_valid,
+            values,
+            values_valid,
+            self.counters,
+            chunks,
+        )
         return -1
 
     def _distinct_values(self, distinct: KeyColumn | None, n: int) -> tuple[np.ndarray, Validity]:
@@ -575,44 +394,26 @@ class CustomerAggregator:
         mergeable :class:`rfm_fast.state.CustomerState`).
         """
         pair_positions = pair_values = None
-        if self._int_partitions is not None:
-            unsorted = self._int_partitions.finish(keep_pairs)
-            self._int_partitions = None
-            totals = unsorted.totals
-            if unsorted.pair_positions is not None:
-                pair_positions = unsorted.pair_positions
-                pair_values = self._pair_values(unsorted.pair_values)
+        unsorted = self._partitions.finish(keep_pairs)
+        self._partitions = None
+        totals = unsorted.totals
+        if unsorted.pair_positions is not None:
+            pair_positions = unsorted.pair_positions
+            pair_values = self._pair_values(unsorted.pair_values)
+        if isinstance(unsorted.keys, np.ndarray):
             keys = unsorted.keys.view(np.uint64) if self._unsigned else unsorted.keys
             order = parallel_argsort(keys, self.threads, self._run)
             keys = keys[order]
-            columns = gathered_columns(totals, order, self.threads, self._run)
-            del totals
-            if self._pool is not None:
-                self._pool.shutdown()
         else:
-            if self._pool is not None:
-                self._pool.shutdown()
-            totals = np.concatenate([p.totals[: p.n_groups[0]] for p in self.partitions])
-            partitions, self.partitions = self.partitions, []  # free the tables at once
-            if keep_pairs and self.distinct_kind is not None:
-                pair_positions, pair_values = self._pairs(partitions)
-            arenas, offsets = zip(*(p.keys() for p in partitions), strict=True)
-            bases = np.cumsum([0] + [a.shape[0] for a in arenas[:-1]])
-            starts = [o[:-1] + b for o, b in zip(offsets, bases, strict=True)]
-            all_offsets = np.append(np.concatenate(starts), sum(a.shape[0] for a in arenas))
-            text = pa.LargeStringArray.from_buffers(
-                totals.shape[0],
-                pa.py_buffer(all_offsets.astype(np.int64)),
-                pa.py_buffer(np.concatenate(arenas)),
-            )
-            del partitions, arenas, offsets
-            order = pc.sort_indices(text).to_numpy()
-            keys = text.take(from_numpy(order))
-            columns = np.ascontiguousarray(totals[order].T)
-            del totals
+            order = pc.sort_indices(unsorted.keys).to_numpy()
+            keys = unsorted.keys.take(from_numpy(order))
+        columns = gathered_columns(totals, order, self.threads, self._run)
+        del totals, unsorted
+        if self._pool is not None:
+            self._pool.shutdown()
         monetary = np.empty(columns.shape[1], dtype=np.float64)
-        whole = columns[partitioned.SUM_WHOLE]
-        fraction = columns[partitioned.SUM_FRACTION]
+        whole = columns[buffered.TOTAL_SUM_WHOLE]
+        fraction = columns[buffered.TOTAL_SUM_FRACTION]
         agg_kernels.sums_to_float(whole, fraction, monetary)
         pairs = None
         if pair_positions is not None:
@@ -621,27 +422,14 @@ class CustomerAggregator:
             pairs = (rank[pair_positions], pair_values)
         return CustomerTotals(
             keys=keys,
-            first=columns[partitioned.FIRST],
-            last=columns[partitioned.LAST],
-            rows=columns[partitioned.ROWS],
-            distinct=None if self.distinct_kind is None else columns[partitioned.DISTINCT],
+            first=columns[buffered.TOTAL_FIRST],
+            last=columns[buffered.TOTAL_LAST],
+            rows=columns[buffered.TOTAL_ROWS],
+            distinct=None if self.distinct_kind is None else columns[buffered.TOTAL_DISTINCT],
             monetary=monetary,
             sums=(whole, fraction) if keep_sums else None,
             pairs=pairs,
         )
-
-    def _pairs(self, partitions: list[_TextPartition]) -> tuple[np.ndarray, np.ndarray | pa.Array]:
-        """Every distinct (customer, value) pair: the customer's position in the concatenated
-        partitions, and the value (text order ids as text)."""
-        positions, values = [], []
-        base = 0
-        for part in partitions:
-            used = part.pair_groups != hashing.EMPTY
-            positions.append(part.pair_groups[used].astype(np.int64) + base)
-            values.append(part.pair_values[used])
-            base += int(part.n_groups[0])
-        all_values = np.concatenate(values) if values else np.empty(0, dtype=np.int64)
-        return np.concatenate(positions), self._pair_values(all_values)
 
     def _pair_values(self, values: np.ndarray) -> np.ndarray | pa.Array:
         """Pair values as the state keeps them: dense ids of text (or dictionary) order ids

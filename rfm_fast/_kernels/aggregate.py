@@ -12,6 +12,7 @@ from numba import types
 from numba.extending import overload
 
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
+from rfm_fast._kernels.hashing import is_valid
 
 FRACTION_BITS = 60
 FRACTION_ONE = np.int64(1) << np.int64(FRACTION_BITS)
@@ -20,7 +21,7 @@ AMOUNT_LIMIT = 2.0**62
 INT_LIMIT = np.int64(1) << np.int64(62)
 """The same limit, for integer amounts."""
 
-# Slots of the per-partition ``counters`` arrays (see rfm_fast._kernels.partitioned).
+# Slots of the per-thread ``counters`` arrays (see rfm_fast._kernels.buffered).
 DROPPED_NULL_CUSTOMER = 0
 DROPPED_NULL_TIMESTAMP = 1
 DROPPED_AFTER_AS_OF = 2
@@ -182,3 +183,12 @@ def merge_totals(groups, first, last, rows, sums, out_first, out_last, out_rows,
         out_rows[g] += rows[i]
         total = exact_sum(out_whole[g], out_fraction[g], whole[i], fraction[i])
         out_whole[g], out_fraction[g] = total
+
+
+@jit
+def first_bad_amount(amounts, bitmap, bit_offset):
+    """The first row whose amount is infinite or too large to be summed exactly, or -1."""
+    for i in range(amounts.shape[0]):
+        if is_valid(bitmap, bit_offset, i) and amount_too_large(amounts[i]):
+            return i
+    return -1

@@ -1,6 +1,6 @@
-"""Buffered radix partitions for integer customer keys: rows are scattered into per-partition
-record buffers over many batches, and a partition's buffer is folded into its table only once
-it holds thousands of rows.
+"""Buffered radix partitions for customer keys: rows are scattered into per-partition record
+buffers over many batches, and a partition's buffer is folded into its table only once it holds
+thousands of rows.
 
 Where the time of a grouped aggregation over millions of customers goes is the cache miss on the
 customer's entry. A single table of 5M customers makes every row a miss to memory (measured on
@@ -14,7 +14,11 @@ that is small enough for the L2 cache, and that table is read while it is being 
 A record is ``RECORD_WIDTH`` int64 words (``RECORD_WIDTH_DISTINCT`` with distinct values): key,
 timestamp and amount (the amount's float64 bits, or the integer itself), then the distinct value
 and its flags. Null and NaN amounts are stored as 0 and counted when scattered: a sum ignores
-them anyway.
+them anyway. A text key's record holds its hash as the key and, in one more word, a reference
+(position and length) to its bytes, which the scatter copies into the partition's byte buffer
+beside the records: a batch's strings need not outlive the batch, and a fold reads both in
+order. Each partition's table keeps its customers' key bytes in a store of its own; a slot
+matches a record when the hashes and the bytes agree.
 
 A partition's table holds its customers in 64-byte slots of ``SLOT_WIDTH`` words, key and totals
 together, so that finding a customer and updating its totals touch one cache line. An empty
@@ -49,9 +53,8 @@ from rfm_fast._kernels.aggregate import (
     exact_sum,
 )
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
-from rfm_fast._kernels.hashing import is_valid, mix64
+from rfm_fast._kernels.hashing import hash_bytes, is_valid, mix64
 from rfm_fast._kernels.intrinsics import prefetch
-from rfm_fast._kernels.partitioned import partition_of
 
 # Words of a record.
 R_KEY = 0
@@ -62,6 +65,12 @@ R_FLAGS = 4
 RECORD_WIDTH = 3
 RECORD_WIDTH_DISTINCT = 5
 VALUE_IS_NULL = 1
+TEXT_LENGTH_BITS = 24
+"""A text reference is one int64: the position of the bytes, shifted by these bits, and their
+length."""
+TEXT_LENGTH_MASK = (1 << TEXT_LENGTH_BITS) - 1
+MAX_TEXT_KEY_BYTES = TEXT_LENGTH_MASK
+"""The longest text key (16 MiB) a reference can hold."""
 
 # Words of a slot.
 KEY = 0
@@ -74,6 +83,13 @@ DISTINCT = 6  # null orders (each one of its own) while folding; compact_slots' 
 LAST_VALUE = 7  # the customer's latest distinct value: a repeat is not appended to the pairs
 SLOT_WIDTH = 8
 N_TOTALS = DISTINCT - FIRST + 1
+# Columns of the compacted totals (compact_slots, gather_totals): slot words FIRST..DISTINCT.
+TOTAL_FIRST = FIRST - FIRST
+TOTAL_LAST = LAST - FIRST
+TOTAL_ROWS = ROWS - FIRST
+TOTAL_SUM_WHOLE = SUM_WHOLE - FIRST
+TOTAL_SUM_FRACTION = SUM_FRACTION - FIRST
+TOTAL_DISTINCT = DISTINCT - FIRST
 """Totals per customer that :func:`compact_slots` writes: FIRST, LAST, ROWS, SUM_WHOLE,
 SUM_FRACTION, DISTINCT."""
 
@@ -81,6 +97,14 @@ PREFETCH_DISTANCE = 16
 """Records between a slot's prefetch and its use."""
 INSERTION_SORT_MAX = 32
 """A customer's values are sorted in place up to this many (a call to sort costs more)."""
+
+
+@jit_inline
+def partition_of(h, shift):
+    """A hash's partition: its top bits (``shift`` 64 means one partition)."""
+    if shift >= 64:
+        return np.int64(0)
+    return np.int64(h >> np.uint64(shift))
 
 
 @jit_inline
@@ -211,6 +235,99 @@ def scatter_int_rows(
 
 
 @jit
+def scatter_text_rows(
+    start,
+    stop,
+    shift,
+    offsets,
+    data,
+    index,
+    key_bitmap,
+    key_bit_offset,
+    timestamps,
+    ts_bitmap,
+    ts_bit_offset,
+    as_of_limit,
+    amounts,
+    amount_bitmap,
+    amount_bit_offset,
+    values,
+    value_bitmap,
+    value_bit_offset,
+    fill,
+    records,
+    records_float,
+    text_fill,
+    texts,
+    counters,
+):
+    """:func:`scatter_int_rows` for text keys: row ``i`` is string ``index[i]`` of
+    (``offsets``, ``data``), or string ``i`` when ``index`` is empty (dictionaries pass their
+    indices). A record's key is the string's hash; its bytes are copied to the partition's
+    ``texts`` (``(partitions, text_capacity)`` uint8, ``text_fill[p]`` used), and the record's
+    last word refers to them. Returns ``stop``, or the row whose partition's records or texts
+    were full (``text_capacity`` must hold the longest key)."""
+    capacity = records.shape[1]
+    text_capacity = texts.shape[1]
+    text_at = records.shape[2] - 1
+    has_values = values.shape[0] > 0
+    indexed = index.shape[0] > 0
+    max_ts = counters[MAX_TIMESTAMP]
+    used = np.int64(0)
+    null_amounts = np.int64(0)
+    stopped = stop
+    for i in range(start, stop):
+        # Written out here, as in scatter_int_rows (Numba's reference counting).
+        if not is_valid(key_bitmap, key_bit_offset, i):
+            counters[DROPPED_NULL_CUSTOMER] += 1
+            continue
+        if not is_valid(ts_bitmap, ts_bit_offset, i):
+            counters[DROPPED_NULL_TIMESTAMP] += 1
+            continue
+        ts = np.int64(timestamps[i])
+        if ts > as_of_limit:
+            counters[DROPPED_AFTER_AS_OF] += 1
+            continue
+        k = index[i] if indexed else i
+        lo = np.int64(offsets[k])
+        length = np.int64(offsets[k + 1]) - lo
+        h = hash_bytes(data, lo, lo + length)
+        p = partition_of(h, shift)
+        f = fill[p]
+        t = text_fill[p]
+        if f == capacity or t + length > text_capacity:
+            stopped = i
+            break
+        fill[p] = f + 1
+        text_fill[p] = t + length
+        for b in range(length):
+            texts[p, t + b] = data[lo + b]
+        used += 1
+        if ts > max_ts:
+            max_ts = ts
+        records[p, f, R_KEY] = np.int64(h)
+        records[p, f, text_at] = (t << TEXT_LENGTH_BITS) | length
+        records[p, f, R_TS] = ts
+        value = amounts[i]
+        if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(value) == np.float64(value):
+            store_amount(records, records_float, p, f, value)
+        else:
+            records[p, f, R_AMOUNT] = 0
+            null_amounts += 1
+        if has_values:
+            if is_valid(value_bitmap, value_bit_offset, i):
+                records[p, f, R_VALUE] = np.int64(values[i])
+                records[p, f, R_FLAGS] = 0
+            else:
+                records[p, f, R_VALUE] = 0
+                records[p, f, R_FLAGS] = VALUE_IS_NULL
+    counters[ROWS_USED] += used
+    counters[NULL_AMOUNT] += null_amounts
+    counters[MAX_TIMESTAMP] = max_ts
+    return stopped
+
+
+@jit
 def fold_records(
     records,
     records_float,
@@ -297,6 +414,113 @@ def fold_records(
 
 
 @jit
+def fold_text_records(
+    records,
+    records_float,
+    witness,
+    texts,
+    start,
+    stop,
+    slots,
+    slot_groups,
+    slot_text,
+    key_bytes,
+    key_bytes_used,
+    n_used,
+    max_used,
+    pair_groups,
+    pair_values,
+    n_pairs,
+):
+    """:func:`fold_records` for text keys. A slot matches a record when the hashes (``KEY``)
+    and the bytes agree: the record's in ``texts`` (the partition's scattered bytes), the
+    slot's in ``key_bytes`` (the partition's keys, ``key_bytes_used[0]`` used), referred to by
+    ``slot_text``. Also stops at a new key that ``key_bytes`` has no room for."""
+    capacity = np.int64(slots.shape[0])
+    max_pairs = np.int64(pair_values.shape[0])
+    text_at = records.shape[1] - 1
+    has_values = records.shape[1] > RECORD_WIDTH + 1
+    key_capacity = np.int64(key_bytes.shape[0])
+    flat = slots.reshape(slots.size)  # 1-D, for prefetch
+    used = n_used[0]
+    pair_count = n_pairs[0]
+    bytes_used = key_bytes_used[0]
+    stopped = stop
+    for r in range(start, stop):
+        if used >= max_used or (has_values and pair_count >= max_pairs):
+            stopped = r
+            break
+        if r + PREFETCH_DISTANCE < stop:
+            ahead = home_slot(mix64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
+            prefetch(flat, ahead * SLOT_WIDTH)
+        key = records[r, R_KEY]
+        ref = records[r, text_at]
+        at = ref >> TEXT_LENGTH_BITS
+        length = ref & TEXT_LENGTH_MASK
+        slot = home_slot(mix64(key), capacity)
+        while slots[slot, ROWS] != 0:
+            if slots[slot, KEY] == key and slot_text[slot] & TEXT_LENGTH_MASK == length:
+                slot_at = slot_text[slot] >> TEXT_LENGTH_BITS
+                same = True
+                for b in range(length):
+                    if key_bytes[slot_at + b] != texts[at + b]:
+                        same = False
+                        break
+                if same:
+                    break
+            slot += 1
+            if slot == capacity:
+                slot = 0
+        ts = records[r, R_TS]
+        new = slots[slot, ROWS] == 0
+        if new:
+            if bytes_used + length > key_capacity:
+                stopped = r
+                break
+            for b in range(length):
+                key_bytes[bytes_used + b] = texts[at + b]
+            slot_text[slot] = (bytes_used << TEXT_LENGTH_BITS) | length
+            bytes_used += length
+            slots[slot, KEY] = key
+            slots[slot, FIRST] = ts
+            slots[slot, LAST] = ts
+            if has_values:
+                slot_groups[slot] = -used - 1  # no LAST_VALUE yet
+            used += 1
+        else:
+            if ts < slots[slot, FIRST]:
+                slots[slot, FIRST] = ts
+            if ts > slots[slot, LAST]:
+                slots[slot, LAST] = ts
+        # From here on as in fold_records.
+        slots[slot, ROWS] += 1
+        whole, fraction = amount_parts(load_amount(records, records_float, r, witness))
+        slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
+            slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION], whole, fraction
+        )
+        if not has_values:
+            continue
+        if records[r, R_FLAGS] & VALUE_IS_NULL:
+            slots[slot, DISTINCT] += 1
+            continue
+        value = records[r, R_VALUE]
+        group = slot_groups[slot]
+        if group >= 0 and slots[slot, LAST_VALUE] == value:
+            continue
+        if group < 0:
+            group = -group - 1
+            slot_groups[slot] = group
+        slots[slot, LAST_VALUE] = value
+        pair_groups[pair_count] = group
+        pair_values[pair_count] = value
+        pair_count += 1
+    n_used[0] = used
+    n_pairs[0] = pair_count
+    key_bytes_used[0] = bytes_used
+    return stopped
+
+
+@jit
 def dedupe_pairs(pair_groups, pair_values, n, n_groups, scratch, counts):
     """Sort pairs ``0..n-1`` by dense id, then value, and keep each (id, value) once, in that
     order, at the front of the arrays; returns how many are kept.
@@ -342,11 +566,12 @@ def dedupe_pairs(pair_groups, pair_values, n, n_groups, scratch, counts):
 
 
 @jit
-def rehash_slots(old, old_groups, new, new_groups):
-    """Move every occupied slot of ``old`` (and its dense id, when ``old_groups`` is not empty)
-    into the empty table ``new``."""
+def rehash_slots(old, old_groups, old_text, new, new_groups, new_text):
+    """Move every occupied slot of ``old`` (and its dense id and text reference, where
+    ``old_groups`` and ``old_text`` are not empty) into the empty table ``new``."""
     capacity = np.int64(new.shape[0])
     has_groups = old_groups.shape[0] > 0
+    has_text = old_text.shape[0] > 0
     for s in range(capacity):  # touch the new table in order first: cheaper than at random
         new[s, ROWS] = 0
     for s in range(old.shape[0]):
@@ -361,14 +586,18 @@ def rehash_slots(old, old_groups, new, new_groups):
             new[slot, w] = old[s, w]
         if has_groups:
             new_groups[slot] = old_groups[s]
+        if has_text:
+            new_text[slot] = old_text[s]
 
 
 @jit
-def compact_slots(slots, slot_groups, keys_out, totals_out):
-    """Write the occupied slots' keys and totals (``FIRST..DISTINCT``): in slot order, or at
-    their dense id when ``slot_groups`` is not empty. Returns how many there were."""
+def compact_slots(slots, slot_groups, slot_text, keys_out, text_out, totals_out):
+    """Write the occupied slots' keys (and text references, where ``slot_text`` is not empty)
+    and totals (``FIRST..DISTINCT``): in slot order, or at their dense id when
+    ``slot_groups`` is not empty. Returns how many there were."""
     n = 0
     has_groups = slot_groups.shape[0] > 0
+    has_text = slot_text.shape[0] > 0
     for s in range(slots.shape[0]):
         if slots[s, ROWS] == 0:
             continue
@@ -376,6 +605,8 @@ def compact_slots(slots, slot_groups, keys_out, totals_out):
         if has_groups:
             at = slot_groups[s] if slot_groups[s] >= 0 else -slot_groups[s] - 1
         keys_out[at] = slots[s, KEY]
+        if has_text:
+            text_out[at] = slot_text[s]
         for w in range(N_TOTALS):
             totals_out[at, w] = slots[s, FIRST + w]
         n += 1
@@ -398,3 +629,14 @@ def gather_totals(totals, order, start, stop, columns):
         src = order[i]
         for w in range(totals.shape[1]):
             columns[w, i] = totals[src, w]
+
+
+@jit
+def copy_key_bytes(key_bytes, refs, starts, out):
+    """Copy the bytes of each text reference ``refs[i]`` into ``out`` from ``starts[i]``."""
+    for i in range(refs.shape[0]):
+        at = refs[i] >> TEXT_LENGTH_BITS
+        length = refs[i] & TEXT_LENGTH_MASK
+        begin = starts[i]
+        for b in range(length):
+            out[begin + b] = key_bytes[at + b]

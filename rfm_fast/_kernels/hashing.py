@@ -4,7 +4,7 @@ All tables use open addressing with linear probing over a power-of-two number of
 holds ``-1`` when empty, else the group id stored there. The caller sizes the tables and passes
 ``max_groups``: a kernel stops *before* it would create group number ``max_groups`` and returns
 the row where it stopped, so that the caller can grow the tables (see :func:`rehash_int_keys`,
-:func:`rehash_string_keys`, :func:`rehash_pairs`) and resume from that row. No kernel checks
+:func:`rehash_string_keys`) and resume from that row. No kernel checks
 its input; the public layer guarantees shapes and sizes.
 
 Validity bitmaps are Arrow's: bit ``i + bit_offset`` of ``bitmap`` tells whether row ``i`` is
@@ -183,11 +183,3 @@ def rehash_string_keys(group_hashes, n_groups, slot_hashes, slot_groups):
             slot = (slot + 1) & np.int64(mask)
         slot_groups[slot] = group
         slot_hashes[slot] = h
-
-
-# --------------------------------------------------------------------------- (group, value) pairs
-
-
-@jit_inline
-def pair_hash(group, value):
-    return mix64(np.uint64(group) * np.uint64(0x9E3779B97F4A7C15) ^ mix64(value))

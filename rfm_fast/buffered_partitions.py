@@ -1,10 +1,11 @@
-"""Aggregation of integer customer keys through buffered radix partitions.
+"""Aggregation of customer keys through buffered radix partitions.
 
-:class:`BufferedIntPartitions` is the integer-key strategy of
-:class:`rfm_fast.aggregation.CustomerAggregator`: each thread scatters its rows of a batch into
-record buffers, one per partition, over as many batches as the buffers hold; a partition is
-folded into its table (totals inline in 64-byte slots) once some thread's buffer for it is at
-least half full, so that thousands of rows meet a table small enough for the CPU cache. See
+:class:`BufferedPartitions` is how :class:`rfm_fast.aggregation.CustomerAggregator` folds rows:
+each thread scatters its rows of a batch into record buffers, one per partition, over as many
+batches as the buffers hold; a partition is folded into its table (totals inline in 64-byte
+slots) once some thread's buffer for it is at least half full, so that thousands of rows meet a
+table small enough for the CPU cache. Text keys travel as their hash, with their bytes copied
+beside the records; each partition keeps its customers' key bytes. See
 :mod:`rfm_fast._kernels.buffered` for the kernels and the measurements behind the design.
 
 Results do not depend on the number of threads, partitions, batch or buffer sizes: every total
@@ -14,10 +15,12 @@ at the end.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from rfm_fast._kernels import buffered as kernels
 from rfm_fast.arrow import Validity
@@ -34,6 +37,12 @@ after each fold until the total reaches BUFFER_ROWS, so that small inputs alloca
 TABLE_LOAD = 0.7
 """Largest share of a partition table's slots in use (linear probing stays short)."""
 FIRST_SLOTS = 64
+HUGE_PAGES = True
+"""Whether buffers and tables ask for transparent huge pages (see :func:`_anonymous_map`)."""
+TEXT_BYTES_PER_RECORD = 32
+"""Bytes of text keys buffered per record at first (more when a batch has longer keys)."""
+FIRST_KEY_BYTES = 1024
+"""Bytes of a partition's key store at first (text keys); doubled when full."""
 FIRST_PAIRS = 256
 """Pairs a partition holds at first. When they are full, the repeats are removed
 (:func:`rfm_fast._kernels.buffered.dedupe_pairs`) if the partition's previous removal freed at
@@ -62,13 +71,33 @@ def slot_array(partitions: int, rows: int, width: int, populate: bool = False) -
     partition in order just before it fills it, while the old partitions are released, so the
     old and the new table are never resident whole at once."""
     words = partitions * rows * width
-    # ``populate``: MAP_POPULATE faults the pages in at once, in order; buffers that are
-    # written at random cost about twice as much when faulted in as they are touched.
-    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-    if populate:
-        flags |= getattr(mmap, "MAP_POPULATE", 0)
-    memory = mmap.mmap(-1, max(words * 8, 1), flags=flags)
+    memory = _anonymous_map(words * 8, populate)
     return np.frombuffer(memory, dtype=np.int64, count=words).reshape(partitions, rows, width)
+
+
+def text_array(partitions: int, size: int) -> np.ndarray:
+    """A ``(partitions, size)`` uint8 array for scattered key bytes, pre-faulted like the
+    record buffers (see :func:`slot_array`)."""
+    memory = _anonymous_map(partitions * size, populate=True)
+    return np.frombuffer(memory, dtype=np.uint8, count=partitions * size).reshape(partitions, size)
+
+
+def _anonymous_map(size: int, populate: bool) -> mmap.mmap:
+    """Zeroed anonymous memory, backed by transparent huge pages where the system allows.
+
+    Record buffers are written through 1,024 streams or more per thread, and tables are read
+    at random: with 4 kB pages, each stream and each probe needs its own TLB entry, and the
+    TLB holds a few thousand. Huge pages (2 MB) cover them with a few hundred. ``populate``
+    faults the pages in at once, in order: buffers written at random cost about twice as much
+    when they are faulted in as they are written.
+    """
+    memory = mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if HUGE_PAGES and hasattr(memory, "madvise") and hasattr(mmap, "MADV_HUGEPAGE"):
+        with contextlib.suppress(OSError):  # a kernel without transparent huge pages
+            memory.madvise(mmap.MADV_HUGEPAGE)
+    if populate and size:
+        np.frombuffer(memory, dtype=np.uint8)[:: mmap.PAGESIZE] = 0  # one write a page
+    return memory
 
 
 def release_rows(array: np.ndarray, start: int, stop: int) -> None:
@@ -99,10 +128,16 @@ class PartitionTables:
     customers, can crowd into one partition.
     """
 
-    def __init__(self, partitions: int, distinct: bool) -> None:
+    def __init__(self, partitions: int, distinct: bool, text: bool = False) -> None:
         self.distinct = distinct
+        self.text = text
         self.slots = slot_array(partitions, FIRST_SLOTS, kernels.SLOT_WIDTH)
         self.slot_groups = np.zeros((partitions, FIRST_SLOTS if distinct else 0), dtype=np.int32)
+        # Text keys: each slot's reference into its partition's key bytes.
+        self.slot_text = np.zeros((partitions, FIRST_SLOTS if text else 0), dtype=np.int64)
+        size = FIRST_KEY_BYTES if text else 0
+        self.key_bytes = [np.empty(size, dtype=np.uint8) for _ in range(partitions)]
+        self.key_bytes_used = np.zeros((partitions, 1), dtype=np.int64)
         self.n_used = np.zeros((partitions, 1), dtype=np.int64)
         size = FIRST_PAIRS if distinct else 0
         self.pair_groups = [np.empty(size, dtype=np.int32) for _ in range(partitions)]
@@ -114,31 +149,71 @@ class PartitionTables:
     def max_used(self) -> int:
         return int(self.slots.shape[1] * TABLE_LOAD)
 
-    def fold(self, p: int, records: np.ndarray, witness: np.ndarray, start: int, n: int) -> int:
-        """Fold records ``start..n-1`` of one buffer into partition ``p``; returns ``n``, or
-        where it stopped because the slots are full (see :meth:`grow_slots`). Full pair
-        arrays are deduplicated, or grown, here: they are the partition's own."""
+    def fold(
+        self,
+        p: int,
+        records: np.ndarray,
+        texts: np.ndarray | None,
+        witness: np.ndarray,
+        start: int,
+        n: int,
+    ) -> int:
+        """Fold records ``start..n-1`` of one buffer (and, for text keys, its bytes ``texts``)
+        into partition ``p``; returns ``n``, or where it stopped because the slots are full
+        (see :meth:`grow_slots`). Full pair arrays are deduplicated or grown here, and a full
+        key store grows here: they are the partition's own."""
         records_float = records.view(np.float64)
         while start < n:
-            start = kernels.fold_records(
-                records,
-                records_float,
-                witness,
-                start,
-                n,
-                self.slots[p],
-                self.slot_groups[p],
-                self.n_used[p],
-                self.max_used,
-                self.pair_groups[p],
-                self.pair_values[p],
-                self.n_pairs[p],
-            )
+            if texts is None:
+                start = kernels.fold_records(
+                    records,
+                    records_float,
+                    witness,
+                    start,
+                    n,
+                    self.slots[p],
+                    self.slot_groups[p],
+                    self.n_used[p],
+                    self.max_used,
+                    self.pair_groups[p],
+                    self.pair_values[p],
+                    self.n_pairs[p],
+                )
+            else:
+                start = kernels.fold_text_records(
+                    records,
+                    records_float,
+                    witness,
+                    texts,
+                    start,
+                    n,
+                    self.slots[p],
+                    self.slot_groups[p],
+                    self.slot_text[p],
+                    self.key_bytes[p],
+                    self.key_bytes_used[p],
+                    self.n_used[p],
+                    self.max_used,
+                    self.pair_groups[p],
+                    self.pair_values[p],
+                    self.n_pairs[p],
+                )
             if start < n:
                 if int(self.n_used[p, 0]) >= self.max_used:
                     return start
-                self._make_room_for_pairs(p)
+                if self.distinct and int(self.n_pairs[p, 0]) >= self.pair_values[p].shape[0]:
+                    self._make_room_for_pairs(p)
+                else:  # the key store is full
+                    self._grow_key_bytes(p)
         return n
+
+    def _grow_key_bytes(self, p: int) -> None:
+        """Double partition ``p``'s key store (a fold retries, doubling again, until the new
+        key fits)."""
+        used = int(self.key_bytes_used[p, 0])
+        store = np.empty(2 * self.key_bytes[p].shape[0], dtype=np.uint8)
+        store[:used] = self.key_bytes[p][:used]
+        self.key_bytes[p] = store
 
     def dedupe_pairs(self, p: int) -> np.ndarray:
         """Keep each of partition ``p``'s pairs once; returns its distinct values per dense
@@ -162,22 +237,25 @@ class PartitionTables:
         """
         partitions, size, _ = self.slots.shape
         size = size * 4 if size < 1 << 12 else size * 2
-        old_slots, old_groups = self.slots, self.slot_groups
+        old_slots, old_groups, old_text = self.slots, self.slot_groups, self.slot_text
         slots = slot_array(partitions, size, kernels.SLOT_WIDTH)
         groups = np.zeros((partitions, size if self.distinct else 0), dtype=np.int32)
+        text = np.zeros((partitions, size if self.text else 0), dtype=np.int64)
         bounds = [partitions * t // threads for t in range(threads + 1)]
         step = max(1, (1 << 22) // max(old_slots[0].nbytes, 1))  # release about 4 MB at a time
 
         def rehash(t: int) -> None:
             released = bounds[t]
             for p in range(bounds[t], bounds[t + 1]):
-                kernels.rehash_slots(old_slots[p], old_groups[p], slots[p], groups[p])
+                kernels.rehash_slots(
+                    old_slots[p], old_groups[p], old_text[p], slots[p], groups[p], text[p]
+                )
                 if p + 1 - released >= step or p + 1 == bounds[t + 1]:
                     release_rows(old_slots, released, p + 1)
                     released = p + 1
 
         run(rehash, range(threads))
-        self.slots, self.slot_groups = slots, groups
+        self.slots, self.slot_groups, self.slot_text = slots, groups, text
 
     def _make_room_for_pairs(self, p: int) -> None:
         """Remove the repeats of partition ``p``'s full pair arrays where that has paid off
@@ -200,16 +278,31 @@ class PartitionTables:
 @dataclass
 class UnsortedTotals:
     """Every customer's key and totals (columns FIRST, LAST, ROWS, SUM_WHOLE, SUM_FRACTION,
-    DISTINCT), partition after partition; and the distinct pairs, by position in that order."""
+    DISTINCT), partition after partition; and the distinct pairs, by position in that order.
+    Keys are int64 values, or a ``large_string`` array for text keys."""
 
-    keys: np.ndarray
+    keys: np.ndarray | pa.Array
     totals: np.ndarray
     pair_positions: np.ndarray | None
     pair_values: np.ndarray | None
 
 
-class BufferedIntPartitions:
-    """Per-customer totals of integer keys, folded through buffered radix partitions.
+@dataclass(frozen=True)
+class TextKeys:
+    """One batch's text keys: row ``i`` is string ``index[i]`` of (``offsets``, ``data``), or
+    string ``i`` when ``index`` is empty (dictionaries pass their indices)."""
+
+    offsets: np.ndarray
+    data: np.ndarray
+    index: np.ndarray
+
+    def longest(self) -> int:
+        """Bytes of the longest string (of all the strings the offsets delimit)."""
+        return int(np.diff(self.offsets).max()) if self.offsets.shape[0] > 1 else 0
+
+
+class BufferedPartitions:
+    """Per-customer totals, folded through buffered radix partitions.
 
     Parameters
     ----------
@@ -225,6 +318,8 @@ class BufferedIntPartitions:
     expected_rows : int, optional
         The input's row count, where it is known: the buffers are sized for it at once
         (:func:`buffer_rows`); otherwise they start small and double.
+    text : bool, default False
+        Whether the keys are text (:class:`TextKeys`) rather than integers.
     """
 
     def __init__(
@@ -234,32 +329,44 @@ class BufferedIntPartitions:
         partition_bits: int,
         run: Runner,
         expected_rows: int | None = None,
+        text: bool = False,
     ) -> None:
         self.distinct = distinct
+        self.text = text
         self.threads = threads
         self.shift = 64 - partition_bits
         self.n_partitions = 1 << partition_bits
         self.width = kernels.RECORD_WIDTH_DISTINCT if distinct else kernels.RECORD_WIDTH
+        if text:
+            self.width += 1  # the reference to the key's bytes
         buffers = threads * self.n_partitions
         self.max_capacity = max(FIRST_BUFFER_ROWS, buffer_rows(expected_rows) // buffers)
         self.first_capacity = self.max_capacity if expected_rows is not None else FIRST_BUFFER_ROWS
         self.capacity = 0
+        self.text_capacity = 0
         self.records: list[np.ndarray] = []
+        self.texts: list[np.ndarray] = []
         self.fill = np.zeros((threads, self.n_partitions), dtype=np.int64)
-        self.tables = PartitionTables(self.n_partitions, distinct)
+        self.text_fill = np.zeros((threads, self.n_partitions), dtype=np.int64)
+        self.tables = PartitionTables(self.n_partitions, distinct, text)
         self.folded = np.zeros((threads, self.n_partitions), dtype=np.int64)
         """Records of each buffer already folded (a fold stopped by full slots resumes there)."""
         self.witness: np.ndarray | None = None
         self._run = run
 
-    def _allocate(self, capacity: int) -> None:
+    def _allocate(self, capacity: int, text_capacity: int = 0) -> None:
         shape = (self.n_partitions, capacity, self.width)
         self.records = [slot_array(*shape, populate=True) for _ in range(self.threads)]
         self.capacity = capacity
+        if self.text:
+            self.text_capacity = max(text_capacity, capacity * TEXT_BYTES_PER_RECORD)
+            self.texts = [
+                text_array(self.n_partitions, self.text_capacity) for _ in range(self.threads)
+            ]
 
     def update(
         self,
-        keys: np.ndarray,
+        keys: np.ndarray | TextKeys,
         key_valid: Validity,
         timestamps: np.ndarray,
         timestamps_valid: Validity,
@@ -280,36 +387,61 @@ class BufferedIntPartitions:
             self.witness = np.empty(0, dtype=np.float64 if is_float else np.int64)
         if not self.records:
             self._allocate(min(self.first_capacity, self.max_capacity))
+        if isinstance(keys, TextKeys) and 2 * keys.longest() > self.text_capacity:
+            self.fold_all()  # room for two of the longest keys in every buffer
+            self._allocate(self.capacity, 2 * keys.longest())
         n = timestamps.shape[0]
         bounds = [n * t // chunks for t in range(chunks + 1)]
         starts, stops = bounds[:-1], bounds[1:]
         pending = list(range(chunks))
         stopped: list[int] = []
+        common = (
+            timestamps,
+            timestamps_valid.bitmap,
+            timestamps_valid.bit_offset,
+            as_of_limit,
+            amounts,
+            amounts_valid.bitmap,
+            amounts_valid.bit_offset,
+            values,
+            values_valid.bitmap,
+            values_valid.bit_offset,
+        )
 
         def scatter(t: int) -> None:
             records = self.records[t]
-            at = kernels.scatter_int_rows(
-                starts[t],
-                stops[t],
-                self.shift,
-                keys,
-                key_valid.bitmap,
-                key_valid.bit_offset,
-                timestamps,
-                timestamps_valid.bitmap,
-                timestamps_valid.bit_offset,
-                as_of_limit,
-                amounts,
-                amounts_valid.bitmap,
-                amounts_valid.bit_offset,
-                values,
-                values_valid.bitmap,
-                values_valid.bit_offset,
-                self.fill[t],
-                records,
-                records.view(np.float64),
-                counters[t],
-            )
+            if isinstance(keys, TextKeys):
+                at = kernels.scatter_text_rows(
+                    starts[t],
+                    stops[t],
+                    self.shift,
+                    keys.offsets,
+                    keys.data,
+                    keys.index,
+                    key_valid.bitmap,
+                    key_valid.bit_offset,
+                    *common,
+                    self.fill[t],
+                    records,
+                    records.view(np.float64),
+                    self.text_fill[t],
+                    self.texts[t],
+                    counters[t],
+                )
+            else:
+                at = kernels.scatter_int_rows(
+                    starts[t],
+                    stops[t],
+                    self.shift,
+                    keys,
+                    key_valid.bitmap,
+                    key_valid.bit_offset,
+                    *common,
+                    self.fill[t],
+                    records,
+                    records.view(np.float64),
+                    counters[t],
+                )
             if at < stops[t]:
                 starts[t] = at
                 stopped.append(t)
@@ -326,10 +458,12 @@ class BufferedIntPartitions:
         buffers may still grow, fold them all and double them instead."""
         if self.capacity < self.max_capacity:
             self.fold_all()
-            self._allocate(min(self.capacity * 2, self.max_capacity))
+            self._allocate(min(self.capacity * 2, self.max_capacity), self.text_capacity)
             return
-        due = np.flatnonzero(self.fill.max(axis=0) >= self.capacity // 2)
-        self._fold(due)
+        due = self.fill.max(axis=0) >= self.capacity // 2
+        if self.text:
+            due |= self.text_fill.max(axis=0) >= self.text_capacity // 2
+        self._fold(np.flatnonzero(due))
 
     def fold_all(self) -> None:
         self._fold(np.flatnonzero(self.fill.max(axis=0) > 0))
@@ -346,6 +480,7 @@ class BufferedIntPartitions:
             )
             done = np.setdiff1d(partitions, stopped)
             self.fill[:, done] = 0
+            self.text_fill[:, done] = 0
             self.folded[:, done] = 0
             if stopped:
                 self.tables.grow_slots(self._run, self.threads)
@@ -360,7 +495,8 @@ class BufferedIntPartitions:
                 start = int(self.folded[thread, p])
                 if start >= n:
                     continue
-                at = self.tables.fold(p, self.records[thread][p], self.witness, start, n)
+                texts = self.texts[thread][p] if self.text else None
+                at = self.tables.fold(p, self.records[thread][p], texts, self.witness, start, n)
                 self.folded[thread, p] = at
                 if at < n:
                     stopped.append(p)
@@ -372,6 +508,7 @@ class BufferedIntPartitions:
         if self.records:
             self.fold_all()
         self.records = []
+        self.texts = []
         tables, self.tables = self.tables, None
         sizes = tables.n_used[:, 0]
         bases = np.zeros(self.n_partitions + 1, dtype=np.int64)
@@ -379,6 +516,7 @@ class BufferedIntPartitions:
         total = int(bases[-1])
         keys = np.empty(total, dtype=np.int64)
         totals = np.empty((total, kernels.N_TOTALS), dtype=np.int64)
+        text_refs = np.empty(total if self.text else 0, dtype=np.int64)
         distinct_counts: list[np.ndarray | None] = [None] * self.n_partitions
         if self.distinct:  # pairs kept once each, hence each customer's distinct values
 
@@ -392,13 +530,18 @@ class BufferedIntPartitions:
         keep = keep_pairs and self.distinct
         positions = np.empty(int(pair_bases[-1]) if keep else 0, dtype=np.int64)
         values = np.empty_like(positions)
-        distinct_column = kernels.DISTINCT - kernels.FIRST
+        distinct_column = kernels.TOTAL_DISTINCT
 
         def compact(t: int) -> None:
             for p in range(t, self.n_partitions, self.threads):
                 lo, hi = bases[p], bases[p + 1]
                 kernels.compact_slots(
-                    tables.slots[p], tables.slot_groups[p], keys[lo:hi], totals[lo:hi]
+                    tables.slots[p],
+                    tables.slot_groups[p],
+                    tables.slot_text[p],
+                    keys[lo:hi],
+                    text_refs[lo:hi] if self.text else text_refs,
+                    totals[lo:hi],
                 )
                 release_rows(tables.slots, p, p + 1)  # copied: give its memory back
                 if self.distinct:  # the slots counted null values; add the distinct ones
@@ -417,7 +560,30 @@ class BufferedIntPartitions:
                 tables.pair_groups[p] = tables.pair_values[p] = None
 
         self._run(compact, range(self.threads))
-        return UnsortedTotals(keys, totals, positions if keep else None, values if keep else None)
+        customer_keys: np.ndarray | pa.Array = keys
+        if self.text:
+            customer_keys = self._text_keys(tables, text_refs, bases)
+        return UnsortedTotals(
+            customer_keys, totals, positions if keep else None, values if keep else None
+        )
+
+    def _text_keys(self, tables: PartitionTables, refs: np.ndarray, bases: np.ndarray) -> pa.Array:
+        """The customers' text keys, partition after partition, as one ``large_string``
+        array (each partition's key store is released once copied)."""
+        offsets = np.zeros(refs.shape[0] + 1, dtype=np.int64)
+        np.cumsum(refs & kernels.TEXT_LENGTH_MASK, out=offsets[1:])
+        data = np.empty(int(offsets[-1]), dtype=np.uint8)
+
+        def copy(t: int) -> None:
+            for p in range(t, self.n_partitions, self.threads):
+                lo, hi = bases[p], bases[p + 1]
+                kernels.copy_key_bytes(tables.key_bytes[p], refs[lo:hi], offsets[lo:hi], data)
+                tables.key_bytes[p] = None
+
+        self._run(copy, range(self.threads))
+        return pa.LargeStringArray.from_buffers(
+            refs.shape[0], pa.py_buffer(offsets), pa.py_buffer(data)
+        )
 
 
 def gathered_columns(
