@@ -39,10 +39,11 @@ TABLE_LOAD = 0.7
 FIRST_SLOTS = 64
 HUGE_PAGES = True
 """Whether buffers and tables ask for transparent huge pages (see :func:`_anonymous_map`)."""
-TEXT_BYTES_PER_RECORD = 32
-"""Bytes of text keys buffered per record at first (more when a batch has longer keys)."""
-FIRST_KEY_BYTES = 1024
-"""Bytes of a partition's key store at first (text keys); doubled when full."""
+TEXT_WORDS_PER_RECORD = 4
+"""64-bit words of text keys buffered per record at first (more when a batch has longer
+keys): ids of up to 32 bytes fill the records before the text."""
+FIRST_KEY_WORDS = 128
+"""64-bit words of a partition's key store at first (text keys); doubled when full."""
 FIRST_PAIRS = 256
 """Pairs a partition holds at first. When they are full, the repeats are removed
 (:func:`rfm_fast._kernels.buffered.dedupe_pairs`) if the partition's previous removal freed at
@@ -75,11 +76,12 @@ def slot_array(partitions: int, rows: int, width: int, populate: bool = False) -
     return np.frombuffer(memory, dtype=np.int64, count=words).reshape(partitions, rows, width)
 
 
-def text_array(partitions: int, size: int) -> np.ndarray:
-    """A ``(partitions, size)`` uint8 array for scattered key bytes, pre-faulted like the
+def text_array(partitions: int, words: int) -> np.ndarray:
+    """A ``(partitions, words)`` uint64 array for scattered key bytes, pre-faulted like the
     record buffers (see :func:`slot_array`)."""
-    memory = _anonymous_map(partitions * size, populate=True)
-    return np.frombuffer(memory, dtype=np.uint8, count=partitions * size).reshape(partitions, size)
+    memory = _anonymous_map(partitions * words * 8, populate=True)
+    count = partitions * words
+    return np.frombuffer(memory, dtype=np.uint64, count=count).reshape(partitions, words)
 
 
 def _anonymous_map(size: int, populate: bool) -> mmap.mmap:
@@ -135,8 +137,8 @@ class PartitionTables:
         self.slot_groups = np.zeros((partitions, FIRST_SLOTS if distinct else 0), dtype=np.int32)
         # Text keys: each slot's reference into its partition's key bytes.
         self.slot_text = np.zeros((partitions, FIRST_SLOTS if text else 0), dtype=np.int64)
-        size = FIRST_KEY_BYTES if text else 0
-        self.key_bytes = [np.empty(size, dtype=np.uint8) for _ in range(partitions)]
+        size = FIRST_KEY_WORDS if text else 0
+        self.key_bytes = [np.empty(size, dtype=np.uint64) for _ in range(partitions)]
         self.key_bytes_used = np.zeros((partitions, 1), dtype=np.int64)
         self.n_used = np.zeros((partitions, 1), dtype=np.int64)
         size = FIRST_PAIRS if distinct else 0
@@ -211,7 +213,7 @@ class PartitionTables:
         """Double partition ``p``'s key store (a fold retries, doubling again, until the new
         key fits)."""
         used = int(self.key_bytes_used[p, 0])
-        store = np.empty(2 * self.key_bytes[p].shape[0], dtype=np.uint8)
+        store = np.empty(2 * self.key_bytes[p].shape[0], dtype=np.uint64)
         store[:used] = self.key_bytes[p][:used]
         self.key_bytes[p] = store
 
@@ -300,6 +302,10 @@ class TextKeys:
         """Bytes of the longest string (of all the strings the offsets delimit)."""
         return int(np.diff(self.offsets).max()) if self.offsets.shape[0] > 1 else 0
 
+    def longest_words(self) -> int:
+        """64-bit words that hold the longest string."""
+        return -(-self.longest() // 8)
+
 
 class BufferedPartitions:
     """Per-customer totals, folded through buffered radix partitions.
@@ -359,7 +365,7 @@ class BufferedPartitions:
         self.records = [slot_array(*shape, populate=True) for _ in range(self.threads)]
         self.capacity = capacity
         if self.text:
-            self.text_capacity = max(text_capacity, capacity * TEXT_BYTES_PER_RECORD)
+            self.text_capacity = max(text_capacity, capacity * TEXT_WORDS_PER_RECORD)
             self.texts = [
                 text_array(self.n_partitions, self.text_capacity) for _ in range(self.threads)
             ]
@@ -387,9 +393,13 @@ class BufferedPartitions:
             self.witness = np.empty(0, dtype=np.float64 if is_float else np.int64)
         if not self.records:
             self._allocate(min(self.first_capacity, self.max_capacity))
-        if isinstance(keys, TextKeys) and 2 * keys.longest() > self.text_capacity:
-            self.fold_all()  # room for two of the longest keys in every buffer
-            self._allocate(self.capacity, 2 * keys.longest())
+        scratch = [np.empty(0, dtype=np.uint64)] * self.threads
+        if isinstance(keys, TextKeys):
+            longest = keys.longest_words()
+            if 2 * longest > self.text_capacity:
+                self.fold_all()  # room for two of the longest keys in every buffer
+                self._allocate(self.capacity, 2 * longest)
+            scratch = [np.empty(max(longest, 1), dtype=np.uint64) for _ in range(self.threads)]
         n = timestamps.shape[0]
         bounds = [n * t // chunks for t in range(chunks + 1)]
         starts, stops = bounds[:-1], bounds[1:]
@@ -426,6 +436,7 @@ class BufferedPartitions:
                     records.view(np.float64),
                     self.text_fill[t],
                     self.texts[t],
+                    scratch[t],
                     counters[t],
                 )
             else:
@@ -577,7 +588,8 @@ class BufferedPartitions:
         def copy(t: int) -> None:
             for p in range(t, self.n_partitions, self.threads):
                 lo, hi = bases[p], bases[p + 1]
-                kernels.copy_key_bytes(tables.key_bytes[p], refs[lo:hi], offsets[lo:hi], data)
+                store = tables.key_bytes[p].view(np.uint8)
+                kernels.copy_key_bytes(store, refs[lo:hi], offsets[lo:hi], data)
                 tables.key_bytes[p] = None
 
         self._run(copy, range(self.threads))

@@ -53,7 +53,7 @@ from rfm_fast._kernels.aggregate import (
     exact_sum,
 )
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
-from rfm_fast._kernels.hashing import hash_bytes, is_valid, mix64
+from rfm_fast._kernels.hashing import is_valid, mix64
 from rfm_fast._kernels.intrinsics import prefetch
 
 # Words of a record.
@@ -234,6 +234,56 @@ def scatter_int_rows(
     return stopped
 
 
+@jit_inline
+def load_word(data, at, end):
+    """Bytes ``at..min(at + 8, end) - 1`` of ``data`` as a little-endian 64-bit word (zero
+    padded)."""
+    if at + 8 <= end:
+        return (
+            np.uint64(data[at])
+            | (np.uint64(data[at + 1]) << np.uint64(8))
+            | (np.uint64(data[at + 2]) << np.uint64(16))
+            | (np.uint64(data[at + 3]) << np.uint64(24))
+            | (np.uint64(data[at + 4]) << np.uint64(32))
+            | (np.uint64(data[at + 5]) << np.uint64(40))
+            | (np.uint64(data[at + 6]) << np.uint64(48))
+            | (np.uint64(data[at + 7]) << np.uint64(56))
+        )
+    word = np.uint64(0)
+    shift = np.uint64(0)
+    while at < end:
+        word |= np.uint64(data[at]) << shift
+        shift += np.uint64(8)
+        at += 1
+    return word
+
+
+@jit_inline
+def text_to_words(data, start, length, words):
+    """Write ``data[start:start + length]`` into ``words`` as little-endian 64-bit words (the
+    last one padded with zero bytes) and return the bytes' hash: a multiply per word, then
+    splitmix64's finalizer. Copies and comparisons by words cost a third of byte loops."""
+    h = np.uint64(0x9E3779B97F4A7C15)
+    k = np.uint64(0xFF51AFD7ED558CCD)
+    end = start + length
+    at = start
+    w = 0
+    while at < end:
+        word = load_word(data, at, end)
+        words[w] = word
+        w += 1
+        h = (h ^ word) * k
+        h ^= h >> np.uint64(32)
+        at += 8
+    return mix64(h ^ np.uint64(length))
+
+
+@jit_inline
+def text_words(length):
+    """64-bit words that hold ``length`` bytes."""
+    return (length + 7) >> 3
+
+
 @jit
 def scatter_text_rows(
     start,
@@ -259,14 +309,16 @@ def scatter_text_rows(
     records_float,
     text_fill,
     texts,
+    scratch,
     counters,
 ):
     """:func:`scatter_int_rows` for text keys: row ``i`` is string ``index[i]`` of
     (``offsets``, ``data``), or string ``i`` when ``index`` is empty (dictionaries pass their
-    indices). A record's key is the string's hash; its bytes are copied to the partition's
-    ``texts`` (``(partitions, text_capacity)`` uint8, ``text_fill[p]`` used), and the record's
-    last word refers to them. Returns ``stop``, or the row whose partition's records or texts
-    were full (``text_capacity`` must hold the longest key)."""
+    indices). A record's key is the string's hash; its bytes are copied, as 64-bit words, to
+    the partition's ``texts`` (``(partitions, text_capacity)`` uint64, ``text_fill[p]``
+    used), and the record's last word refers to them (word position and byte length).
+    ``scratch`` holds the words of the longest key. Returns ``stop``, or the row whose
+    partition's records or texts were full (``text_capacity`` must hold the longest key)."""
     capacity = records.shape[1]
     text_capacity = texts.shape[1]
     text_at = records.shape[2] - 1
@@ -291,17 +343,18 @@ def scatter_text_rows(
         k = index[i] if indexed else i
         lo = np.int64(offsets[k])
         length = np.int64(offsets[k + 1]) - lo
-        h = hash_bytes(data, lo, lo + length)
+        h = text_to_words(data, lo, length, scratch)
         p = partition_of(h, shift)
         f = fill[p]
         t = text_fill[p]
-        if f == capacity or t + length > text_capacity:
+        n_words = text_words(length)
+        if f == capacity or t + n_words > text_capacity:
             stopped = i
             break
         fill[p] = f + 1
-        text_fill[p] = t + length
-        for b in range(length):
-            texts[p, t + b] = data[lo + b]
+        text_fill[p] = t + n_words
+        for w in range(n_words):
+            texts[p, t + w] = scratch[w]
         used += 1
         if ts > max_ts:
             max_ts = ts
@@ -435,7 +488,8 @@ def fold_text_records(
     """:func:`fold_records` for text keys. A slot matches a record when the hashes (``KEY``)
     and the bytes agree: the record's in ``texts`` (the partition's scattered bytes), the
     slot's in ``key_bytes`` (the partition's keys, ``key_bytes_used[0]`` used), referred to by
-    ``slot_text``. Also stops at a new key that ``key_bytes`` has no room for."""
+    ``slot_text``; both are 64-bit words, zero-padded. Also stops at a new key that
+    ``key_bytes`` has no room for."""
     capacity = np.int64(slots.shape[0])
     max_pairs = np.int64(pair_values.shape[0])
     text_at = records.shape[1] - 1
@@ -462,8 +516,8 @@ def fold_text_records(
             if slots[slot, KEY] == key and slot_text[slot] & TEXT_LENGTH_MASK == length:
                 slot_at = slot_text[slot] >> TEXT_LENGTH_BITS
                 same = True
-                for b in range(length):
-                    if key_bytes[slot_at + b] != texts[at + b]:
+                for w in range(text_words(length)):
+                    if key_bytes[slot_at + w] != texts[at + w]:
                         same = False
                         break
                 if same:
@@ -474,13 +528,14 @@ def fold_text_records(
         ts = records[r, R_TS]
         new = slots[slot, ROWS] == 0
         if new:
-            if bytes_used + length > key_capacity:
+            n_words = text_words(length)
+            if bytes_used + n_words > key_capacity:
                 stopped = r
                 break
-            for b in range(length):
-                key_bytes[bytes_used + b] = texts[at + b]
+            for w in range(n_words):
+                key_bytes[bytes_used + w] = texts[at + w]
             slot_text[slot] = (bytes_used << TEXT_LENGTH_BITS) | length
-            bytes_used += length
+            bytes_used += n_words
             slots[slot, KEY] = key
             slots[slot, FIRST] = ts
             slots[slot, LAST] = ts
@@ -633,9 +688,10 @@ def gather_totals(totals, order, start, stop, columns):
 
 @jit
 def copy_key_bytes(key_bytes, refs, starts, out):
-    """Copy the bytes of each text reference ``refs[i]`` into ``out`` from ``starts[i]``."""
+    """Copy the bytes of each text reference ``refs[i]`` into ``out`` from ``starts[i]``
+    (``key_bytes`` is a partition's key store viewed as bytes)."""
     for i in range(refs.shape[0]):
-        at = refs[i] >> TEXT_LENGTH_BITS
+        at = (refs[i] >> TEXT_LENGTH_BITS) * 8
         length = refs[i] & TEXT_LENGTH_MASK
         begin = starts[i]
         for b in range(length):
