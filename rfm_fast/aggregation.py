@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import buffered, hashing
@@ -30,7 +29,7 @@ from rfm_fast.arrow import (
 )
 from rfm_fast.buffered_partitions import BufferedPartitions, TextKeys, gathered_columns
 from rfm_fast.errors import RFMError
-from rfm_fast.parallel import parallel_argsort
+from rfm_fast.parallel import parallel_argsort, parallel_text_argsort
 
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
@@ -405,7 +404,8 @@ class CustomerAggregator:
             order = parallel_argsort(keys, self.threads, self._run)
             keys = keys[order]
         else:
-            order = pc.sort_indices(unsorted.keys).to_numpy()
+            text = key_column(unsorted.keys)
+            order = parallel_text_argsort(text.offsets, text.data, self.threads, self._run)
             keys = unsorted.keys.take(from_numpy(order))
         columns = gathered_columns(totals, order, self.threads, self._run)
         del totals, unsorted

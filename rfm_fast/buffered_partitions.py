@@ -123,7 +123,7 @@ class PartitionTables:
     slots (key and totals), and each partition's distinct pairs.
 
     Hashing spreads customers evenly over partitions, so their tables fill at the same rate
-    and grow together: one large allocation per growth, which the kernel backs with huge pages.
+    and grow together: one large allocation per growth (in huge pages, see :func:`_anonymous_map`).
     Many small tables growing one by one cost a page fault for every 4 kB touched (measured on
     the 100M-row file: half of the fold time). Each partition's distinct (dense id, value)
     pairs are two arrays of its own, appended to and deduplicated when full: rows, unlike

@@ -1,5 +1,6 @@
-"""Work split over threads: the runner type the aggregation passes around, and a sort whose
-runs are sorted by several threads at once (NumPy's sort releases the GIL)."""
+"""Work split over threads: the runner type the aggregation passes around, and sorts whose
+runs are sorted by several threads at once (NumPy's sort releases the GIL): of integers, and of
+distinct strings."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from rfm_fast._kernels.sorting import merge_sorted_runs
+from rfm_fast._kernels.sorting import (
+    common_prefix_length,
+    merge_sorted_runs,
+    sort_prefix_ties,
+    text_prefixes,
+)
 
 Runner = Callable[[Callable[[int], object], Iterable[int]], None]
 """``run(task, items)`` calls ``task(item)`` for every item, on a thread pool or not."""
@@ -42,3 +50,48 @@ def parallel_argsort(values: np.ndarray, threads: int, run: Runner | None = None
     order = np.empty(n, dtype=np.int64)
     merge_sorted_runs(values[runs], bounds, order)
     return runs[order]
+
+
+TIE_RUN_MAX = 64
+"""Strings that share their 8-byte prefix are sorted by insertion up to this many; longer runs
+by Arrow."""
+LONG_TIE_RUNS_MAX = 64
+"""More runs longer than TIE_RUN_MAX than this: the strings are sorted by Arrow at once."""
+
+
+def parallel_text_argsort(
+    offsets: np.ndarray, data: np.ndarray, threads: int, run: Runner | None = None
+) -> np.ndarray:
+    """The positions of distinct strings (``offsets``, ``data``, no nulls) in byte order.
+
+    The bytes after the prefix that all strings share are taken 8 at a time as a big-endian
+    integer, which :func:`parallel_argsort` sorts; strings with the same 8 bytes are then sorted
+    by their whole bytes. Arrow's own sort of strings runs on one thread: 4.2 s for 2.5M
+    customer ids here.
+    """
+    n = offsets.shape[0] - 1
+    skip = common_prefix_length(offsets, data)
+    prefixes = np.empty(n, dtype=np.uint64)
+    text_prefixes(offsets, data, skip, prefixes)
+    order = parallel_argsort(prefixes, threads, run)
+    start, long_runs = 0, 0
+    while start < n:
+        at = sort_prefix_ties(offsets, data, prefixes, order[start:], TIE_RUN_MAX)
+        if at < 0:
+            break
+        long_runs += 1
+        if long_runs > LONG_TIE_RUNS_MAX:
+            strings = pa.LargeStringArray.from_buffers(
+                n, pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64)), pa.py_buffer(data)
+            )
+            return pc.sort_indices(strings).to_numpy()
+        lo = start + at
+        same = prefixes[order[lo:]] == prefixes[order[lo]]
+        hi = lo + (int(np.argmin(same)) if not same.all() else same.shape[0])
+        run_offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        piece = pa.LargeStringArray.from_buffers(
+            n, pa.py_buffer(run_offsets), pa.py_buffer(data)
+        ).take(pa.Array.from_buffers(pa.int64(), hi - lo, [None, pa.py_buffer(order[lo:hi])]))
+        order[lo:hi] = order[lo:hi][pc.sort_indices(piece).to_numpy()]
+        start = hi
+    return order

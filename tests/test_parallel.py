@@ -7,8 +7,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rfm_fast
+from rfm_fast import parallel
 from rfm_fast.aggregation import PARALLEL_MIN_ROWS, CustomerAggregator
 from rfm_fast.arrow import TimeAxis, amount_values, key_column
 
@@ -99,3 +102,38 @@ def test_parallel_sort_gives_the_scores_of_one_thread(threads: int):
         )
         np.testing.assert_array_equal(many.scores, one.scores)
         assert many.edges == one.edges and many.empty == one.empty
+
+
+def _strings_of(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    return offsets, np.frombuffer(b"".join(texts) or b"\0", dtype=np.uint8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(
+        st.one_of(
+            st.binary(max_size=12),
+            st.binary(max_size=4).map(lambda tail: b"CUSTOMER-0000" + tail),  # shared prefix
+            st.integers(0, 10**6).map(lambda k: f"c{k}".encode()),
+        ),
+        unique=True,
+        max_size=300,
+    ),
+    threads=st.integers(1, 3),
+    tie_run_max=st.sampled_from([1, 2, 64]),
+    long_runs_max=st.sampled_from([0, 64]),
+)
+def test_text_sort_is_byte_order(
+    texts: list[bytes], threads: int, tie_run_max: int, long_runs_max: int
+):
+    """Prefix sort plus tie sort equals sorting the bytes, including strings that are prefixes
+    of others, empty strings, long shared prefixes and many ties (Arrow for long tie runs)."""
+    offsets, data = _strings_of(texts)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "TIE_RUN_MAX", tie_run_max)
+        patch.setattr(parallel, "LONG_TIE_RUNS_MAX", long_runs_max)
+        patch.setattr(parallel, "PARALLEL_SORT_MIN", 2)
+        order = parallel.parallel_text_argsort(offsets, data, threads)
+    assert [texts[i] for i in order] == sorted(texts)

@@ -23,7 +23,7 @@ matches a record when the hashes and the bytes agree.
 A partition's table holds its customers in 64-byte slots of ``SLOT_WIDTH`` words, key and totals
 together, so that finding a customer and updating its totals touch one cache line. An empty
 slot has ``ROWS == 0``; every int64 key, sentinels included, is a valid key. Tables use
-multiply-shift range reduction, so capacities need not be powers of two and grow by 1.5x.
+multiply-shift range reduction, so capacities need not be powers of two.
 
 With distinct values, each new (customer, value) pair is appended to its partition's pair
 arrays, not looked up in a hash table of pairs: such a table outgrows the cache at a few
