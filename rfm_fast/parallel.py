@@ -74,24 +74,22 @@ def parallel_text_argsort(
     prefixes = np.empty(n, dtype=np.uint64)
     text_prefixes(offsets, data, skip, prefixes)
     order = parallel_argsort(prefixes, threads, run)
+    strings = None  # built for the long runs of ties only
     start, long_runs = 0, 0
     while start < n:
         at = sort_prefix_ties(offsets, data, prefixes, order[start:], TIE_RUN_MAX)
         if at < 0:
             break
+        if strings is None:
+            wide = pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64))
+            strings = pa.LargeStringArray.from_buffers(n, wide, pa.py_buffer(data))
         long_runs += 1
         if long_runs > LONG_TIE_RUNS_MAX:
-            strings = pa.LargeStringArray.from_buffers(
-                n, pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64)), pa.py_buffer(data)
-            )
             return pc.sort_indices(strings).to_numpy()
         lo = start + at
         same = prefixes[order[lo:]] == prefixes[order[lo]]
         hi = lo + (int(np.argmin(same)) if not same.all() else same.shape[0])
-        run_offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-        piece = pa.LargeStringArray.from_buffers(
-            n, pa.py_buffer(run_offsets), pa.py_buffer(data)
-        ).take(pa.Array.from_buffers(pa.int64(), hi - lo, [None, pa.py_buffer(order[lo:hi])]))
-        order[lo:hi] = order[lo:hi][pc.sort_indices(piece).to_numpy()]
+        positions = pa.Array.from_buffers(pa.int64(), hi - lo, [None, pa.py_buffer(order[lo:hi])])
+        order[lo:hi] = order[lo:hi][pc.sort_indices(strings.take(positions)).to_numpy()]
         start = hi
     return order
