@@ -16,6 +16,7 @@ at the end.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 from dataclasses import dataclass
 
@@ -298,13 +299,15 @@ class TextKeys:
     data: np.ndarray
     index: np.ndarray
 
+    @functools.cached_property
     def longest(self) -> int:
         """Bytes of the longest string (of all the strings the offsets delimit)."""
         return int(np.diff(self.offsets).max()) if self.offsets.shape[0] > 1 else 0
 
+    @property
     def longest_words(self) -> int:
         """64-bit words that hold the longest string."""
-        return -(-self.longest() // 8)
+        return -(-self.longest // 8)
 
 
 class BufferedPartitions:
@@ -395,7 +398,7 @@ class BufferedPartitions:
             self._allocate(min(self.first_capacity, self.max_capacity))
         scratch = [np.empty(0, dtype=np.uint64)] * self.threads
         if isinstance(keys, TextKeys):
-            longest = keys.longest_words()
+            longest = keys.longest_words
             if 2 * longest > self.text_capacity:
                 self.fold_all()  # room for two of the longest keys in every buffer
                 self._allocate(self.capacity, 2 * longest)

@@ -30,11 +30,17 @@ def _first_kernel(value):
     return value + 1
 
 
+_loading: list[threading.Thread] = []
+
+
 def load_numba_in_background() -> threading.Thread:
     """Start loading Numba's compiler state (its typing and lowering registries, about half a
     second on a first call in a process) in a thread, so that it overlaps with opening and
-    decoding the input; the first real kernel call waits for it on Numba's own lock."""
-    thread = threading.Thread(target=_first_kernel, args=(0,), name="rfm_fast-numba-load")
-    thread.daemon = True
-    thread.start()
-    return thread
+    decoding the input; the first real kernel call waits for it on Numba's own lock. Only the
+    first call in a process starts the thread; later ones return it."""
+    if not _loading:
+        thread = threading.Thread(target=_first_kernel, args=(0,), name="rfm_fast-numba-load")
+        thread.daemon = True
+        thread.start()
+        _loading.append(thread)
+    return _loading[0]
