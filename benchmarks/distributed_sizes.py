@@ -1,10 +1,12 @@
 """What crosses the network in a distributed run, measured: bytes per step and partition count.
 
 Runs the steps of rfm_fast.distributed in this process over the first ``--rows`` orders of a
-Parquet file (benchmarks/generate.py output), hash-partitioned by customer into P partitions,
-and reports for each P the bytes of the partition headers, the summaries, the monetary
-candidates, the per-customer totals (which stay on the workers), and the mergeable
-CustomerState of the whole input with and without its distinct pairs.
+Parquet file (benchmarks/generate.py output), cut into P input partitions of consecutive rows
+(as an engine reads a file) and P buckets, and reports for each P the bytes of the orders read
+(what a shuffle of the rows would move), of the map-side pieces (what the shuffle moves), of
+the partition headers, the summaries, the monetary candidates, the per-customer totals (which
+stay on the workers), and of the mergeable CustomerState of the whole input with and without
+its distinct pairs.
 
     python benchmarks/distributed_sizes.py benchmarks/data/orders_100m.parquet --rows 20M \
         --partitions 4,16,64 --json benchmarks/results_distributed_sizes.json
@@ -40,47 +42,54 @@ def read_rows(path: Path, rows: int) -> pa.Table:
 
 
 def partitions_of(table: pa.Table, parts: int) -> list[pa.Table]:
-    """The rows dealt to ``parts`` partitions by a hash of the customer (as a shuffle would)."""
-    keys = table.column(CUSTOMER).to_numpy().view(np.uint64)
-    owner = ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) % np.uint64(parts)
-    order = np.argsort(owner, kind="stable")
-    bounds = np.searchsorted(owner[order], np.arange(parts + 1))
-    shuffled = table.take(pa.array(order))
-    return [shuffled.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+    """The rows cut into ``parts`` input partitions of consecutive rows."""
+    bounds = np.linspace(0, table.num_rows, parts + 1).astype(np.int64)
+    return [table.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
 
 
 def measure(table: pa.Table, parts: int, order: str | None) -> dict:
     spec = distributed.Spec.of(customer=CUSTOMER, timestamp=TIMESTAMP, amount=AMOUNT, order=order)
+    read = table.select(spec.columns_in(table.column_names))
+    started = time.perf_counter()
+    combined = [
+        distributed.combine_partition(spec, p.to_batches(1 << 20), read.schema, parts)
+        for p in partitions_of(read, parts)
+    ]
+    combine_s = time.perf_counter() - started
+    header = distributed.merge_headers(h for _, h in combined)
     started = time.perf_counter()
     pieces = [
-        distributed.partition_totals(spec, p.to_batches(1 << 20), table.schema)
-        for p in partitions_of(table, parts)
+        [piece for pieces, _ in combined for b, piece in pieces if b == bucket]
+        for bucket in range(parts)
     ]
-    totals_s = time.perf_counter() - started
-    header = distributed.merge_headers(h for _, h in pieces)
+    buckets = [distributed.bucket_totals(distributed.merge_pieces(p), header) for p in pieces]
+    merge_s = time.perf_counter() - started
     as_of = distributed.as_of_ticks(header)
     started = time.perf_counter()
-    summaries = [distributed.summarize(spec, t, header, as_of).to_bytes() for t, _ in pieces]
+    summaries = [distributed.summarize(spec, t, header, as_of).to_bytes() for t in buckets]
     summary = distributed.empty_summary(spec)
     for blob in summaries:
         summary = summary + distributed.Summary.from_bytes(blob)
     current = distributed.plan(spec, summary, as_of)
-    blobs = [distributed.candidates(spec, t, header, current).to_bytes() for t, _ in pieces]
+    blobs = [distributed.candidates(spec, t, header, current).to_bytes() for t in buckets]
     final = distributed.refine(spec, current, [distributed.Candidates.from_bytes(b) for b in blobs])
     plan_s = time.perf_counter() - started
     started = time.perf_counter()
-    scored = sum(distributed.apply(spec, t, header, final).num_rows for t, _ in pieces)
+    scored = sum(distributed.apply(spec, t, header, final).num_rows for t in buckets)
     apply_s = time.perf_counter() - started
     return {
         "partitions": parts,
         "frequency": "distinct orders" if order else "rows",
         "customers": scored,
-        "headers_bytes": sum(len(h.to_bytes()) for _, h in pieces),
+        "rows_bytes": read.nbytes,
+        "pieces_bytes": sum(len(p) for bucket in pieces for p in bucket),
+        "headers_bytes": sum(len(h.to_bytes()) for _, h in combined),
         "summaries_bytes": sum(len(s) for s in summaries),
         "pending_ranks": len(current.pending),
         "candidates_bytes": sum(len(b) for b in blobs),
-        "totals_bytes": sum(t.nbytes for t, _ in pieces),
-        "totals_s": round(totals_s, 2),
+        "totals_bytes": sum(t.nbytes for t in buckets),
+        "combine_s": round(combine_s, 2),
+        "merge_s": round(merge_s, 2),
         "summaries_plan_s": round(plan_s, 2),
         "apply_s": round(apply_s, 2),
     }

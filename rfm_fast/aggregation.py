@@ -329,7 +329,6 @@ class CustomerAggregator:
         bad = agg_kernels.first_bad_amount(amounts, amounts_valid.bitmap, amounts_valid.bit_offset)
         if bad >= 0:
             return int(bad)
-        self.rows_read += n
         keys = _batch_keys(customers)
         if keys.kind == "int":
             self._unsigned |= keys.values.dtype == np.uint64
@@ -344,6 +343,7 @@ class CustomerAggregator:
                     f"a customer id is {batch_keys.longest:,} bytes long; ids of up to "
                     f"{buffered.MAX_TEXT_KEY_BYTES:,} bytes are supported"
                 )
+        self.rows_read += n  # only once nothing can refuse the batch any more
         self._partitions.update(
             batch_keys,
             keys.validity,

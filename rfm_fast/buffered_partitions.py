@@ -34,7 +34,8 @@ MIN_BUFFER_ROWS = 1 << 20
 """Records buffered at least when the input's row count is known (see :func:`buffer_rows`)."""
 FIRST_BUFFER_ROWS = 1 << 10
 """Records per (thread, partition) buffer at first when the row count is not known; doubled
-after each fold until the total reaches BUFFER_ROWS, so that small inputs allocate little."""
+at a fold while the total is below :func:`buffer_rows` of the rows seen so far, so that an
+input of unknown size buffers what one of known size would (small inputs allocate little)."""
 TABLE_LOAD = 0.7
 """Largest share of a partition table's slots in use (linear probing stays short)."""
 FIRST_SLOTS = 64
@@ -353,6 +354,7 @@ class BufferedPartitions:
         self.first_capacity = self.max_capacity if expected_rows is not None else FIRST_BUFFER_ROWS
         self.capacity = 0
         self.text_capacity = 0
+        self.rows_seen = 0
         self.records: list[np.ndarray] = []
         self.texts: list[np.ndarray] = []
         self.fill = np.zeros((threads, self.n_partitions), dtype=np.int64)
@@ -404,6 +406,7 @@ class BufferedPartitions:
                 self._allocate(self.capacity, 2 * longest)
             scratch = [np.empty(max(longest, 1), dtype=np.uint64) for _ in range(self.threads)]
         n = timestamps.shape[0]
+        self.rows_seen += n
         bounds = [n * t // chunks for t in range(chunks + 1)]
         starts, stops = bounds[:-1], bounds[1:]
         pending = list(range(chunks))
@@ -470,7 +473,9 @@ class BufferedPartitions:
     def _fold_due(self) -> None:
         """Fold the partitions that some thread's buffer holds half full or more; when the
         buffers may still grow, fold them all and double them instead."""
-        if self.capacity < self.max_capacity:
+        buffers = self.threads * self.n_partitions
+        wanted = min(self.max_capacity, buffer_rows(self.rows_seen) // buffers)
+        if self.capacity < wanted:
             self.fold_all()
             self._allocate(min(self.capacity * 2, self.max_capacity), self.text_capacity)
             return

@@ -1,10 +1,12 @@
 """rfm_fast inside Dask: exact RFM scores of a Dask DataFrame, computed on the workers.
 
 Needs ``pip install 'rfm_fast[dask]'`` (dask[dataframe], distributed) on the client and the
-workers. The orders are hash-partitioned by customer with Dask's own shuffle
-(``DataFrame.shuffle``); each partition's per-customer totals stay on the workers
-(``persist``), and only small summaries reach the client (see :mod:`rfm_fast.distributed`
-and docs/distributed.md).
+workers. Each input partition folds its rows into partial per-customer state (map-side
+combine), split into one piece per output partition by a hash of the customer key; the task
+that merges an output partition's pieces fetches only those, so the workers send each other
+about as many bytes as the partitions have customers, not rows. The per-customer totals stay
+on the workers (``persist``), and only small summaries reach the client (see
+:mod:`rfm_fast.distributed` and docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ thresholds, timestamp_format
     method : {"exact", "approx"}, default "exact"
         ``"split"`` needs one global ranking and is not offered.
     partitions : int, optional
-        Partitions of the shuffle by customer (default: those of ``ddf``).
+        Output partitions, by customer, and buckets of the map-side pieces (default: those
+        of ``ddf``).
     batch_rows : int, default 65536
         Each partition is handed to the kernels in Arrow batches of this many rows.
 
@@ -119,10 +122,16 @@ thresholds, timestamp_format
     )
     distributed.check_columns(spec, list(ddf.columns))
     orders = ddf[spec.columns_in(list(ddf.columns))]
-    shuffled = orders.shuffle(on=customer, npartitions=partitions or orders.npartitions)
-    totals = [dask.delayed(_partition_totals)(part, spec) for part in shuffled.to_delayed()]
-    totals = dask.persist(*totals)
-    headers = [h for h in dask.compute(*[dask.delayed(_header)(t) for t in totals]) if h]
+    buckets = partitions or orders.npartitions
+    combine = dask.delayed(_combine, nout=2)
+    combined = [combine(part, spec, buckets) for part in orders.to_delayed()]
+    # Each bucket's task takes only its own piece of each map output (a small getitem task
+    # on the worker that holds the map output).
+    merge, piece_of = dask.delayed(_merge), dask.delayed(_piece)
+    merged = [merge([piece_of(pieces, b) for pieces, _ in combined]) for b in range(buckets)]
+    persisted = dask.persist(*merged, *(header for _, header in combined))
+    totals, headers = persisted[:buckets], dask.compute(*persisted[buckets:])
+    headers = [h for h in headers if h]
     if not headers:
         raise RFMError("the DataFrame has no rows to score")
     header = distributed.merge_headers(distributed.PartitionHeader.from_bytes(h) for h in headers)
@@ -141,25 +150,31 @@ thresholds, timestamp_format
     return DaskResult(table, final.edges, distributed.run_stats(spec, header, final))
 
 
-def _partition_totals(frame: pd.DataFrame, spec: distributed.Spec) -> tuple | None:
-    """A partition's (totals, header bytes), or None for an empty partition (pandas cannot
-    tell the type of an empty object column, so it has no say in the types)."""
+def _combine(frame: pd.DataFrame, spec: distributed.Spec, buckets: int) -> tuple:
+    """An input partition's pieces, one entry per bucket (None where it has no customers), and
+    its header bytes; (no pieces, None) for an empty partition (pandas cannot tell the type
+    of an empty object column, so it has no say in the types)."""
     if len(frame) == 0:
-        return None
+        return [None] * buckets, None
     table = pa.Table.from_pandas(frame, preserve_index=False)
     batches = table.to_batches(max_chunksize=spec.batch_rows)
-    totals, header = distributed.partition_totals(spec, batches, table.schema)
-    return totals, header.to_bytes()
+    pieces, header = distributed.combine_partition(spec, batches, table.schema, buckets)
+    by_bucket: list[bytes | None] = [None] * buckets
+    for bucket, piece in pieces:
+        by_bucket[bucket] = piece
+    return by_bucket, header.to_bytes()
 
 
-def _totals(part: tuple | None, header: distributed.PartitionHeader) -> pa.Table:
-    if part is None:
-        return distributed.totals_schema(header.customer_type).empty_table()
-    return part[0]
+def _piece(by_bucket: list[bytes | None], bucket: int) -> bytes | None:
+    return by_bucket[bucket]
 
 
-def _header(part: tuple | None) -> bytes | None:
-    return None if part is None else part[1]
+def _merge(pieces: list[bytes | None]) -> pa.Table | None:
+    return distributed.merge_pieces(p for p in pieces if p is not None)
+
+
+def _totals(part: pa.Table | None, header: distributed.PartitionHeader) -> pa.Table:
+    return distributed.bucket_totals(part, header)
 
 
 def _summarize(part, spec, header, as_of_ticks) -> bytes:

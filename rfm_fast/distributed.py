@@ -1,21 +1,26 @@
 """Scoring across partitions: exact edges from small mergeable summaries, applied per partition.
 
 This module holds what the Spark and Dask integrations (:mod:`rfm_fast.spark`,
-:mod:`rfm_fast.dask`) run; it depends on neither. The engine hash-partitions the orders by
-customer, so each partition holds every row of its customers, and then:
+:mod:`rfm_fast.dask`) run; it depends on neither. The input partitions may hold any rows, in
+any order, and then:
 
-1. **Totals** (on the workers): each partition's rows become per-customer totals
-   (:func:`partition_totals`), plus one :class:`PartitionHeader` with the partition's row
-   counts, types and latest timestamp.
-2. **as_of** (driver): the headers merge (:func:`merge_headers`) into the row counts and the
+1. **Map-side combine** (on the workers): each input partition folds its rows into a partial
+   :class:`rfm_fast.CustomerState` and splits it by a hash of the customer key into one piece
+   per bucket (:func:`combine_partition`), plus one :class:`PartitionHeader` with the
+   partition's row counts, types and latest timestamp. Only the pieces cross the network: what
+   is shuffled grows with the customers of each partition (and their distinct orders), not
+   with its rows.
+2. **Totals** (workers, one per bucket): the pieces of a bucket merge into the per-customer
+   totals of its customers, which hold every row of them (:func:`merge_pieces`).
+3. **as_of** (driver): the headers merge (:func:`merge_headers`) into the row counts and the
    latest timestamp, hence ``as_of``.
-3. **Summaries** (workers): per partition, exact histograms of recency and frequency and a
+4. **Summaries** (workers): per bucket, exact histograms of recency and frequency and a
    bucket histogram of monetary (:func:`summarize`, :class:`Summary`); they merge by adding.
-4. **Plan** (driver): the merged summary fixes the edges of recency and frequency exactly
+5. **Plan** (driver): the merged summary fixes the edges of recency and frequency exactly
    (:func:`plan`). For monetary, the histogram tells which bucket holds each cut-off rank; in
    exact mode the workers send their values inside those few buckets (:func:`candidates`),
    and the driver picks the exact order statistics (:func:`refine`).
-5. **Scores** (workers): each partition scores its customers against the plan's edges
+6. **Scores** (workers): each bucket scores its customers against the plan's edges
    (:func:`apply`). The edges reproduce the scores (docs/semantics.md), so every score, edge
    and empty bin is what :func:`rfm_fast.score` gives on the whole input.
 
@@ -50,7 +55,7 @@ from rfm_fast.scoring import (
 )
 from rfm_fast.segments import SegmentsSpec
 from rfm_fast.sketch import bucket_keys
-from rfm_fast.state import CustomerState, _sum_counts
+from rfm_fast.state import CustomerState, _sum_counts, merge_states
 
 METHODS = ("exact", "approx")
 TOTALS = ("first", "last", "frequency", "monetary")
@@ -175,7 +180,7 @@ def merge_headers(headers: Iterable[PartitionHeader]) -> PartitionHeader:
 
 
 def totals_schema(customer_type: pa.DataType) -> pa.Schema:
-    """The schema of :func:`partition_totals` output for a customer column of this type."""
+    """The schema of :func:`merge_pieces` output for a customer column of this type."""
     if pa.types.is_dictionary(customer_type):
         customer_type = customer_type.value_type
     if pa.types.is_string_view(customer_type):
@@ -191,13 +196,14 @@ def totals_schema(customer_type: pa.DataType) -> pa.Schema:
     )
 
 
-def partition_totals(
-    spec: Spec, batches: Iterable[pa.RecordBatch], schema: pa.Schema
-) -> tuple[pa.Table, PartitionHeader]:
-    """The per-customer totals of one partition, which must hold every row of its customers.
+def combine_partition(
+    spec: Spec, batches: Iterable[pa.RecordBatch], schema: pa.Schema, buckets: int
+) -> tuple[list[tuple[int, bytes]], PartitionHeader]:
+    """Step 1: one input partition's rows (any customers, any order) as pieces of partial state.
 
-    ``monetary`` is the exact sum rounded once to float64 (not yet divided for
-    ``monetary="mean"``); ``frequency`` counts rows, distinct orders or days as asked.
+    Returns the ``(bucket, CustomerState bytes)`` of every bucket that has customers here, and
+    the partition's header. Every piece of a customer, from every partition, has the same
+    bucket; a bucket's pieces merge into its totals with :func:`merge_pieces`.
     """
     reader = pa.RecordBatchReader.from_batches(schema, batches)
     state = CustomerState.of(
@@ -211,19 +217,38 @@ def partition_totals(
         timestamp_format=spec.timestamp_format,
         batch_rows=spec.batch_rows,
         threads=1,
-        complete=True,
-    )
-    totals = state.totals()
-    frequency = totals.rows if totals.distinct is None else totals.distinct
-    keys = _customer_output(totals.keys, state.customer_type)
-    table = pa.table(
-        [keys, totals.first, totals.last, frequency, totals.monetary],
-        schema=totals_schema(state.customer_type),
     )
     header = PartitionHeader(
         state.customer, state.customer_type, state.time_type, state.as_of_limit, state.counts
     )
-    return table, header
+    pieces = [
+        (bucket, part.to_bytes()) for bucket, part in enumerate(state.split(buckets)) if len(part)
+    ]
+    return pieces, header
+
+
+def merge_pieces(pieces: Iterable[bytes]) -> pa.Table | None:
+    """Step 2: the per-customer totals of a bucket from all of its pieces (None without any).
+
+    ``monetary`` is the exact sum rounded once to float64 (not yet divided for
+    ``monetary="mean"``); ``frequency`` counts rows, distinct orders or days as asked.
+    """
+    states = [CustomerState.from_bytes(piece) for piece in pieces]
+    if not states:
+        return None
+    state = merge_states(states)
+    totals = state.totals()
+    frequency = totals.rows if totals.distinct is None else totals.distinct
+    keys = _customer_output(totals.keys, state.customer_type)
+    return pa.table(
+        [keys, totals.first, totals.last, frequency, totals.monetary],
+        schema=totals_schema(state.customer_type),
+    )
+
+
+def bucket_totals(totals: pa.Table | None, header: PartitionHeader) -> pa.Table:
+    """``totals`` from :func:`merge_pieces`, or an empty table for a bucket without customers."""
+    return totals_schema(header.customer_type).empty_table() if totals is None else totals
 
 
 def as_of_ticks(header: PartitionHeader) -> int | None:
@@ -613,20 +638,28 @@ def final_plan(
 
 
 def score_partitions(
-    spec: Spec, partitions: Iterable[Iterable[pa.RecordBatch]], schema: pa.Schema
+    spec: Spec,
+    partitions: Iterable[Iterable[pa.RecordBatch]],
+    schema: pa.Schema,
+    buckets: int = 4,
 ) -> RFMResult:
-    """All five steps in this process, over partitions that each hold all rows of their
-    customers: the reference that the Spark and Dask integrations are tested against."""
-    parts = [partition_totals(spec, batches, schema) for batches in partitions]
-    header = merge_headers(h for _, h in parts)
+    """All six steps in this process, over input partitions that may hold any rows: the
+    reference that the Spark and Dask integrations are tested against."""
+    combined = [combine_partition(spec, batches, schema, buckets) for batches in partitions]
+    header = merge_headers(h for _, h in combined)
+    by_bucket: list[list[bytes]] = [[] for _ in range(buckets)]
+    for pieces, _ in combined:
+        for bucket, piece in pieces:
+            by_bucket[bucket].append(piece)
+    parts = [bucket_totals(merge_pieces(pieces), header) for pieces in by_bucket]
     as_of = as_of_ticks(header)
     final = final_plan(
         spec,
         as_of,
-        (summarize(spec, t, header, as_of).to_bytes() for t, _ in parts),
-        lambda current: [candidates(spec, t, header, current).to_bytes() for t, _ in parts],
+        (summarize(spec, t, header, as_of).to_bytes() for t in parts),
+        lambda current: [candidates(spec, t, header, current).to_bytes() for t in parts],
     )
-    tables = [apply(spec, totals, header, final) for totals, _ in parts]
+    tables = [apply(spec, totals, header, final) for totals in parts]
     return RFMResult(pa.concat_tables(tables), final.edges, run_stats(spec, header, final))
 
 

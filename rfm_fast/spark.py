@@ -1,9 +1,11 @@
 """rfm_fast inside Spark: exact RFM scores of a Spark DataFrame, computed on the executors.
 
-Needs ``pip install 'rfm_fast[spark]'`` (pyspark) on the driver and the executors. The orders
-are hash-partitioned by customer with Spark's own shuffle (``repartition``); every other step
-runs in ``mapInArrow`` over whole partitions, and only small summaries reach the driver (see
-:mod:`rfm_fast.distributed` and docs/distributed.md).
+Needs ``pip install 'rfm_fast[spark]'`` (pyspark) on the driver and the executors. Each input
+partition folds its rows into partial per-customer state before the shuffle (map-side
+combine), split into one piece per output partition by a hash of the customer key; Spark's own
+shuffle (``repartition``) moves the pieces, so it moves about as many bytes as the partitions
+have customers, not rows. Every step runs in ``mapInArrow`` over whole partitions, and only
+small summaries reach the driver (see :mod:`rfm_fast.distributed` and docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 HEADER = "_rfm_header"
+BUCKET = "_rfm_bucket"
+PIECE = "_rfm_piece"
+ROUTE_CANDIDATES = 64
+"""Values of the bucket column tried per output partition to find one that lands in each."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,8 @@ thresholds, timestamp_format
     method : {"exact", "approx"}, default "exact"
         ``"split"`` needs one global ranking and is not offered.
     partitions : int, optional
-        Partitions of the shuffle by customer (default: ``spark.sql.shuffle.partitions``).
+        Partitions of the shuffle by customer, hence of ``.table``, and buckets of the
+        map-side pieces (default: ``spark.sql.shuffle.partitions``).
 
     Returns
     -------
@@ -96,10 +103,14 @@ thresholds, timestamp_format
 
     Notes
     -----
-    Runs two to three small Spark jobs before it returns: the per-customer totals (cached
-    with ``MEMORY_AND_DISK``) with the partition headers (row counts, latest timestamp), the
-    summaries (histograms), and in exact mode the monetary candidates. ``result.table`` is
-    computed from the cached totals; :meth:`SparkResult.release` drops them.
+    Runs three to four small Spark jobs before it returns: one that finds a value of the
+    bucket column for each output partition, the per-customer totals (map-side pieces,
+    shuffled and merged, cached with ``MEMORY_AND_DISK``) with the partition headers (row
+    counts, latest timestamp), the summaries (histograms), and in exact mode the monetary
+    candidates. ``result.table`` is computed from the cached totals;
+    :meth:`SparkResult.release` drops them. A piece is one binary value in Spark: an input
+    partition must not hold more than about 30 million customers of one output partition
+    (Spark's 2 GB limit on a value).
 
     Examples
     --------
@@ -116,6 +127,7 @@ thresholds, timestamp_format
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
     spec = distributed.Spec.of(
         customer=customer,
@@ -147,23 +159,45 @@ thresholds, timestamp_format
         ]
     )
 
-    def totals_of_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    totals_arrow = to_arrow_schema(totals_type)
+    pieces_type = T.StructType(
+        [
+            T.StructField(BUCKET, T.IntegerType(), True),
+            T.StructField(PIECE, T.BinaryType(), True),
+            T.StructField(HEADER, T.BinaryType(), True),
+        ]
+    )
+    routes = _bucket_routes(orders.sparkSession, partitions)
+
+    def pieces_of_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         first = next(batches, None)
         if first is None:
             return
-        totals, header = distributed.partition_totals(
-            spec, itertools.chain([first], batches), first.schema
+        pieces, header = distributed.combine_partition(
+            spec, itertools.chain([first], batches), first.schema, partitions
         )
-        nulls = pa.nulls(totals.num_rows, pa.binary())
-        yield from totals.append_column(HEADER, nulls).to_batches()
-        row = {name: pa.nulls(1, totals.schema.field(name).type) for name in totals.column_names}
-        yield pa.RecordBatch.from_pydict(
-            {**row, HEADER: pa.array([header.to_bytes()], pa.binary())}
-        )
+        for bucket, piece in pieces:  # one per batch: a batch's binary column stays < 2 GB
+            yield _pieces_batch([routes[bucket]], [piece], [None])
+        yield _pieces_batch([None], [None], [header.to_bytes()])
+
+    def totals_of_bucket(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        pieces, headers = [], []
+        for batch in batches:
+            pieces += [p for p in batch.column(PIECE).to_pylist() if p is not None]
+            headers += [h for h in batch.column(HEADER).to_pylist() if h is not None]
+        totals = distributed.merge_pieces(pieces)
+        if totals is not None:
+            nulls = pa.nulls(totals.num_rows, pa.binary())
+            yield from totals.append_column(HEADER, nulls).to_batches()
+        for header in headers:  # passed on to the driver with the totals
+            row = {field.name: pa.nulls(1, field.type) for field in totals_arrow}
+            row[HEADER] = pa.array([header], pa.binary())
+            yield pa.RecordBatch.from_pydict(row, schema=totals_arrow)
 
     cached = (
-        orders.repartition(partitions, F.col(customer))
-        .mapInArrow(totals_of_partition, totals_type)
+        orders.mapInArrow(pieces_of_partition, pieces_type)
+        .repartition(partitions, F.col(BUCKET))
+        .mapInArrow(totals_of_bucket, totals_type)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     headers = [
@@ -213,11 +247,37 @@ thresholds, timestamp_format
             )
             yield from table.cast(result_schema).to_batches()
 
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     table = totals.mapInArrow(scores_of_partition, from_arrow_schema(result_schema))
     stats = distributed.run_stats(spec, header, final)
     return SparkResult(table, final.edges, stats, cached)
+
+
+def _bucket_routes(session, partitions: int) -> list[int]:
+    """For each output partition, a value of the bucket column that Spark's hash partitioning
+    (``repartition(partitions, column)``) sends there, found with Spark's own hash, so that
+    every bucket lands in a partition of its own."""
+    from pyspark.sql import functions as F
+
+    values = session.range(ROUTE_CANDIDATES * partitions).select(
+        F.col("id").cast("int").alias("value")
+    )
+    target = F.pmod(F.hash(F.col("value")), F.lit(partitions)).alias("target")
+    first_of = values.groupBy(target).agg(F.min("value").alias("value")).collect()
+    routes = {row["target"]: row["value"] for row in first_of}
+    if len(routes) < partitions:  # never seen: 64 tries per partition all missed one
+        raise RFMError(f"found no bucket value for every one of {partitions} partitions")
+    return [routes[p] for p in range(partitions)]
+
+
+def _pieces_batch(buckets: list, pieces: list, headers: list) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(buckets, pa.int32()),
+            pa.array(pieces, pa.binary()),
+            pa.array(headers, pa.binary()),
+        ],
+        names=[BUCKET, PIECE, HEADER],
+    )
 
 
 def _totals_arrow(header: distributed.PartitionHeader) -> pa.Schema:

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from rfm_fast import arrow
 from rfm_fast._kernels import aggregate as agg_kernels
+from rfm_fast._kernels import hashing
 from rfm_fast.aggregation import INT64_MAX, CustomerTotals, RowCounts
 from rfm_fast.errors import RFMError
 from rfm_fast.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
@@ -266,6 +267,75 @@ batch_rows, threads
     def merge(self, *others: CustomerState) -> CustomerState:
         """This state merged with ``others`` (see :func:`merge_states`)."""
         return merge_states([self, *others])
+
+    def split(self, buckets: int) -> list[CustomerState]:
+        """This state's customers dealt to ``buckets`` states by a hash of their key.
+
+        A customer falls in the same bucket in every state and every process, so the states of
+        several parts of the input, split alike, can be merged bucket by bucket on different
+        machines (the map side of :mod:`rfm_fast.spark` and :mod:`rfm_fast.dask`). Each bucket
+        keeps its customers' pairs; the row counts stay with bucket 0, so merging all buckets
+        gives back this state.
+
+        Parameters
+        ----------
+        buckets : int
+            How many states to return (at least 1); some may have no customers.
+
+        Returns
+        -------
+        list of CustomerState
+            ``buckets`` states, bucket ``b`` holding the customers whose key hashes to ``b``.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from rfm_fast import CustomerState
+        >>> orders = pa.table({"c": ["a", "b", "c", "a"], "t": pa.array([0, 1, 2, 3], pa.date32()),
+        ...                    "a": [1.0, 2.0, 3.0, 4.0]})
+        >>> state = CustomerState.of(orders, customer="c", timestamp="t", amount="a")
+        >>> parts = state.split(2)
+        >>> sum(len(part) for part in parts), (parts[0] + parts[1]).rows.tolist()
+        (3, [2, 1, 1])
+        """
+        if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
+            raise RFMError(f"buckets must be a whole number of at least 1; got {buckets!r}")
+        bucket = np.empty(len(self), dtype=np.int64)
+        if isinstance(self.keys, np.ndarray):
+            hashing.int_key_buckets(self.keys, buckets, bucket)
+        else:
+            text = arrow.key_column(self.keys)
+            hashing.text_key_buckets(text.offsets, text.data, buckets, bucket)
+        order = np.argsort(bucket, kind="stable")  # keys stay ascending inside a bucket
+        bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
+        # Position of each customer inside its bucket, to renumber the pairs.
+        position = np.empty(len(self), dtype=np.int64)
+        position[order] = np.arange(len(self)) - np.repeat(bounds[:-1], np.diff(bounds))
+        if self.pair_customers is not None:
+            pair_bucket = bucket[self.pair_customers]
+            pair_order = np.argsort(pair_bucket, kind="stable")
+            pair_bounds = np.searchsorted(pair_bucket[pair_order], np.arange(buckets + 1))
+        parts = []
+        for b in range(buckets):
+            chosen = order[bounds[b] : bounds[b + 1]]
+            pairs = {}
+            if self.pair_customers is not None:
+                taken = pair_order[pair_bounds[b] : pair_bounds[b + 1]]
+                pairs = {
+                    "pair_customers": position[self.pair_customers[taken]],
+                    "pair_values": _take(self.pair_values, taken),
+                }
+            parts.append(
+                replace(
+                    self,
+                    keys=_take(self.keys, chosen),
+                    **{name: getattr(self, name)[chosen] for name in _TOTALS},
+                    distinct=None if self.distinct is None else self.distinct[chosen],
+                    **pairs,
+                    counts=self.counts if b == 0 else RowCounts(),
+                )
+            )
+        return parts
 
     # ------------------------------------------------------------------ scoring
     def totals(self) -> CustomerTotals:
@@ -559,6 +629,12 @@ def _sum_counts(counts: list[RowCounts]) -> RowCounts:
         null_amount=sum(c.null_amount for c in counts),
         max_timestamp=max(latest) if latest else None,
     )
+
+
+def _take(values: np.ndarray | pa.Array, positions: np.ndarray) -> np.ndarray | pa.Array:
+    if isinstance(values, np.ndarray):
+        return values[positions]
+    return values.take(arrow.from_numpy(positions))
 
 
 def _as_arrow(values: np.ndarray | pa.Array) -> pa.Array:

@@ -1,5 +1,5 @@
-"""The distributed steps (rfm_fast.distributed) run in one process over partitions of the
-customers: identical to rfm_fast.score whatever the partitioning and batching."""
+"""The distributed steps (rfm_fast.distributed) run in one process: identical to rfm_fast.score
+whatever the input partitions (by customer, or rows dealt at random), buckets and batching."""
 
 from __future__ import annotations
 
@@ -38,18 +38,71 @@ def customer_partitions(table: pa.Table, parts: int, batch_rows: int) -> list[li
     return partitions
 
 
-def run_distributed(case: Case, parts: int, batch_rows: int) -> rfm_fast.RFMResult:
+def random_partitions(
+    table: pa.Table, owners: list[int], parts: int, batch_rows: int
+) -> list[list[pa.RecordBatch]]:
+    """Row ``i`` dealt to partition ``owners[i] % parts``: a customer's rows, and an order's
+    lines, end up spread over several partitions."""
+    partitions = []
+    for p in range(parts):
+        rows = _take(table, [i for i, o in enumerate(owners) if o % parts == p])
+        partitions.append(rows.to_batches(max_chunksize=batch_rows))
+    return partitions
+
+
+def run_distributed(
+    case: Case, parts: int, batch_rows: int, buckets: int = 4
+) -> rfm_fast.RFMResult:
     spec = distributed.Spec.of(**case.options)
     partitions = customer_partitions(case.table, parts, batch_rows)
-    result = distributed.score_partitions(spec, partitions, case.table.schema)
+    result = distributed.score_partitions(spec, partitions, case.table.schema, buckets)
     return sorted_by_customer(result, CUSTOMER)
 
 
-@given(CASES, st.integers(1, 5), st.integers(1, 7))
-def test_partitions_score_like_one_run(case: Case, parts: int, batch_rows: int):
+def whole_totals(spec: distributed.Spec, table: pa.Table):
+    """The totals and header of one partition holding every row, in one bucket."""
+    pieces, header = distributed.combine_partition(spec, table.to_batches(), table.schema, 1)
+    return distributed.merge_pieces(piece for _, piece in pieces), header
+
+
+@given(CASES, st.integers(1, 5), st.integers(1, 7), st.integers(1, 6))
+def test_partitions_score_like_one_run(case: Case, parts: int, batch_rows: int, buckets: int):
     assume(case.options.get("method", "exact") != "split")
     expected = run_engine(case)
-    assert_same_result(run_distributed(case, parts, batch_rows), expected)
+    assert_same_result(run_distributed(case, parts, batch_rows, buckets), expected)
+
+
+@given(CASES, st.data(), st.integers(1, 5), st.integers(1, 6))
+def test_rows_dealt_at_random_score_like_one_run(case: Case, data, parts: int, buckets: int):
+    """The map-side combine: partitions hold any rows, so a customer's rows (and an order's
+    lines) meet only when the pieces of their bucket merge."""
+    assume(case.options.get("method", "exact") != "split")
+    owners = data.draw(
+        st.lists(st.integers(0, 7), min_size=case.table.num_rows, max_size=case.table.num_rows)
+    )
+    spec = distributed.Spec.of(**case.options)
+    partitions = random_partitions(case.table, owners, parts, 3)
+    result = distributed.score_partitions(spec, partitions, case.table.schema, buckets)
+    assert_same_result(sorted_by_customer(result, CUSTOMER), run_engine(case))
+
+
+def test_a_customer_falls_in_one_bucket_whatever_the_partition():
+    spec = distributed.Spec.of(customer="c", timestamp="t", amount="a", order="o")
+    table = pa.table(
+        {
+            "c": ["x", "y", "z", "x", "y", "w"] * 3,
+            "t": pa.array(list(range(18)), pa.timestamp("s")),
+            "a": [1.0] * 18,
+            "o": [1, 2, 3, 1, 4, 5] * 3,
+        }
+    )
+    buckets_of = []
+    for part in (table.slice(0, 6), table.slice(6, 7), table.slice(13)):
+        pieces, _ = distributed.combine_partition(spec, part.to_batches(), part.schema, 3)
+        states = {b: rfm_fast.CustomerState.from_bytes(piece) for b, piece in pieces}
+        buckets_of.append({k: b for b, s in states.items() for k in s.keys.to_pylist()})
+    assert buckets_of[0] == buckets_of[1] == buckets_of[2]
+    assert sorted(buckets_of[0]) == ["w", "x", "y", "z"]
 
 
 @pytest.mark.slow
@@ -87,7 +140,7 @@ def test_plan_needs_candidates_only_for_crowded_buckets():
     table = pa.table(
         {"c": [1, 2, 3, 4], "t": pa.array([0, 0, 0, 0], pa.timestamp("s")), "a": [1.0] * 4}
     )
-    totals, header = distributed.partition_totals(spec, table.to_batches(), table.schema)
+    totals, header = whole_totals(spec, table)
     as_of = distributed.as_of_ticks(header)
     summary = distributed.summarize(spec, totals, header, as_of)
     assert summary.customers == 4
@@ -111,7 +164,7 @@ def test_summaries_and_candidates_travel_as_bytes():
             "a": [1.0, 1.001, 1.002, 1.003, 5.0, 5.0, 5.0, 7.0, 9.0],
         }
     )
-    totals, header = distributed.partition_totals(spec, table.to_batches(), table.schema)
+    totals, header = whole_totals(spec, table)
     header = distributed.PartitionHeader.from_bytes(header.to_bytes())
     as_of = distributed.as_of_ticks(header)
     summary = distributed.Summary.from_bytes(

@@ -86,6 +86,27 @@ def test_complete_states_of_customer_partitions_merge(case: Case, parts: int):
     assert_same_result(_score(merged, scoring), expected)
 
 
+@given(CASES, st.integers(1, 5))
+def test_the_buckets_of_a_split_merge_back_to_the_state(case: Case, buckets: int):
+    read, scoring = _split_options(case)
+    state = CustomerState.of(case.table, **read)
+    parts = state.split(buckets)
+    assert len(parts) == buckets and sum(len(p) for p in parts) == len(state)
+    for part in parts:  # keys ascending inside each bucket, pairs naming its own customers
+        keys = part.keys.to_pylist() if isinstance(part.keys, pa.Array) else part.keys.tolist()
+        assert keys == sorted(keys)
+    merged = merge_states([_shipped(p, 1) for p in reversed(parts)])
+    assert merged.counts == state.counts
+    assert_same_result(_score(merged, scoring), run_engine(case))
+
+
+def test_split_needs_a_whole_number_of_buckets():
+    state = CustomerState.of(TABLE, **COLUMNS)
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(RFMError, match="buckets must be a whole number"):
+            state.split(bad)
+
+
 TABLE = pa.table(
     {
         "c": ["a", "a", "b", "b"],

@@ -183,3 +183,24 @@ def rehash_string_keys(group_hashes, n_groups, slot_hashes, slot_groups):
             slot = (slot + 1) & np.int64(mask)
         slot_groups[slot] = group
         slot_hashes[slot] = h
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+@jit
+def int_key_buckets(keys, buckets, out):
+    """``out[i]``: the bucket in ``0..buckets-1`` of integer key ``keys[i]`` (a hash, so the
+    same key falls in the same bucket in every process)."""
+    count = np.uint64(buckets)
+    for i in range(keys.shape[0]):
+        out[i] = np.int64(mix64(keys[i]) % count)
+
+
+@jit
+def text_key_buckets(offsets, data, buckets, out):
+    """``out[i]``: the bucket in ``0..buckets-1`` of the bytes ``data[offsets[i]:offsets[i+1]]``
+    (the offsets and data buffers of an Arrow string array)."""
+    count = np.uint64(buckets)
+    for i in range(out.shape[0]):
+        out[i] = np.int64(hash_bytes(data, np.int64(offsets[i]), np.int64(offsets[i + 1])) % count)
