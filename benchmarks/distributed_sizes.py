@@ -62,7 +62,7 @@ def measure(table: pa.Table, parts: int, order: str | None) -> dict:
         [piece for pieces, _ in combined for b, piece in pieces if b == bucket]
         for bucket in range(parts)
     ]
-    buckets = [distributed.bucket_totals(distributed.merge_pieces(p), header) for p in pieces]
+    buckets = [distributed.bucket_totals(distributed.merge_pieces(spec, p), header) for p in pieces]
     merge_s = time.perf_counter() - started
     as_of = distributed.as_of_ticks(header)
     started = time.perf_counter()

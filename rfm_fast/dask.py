@@ -128,7 +128,7 @@ thresholds, timestamp_format
     # Each bucket's task takes only its own piece of each map output (a small getitem task
     # on the worker that holds the map output).
     merge, piece_of = dask.delayed(_merge), dask.delayed(_piece)
-    merged = [merge([piece_of(pieces, b) for pieces, _ in combined]) for b in range(buckets)]
+    merged = [merge(spec, [piece_of(p, b) for p, _ in combined]) for b in range(buckets)]
     persisted = dask.persist(*merged, *(header for _, header in combined))
     totals, headers = persisted[:buckets], dask.compute(*persisted[buckets:])
     headers = [h for h in headers if h]
@@ -169,8 +169,8 @@ def _piece(by_bucket: list[bytes | None], bucket: int) -> bytes | None:
     return by_bucket[bucket]
 
 
-def _merge(pieces: list[bytes | None]) -> pa.Table | None:
-    return distributed.merge_pieces(p for p in pieces if p is not None)
+def _merge(spec: distributed.Spec, pieces: list[bytes | None]) -> pa.Table | None:
+    return distributed.merge_pieces(spec, (p for p in pieces if p is not None))
 
 
 def _totals(part: pa.Table | None, header: distributed.PartitionHeader) -> pa.Table:

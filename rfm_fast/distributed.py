@@ -29,6 +29,7 @@ any order, and then:
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -55,9 +56,14 @@ from rfm_fast.scoring import (
 )
 from rfm_fast.segments import SegmentsSpec
 from rfm_fast.sketch import bucket_keys
-from rfm_fast.state import CustomerState, _sum_counts, merge_states
+from rfm_fast.state import CustomerState, _sum_counts, customer_buckets, merge_states
 
 METHODS = ("exact", "approx")
+COMBINE_MAX_SHARE = 1.0
+"""An input partition sends its partial state when that is at most this share of its rows'
+bytes, else the rows themselves (see :func:`combine_partition`)."""
+STATE_PIECE, ROWS_PIECE = b"S", b"R"
+"""The first byte of a piece: a CustomerState, or the bucket's rows as an Arrow IPC stream."""
 TOTALS = ("first", "last", "frequency", "monetary")
 """Per-customer columns of a partition's totals, after the customer column."""
 
@@ -199,41 +205,53 @@ def totals_schema(customer_type: pa.DataType) -> pa.Schema:
 def combine_partition(
     spec: Spec, batches: Iterable[pa.RecordBatch], schema: pa.Schema, buckets: int
 ) -> tuple[list[tuple[int, bytes]], PartitionHeader]:
-    """Step 1: one input partition's rows (any customers, any order) as pieces of partial state.
+    """Step 1: one input partition's rows (any customers, any order) as pieces of its buckets.
 
-    Returns the ``(bucket, CustomerState bytes)`` of every bucket that has customers here, and
-    the partition's header. Every piece of a customer, from every partition, has the same
-    bucket; a bucket's pieces merge into its totals with :func:`merge_pieces`.
+    Returns the ``(bucket, piece)`` of every bucket that has rows here, and the partition's
+    header. A piece is the bucket's part of the partition's partial state, or, where that
+    state is not smaller than the rows (customers with one or two rows each:
+    ``COMBINE_MAX_SHARE``), the bucket's rows themselves. Every piece of a customer, from
+    every partition, has the same bucket; a bucket's pieces merge into its totals with
+    :func:`merge_pieces`.
     """
-    reader = pa.RecordBatchReader.from_batches(schema, batches)
-    state = CustomerState.of(
-        reader,
-        customer=spec.customer,
-        timestamp=spec.timestamp,
-        amount=spec.amount,
-        order=spec.order,
-        as_of=spec.as_of,
-        frequency=spec.frequency,
-        timestamp_format=spec.timestamp_format,
-        batch_rows=spec.batch_rows,
-        threads=1,
-    )
+    batches = list(batches)  # kept: the rows are sent instead where combining does not pay
+    state = _state_of(spec, batches, schema)
     header = PartitionHeader(
         state.customer, state.customer_type, state.time_type, state.as_of_limit, state.counts
     )
+    rows_bytes = sum(batch.nbytes for batch in batches)
+    if state.nbytes <= COMBINE_MAX_SHARE * rows_bytes:
+        parts = enumerate(state.split(buckets))
+        return [(b, STATE_PIECE + part.to_bytes()) for b, part in parts if len(part)], header
+    del state
+    rows = pa.Table.from_batches(batches, schema)
+    bucket = customer_buckets(rows.column(spec.customer), buckets)
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
+    rows = _take_rows(rows, arrow.from_numpy(order))
     pieces = [
-        (bucket, part.to_bytes()) for bucket, part in enumerate(state.split(buckets)) if len(part)
+        (b, ROWS_PIECE + table_to_ipc(rows.slice(lo, hi - lo)))
+        for b, (lo, hi) in enumerate(itertools.pairwise(bounds))
+        if hi > lo
     ]
     return pieces, header
 
 
-def merge_pieces(pieces: Iterable[bytes]) -> pa.Table | None:
+def merge_pieces(spec: Spec, pieces: Iterable[bytes]) -> pa.Table | None:
     """Step 2: the per-customer totals of a bucket from all of its pieces (None without any).
 
     ``monetary`` is the exact sum rounded once to float64 (not yet divided for
-    ``monetary="mean"``); ``frequency`` counts rows, distinct orders or days as asked.
+    ``monetary="mean"``); ``frequency`` counts rows, distinct orders or days as asked. The
+    row counts of the states merged here are not used: the headers carry them.
     """
-    states = [CustomerState.from_bytes(piece) for piece in pieces]
+    states = []
+    for piece in pieces:
+        kind, body = bytes(piece[:1]), memoryview(piece)[1:]
+        if kind == STATE_PIECE:
+            states.append(CustomerState.from_bytes(body))
+        else:
+            rows = table_from_ipc(body)
+            states.append(_state_of(spec, rows.to_batches(spec.batch_rows), rows.schema))
     if not states:
         return None
     state = merge_states(states)
@@ -243,6 +261,34 @@ def merge_pieces(pieces: Iterable[bytes]) -> pa.Table | None:
     return pa.table(
         [keys, totals.first, totals.last, frequency, totals.monetary],
         schema=totals_schema(state.customer_type),
+    )
+
+
+def _take_rows(rows: pa.Table, positions: pa.Array) -> pa.Table:
+    """``rows.take(positions)``, also for ``string_view`` columns (Arrow has no take for them:
+    they go through ``large_string`` and back, so the pieces keep the input's types)."""
+    columns = []
+    for column in rows.columns:
+        if pa.types.is_string_view(column.type):
+            column = column.cast(pa.large_string()).take(positions).cast(column.type)
+        else:
+            column = column.take(positions)
+        columns.append(column)
+    return pa.table(columns, schema=rows.schema)
+
+
+def _state_of(spec: Spec, batches: list[pa.RecordBatch], schema: pa.Schema) -> CustomerState:
+    return CustomerState.of(
+        pa.RecordBatchReader.from_batches(schema, batches),
+        customer=spec.customer,
+        timestamp=spec.timestamp,
+        amount=spec.amount,
+        order=spec.order,
+        as_of=spec.as_of,
+        frequency=spec.frequency,
+        timestamp_format=spec.timestamp_format,
+        batch_rows=spec.batch_rows,
+        threads=1,
     )
 
 
@@ -651,7 +697,7 @@ def score_partitions(
     for pieces, _ in combined:
         for bucket, piece in pieces:
             by_bucket[bucket].append(piece)
-    parts = [bucket_totals(merge_pieces(pieces), header) for pieces in by_bucket]
+    parts = [bucket_totals(merge_pieces(spec, pieces), header) for pieces in by_bucket]
     as_of = as_of_ticks(header)
     final = final_plan(
         spec,

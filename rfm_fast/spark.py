@@ -185,7 +185,7 @@ thresholds, timestamp_format
         for batch in batches:
             pieces += [p for p in batch.column(PIECE).to_pylist() if p is not None]
             headers += [h for h in batch.column(HEADER).to_pylist() if h is not None]
-        totals = distributed.merge_pieces(pieces)
+        totals = distributed.merge_pieces(spec, pieces)
         if totals is not None:
             nulls = pa.nulls(totals.num_rows, pa.binary())
             yield from totals.append_column(HEADER, nulls).to_batches()

@@ -298,14 +298,7 @@ batch_rows, threads
         >>> sum(len(part) for part in parts), (parts[0] + parts[1]).rows.tolist()
         (3, [2, 1, 1])
         """
-        if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
-            raise RFMError(f"buckets must be a whole number of at least 1; got {buckets!r}")
-        bucket = np.empty(len(self), dtype=np.int64)
-        if isinstance(self.keys, np.ndarray):
-            hashing.int_key_buckets(self.keys, buckets, bucket)
-        else:
-            text = arrow.key_column(self.keys)
-            hashing.text_key_buckets(text.offsets, text.data, buckets, bucket)
+        bucket = customer_buckets(self.keys, buckets)
         order = np.argsort(bucket, kind="stable")  # keys stay ascending inside a bucket
         bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
         # Position of each customer inside its bucket, to renumber the pairs.
@@ -484,6 +477,33 @@ batch_rows, threads
             f"CustomerState(customers={len(self)}, rows_used={self.counts.rows_used}, "
             f"frequency={self.frequency!r}, complete={self.complete}, nbytes={self.nbytes})"
         )
+
+
+def customer_buckets(keys: np.ndarray | pa.Array | pa.ChunkedArray, buckets: int) -> np.ndarray:
+    """The bucket in ``0..buckets-1`` of each customer key, as :meth:`CustomerState.split`
+    deals them: the same for a key in every state and process, and for the raw customer column
+    (any integer, text or dictionary type; null keys fall in bucket 0)."""
+    if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
+        raise RFMError(f"buckets must be a whole number of at least 1; got {buckets!r}")
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    if isinstance(keys, pa.Array) and pa.types.is_dictionary(keys.type):
+        of_values = customer_buckets(keys.dictionary, buckets)
+        return (
+            of_values[keys.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+            if len(of_values)
+            else np.zeros(len(keys), dtype=np.int64)
+        )
+    if isinstance(keys, pa.Array) and pa.types.is_integer(keys.type):
+        wide = pa.uint64() if keys.type == pa.uint64() else pa.int64()
+        keys = keys.cast(wide).fill_null(0).to_numpy(zero_copy_only=False)
+    out = np.empty(len(keys), dtype=np.int64)
+    if isinstance(keys, np.ndarray):
+        hashing.int_key_buckets(keys, buckets, out)
+    else:  # text: the same bytes hash alike whatever the string type
+        text = arrow.key_column(keys.cast(pa.large_string()).fill_null(""))
+        hashing.text_key_buckets(text.offsets, text.data, buckets, out)
+    return out
 
 
 def merge_states(states: Sequence[CustomerState]) -> CustomerState:

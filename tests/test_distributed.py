@@ -62,7 +62,7 @@ def run_distributed(
 def whole_totals(spec: distributed.Spec, table: pa.Table):
     """The totals and header of one partition holding every row, in one bucket."""
     pieces, header = distributed.combine_partition(spec, table.to_batches(), table.schema, 1)
-    return distributed.merge_pieces(piece for _, piece in pieces), header
+    return distributed.merge_pieces(spec, (piece for _, piece in pieces)), header
 
 
 @given(CASES, st.integers(1, 5), st.integers(1, 7), st.integers(1, 6))
@@ -72,21 +72,64 @@ def test_partitions_score_like_one_run(case: Case, parts: int, batch_rows: int, 
     assert_same_result(run_distributed(case, parts, batch_rows, buckets), expected)
 
 
-@given(CASES, st.data(), st.integers(1, 5), st.integers(1, 6))
-def test_rows_dealt_at_random_score_like_one_run(case: Case, data, parts: int, buckets: int):
+@given(CASES, st.data(), st.integers(1, 5), st.integers(1, 6), st.sampled_from([0, 1, 1e9]))
+def test_rows_dealt_at_random_score_like_one_run(
+    case: Case, data, parts: int, buckets: int, share: float
+):
     """The map-side combine: partitions hold any rows, so a customer's rows (and an order's
-    lines) meet only when the pieces of their bucket merge."""
+    lines) meet only when the pieces of their bucket merge. ``share`` 0 sends every
+    partition's rows, 1e9 every partition's state, 1 whichever is smaller."""
     assume(case.options.get("method", "exact") != "split")
     owners = data.draw(
         st.lists(st.integers(0, 7), min_size=case.table.num_rows, max_size=case.table.num_rows)
     )
     spec = distributed.Spec.of(**case.options)
     partitions = random_partitions(case.table, owners, parts, 3)
-    result = distributed.score_partitions(spec, partitions, case.table.schema, buckets)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(distributed, "COMBINE_MAX_SHARE", share)
+        result = distributed.score_partitions(spec, partitions, case.table.schema, buckets)
     assert_same_result(sorted_by_customer(result, CUSTOMER), run_engine(case))
 
 
-def test_a_customer_falls_in_one_bucket_whatever_the_partition():
+def test_a_partition_sends_its_state_or_its_rows_whichever_is_smaller():
+    spec = distributed.Spec.of(customer="c", timestamp="t", amount="a")
+    moments = pa.array([0] * 1000, pa.timestamp("s"))
+    repeats = pa.table({"c": [1, 2] * 500, "t": moments, "a": [1.0] * 1000})
+    singles = pa.table({"c": list(range(1000)), "t": moments, "a": [1.0] * 1000})
+    kinds = {}
+    for name, table in (("repeats", repeats), ("singles", singles)):
+        pieces, header = distributed.combine_partition(spec, table.to_batches(), table.schema, 3)
+        kinds[name] = {piece[:1] for _, piece in pieces}
+        assert header.counts.rows_read == 1000
+        totals = distributed.merge_pieces(spec, (piece for _, piece in pieces))
+        assert totals.num_rows == len(set(table.column("c").to_pylist()))
+    assert kinds == {"repeats": {distributed.STATE_PIECE}, "singles": {distributed.ROWS_PIECE}}
+
+
+def test_rows_and_states_of_one_customer_fall_in_one_bucket():
+    """The bucket of the raw customer column is that of the state's keys, whatever its type."""
+    from rfm_fast.state import customer_buckets
+
+    texts = ["a", "bb", None, "ccc", "a"]
+    for column in (
+        pa.array([5, -3, None, 2**40, 5], pa.int64()),
+        pa.array([5, 3, None, 7, 5], pa.int32()),
+        pa.array([5, 3, None, 2**63 + 9, 5], pa.uint64()),
+        pa.array(texts, pa.string()),
+        pa.array(texts, pa.large_string()),
+        pa.array(texts, pa.string()).dictionary_encode(),
+    ):
+        table = pa.table({"c": column, "t": pa.array([0] * 5, pa.timestamp("s")), "a": [1.0] * 5})
+        state = rfm_fast.CustomerState.of(table, customer="c", timestamp="t", amount="a")
+        rows = customer_buckets(column, 7)
+        keys = customer_buckets(state.keys, 7)
+        values = column.to_pylist()
+        by_key = dict(zip(sorted(v for v in set(values) if v is not None), keys, strict=True))
+        assert all(rows[i] == by_key[v] for i, v in enumerate(values) if v is not None)
+
+
+def test_a_customer_falls_in_one_bucket_whatever_the_partition(monkeypatch):
+    monkeypatch.setattr(distributed, "COMBINE_MAX_SHARE", 1e9)  # states, even of a few rows
     spec = distributed.Spec.of(customer="c", timestamp="t", amount="a", order="o")
     table = pa.table(
         {
@@ -99,7 +142,8 @@ def test_a_customer_falls_in_one_bucket_whatever_the_partition():
     buckets_of = []
     for part in (table.slice(0, 6), table.slice(6, 7), table.slice(13)):
         pieces, _ = distributed.combine_partition(spec, part.to_batches(), part.schema, 3)
-        states = {b: rfm_fast.CustomerState.from_bytes(piece) for b, piece in pieces}
+        assert {piece[:1] for _, piece in pieces} == {distributed.STATE_PIECE}
+        states = {b: rfm_fast.CustomerState.from_bytes(piece[1:]) for b, piece in pieces}
         buckets_of.append({k: b for b, s in states.items() for k in s.keys.to_pylist()})
     assert buckets_of[0] == buckets_of[1] == buckets_of[2]
     assert sorted(buckets_of[0]) == ["w", "x", "y", "z"]
