@@ -214,17 +214,17 @@ def combine_partition(
     every partition, has the same bucket; a bucket's pieces merge into its totals with
     :func:`merge_pieces`.
     """
-    batches = list(batches)  # kept: the rows are sent instead where combining does not pay
-    state = _state_of(spec, batches, schema)
+    # Kept whole (the row count known sizes the buffers): the rows are sent instead where
+    # combining does not pay.
+    rows = pa.Table.from_batches(list(batches), schema)
+    state = _state_of(spec, rows)
     header = PartitionHeader(
         state.customer, state.customer_type, state.time_type, state.as_of_limit, state.counts
     )
-    rows_bytes = sum(batch.nbytes for batch in batches)
-    if state.nbytes <= COMBINE_MAX_SHARE * rows_bytes:
+    if state.nbytes <= COMBINE_MAX_SHARE * rows.nbytes:
         parts = enumerate(state.split(buckets))
         return [(b, STATE_PIECE + part.to_bytes()) for b, part in parts if len(part)], header
     del state
-    rows = pa.Table.from_batches(batches, schema)
     bucket = customer_buckets(rows.column(spec.customer), buckets)
     order = np.argsort(bucket, kind="stable")
     bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
@@ -244,14 +244,15 @@ def merge_pieces(spec: Spec, pieces: Iterable[bytes]) -> pa.Table | None:
     ``monetary="mean"``); ``frequency`` counts rows, distinct orders or days as asked. The
     row counts of the states merged here are not used: the headers carry them.
     """
-    states = []
+    states, rows = [], {}
     for piece in pieces:
         kind, body = bytes(piece[:1]), memoryview(piece)[1:]
         if kind == STATE_PIECE:
             states.append(CustomerState.from_bytes(body))
-        else:
-            rows = table_from_ipc(body)
-            states.append(_state_of(spec, rows.to_batches(spec.batch_rows), rows.schema))
+        else:  # the rows of several partitions folded at once (a state has a fixed cost)
+            table = table_from_ipc(body)
+            rows.setdefault(table.schema, []).append(table)
+    states += [_state_of(spec, pa.concat_tables(tables)) for tables in rows.values()]
     if not states:
         return None
     state = merge_states(states)
@@ -277,9 +278,9 @@ def _take_rows(rows: pa.Table, positions: pa.Array) -> pa.Table:
     return pa.table(columns, schema=rows.schema)
 
 
-def _state_of(spec: Spec, batches: list[pa.RecordBatch], schema: pa.Schema) -> CustomerState:
+def _state_of(spec: Spec, rows: pa.Table) -> CustomerState:
     return CustomerState.of(
-        pa.RecordBatchReader.from_batches(schema, batches),
+        rows,
         customer=spec.customer,
         timestamp=spec.timestamp,
         amount=spec.amount,
