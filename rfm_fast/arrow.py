@@ -116,6 +116,19 @@ def from_strings(texts: list[str]) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), data])
 
 
+def take_rows(table: pa.Table, positions: pa.Array) -> pa.Table:
+    """``table.take(positions)``, also for ``string_view`` columns (Arrow has no take kernel
+    for them: they go through ``large_string`` and back, so the types stay)."""
+    columns = []
+    for column in table.columns:
+        if pa.types.is_string_view(column.type):
+            column = column.cast(pa.large_string()).take(positions).cast(column.type)
+        else:
+            column = column.take(positions)
+        columns.append(column)
+    return pa.table(columns, schema=table.schema)
+
+
 def is_key_type(type_: pa.DataType) -> bool:
     """Whether ``type_`` can be a customer or order key."""
     if pa.types.is_dictionary(type_):

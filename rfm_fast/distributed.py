@@ -228,7 +228,7 @@ def combine_partition(
     bucket = customer_buckets(rows.column(spec.customer), buckets)
     order = np.argsort(bucket, kind="stable")
     bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
-    rows = _take_rows(rows, arrow.from_numpy(order))
+    rows = arrow.take_rows(rows, arrow.from_numpy(order))
     pieces = [
         (b, ROWS_PIECE + table_to_ipc(rows.slice(lo, hi - lo)))
         for b, (lo, hi) in enumerate(itertools.pairwise(bounds))
@@ -263,19 +263,6 @@ def merge_pieces(spec: Spec, pieces: Iterable[bytes]) -> pa.Table | None:
         [keys, totals.first, totals.last, frequency, totals.monetary],
         schema=totals_schema(state.customer_type),
     )
-
-
-def _take_rows(rows: pa.Table, positions: pa.Array) -> pa.Table:
-    """``rows.take(positions)``, also for ``string_view`` columns (Arrow has no take for them:
-    they go through ``large_string`` and back, so the pieces keep the input's types)."""
-    columns = []
-    for column in rows.columns:
-        if pa.types.is_string_view(column.type):
-            column = column.cast(pa.large_string()).take(positions).cast(column.type)
-        else:
-            column = column.take(positions)
-        columns.append(column)
-    return pa.table(columns, schema=rows.schema)
 
 
 def _state_of(spec: Spec, rows: pa.Table) -> CustomerState:
