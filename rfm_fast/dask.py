@@ -3,10 +3,11 @@
 Needs ``pip install 'rfm_fast[dask]'`` (dask[dataframe], distributed) on the client and the
 workers. Each input partition folds its rows into partial per-customer state (map-side
 combine), split into one piece per output partition by a hash of the customer key; the task
-that merges an output partition's pieces fetches only those, so the workers send each other
-about as many bytes as the partitions have customers, not rows. The per-customer totals stay
-on the workers (``persist``), and only small summaries reach the client (see
-:mod:`rfm_fast.distributed` and docs/distributed.md).
+that merges an output partition's pieces fetches only those, so what the workers send each
+other grows with the customers of each input partition, not with its rows (and is never more
+than the rows: a partition whose state would be larger sends its rows instead). The
+per-customer totals stay on the workers (``persist``), and only small summaries reach the
+client (see :mod:`rfm_fast.distributed` and docs/distributed.md).
 """
 
 from __future__ import annotations

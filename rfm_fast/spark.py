@@ -3,9 +3,11 @@
 Needs ``pip install 'rfm_fast[spark]'`` (pyspark) on the driver and the executors. Each input
 partition folds its rows into partial per-customer state before the shuffle (map-side
 combine), split into one piece per output partition by a hash of the customer key; Spark's own
-shuffle (``repartition``) moves the pieces, so it moves about as many bytes as the partitions
-have customers, not rows. Every step runs in ``mapInArrow`` over whole partitions, and only
-small summaries reach the driver (see :mod:`rfm_fast.distributed` and docs/distributed.md).
+shuffle (``repartition``) moves the pieces, so what it moves grows with the customers of each
+input partition, not with its rows (and is never more than the rows: a partition whose state
+would be larger sends its rows instead). Every step runs in ``mapInArrow`` over whole
+partitions, and only small summaries reach the driver (see :mod:`rfm_fast.distributed` and
+docs/distributed.md).
 """
 
 from __future__ import annotations

@@ -130,3 +130,19 @@ def test_zoned_timestamps_count_days_in_the_session_zone(spark):
     assert result.edges == expected.edges
     in_utc = rfm_fast.score(zoned, **options).table.column("frequency")
     assert not in_utc.equals(expected.table.column("frequency"))  # the zone does matter here
+
+
+@pytest.mark.parametrize("partitions", [1, 5, 16])
+def test_every_bucket_lands_in_a_partition_of_its_own(spark, partitions):
+    """The map-side pieces of bucket b carry routes[b], which Spark's hash partitioning sends to
+    partition b: no two buckets share a partition, none is empty."""
+    from pyspark.sql import functions as F
+
+    from rfm_fast.spark import _bucket_routes
+
+    routes = _bucket_routes(spark, partitions)
+    df = spark.createDataFrame([(b, value) for b, value in enumerate(routes)], "bucket int, v int")
+    placed = df.repartition(partitions, F.col("v")).select(
+        "bucket", F.spark_partition_id().alias("partition")
+    )
+    assert sorted(tuple(row) for row in placed.collect()) == [(b, b) for b in range(partitions)]
