@@ -299,7 +299,6 @@ class CustomerAggregator:
         self.counters = np.zeros((self.threads, agg_kernels.N_COUNTERS), dtype=np.int64)
         self.counters[:, agg_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
         self._unsigned = False
-        self._order_groups = np.empty(0, dtype=np.int64)
         self._dense_orders = False  # pair values are ids of self.order_ids, not the values
 
     def _run(self, task, items) -> None:
@@ -363,14 +362,22 @@ class CustomerAggregator:
         """Integer values (order ids, text order ids as dense ids, or days) for the pairs."""
         if distinct is None:
             return _NO_INDEX, ALL_VALID
-        if isinstance(distinct, IntColumn):
-            return distinct.values, distinct.validity
-        if self._order_groups.shape[0] < n:
-            self._order_groups = np.empty(n, dtype=np.int64)
-        values = self._order_groups[:n]
-        self.order_ids.factorize(distinct, values)
+        if not isinstance(distinct, IntColumn):
+            distinct = self.dense_order_ids(distinct)
+        return distinct.values, distinct.validity
+
+    def dense_order_ids(self, orders: KeyColumn) -> IntColumn:
+        """Text or dictionary-encoded order ids as dense integer ids, in a new array, ready for
+        :meth:`update` as its ``distinct`` column.
+
+        The ids are given in first-seen order, so batches must come here in the order they are
+        folded. This may run in another thread than :meth:`update` (a reader thread that
+        prepares the next batch while this one is folded), one thread at a time.
+        """
+        values = np.empty(len(orders), dtype=np.int64)
+        self.order_ids.factorize(orders, values)
         self._dense_orders = True
-        return values, _validity_of(values >= 0)  # null order ids come back as -1
+        return IntColumn(values, _validity_of(values >= 0))  # null order ids come back as -1
 
     def row_counts(self) -> RowCounts:
         total = self.counters.sum(axis=0)

@@ -69,6 +69,9 @@ class DictionaryColumn:
     indices: np.ndarray
     dictionary: pa.Array
 
+    def __len__(self) -> int:
+        return self.indices.shape[0]
+
 
 KeyColumn = IntColumn | StringColumn | DictionaryColumn
 

@@ -347,7 +347,7 @@ class BatchColumns:
     ticks_valid: arrow.Validity
     amounts: np.ndarray
     amounts_valid: arrow.Validity
-    distinct: arrow.KeyColumn | None  # order ids, or local days with frequency="days"
+    distinct: arrow.KeyColumn | None  # order ids (text ones as dense ids), or local days
     as_of_limit: int  # rows with later ticks are left out
 
 
@@ -422,7 +422,20 @@ def _aggregate(
     )
 
     loop_wall, loop_cpu = time.perf_counter(), time.process_time()
-    for batch in prefetched(batches, timer=timer):
+    # Text and dictionary order ids map to dense ids in one table, in batch order: the reader
+    # thread does it for the next batch while this one is folded (its CPU time counts as read).
+    dense_orders = distinct == "string" or (
+        columns.order is not None and pa.types.is_dictionary(schema.field(columns.order).type)
+    )
+
+    def with_order_ids(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, arrow.IntColumn | None]:
+        if not dense_orders or frequency == "days":
+            return batch, None
+        orders = arrow.key_column(batch.column(columns.order))
+        return batch, aggregator.dense_order_ids(orders)
+
+    prepared = (with_order_ids(batch) for batch in batches)  # run by the reader thread
+    for batch, order_ids in prefetched(prepared, timer=timer):
         ts_array = batch.column(columns.timestamp)
         if text_timestamps:
             ts_array = arrow.parse_text_timestamps(ts_array, columns.timestamp, timestamp_format)
@@ -431,7 +444,7 @@ def _aggregate(
                 as_of_ticks = None if as_of is None else axis.ticks_of(as_of)
                 aggregator.as_of_limit = INT64_MAX if as_of_ticks is None else as_of_ticks
             ts_array = ts_array.cast(axis.type)
-        _fold(aggregator, batch, ts_array, axis, columns, frequency, observer)
+        _fold(aggregator, batch, ts_array, axis, columns, frequency, observer, order_ids)
         if progress is not None:
             progress(aggregator.rows_read, source.total_rows)
 
@@ -468,6 +481,7 @@ def _fold(
     columns: _Columns,
     frequency: str,
     observer: Callable[[BatchColumns], None] | None = None,
+    order_ids: arrow.IntColumn | None = None,
 ) -> None:
     first_row = aggregator.rows_read  # of this batch, counting from 0
     if len(columns.amount) == 2:
@@ -484,6 +498,8 @@ def _fold(
     amounts, amounts_valid = arrow.amount_values(amount_array)
     if frequency == "days":
         distinct = arrow.IntColumn(axis.local_days(ts_array), ticks_valid)
+    elif order_ids is not None:  # text or dictionary order ids, already as dense ids
+        distinct = order_ids
     elif columns.order is not None:
         distinct = arrow.key_column(batch.column(columns.order))
     else:
