@@ -48,8 +48,10 @@ def partitions_of(table: pa.Table, parts: int) -> list[pa.Table]:
 
 
 def measure(table: pa.Table, parts: int, order: str | None) -> dict:
-    spec = distributed.Spec.of(customer=CUSTOMER, timestamp=TIMESTAMP, amount=AMOUNT, order=order)
-    read = table.select(spec.columns_in(table.column_names))
+    spec = distributed.checked_options(
+        customer=CUSTOMER, timestamp=TIMESTAMP, amount=AMOUNT, order=order
+    )
+    read = table.select(spec.reading.columns.names_in(table.column_names))
     started = time.perf_counter()
     combined = [
         distributed.combine_partition(spec, p.to_batches(1 << 20), read.schema, parts)

@@ -9,6 +9,7 @@ of batches.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -207,6 +208,20 @@ class RowCounts:
     after_as_of: int = 0
     null_amount: int = 0
     max_timestamp: int | None = None
+
+    @classmethod
+    def total(cls, counts: Sequence[RowCounts]) -> RowCounts:
+        """The counts of several parts of one input: added, and the latest timestamp of all."""
+        latest = [c.max_timestamp for c in counts if c.max_timestamp is not None]
+        return cls(
+            rows_read=sum(c.rows_read for c in counts),
+            rows_used=sum(c.rows_used for c in counts),
+            null_customer=sum(c.null_customer for c in counts),
+            null_timestamp=sum(c.null_timestamp for c in counts),
+            after_as_of=sum(c.after_as_of for c in counts),
+            null_amount=sum(c.null_amount for c in counts),
+            max_timestamp=max(latest) if latest else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -242,12 +242,12 @@ def score_metrics(
                 f"{name} has NaN at position {int(np.flatnonzero(np.isnan(values))[0])}; every "
                 "customer needs a value to be ranked (drop the customer, or fill it in)"
             )
-    return _score_checked(
+    return score_checked(
         recency, frequency, monetary, bins, method, binning.check_thresholds(thresholds, bins)
     )
 
 
-def _score_checked(
+def score_checked(
     recency: np.ndarray,
     frequency: np.ndarray,
     monetary: np.ndarray,
@@ -256,6 +256,9 @@ def _score_checked(
     user_edges: dict[str, np.ndarray],
     threads: int = 1,
 ) -> Scores:
+    """:func:`score_metrics` for checked options: ``bins`` and ``method`` valid,
+    ``user_edges`` the checked thresholds (:func:`rfm_fast.binning.check_thresholds`); the
+    metrics are still checked to be of one length."""
     values = {"recency": recency, "frequency": frequency, "monetary": monetary}
     lengths = {k: np.asarray(v).shape for k, v in values.items()}
     if len(set(lengths.values())) > 1:

@@ -111,7 +111,7 @@ def score_metric(
     else:
         ranked = values if higher_is_better else -values
         kernels.ntile_scores(np.argsort(ranked, kind="stable"), bins, scores)
-    edges, empty = _edges(values, scores, bins, higher_is_better)
+    edges, empty = edges_of(values, scores, bins, higher_is_better)
     if thresholds is not None:
         edges = [float(e) for e in thresholds]
     return MetricScores(scores, edges, empty)
@@ -138,9 +138,11 @@ def _exact_scores_by_counting(
     out[:] = (1 + (bins * less) // n)[offsets]
 
 
-def _edges(
+def edges_of(
     values: np.ndarray, scores: np.ndarray, bins: int, higher_is_better: bool
 ) -> tuple[list[float], list[int]]:
+    """The ``bins - 1`` edges that reproduce ``scores`` of ``values`` (docs/semantics.md,
+    "Edges returned"), and the scores no value has."""
     low = np.zeros(bins, dtype=values.dtype)
     high = np.zeros(bins, dtype=values.dtype)
     counts = np.zeros(bins, dtype=np.int64)

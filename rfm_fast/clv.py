@@ -30,7 +30,8 @@ from rfm_fast._kernels import btyd
 from rfm_fast.aggregation import INT64_MAX, KeyTable
 from rfm_fast.errors import RFMError, RFMWarning
 from rfm_fast.io import DEFAULT_BATCH_ROWS, require_rereadable
-from rfm_fast.scoring import BatchColumns, _aggregate, _customer_output, _reading_options
+from rfm_fast.options import ReadOptions
+from rfm_fast.pipeline import BatchColumns, output_keys, read_totals
 
 GRADIENT_TOLERANCE = 1e-6
 """A stop of the optimizer counts as converged when no gradient component exceeds this."""
@@ -131,7 +132,16 @@ def _profiles(
     batch_rows: int,
     threads: int | None,
 ) -> _Profiles:
-    threads = _reading_options("days", batch_rows, threads)
+    options = ReadOptions.checked(
+        customer=customer,
+        timestamp=timestamp,
+        amount=amount,
+        as_of=as_of,
+        frequency="days",
+        timestamp_format=timestamp_format,
+        batch_rows=batch_rows,
+        threads=threads,
+    )
     observers: list[_FirstDaySpend] = []
 
     def observe(batch: BatchColumns) -> None:
@@ -139,23 +149,10 @@ def _profiles(
             observers.append(_FirstDaySpend(_key_kind(batch.customers)))
         observers[0](batch)
 
-    aggregated = _aggregate(
-        data,
-        customer=customer,
-        timestamp=timestamp,
-        amount=amount,
-        order=None,
-        as_of=as_of,
-        frequency="days",
-        timestamp_format=timestamp_format,
-        batch_rows=batch_rows,
-        threads=threads,
-        keep_parts=True,
-        observer=observe,
-    )
+    aggregated = read_totals(data, options, keep_parts=True, observer=observe)
     totals, axis = aggregated.totals, aggregated.axis
     n = len(totals)
-    keys = _customer_output(totals.keys, aggregated.customer_type)
+    keys = output_keys(totals.keys, aggregated.customer_type)
     first_day = np.zeros(n, dtype=np.int64)
     first_whole = np.zeros(n, dtype=np.int64)
     first_fraction = np.zeros(n, dtype=np.int64)

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from rfm_fast import distributed
 from rfm_fast.errors import RFMError
-from rfm_fast.scoring import RunStats
+from rfm_fast.result import RunStats
 from rfm_fast.segments import SegmentsSpec
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ thresholds, timestamp_format
     import dask
     import dask.dataframe as dd
 
-    spec = distributed.Spec.of(
+    spec = distributed.checked_options(
         customer=customer,
         timestamp=timestamp,
         amount=amount,
@@ -122,7 +122,7 @@ thresholds, timestamp_format
         batch_rows=batch_rows,
     )
     distributed.check_columns(spec, list(ddf.columns))
-    orders = ddf[spec.columns_in(list(ddf.columns))]
+    orders = ddf[spec.reading.columns.names_in(list(ddf.columns))]
     buckets = partitions or orders.npartitions
     combine = dask.delayed(_combine, nout=2)
     combined = [combine(part, spec, buckets) for part in orders.to_delayed()]
@@ -151,14 +151,14 @@ thresholds, timestamp_format
     return DaskResult(table, final.edges, distributed.run_stats(spec, header, final))
 
 
-def _combine(frame: pd.DataFrame, spec: distributed.Spec, buckets: int) -> tuple:
+def _combine(frame: pd.DataFrame, spec: distributed.ScoringOptions, buckets: int) -> tuple:
     """An input partition's pieces, one entry per bucket (None where it has no customers), and
     its header bytes; (no pieces, None) for an empty partition (pandas cannot tell the type
     of an empty object column, so it has no say in the types)."""
     if len(frame) == 0:
         return [None] * buckets, None
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    batches = table.to_batches(max_chunksize=spec.batch_rows)
+    batches = table.to_batches(max_chunksize=spec.reading.batch_rows)
     pieces, header = distributed.combine_partition(spec, batches, table.schema, buckets)
     by_bucket: list[bytes | None] = [None] * buckets
     for bucket, piece in pieces:
@@ -170,24 +170,26 @@ def _piece(by_bucket: list[bytes | None], bucket: int) -> bytes | None:
     return by_bucket[bucket]
 
 
-def _merge(spec: distributed.Spec, pieces: list[bytes | None]) -> pa.Table | None:
+def _merge(spec: distributed.ScoringOptions, pieces: list[bytes | None]) -> pa.Table | None:
     return distributed.merge_pieces(spec, (p for p in pieces if p is not None))
 
 
-def _totals(part: pa.Table | None, header: distributed.PartitionHeader) -> pa.Table:
-    return distributed.bucket_totals(part, header)
-
-
 def _summarize(part, spec, header, as_of_ticks) -> bytes:
-    return distributed.summarize(spec, _totals(part, header), header, as_of_ticks).to_bytes()
+    return distributed.summarize(
+        spec, distributed.bucket_totals(part, header), header, as_of_ticks
+    ).to_bytes()
 
 
 def _candidates(part, spec, header, current) -> bytes:
-    return distributed.candidates(spec, _totals(part, header), header, current).to_bytes()
+    return distributed.candidates(
+        spec, distributed.bucket_totals(part, header), header, current
+    ).to_bytes()
 
 
 def _apply(part, spec, header, final) -> pd.DataFrame:
-    return distributed.apply(spec, _totals(part, header), header, final).to_pandas()
+    return distributed.apply(
+        spec, distributed.bucket_totals(part, header), header, final
+    ).to_pandas()
 
 
 def _meta(spec, header, final) -> pd.DataFrame:

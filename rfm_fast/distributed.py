@@ -43,22 +43,21 @@ from rfm_fast import arrow, binning
 from rfm_fast.aggregation import CustomerTotals, RowCounts
 from rfm_fast.errors import RFMError
 from rfm_fast.io import table_from_ipc, table_to_ipc
-from rfm_fast.scoring import (
-    RFMResult,
-    RunStats,
-    _Aggregated,
-    _customer_output,
-    _metrics,
-    _reading_options,
-    _scoring_options,
-    _stats,
-    _table,
+from rfm_fast.options import ScoringOptions
+from rfm_fast.pipeline import (
+    Aggregated,
+    customer_metrics,
+    output_keys,
+    result_stats,
+    result_table,
 )
-from rfm_fast.segments import SegmentsSpec
+from rfm_fast.result import RFMResult, RunStats
 from rfm_fast.sketch import bucket_keys
-from rfm_fast.state import CustomerState, _sum_counts, customer_buckets, merge_states
+from rfm_fast.state import CustomerState, customer_buckets, merge_states
 
 METHODS = ("exact", "approx")
+PARTITION_BATCH_ROWS = 1 << 16
+"""Rows per batch that a partition's rows are folded in, unless the run says otherwise."""
 COMBINE_MAX_SHARE = 1.0
 """An input partition sends its partial state when that is at most this share of its rows'
 bytes, else the rows themselves (see :func:`combine_partition`)."""
@@ -68,77 +67,32 @@ TOTALS = ("first", "last", "frequency", "monetary")
 """Per-customer columns of a partition's totals, after the customer column."""
 
 
-@dataclass(frozen=True)
-class Spec:
-    """The options of one distributed run, checked once on the driver and shipped to workers."""
+def checked_options(**options: Any) -> ScoringOptions:
+    """The options of a run across partitions, checked once on the driver and shipped to the
+    workers: those of :func:`rfm_fast.score` (see :meth:`ScoringOptions.checked`), without
+    ``"split"`` and ``threads`` (one thread a task), and ``batch_rows`` 65,536 by default.
 
-    customer: str
-    timestamp: str
-    amount: str
-    order: str | None
-    as_of: Any
-    frequency: str
-    timestamp_format: str | None
-    bins: int
-    method: str
-    monetary: str
-    thresholds: dict[str, np.ndarray]
-    rules: Any
-    batch_rows: int
+    Raises
+    ------
+    RFMError
+        For ``method="split"``, ``threads``, and whatever :meth:`ScoringOptions.checked`
+        refuses.
 
-    @classmethod
-    def of(
-        cls,
-        *,
-        customer: str,
-        timestamp: str,
-        amount: str,
-        order: str | None = None,
-        as_of: Any = None,
-        bins: int = 5,
-        method: str = "exact",
-        frequency: str = "orders",
-        monetary: str = "sum",
-        segments: SegmentsSpec = "default",
-        thresholds: dict[str, Sequence[float]] | None = None,
-        timestamp_format: str | None = None,
-        batch_rows: int = 1 << 16,
-    ) -> Spec:
-        bins, method, user_edges, rules = _scoring_options(
-            bins, method, monetary, thresholds, segments
+    Examples
+    --------
+    >>> from rfm_fast import distributed
+    >>> options = distributed.checked_options(customer="c", timestamp="t", amount="a")
+    >>> options.reading.batch_rows, options.reading.threads, options.scoring.method
+    (65536, 1, 'exact')
+    """
+    if "threads" in options:
+        raise RFMError("threads is not an option across partitions: each task runs one thread")
+    if options.get("method") not in (None, *METHODS):
+        raise RFMError(
+            f"method {options['method']!r} is not available across partitions: 'split' breaks "
+            "ties by customer key over the whole input; use 'exact' or 'approx'"
         )
-        if method not in METHODS:
-            raise RFMError(
-                f"method {method!r} is not available across partitions: 'split' breaks ties by "
-                "customer key over the whole input; use 'exact' or 'approx'"
-            )
-        _reading_options(frequency, batch_rows, 1)
-        return cls(
-            customer=customer,
-            timestamp=timestamp,
-            amount=amount,
-            order=order,
-            as_of=as_of,
-            frequency=frequency,
-            timestamp_format=timestamp_format,
-            bins=bins,
-            method=method,
-            monetary=monetary,
-            thresholds=user_edges,
-            rules=rules,
-            batch_rows=batch_rows,
-        )
-
-    def columns_in(self, available: Sequence[str]) -> list[str]:
-        """The input columns a run reads, among ``available`` (an amount written ``A*B`` is
-        the product of two columns unless a column has that very name)."""
-        amounts = [self.amount]
-        if self.amount not in available and "*" in self.amount:
-            amounts = [part.strip() for part in self.amount.split("*")]
-        names = [self.customer, self.timestamp, *amounts]
-        if self.order is not None:
-            names.append(self.order)
-        return list(dict.fromkeys(names))
+    return ScoringOptions.checked(**{"batch_rows": PARTITION_BATCH_ROWS, **options, "threads": 1})
 
 
 # ---------------------------------------------------------------------- step 1: totals
@@ -182,7 +136,7 @@ def merge_headers(headers: Iterable[PartitionHeader]) -> PartitionHeader:
     if not headers:
         raise RFMError("no partitions: the input has no partitions to score")
     with_rows = [h for h in headers if h.counts.rows_read] or headers
-    return replace(with_rows[0], counts=_sum_counts([h.counts for h in headers]))
+    return replace(with_rows[0], counts=RowCounts.total([h.counts for h in headers]))
 
 
 def totals_schema(customer_type: pa.DataType) -> pa.Schema:
@@ -203,7 +157,7 @@ def totals_schema(customer_type: pa.DataType) -> pa.Schema:
 
 
 def combine_partition(
-    spec: Spec, batches: Iterable[pa.RecordBatch], schema: pa.Schema, buckets: int
+    spec: ScoringOptions, batches: Iterable[pa.RecordBatch], schema: pa.Schema, buckets: int
 ) -> tuple[list[tuple[int, bytes]], PartitionHeader]:
     """Step 1: one input partition's rows (any customers, any order) as pieces of its buckets.
 
@@ -225,7 +179,7 @@ def combine_partition(
         parts = enumerate(state.split(buckets))
         return [(b, STATE_PIECE + part.to_bytes()) for b, part in parts if len(part)], header
     del state
-    bucket = customer_buckets(rows.column(spec.customer), buckets)
+    bucket = customer_buckets(rows.column(spec.reading.columns.customer), buckets)
     order = np.argsort(bucket, kind="stable")
     bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
     rows = arrow.take_rows(rows, arrow.from_numpy(order))
@@ -237,7 +191,7 @@ def combine_partition(
     return pieces, header
 
 
-def merge_pieces(spec: Spec, pieces: Iterable[bytes]) -> pa.Table | None:
+def merge_pieces(spec: ScoringOptions, pieces: Iterable[bytes]) -> pa.Table | None:
     """Step 2: the per-customer totals of a bucket from all of its pieces (None without any).
 
     ``monetary`` is the exact sum rounded once to float64 (not yet divided for
@@ -258,26 +212,15 @@ def merge_pieces(spec: Spec, pieces: Iterable[bytes]) -> pa.Table | None:
     state = merge_states(states)
     totals = state.totals()
     frequency = totals.rows if totals.distinct is None else totals.distinct
-    keys = _customer_output(totals.keys, state.customer_type)
+    keys = output_keys(totals.keys, state.customer_type)
     return pa.table(
         [keys, totals.first, totals.last, frequency, totals.monetary],
         schema=totals_schema(state.customer_type),
     )
 
 
-def _state_of(spec: Spec, rows: pa.Table) -> CustomerState:
-    return CustomerState.of(
-        rows,
-        customer=spec.customer,
-        timestamp=spec.timestamp,
-        amount=spec.amount,
-        order=spec.order,
-        as_of=spec.as_of,
-        frequency=spec.frequency,
-        timestamp_format=spec.timestamp_format,
-        batch_rows=spec.batch_rows,
-        threads=1,
-    )
+def _state_of(spec: ScoringOptions, rows: pa.Table) -> CustomerState:
+    return CustomerState.of_options(rows, spec.reading)
 
 
 def bucket_totals(totals: pa.Table | None, header: PartitionHeader) -> pa.Table:
@@ -294,10 +237,10 @@ def as_of_ticks(header: PartitionHeader) -> int | None:
     return header.counts.max_timestamp + arrow.TimeAxis.of(header.time_type).ticks_per_day
 
 
-def _aggregated(totals: pa.Table, header: PartitionHeader, as_of: int | None) -> _Aggregated:
+def _aggregated(totals: pa.Table, header: PartitionHeader, as_of: int | None) -> Aggregated:
     """A partition's totals in the form the single-machine scoring code takes."""
     frequency = totals.column("frequency").to_numpy()
-    return _Aggregated(
+    return Aggregated(
         totals=CustomerTotals(
             keys=totals.column("customer").combine_chunks(),
             first=totals.column("first").to_numpy(),
@@ -392,8 +335,10 @@ class Summary:
         )
 
 
-def _metric_values(spec: Spec, totals: pa.Table, header: PartitionHeader, as_of: int | None):
-    metrics = _metrics(_aggregated(totals, header, as_of), spec.monetary)
+def _metric_values(
+    spec: ScoringOptions, totals: pa.Table, header: PartitionHeader, as_of: int | None
+):
+    metrics = customer_metrics(_aggregated(totals, header, as_of), spec.scoring.monetary)
     return {
         "recency": metrics.recency,
         "frequency": metrics.frequency,
@@ -401,7 +346,9 @@ def _metric_values(spec: Spec, totals: pa.Table, header: PartitionHeader, as_of:
     }
 
 
-def summarize(spec: Spec, totals: pa.Table, header: PartitionHeader, as_of: int | None) -> Summary:
+def summarize(
+    spec: ScoringOptions, totals: pa.Table, header: PartitionHeader, as_of: int | None
+) -> Summary:
     """The summary of one partition's customers (``header`` and ``as_of`` of all partitions)."""
     values = _metric_values(spec, totals, header, as_of)
     distinct, counts = {}, {}
@@ -416,15 +363,17 @@ def summarize(spec: Spec, totals: pa.Table, header: PartitionHeader, as_of: int 
     minima = np.minimum.reduceat(sorted_money, starts) if starts.shape[0] else np.empty(0)
     maxima = np.maximum.reduceat(sorted_money, starts) if starts.shape[0] else np.empty(0)
     score_counts = {}
-    for metric, edges in spec.thresholds.items():
+    for metric, edges in spec.scoring.thresholds.items():
         scored = binning.score_metric(
             values[metric],
-            bins=spec.bins,
-            method=spec.method,
+            bins=spec.scoring.bins,
+            method=spec.scoring.method,
             higher_is_better=metric != "recency",
             thresholds=edges,
         )
-        score_counts[metric] = np.bincount(scored.scores - 1, minlength=spec.bins).astype(np.int64)
+        score_counts[metric] = np.bincount(scored.scores - 1, minlength=spec.scoring.bins).astype(
+            np.int64
+        )
     return Summary(
         customers=totals.num_rows,
         values={m: np.asarray(v, dtype=_DTYPES[m]) for m, v in distinct.items()},
@@ -438,7 +387,7 @@ def summarize(spec: Spec, totals: pa.Table, header: PartitionHeader, as_of: int 
 _DTYPES = {"recency": np.int64, "frequency": np.int64, "monetary": np.int64}
 
 
-def empty_summary(spec: Spec) -> Summary:
+def empty_summary(spec: ScoringOptions) -> Summary:
     """The summary of no customers (the neutral element of ``+``)."""
     none = np.empty(0, dtype=np.int64)
     return Summary(
@@ -447,7 +396,9 @@ def empty_summary(spec: Spec) -> Summary:
         counts={m: none for m in binning.METRICS},
         monetary_min=np.empty(0),
         monetary_max=np.empty(0),
-        score_counts={m: np.zeros(spec.bins, dtype=np.int64) for m in spec.thresholds},
+        score_counts={
+            m: np.zeros(spec.scoring.bins, dtype=np.int64) for m in spec.scoring.thresholds
+        },
     )
 
 
@@ -474,14 +425,18 @@ class Plan:
         return sorted({bucket for _, bucket, _ in self.pending})
 
 
-def plan(spec: Spec, summary: Summary, as_of: int | None) -> Plan:
+def plan(spec: ScoringOptions, summary: Summary, as_of: int | None) -> Plan:
     """Edges from the merged summary: final for recency and frequency; for monetary, final in
     approx mode and pending the exact order statistics in exact mode."""
     n = summary.customers
     edges, empty = {}, {}
     for metric in ("recency", "frequency"):
         edges[metric], empty[metric] = _histogram_edges(
-            summary.values[metric], summary.counts[metric], n, spec.bins, metric != "recency"
+            summary.values[metric],
+            summary.counts[metric],
+            n,
+            spec.scoring.bins,
+            metric != "recency",
         )
     pending: tuple = ()
     known: tuple = ()
@@ -490,20 +445,24 @@ def plan(spec: Spec, summary: Summary, as_of: int | None) -> Plan:
         summary.counts["monetary"],
         summary.monetary_max,
     )
-    if "monetary" in spec.thresholds:
+    if "monetary" in spec.scoring.thresholds:
         pass  # the user's edges, below
     elif n == 0:
-        edges["monetary"], empty["monetary"] = _histogram_edges(keys, counts, 0, spec.bins, True)
-    elif spec.method == "approx":
+        edges["monetary"], empty["monetary"] = _histogram_edges(
+            keys, counts, 0, spec.scoring.bins, True
+        )
+    elif spec.scoring.method == "approx":
         # A value's approximate score depends only on its bucket: score the buckets, and take
         # the largest value of each (single-machine "approx" scores exactly so).
         below = np.cumsum(counts) - counts
-        scores = (1 + (spec.bins * below) // n).astype(np.int8)
-        edges["monetary"], empty["monetary"] = binning._edges(maxima, scores, spec.bins, True)
+        scores = (1 + (spec.scoring.bins * below) // n).astype(np.int8)
+        edges["monetary"], empty["monetary"] = binning.edges_of(
+            maxima, scores, spec.scoring.bins, True
+        )
     else:
         cumulative = np.cumsum(counts)
         resolved, waiting = [], []
-        for rank in _cut_ranks(n, spec.bins):
+        for rank in _cut_ranks(n, spec.scoring.bins):
             b = int(np.searchsorted(cumulative, rank, side="right"))
             if rank == cumulative[b] - 1 or summary.monetary_min[b] == maxima[b]:
                 # the largest value of its bucket, or a bucket of one value (ties): known
@@ -511,9 +470,11 @@ def plan(spec: Spec, summary: Summary, as_of: int | None) -> Plan:
             else:
                 waiting.append((rank, int(keys[b]), int(cumulative[b] - counts[b])))
         known, pending = tuple(resolved), tuple(waiting)
-    for metric, thresholds in spec.thresholds.items():
+    for metric, thresholds in spec.scoring.thresholds.items():
         edges[metric] = [float(e) for e in thresholds]
-        empty[metric] = [s + 1 for s in range(spec.bins) if summary.score_counts[metric][s] == 0]
+        empty[metric] = [
+            s + 1 for s in range(spec.scoring.bins) if summary.score_counts[metric][s] == 0
+        ]
     result = Plan(as_of, n, edges, empty, pending, known)
     if "monetary" not in edges and not pending:  # every rank known from the bucket maxima
         result = refine(spec, result, [])
@@ -535,7 +496,7 @@ def _histogram_edges(
     at_most = np.cumsum(counts)
     less = at_most - counts if higher_is_better else n - at_most
     scores = (1 + (bins * less) // max(n, 1)).astype(np.int8)
-    return binning._edges(values, scores, bins, higher_is_better)
+    return binning.edges_of(values, scores, bins, higher_is_better)
 
 
 @dataclass
@@ -564,7 +525,9 @@ class Candidates:
         return cls(columns["buckets"], columns["values"], columns["counts"])
 
 
-def candidates(spec: Spec, totals: pa.Table, header: PartitionHeader, current: Plan) -> Candidates:
+def candidates(
+    spec: ScoringOptions, totals: pa.Table, header: PartitionHeader, current: Plan
+) -> Candidates:
     """A partition's monetary values inside the plan's pending buckets (distinct, counted)."""
     money = _metric_values(spec, totals, header, current.as_of)["monetary"]
     keys = bucket_keys(money)
@@ -578,7 +541,7 @@ def candidates(spec: Spec, totals: pa.Table, header: PartitionHeader, current: P
     )
 
 
-def refine(spec: Spec, current: Plan, parts: Iterable[Candidates]) -> Plan:
+def refine(spec: ScoringOptions, current: Plan, parts: Iterable[Candidates]) -> Plan:
     """The plan with its pending monetary ranks resolved from all partitions' candidates."""
     if "monetary" in current.edges:
         return current
@@ -595,9 +558,9 @@ def refine(spec: Spec, current: Plan, parts: Iterable[Candidates]) -> Plan:
         order_stats[rank] = float(values[position])
     # The value of rank r_j is the largest with score <= j; scoring those representatives
     # exactly and applying the single-machine edge rule gives the edges and the empty scores.
-    cuts = np.array([order_stats[r] for r in _cut_ranks(current.customers, spec.bins)])
+    cuts = np.array([order_stats[r] for r in _cut_ranks(current.customers, spec.scoring.bins)])
     scores = (1 + np.searchsorted(cuts[:-1], cuts, side="left")).astype(np.int8)
-    edges, empty = binning._edges(cuts, scores, spec.bins, True)
+    edges, empty = binning.edges_of(cuts, scores, spec.scoring.bins, True)
     return replace(
         current,
         edges={**current.edges, "monetary": edges},
@@ -608,29 +571,34 @@ def refine(spec: Spec, current: Plan, parts: Iterable[Candidates]) -> Plan:
 
 
 # ---------------------------------------------------------------------- step 5: scores
-def apply(spec: Spec, totals: pa.Table, header: PartitionHeader, final: Plan) -> pa.Table:
+def apply(spec: ScoringOptions, totals: pa.Table, header: PartitionHeader, final: Plan) -> pa.Table:
     """One partition's result table: the rows :func:`rfm_fast.score` gives its customers."""
     if final.pending or "monetary" not in final.edges:
         raise RFMError("the plan is not final: resolve its monetary ranks with refine() first")
     aggregated = _aggregated(totals, header, final.as_of)
-    metrics = _metrics(aggregated, spec.monetary)
+    metrics = customer_metrics(aggregated, spec.scoring.monetary)
     scores = {}
     for metric in binning.METRICS:
         scores[metric] = binning.score_metric(
             getattr(metrics, metric),
-            bins=spec.bins,
-            method=spec.method,
+            bins=spec.scoring.bins,
+            method=spec.scoring.method,
             higher_is_better=metric != "recency",
             thresholds=np.asarray(final.edges[metric], dtype=np.float64),
         ).scores
-    return _table(
-        aggregated, metrics, scores["recency"], scores["frequency"], scores["monetary"], spec.rules
+    return result_table(
+        aggregated,
+        metrics,
+        scores["recency"],
+        scores["frequency"],
+        scores["monetary"],
+        spec.scoring.rules,
     )
 
 
-def run_stats(spec: Spec, header: PartitionHeader, final: Plan) -> RunStats:
+def run_stats(spec: ScoringOptions, header: PartitionHeader, final: Plan) -> RunStats:
     """The run's :class:`rfm_fast.RunStats`, as :func:`rfm_fast.score` reports them."""
-    whole_input = _Aggregated(
+    whole_input = Aggregated(
         totals=None,  # type: ignore[arg-type]  # the stats need no per-customer totals
         counts=header.counts,
         axis=arrow.TimeAxis.of(header.time_type),
@@ -639,12 +607,12 @@ def run_stats(spec: Spec, header: PartitionHeader, final: Plan) -> RunStats:
         customer=header.customer,
         customer_type=header.customer_type,
     )
-    return _stats(whole_input, final.customers, final.empty, spec.bins, spec.method, spec.monetary)
+    return result_stats(whole_input, final.customers, final.empty, spec.scoring)
 
 
-def check_columns(spec: Spec, available: Sequence[str]) -> None:
+def check_columns(spec: ScoringOptions, available: Sequence[str]) -> None:
     """Raise RFMError when a column the run reads is not among ``available``."""
-    missing = [c for c in spec.columns_in(available) if c not in available]
+    missing = [c for c in spec.reading.columns.names_in(available) if c not in available]
     if missing:
         raise RFMError(
             f"column(s) {', '.join(map(repr, missing))} not found; the DataFrame has columns: "
@@ -653,7 +621,7 @@ def check_columns(spec: Spec, available: Sequence[str]) -> None:
 
 
 def final_plan(
-    spec: Spec,
+    spec: ScoringOptions,
     as_of: int | None,
     summaries: Iterable[bytes],
     candidates_of: Callable[[Plan], Iterable[bytes]],
@@ -672,7 +640,7 @@ def final_plan(
 
 
 def score_partitions(
-    spec: Spec,
+    spec: ScoringOptions,
     partitions: Iterable[Iterable[pa.RecordBatch]],
     schema: pa.Schema,
     buckets: int = 4,

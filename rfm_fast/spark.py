@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from rfm_fast import distributed
 from rfm_fast.errors import RFMError
-from rfm_fast.scoring import RunStats
+from rfm_fast.result import RunStats, result_schema
 from rfm_fast.segments import SegmentsSpec
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ BUCKET = "_rfm_bucket"
 PIECE = "_rfm_piece"
 ROUTE_CANDIDATES = 64
 """Values of the bucket column tried per output partition to find one that lands in each."""
+_ROUTES: dict[int, list[int]] = {}
+"""The routes found so far, by number of partitions (see :func:`bucket_routes`)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ thresholds, timestamp_format
     from pyspark.sql import types as T
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-    spec = distributed.Spec.of(
+    spec = distributed.checked_options(
         customer=customer,
         timestamp=timestamp,
         amount=amount,
@@ -146,7 +148,7 @@ thresholds, timestamp_format
         timestamp_format=timestamp_format,
     )
     distributed.check_columns(spec, df.columns)
-    orders = df.select(*spec.columns_in(df.columns))
+    orders = df.select(*spec.reading.columns.names_in(df.columns))
     if partitions is None:
         partitions = int(orders.sparkSession.conf.get("spark.sql.shuffle.partitions"))
     customer_field = orders.schema[customer]
@@ -169,7 +171,7 @@ thresholds, timestamp_format
             T.StructField(HEADER, T.BinaryType(), True),
         ]
     )
-    routes = _bucket_routes(orders.sparkSession, partitions)
+    routes = bucket_routes(orders.sparkSession, partitions)
 
     def pieces_of_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         first = next(batches, None)
@@ -215,7 +217,8 @@ thresholds, timestamp_format
 
     def per_partition(task):
         def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            table = pa.Table.from_batches(list(batches), schema=_totals_arrow(header))
+            schema = distributed.totals_schema(header.customer_type)
+            table = pa.Table.from_batches(list(batches), schema=schema)
             yield pa.RecordBatch.from_pydict({"part": pa.array([task(table)], pa.binary())})
 
         return run
@@ -239,7 +242,12 @@ thresholds, timestamp_format
         candidates_of,
     )
 
-    result_schema = _result_schema(header)
+    schema = result_schema(
+        header.customer,
+        distributed.totals_schema(header.customer_type).field("customer").type,
+        header.time_type,
+        pa.string(),  # Spark has no dictionaries
+    )
 
     def scores_of_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -247,17 +255,23 @@ thresholds, timestamp_format
             table = table.set_column(
                 table.num_columns - 1, "segment", table.column("segment").cast(pa.string())
             )
-            yield from table.cast(result_schema).to_batches()
+            yield from table.cast(schema).to_batches()
 
-    table = totals.mapInArrow(scores_of_partition, from_arrow_schema(result_schema))
+    table = totals.mapInArrow(scores_of_partition, from_arrow_schema(schema))
     stats = distributed.run_stats(spec, header, final)
     return SparkResult(table, final.edges, stats, cached)
 
 
-def _bucket_routes(session, partitions: int) -> list[int]:
+def bucket_routes(session, partitions: int) -> list[int]:
     """For each output partition, a value of the bucket column that Spark's hash partitioning
     (``repartition(partitions, column)``) sends there, found with Spark's own hash, so that
-    every bucket lands in a partition of its own."""
+    every bucket lands in a partition of its own.
+
+    The values depend only on ``partitions`` (Spark hashes with a fixed Murmur3 seed), so
+    they are found once per process, in a small Spark job, and kept.
+    """
+    if partitions in _ROUTES:
+        return _ROUTES[partitions]
     from pyspark.sql import functions as F
 
     values = session.range(ROUTE_CANDIDATES * partitions).select(
@@ -268,7 +282,8 @@ def _bucket_routes(session, partitions: int) -> list[int]:
     routes = {row["target"]: row["value"] for row in first_of}
     if len(routes) < partitions:  # never seen: 64 tries per partition all missed one
         raise RFMError(f"found no bucket value for every one of {partitions} partitions")
-    return [routes[p] for p in range(partitions)]
+    _ROUTES[partitions] = [routes[p] for p in range(partitions)]
+    return _ROUTES[partitions]
 
 
 def _pieces_batch(buckets: list, pieces: list, headers: list) -> pa.RecordBatch:
@@ -279,30 +294,4 @@ def _pieces_batch(buckets: list, pieces: list, headers: list) -> pa.RecordBatch:
             pa.array(headers, pa.binary()),
         ],
         names=[BUCKET, PIECE, HEADER],
-    )
-
-
-def _totals_arrow(header: distributed.PartitionHeader) -> pa.Schema:
-    return distributed.totals_schema(header.customer_type)
-
-
-def _result_schema(header: distributed.PartitionHeader) -> pa.Schema:
-    """The Arrow schema of the score rows (``segment`` as text: Spark has no dictionaries)."""
-    customer_type = distributed.totals_schema(header.customer_type).field("customer").type
-    return pa.schema(
-        [
-            (header.customer, customer_type),
-            ("recency", pa.int64()),
-            ("frequency", pa.int64()),
-            ("monetary", pa.float64()),
-            ("first_purchase", header.time_type),
-            ("last_purchase", header.time_type),
-            ("tenure", pa.int64()),
-            ("R", pa.int8()),
-            ("F", pa.int8()),
-            ("M", pa.int8()),
-            ("rfm_cell", pa.string()),
-            ("rfm_score", pa.int16()),
-            ("segment", pa.string()),
-        ]
     )

@@ -33,14 +33,9 @@ from rfm_fast._kernels import hashing
 from rfm_fast.aggregation import INT64_MAX, CustomerTotals, RowCounts
 from rfm_fast.errors import RFMError
 from rfm_fast.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
-from rfm_fast.scoring import (
-    RFMResult,
-    _aggregate,
-    _Aggregated,
-    _reading_options,
-    _result,
-    _scoring_options,
-)
+from rfm_fast.options import ReadOptions, ScoreOptions
+from rfm_fast.pipeline import Aggregated, read_totals, scored_result
+from rfm_fast.result import RFMResult
 from rfm_fast.segments import SegmentsSpec
 
 MAGIC = b"RFMSTATE"
@@ -172,9 +167,7 @@ batch_rows, threads
         >>> whole.score(bins=2, segments=None).table.column("frequency").to_pylist()
         [2, 1]
         """
-        threads = _reading_options(frequency, batch_rows, threads)
-        aggregated = _aggregate(
-            data,
+        options = ReadOptions.checked(
             customer=customer,
             timestamp=timestamp,
             amount=amount,
@@ -184,14 +177,20 @@ batch_rows, threads
             timestamp_format=timestamp_format,
             batch_rows=batch_rows,
             threads=threads,
-            keep_parts=True,
         )
+        return cls.of_options(data, options, complete=complete)
+
+    @classmethod
+    def of_options(cls, data: Any, options: ReadOptions, complete: bool = False) -> CustomerState:
+        """:meth:`of` with the options already checked (the partition engine's form)."""
+        aggregated = read_totals(data, options, keep_parts=True)
+        frequency, order = options.frequency, options.columns.order
         mode = "days" if frequency == "days" else ("rows" if order is None else "orders")
         state = cls._of_totals(aggregated, mode)
         return state.completed() if complete else state
 
     @classmethod
-    def _of_totals(cls, aggregated: _Aggregated, mode: str) -> CustomerState:
+    def _of_totals(cls, aggregated: Aggregated, mode: str) -> CustomerState:
         totals = aggregated.totals
         whole, fraction = totals.sums
         pair_customers, pair_values = totals.pairs if mode != "rows" else (None, None)
@@ -364,13 +363,18 @@ batch_rows, threads
     ) -> RFMResult:
         """Score the customers of this state, exactly as :func:`rfm_fast.score` scores the rows
         it stands for (same options)."""
-        bins, method, user_edges, rules = _scoring_options(
-            bins, method, monetary, thresholds, segments
+        options = ScoreOptions.checked(
+            bins=bins, method=method, monetary=monetary, segments=segments, thresholds=thresholds
         )
-        return _result(self._aggregated(), bins, method, monetary, user_edges, rules)
+        return self.scored(options)
 
-    def _aggregated(self) -> _Aggregated:
-        return _Aggregated(
+    def scored(self, options: ScoreOptions) -> RFMResult:
+        """:meth:`score` with the options already checked."""
+        return scored_result(self.aggregated(), options)
+
+    def aggregated(self) -> Aggregated:
+        """The totals in the form the scoring steps take (:mod:`rfm_fast.pipeline`)."""
+        return Aggregated(
             totals=self.totals(),
             counts=self.counts,
             axis=arrow.TimeAxis.of(self.time_type),
@@ -575,7 +579,7 @@ def merge_states(states: Sequence[CustomerState]) -> CustomerState:
         distinct=distinct,
         pair_customers=pair_customers,
         pair_values=pair_values,
-        counts=_sum_counts(rows_counts),
+        counts=RowCounts.total(rows_counts),
     )
 
 
@@ -636,19 +640,6 @@ def _union_pairs(
     if isinstance(value, np.ndarray):
         return customer[chosen], value[chosen]
     return customer[chosen], value.take(pa.array(chosen))
-
-
-def _sum_counts(counts: list[RowCounts]) -> RowCounts:
-    latest = [c.max_timestamp for c in counts if c.max_timestamp is not None]
-    return RowCounts(
-        rows_read=sum(c.rows_read for c in counts),
-        rows_used=sum(c.rows_used for c in counts),
-        null_customer=sum(c.null_customer for c in counts),
-        null_timestamp=sum(c.null_timestamp for c in counts),
-        after_as_of=sum(c.after_as_of for c in counts),
-        null_amount=sum(c.null_amount for c in counts),
-        max_timestamp=max(latest) if latest else None,
-    )
 
 
 def _take(values: np.ndarray | pa.Array, positions: np.ndarray) -> np.ndarray | pa.Array:

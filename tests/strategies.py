@@ -30,26 +30,14 @@ from hypothesis import strategies as st
 
 import rfm_fast
 from rfm_fast import reference
+from rfm_fast.result import RESULT_COLUMNS
 from rfm_fast.segments import SegmentRule
 
 CUSTOMER = "CustomerID"
 TIMESTAMP = "ts"
 AMOUNT = "amount"
 ORDER = "order"
-OUTPUT_COLUMNS = [
-    "recency",
-    "frequency",
-    "monetary",
-    "first_purchase",
-    "last_purchase",
-    "tenure",
-    "R",
-    "F",
-    "M",
-    "rfm_cell",
-    "rfm_score",
-    "segment",
-]
+OUTPUT_COLUMNS = list(RESULT_COLUMNS)
 METRICS = ("recency", "frequency", "monetary")
 EPOCH = dt.datetime(1970, 1, 1)
 

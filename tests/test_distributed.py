@@ -53,13 +53,13 @@ def random_partitions(
 def run_distributed(
     case: Case, parts: int, batch_rows: int, buckets: int = 4
 ) -> rfm_fast.RFMResult:
-    spec = distributed.Spec.of(**case.options)
+    spec = distributed.checked_options(**case.options)
     partitions = customer_partitions(case.table, parts, batch_rows)
     result = distributed.score_partitions(spec, partitions, case.table.schema, buckets)
     return sorted_by_customer(result, CUSTOMER)
 
 
-def whole_totals(spec: distributed.Spec, table: pa.Table):
+def whole_totals(spec: distributed.ScoringOptions, table: pa.Table):
     """The totals and header of one partition holding every row, in one bucket."""
     pieces, header = distributed.combine_partition(spec, table.to_batches(), table.schema, 1)
     return distributed.merge_pieces(spec, (piece for _, piece in pieces)), header
@@ -83,7 +83,7 @@ def test_rows_dealt_at_random_score_like_one_run(
     owners = data.draw(
         st.lists(st.integers(0, 7), min_size=case.table.num_rows, max_size=case.table.num_rows)
     )
-    spec = distributed.Spec.of(**case.options)
+    spec = distributed.checked_options(**case.options)
     partitions = random_partitions(case.table, owners, parts, 3)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(distributed, "COMBINE_MAX_SHARE", share)
@@ -92,7 +92,7 @@ def test_rows_dealt_at_random_score_like_one_run(
 
 
 def test_a_partition_sends_its_state_or_its_rows_whichever_is_smaller():
-    spec = distributed.Spec.of(customer="c", timestamp="t", amount="a")
+    spec = distributed.checked_options(customer="c", timestamp="t", amount="a")
     moments = pa.array([0] * 1000, pa.timestamp("s"))
     repeats = pa.table({"c": [1, 2] * 500, "t": moments, "a": [1.0] * 1000})
     singles = pa.table({"c": list(range(1000)), "t": moments, "a": [1.0] * 1000})
@@ -130,7 +130,7 @@ def test_rows_and_states_of_one_customer_fall_in_one_bucket():
 
 def test_a_customer_falls_in_one_bucket_whatever_the_partition(monkeypatch):
     monkeypatch.setattr(distributed, "COMBINE_MAX_SHARE", 1e9)  # states, even of a few rows
-    spec = distributed.Spec.of(customer="c", timestamp="t", amount="a", order="o")
+    spec = distributed.checked_options(customer="c", timestamp="t", amount="a", order="o")
     table = pa.table(
         {
             "c": ["x", "y", "z", "x", "y", "w"] * 3,
@@ -180,7 +180,9 @@ def test_many_customers_with_ties_and_spread(method: str, monetary: str):
 
 
 def test_plan_needs_candidates_only_for_crowded_buckets():
-    spec = distributed.Spec.of(customer="c", timestamp="t", amount="a", bins=2, segments=None)
+    spec = distributed.checked_options(
+        customer="c", timestamp="t", amount="a", bins=2, segments=None
+    )
     table = pa.table(
         {"c": [1, 2, 3, 4], "t": pa.array([0, 0, 0, 0], pa.timestamp("s")), "a": [1.0] * 4}
     )
@@ -196,11 +198,13 @@ def test_plan_needs_candidates_only_for_crowded_buckets():
 
 def test_split_is_refused_across_partitions():
     with pytest.raises(RFMError, match="'split' breaks ties by customer key"):
-        distributed.Spec.of(customer="c", timestamp="t", amount="a", method="split")
+        distributed.checked_options(customer="c", timestamp="t", amount="a", method="split")
 
 
 def test_summaries_and_candidates_travel_as_bytes():
-    spec = distributed.Spec.of(customer="c", timestamp="t", amount="a", bins=3, segments=None)
+    spec = distributed.checked_options(
+        customer="c", timestamp="t", amount="a", bins=3, segments=None
+    )
     table = pa.table(
         {
             "c": list(range(9)),
@@ -223,9 +227,13 @@ def test_summaries_and_candidates_travel_as_bytes():
 
 
 def test_a_column_named_like_a_product_is_one_column():
-    spec = distributed.Spec.of(customer="c", timestamp="t", amount="Quantity*UnitPrice")
-    assert spec.columns_in(["c", "t", "Quantity*UnitPrice"]) == ["c", "t", "Quantity*UnitPrice"]
-    assert spec.columns_in(["c", "t", "Quantity", "UnitPrice"]) == [
+    spec = distributed.checked_options(customer="c", timestamp="t", amount="Quantity*UnitPrice")
+    assert spec.reading.columns.names_in(["c", "t", "Quantity*UnitPrice"]) == [
+        "c",
+        "t",
+        "Quantity*UnitPrice",
+    ]
+    assert spec.reading.columns.names_in(["c", "t", "Quantity", "UnitPrice"]) == [
         "c",
         "t",
         "Quantity",

@@ -12,23 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rfm_fast.reference import DEFAULT_RULES, score
+from rfm_fast.result import RESULT_COLUMNS
 
 AS_OF = pd.Timestamp("2024-06-30")
-COLUMNS = [
-    "customer",
-    "recency",
-    "frequency",
-    "monetary",
-    "first_purchase",
-    "last_purchase",
-    "tenure",
-    "R",
-    "F",
-    "M",
-    "rfm_cell",
-    "rfm_score",
-    "segment",
-]
+COLUMNS = ["customer", *RESULT_COLUMNS]
 
 
 def orders(spec: dict[object, list[tuple[int, float | None]]]) -> pd.DataFrame:

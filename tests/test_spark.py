@@ -138,9 +138,9 @@ def test_every_bucket_lands_in_a_partition_of_its_own(spark, partitions):
     partition b: no two buckets share a partition, none is empty."""
     from pyspark.sql import functions as F
 
-    from rfm_fast.spark import _bucket_routes
+    from rfm_fast.spark import bucket_routes
 
-    routes = _bucket_routes(spark, partitions)
+    routes = bucket_routes(spark, partitions)
     df = spark.createDataFrame([(b, value) for b, value in enumerate(routes)], "bucket int, v int")
     placed = df.repartition(partitions, F.col("v")).select(
         "bucket", F.spark_partition_id().alias("partition")

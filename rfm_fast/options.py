@@ -1,0 +1,291 @@
+"""The options of a scoring run, checked once: what to read, and how to score it.
+
+Every entry point (:func:`rfm_fast.score`, :class:`rfm_fast.CustomerState`, the partition
+engine that Spark and Dask run, the command line) turns its keyword arguments into these
+objects with a ``checked`` constructor; the steps after it take them as they are.
+
+* :class:`Columns`: the input columns, with the one reading of ``amount="Quantity*UnitPrice"``;
+* :class:`ReadOptions`: the columns and how to read them (``as_of``, ``frequency``,
+  ``timestamp_format``, ``batch_rows``, ``threads``): what a :class:`rfm_fast.CustomerState`
+  is built with;
+* :class:`ScoreOptions`: how totals become scores (``bins``, ``method``, ``monetary``,
+  ``segments``, ``thresholds``): what :meth:`rfm_fast.CustomerState.score` takes;
+* :class:`ScoringOptions`: both, for a whole run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rfm_fast import binning
+from rfm_fast.errors import RFMError
+from rfm_fast.io import DEFAULT_BATCH_ROWS
+from rfm_fast.segments import SegmentsSpec, resolve_rules
+
+FREQUENCIES = ("orders", "days")
+MONETARIES = ("sum", "mean")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The input columns of a run, as the user named them.
+
+    ``amount`` is a column, or the product of two written ``"Quantity*UnitPrice"`` (unless a
+    column has that very name).
+    """
+
+    customer: str
+    timestamp: str
+    amount: str
+    order: str | None = None
+
+    def amount_columns(self, available: Sequence[str]) -> tuple[str, ...]:
+        """The amount's column, or the two factors of a product, among ``available``."""
+        if self.amount in available or "*" not in self.amount:
+            return (self.amount,)
+        return tuple(part.strip() for part in self.amount.split("*"))
+
+    def names_in(self, available: Sequence[str]) -> list[str]:
+        """Every column a run reads, once each, in the order customer, timestamp, amount(s),
+        order."""
+        names = [self.customer, self.timestamp, *self.amount_columns(available)]
+        if self.order is not None:
+            names.append(self.order)
+        return list(dict.fromkeys(names))
+
+    def resolve(self, available: Sequence[str]) -> ResolvedColumns:
+        """The columns checked against the input's ``available`` names.
+
+        Raises
+        ------
+        RFMError
+            Where a name is not a non-empty string, is not among ``available``, or a product
+            is not written as two column names.
+        """
+
+        def need(role: str, name: str) -> str:
+            if not isinstance(name, str) or not name:
+                raise RFMError(f"the {role} column must be given as a column name; got {name!r}")
+            if name not in available:
+                raise RFMError(
+                    f"{role} column {name!r} not found; the input has columns: "
+                    + ", ".join(repr(c) for c in available)
+                )
+            return name
+
+        factors = self.amount_columns(available) if isinstance(self.amount, str) else ()
+        if len(factors) > 1:
+            if len(factors) != 2 or not all(factors):
+                raise RFMError(
+                    f"amount {self.amount!r}: a product is written as two column names, "
+                    "'Quantity*UnitPrice'"
+                )
+            amounts = tuple(need("amount factor", f) for f in factors)
+        else:
+            amounts = (need("amount", self.amount),)
+        return ResolvedColumns(
+            need("customer", self.customer),
+            need("timestamp", self.timestamp),
+            amounts,
+            None if self.order is None else need("order", self.order),
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedColumns:
+    """The columns a run reads, found in the input (see :meth:`Columns.resolve`)."""
+
+    customer: str
+    timestamp: str
+    amount: tuple[str, ...]
+    """One column, or the two factors of a product."""
+    order: str | None
+
+    @property
+    def names(self) -> list[str]:
+        """Every column, once each."""
+        names = [self.customer, self.timestamp, *self.amount]
+        if self.order is not None:
+            names.append(self.order)
+        return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a run reads and how: the columns, ``as_of``, ``frequency`` and the batching.
+
+    Build it with :meth:`checked`; the fields mean what the arguments of
+    :func:`rfm_fast.score` of the same names mean.
+    """
+
+    columns: Columns
+    as_of: Any
+    frequency: str
+    timestamp_format: str | None
+    batch_rows: int
+    threads: int
+    """Resolved: the number of cores where the user gave none."""
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        customer: str,
+        timestamp: str,
+        amount: str,
+        order: str | None = None,
+        as_of: Any = None,
+        frequency: str = "orders",
+        timestamp_format: str | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        threads: int | None = None,
+    ) -> ReadOptions:
+        """The options, checked (the columns are checked against the input when it is
+        opened: :meth:`Columns.resolve`).
+
+        Raises
+        ------
+        RFMError
+            For an unknown ``frequency``, or ``batch_rows`` or ``threads`` that are not
+            positive integers.
+
+        Examples
+        --------
+        >>> from rfm_fast.options import ReadOptions
+        >>> options = ReadOptions.checked(customer="c", timestamp="t", amount="a", threads=2)
+        >>> options.columns.order, options.frequency, options.threads
+        (None, 'orders', 2)
+        """
+        if frequency not in FREQUENCIES:
+            raise RFMError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
+        if not _is_positive_int(batch_rows):
+            raise RFMError(f"batch_rows must be a positive integer; got {batch_rows!r}")
+        if threads is None:
+            threads = os.cpu_count() or 1
+        if not _is_positive_int(threads):
+            raise RFMError(f"threads must be a positive integer; got {threads!r}")
+        return cls(
+            Columns(customer, timestamp, amount, order),
+            as_of,
+            frequency,
+            timestamp_format,
+            batch_rows,
+            threads,
+        )
+
+    @property
+    def distinct_kind(self) -> str | None:
+        """What the frequency counts beside rows: ``"days"``, ``"orders"`` or None (rows)."""
+        if self.frequency == "days":
+            return "days"
+        return None if self.columns.order is None else "orders"
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How per-customer totals become scores and segments.
+
+    Build it with :meth:`checked`. ``thresholds`` holds the user's edges as arrays (checked
+    against ``bins``), ``rules`` the resolved segment rules (``segments``).
+    """
+
+    bins: int
+    method: str
+    monetary: str
+    thresholds: dict[str, np.ndarray]
+    rules: Any
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        bins: int = 5,
+        method: str = "exact",
+        monetary: str = "sum",
+        segments: SegmentsSpec = "default",
+        thresholds: dict[str, Sequence[float]] | None = None,
+    ) -> ScoreOptions:
+        """The options, checked; the arguments are those of :func:`rfm_fast.score`.
+
+        Raises
+        ------
+        RFMError
+            For bins outside 2..9, an unknown method or monetary mode, thresholds that do
+            not fit ``bins``, or invalid segment rules.
+
+        Examples
+        --------
+        >>> from rfm_fast.options import ScoreOptions
+        >>> options = ScoreOptions.checked(bins=3, thresholds={"recency": [30, 90]}, segments=None)
+        >>> options.bins, options.thresholds["recency"].tolist()
+        (3, [30.0, 90.0])
+        """
+        bins = binning.check_bins(bins)
+        method = binning.check_method(method)
+        if monetary not in MONETARIES:
+            raise RFMError(f"monetary must be one of {', '.join(MONETARIES)}; got {monetary!r}")
+        return cls(
+            bins,
+            method,
+            monetary,
+            binning.check_thresholds(thresholds, bins),
+            resolve_rules(segments, bins),
+        )
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """The options of a whole run: what to read (:class:`ReadOptions`) and how to score it
+    (:class:`ScoreOptions`)."""
+
+    reading: ReadOptions
+    scoring: ScoreOptions
+
+    @classmethod
+    def checked(cls, **options: Any) -> ScoringOptions:
+        """The keyword options of :func:`rfm_fast.score` (``customer``, ``timestamp`` and
+        ``amount`` required), checked.
+
+        Raises
+        ------
+        RFMError
+            For an unknown or missing option, and as :meth:`ReadOptions.checked` and
+            :meth:`ScoreOptions.checked` do.
+
+        Examples
+        --------
+        >>> from rfm_fast.options import ScoringOptions
+        >>> options = ScoringOptions.checked(customer="c", timestamp="t", amount="q*p", bins=4,
+        ...                                  segments=None)
+        >>> options.reading.columns.amount_columns(["c", "t", "q", "p"]), options.scoring.bins
+        (('q', 'p'), 4)
+        """
+        unknown = sorted(set(options) - READ_OPTION_NAMES - SCORE_OPTION_NAMES)
+        if unknown:
+            raise RFMError(
+                f"unknown option(s) {', '.join(map(repr, unknown))}; the options are: "
+                + ", ".join(sorted(READ_OPTION_NAMES | SCORE_OPTION_NAMES))
+            )
+        missing = [name for name in ("customer", "timestamp", "amount") if name not in options]
+        if missing:
+            raise RFMError(f"missing option(s): {', '.join(missing)} (the column names)")
+        return cls(
+            ReadOptions.checked(**{k: v for k, v in options.items() if k in READ_OPTION_NAMES}),
+            ScoreOptions.checked(**{k: v for k, v in options.items() if k in SCORE_OPTION_NAMES}),
+        )
+
+
+READ_OPTION_NAMES = frozenset(
+    {"customer", "timestamp", "amount", "order", "as_of", "frequency", "timestamp_format"}
+    | {"batch_rows", "threads"}
+)
+SCORE_OPTION_NAMES = frozenset({"bins", "method", "monetary", "segments", "thresholds"})
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

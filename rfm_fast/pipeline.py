@@ -1,0 +1,412 @@
+"""The steps of a scoring run, each a function named for what it returns.
+
+:func:`read_totals` reads an input batch by batch into per-customer totals
+(:class:`Aggregated`); :func:`scored_result` turns totals into an :class:`RFMResult`, through
+:func:`customer_metrics`, the binning of :mod:`rfm_fast.arrays`, :func:`result_table` and
+:func:`result_stats`. :func:`rfm_fast.score` is the two in a row; :class:`rfm_fast.CustomerState`
+and the partition engine (:mod:`rfm_fast.distributed`) run them apart, and
+:mod:`rfm_fast.clv` reads with an observer of each batch.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from rfm_fast import arrow
+from rfm_fast._kernels.config import load_numba_in_background
+from rfm_fast.aggregation import (
+    INT64_MAX,
+    SMALL_INPUT_ROWS,
+    CustomerAggregator,
+    CustomerTotals,
+    RowCounts,
+)
+from rfm_fast.arrays import score_checked
+from rfm_fast.errors import RFMError, RFMWarning
+from rfm_fast.io import open_source, prefetched
+from rfm_fast.options import ReadOptions, ResolvedColumns, ScoreOptions
+from rfm_fast.result import RESULT_COLUMNS, RFMResult, RunStats
+from rfm_fast.segments import assign_segments
+from rfm_fast.timing import PhaseTime, PhaseTimer
+
+ProgressCallback = Callable[[int, int | None], None]
+"""Called after each batch with (rows read so far, total rows or None when unknown)."""
+
+
+def _needs_parsing(ts_type: pa.DataType, timestamp_format: str | None) -> bool:
+    """Text timestamps, or integers such as 20240131 when a format is given."""
+    return arrow.is_text_type(ts_type) or (
+        timestamp_format is not None and pa.types.is_integer(ts_type)
+    )
+
+
+def _check_types(schema: pa.Schema, columns: ResolvedColumns, timestamp_format: str | None) -> None:
+    def found(name: str) -> str:
+        return f"column {name!r} has type {schema.field(name).type}"
+
+    if not arrow.is_key_type(schema.field(columns.customer).type):
+        raise RFMError(
+            f"customer {found(columns.customer)}; expected an integer, text or dictionary "
+            "column (cast floats holding ids to integers first)"
+        )
+    ts_type = schema.field(columns.timestamp).type
+    if not (arrow.is_time_type(ts_type) or _needs_parsing(ts_type, timestamp_format)):
+        raise RFMError(
+            f"timestamp {found(columns.timestamp)}; expected date32, date64, timestamp or text, "
+            "or integers such as 20240131 with timestamp_format='%Y%m%d' (CLI: "
+            "--timestamp-format '%Y%m%d')"
+        )
+    for name in columns.amount:
+        if not arrow.is_amount_type(schema.field(name).type):
+            raise RFMError(f"amount {found(name)}; expected an integer, float or decimal column")
+    if columns.order is not None and not arrow.is_key_type(schema.field(columns.order).type):
+        raise RFMError(f"order {found(columns.order)}; expected an integer, text or dictionary")
+
+
+@dataclass(frozen=True)
+class BatchColumns:
+    """One batch's columns as the kernels take them (see :func:`read_totals`'s observer)."""
+
+    customers: arrow.KeyColumn
+    ticks: np.ndarray
+    ticks_valid: arrow.Validity
+    amounts: np.ndarray
+    amounts_valid: arrow.Validity
+    distinct: arrow.KeyColumn | None  # order ids (text ones as dense ids), or local days
+    as_of_limit: int  # rows with later ticks are left out
+
+
+@dataclass
+class Aggregated:
+    """Per-customer totals and what is needed to score them."""
+
+    totals: CustomerTotals
+    counts: RowCounts
+    axis: arrow.TimeAxis
+    as_of_ticks: int | None  # the user's as_of, or the latest timestamp plus one day
+    as_of_limit: int | None  # the user's as_of only: rows after it were left out
+    customer: str  # the customer column's name
+    customer_type: pa.DataType
+    timer: PhaseTimer = field(default_factory=PhaseTimer)  # phases so far
+    threads: int = 1  # for the steps after aggregation
+
+
+def read_totals(
+    data: Any,
+    options: ReadOptions,
+    *,
+    progress: ProgressCallback | None = None,
+    keep_parts: bool = False,
+    observer: Callable[[BatchColumns], None] | None = None,
+) -> Aggregated:
+    """Read ``data`` batch by batch into per-customer totals.
+
+    Parameters
+    ----------
+    data : table, data frame, mapping or path
+        Any input :func:`rfm_fast.score` takes.
+    options : ReadOptions
+        The columns and how to read them.
+    progress : callable, optional
+        Called after each batch with (rows read, total rows or None).
+    keep_parts : bool, default False
+        Also keep the exact sums and the distinct pairs, for a mergeable state.
+    observer : callable, optional
+        Sees each batch's columns (:class:`BatchColumns`) once they have been folded in.
+
+    Returns
+    -------
+    Aggregated
+        The totals, row counts, time axis and ``as_of``, with the phases timed so far.
+    """
+    as_of, frequency, timestamp_format = options.as_of, options.frequency, options.timestamp_format
+    timer = PhaseTimer()
+    load_numba_in_background()
+    source = open_source(
+        data,
+        batch_rows=options.batch_rows,
+        text_columns=() if options.columns.order is None else (options.columns.order,),
+        timestamp_format=timestamp_format,
+        timestamp_column=options.columns.timestamp,
+    )
+    columns = options.columns.resolve(source.column_names)
+    schema, batches = source.open(columns.names)
+    _check_types(schema, columns, timestamp_format)
+
+    ts_type = schema.field(columns.timestamp).type
+    text_timestamps = _needs_parsing(ts_type, timestamp_format)
+    if text_timestamps:
+        ts_type = pa.timestamp("us")  # refined by the first batch (text with offsets -> UTC)
+    axis = arrow.TimeAxis.of(ts_type)
+    as_of_ticks = None if as_of is None else axis.ticks_of(as_of)
+
+    distinct = None
+    if frequency == "days":
+        distinct = "int"
+    elif columns.order is not None:
+        distinct = arrow.key_kind(schema.field(columns.order).type)
+    small = source.total_rows is not None and source.total_rows < SMALL_INPUT_ROWS
+    aggregator = CustomerAggregator(
+        arrow.key_kind(schema.field(columns.customer).type),
+        distinct,
+        INT64_MAX if as_of_ticks is None else as_of_ticks,
+        threads=options.threads,
+        partition_bits=0 if small else None,
+        expected_rows=source.total_rows,
+    )
+
+    loop_wall, loop_cpu = time.perf_counter(), time.process_time()
+    # Text and dictionary order ids map to dense ids in one table, in batch order: the reader
+    # thread does it for the next batch while this one is folded (its CPU time counts as read).
+    dense_orders = frequency != "days" and (
+        distinct == "string"
+        or (columns.order is not None and pa.types.is_dictionary(schema.field(columns.order).type))
+    )
+
+    def with_order_ids(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, arrow.IntColumn | None]:
+        if not dense_orders:
+            return batch, None
+        orders = arrow.key_column(batch.column(columns.order))
+        return batch, aggregator.dense_order_ids(orders)
+
+    prepared = (with_order_ids(batch) for batch in batches)  # run by the reader thread
+    for batch, order_ids in prefetched(prepared, timer=timer):
+        ts_array = batch.column(columns.timestamp)
+        if text_timestamps:
+            ts_array = arrow.parse_text_timestamps(ts_array, columns.timestamp, timestamp_format)
+            if aggregator.rows_read == 0 and ts_array.type != axis.type:
+                axis = arrow.TimeAxis.of(ts_array.type)
+                as_of_ticks = None if as_of is None else axis.ticks_of(as_of)
+                aggregator.as_of_limit = INT64_MAX if as_of_ticks is None else as_of_ticks
+            ts_array = ts_array.cast(axis.type)
+        fold_batch(aggregator, batch, ts_array, axis, columns, frequency, observer, order_ids)
+        if progress is not None:
+            progress(aggregator.rows_read, source.total_rows)
+
+    read = timer.phases.get("read", PhaseTime(0.0, 0.0))
+    timer.add(
+        "aggregate",
+        time.perf_counter() - loop_wall - read.wall_s,
+        time.process_time() - loop_cpu - read.cpu_s,
+    )
+    counts = aggregator.row_counts()
+    with timer.measure("finish"):
+        totals = aggregator.finish(keep_sums=keep_parts, keep_pairs=keep_parts)
+    limit = as_of_ticks
+    if as_of_ticks is None and counts.max_timestamp is not None:
+        as_of_ticks = counts.max_timestamp + axis.ticks_per_day
+    return Aggregated(
+        totals,
+        counts,
+        axis,
+        as_of_ticks,
+        limit,
+        columns.customer,
+        schema.field(columns.customer).type,
+        timer,
+        options.threads,
+    )
+
+
+def fold_batch(
+    aggregator: CustomerAggregator,
+    batch: pa.RecordBatch,
+    ts_array: pa.Array,
+    axis: arrow.TimeAxis,
+    columns: ResolvedColumns,
+    frequency: str,
+    observer: Callable[[BatchColumns], None] | None = None,
+    order_ids: arrow.IntColumn | None = None,
+) -> None:
+    """Fold one batch into ``aggregator``: its timestamps ``ts_array`` already parsed to
+    ``axis``, its text or dictionary order ids already dense (``order_ids``).
+
+    Raises
+    ------
+    RFMError
+        For an infinite amount, or one too large to be summed exactly, naming its row.
+    """
+    first_row = aggregator.rows_read  # of this batch, counting from 0
+    if len(columns.amount) == 2:
+        factors = [batch.column(name) for name in columns.amount]
+        for name, factor in zip(columns.amount, factors, strict=True):
+            bad = arrow.first_infinite(factor)
+            if bad >= 0:
+                raise bad_amount_error(name, first_row + bad, float(factor[bad].as_py()))
+        amount_array = arrow.product_of(*factors)
+    else:
+        amount_array = batch.column(columns.amount[0])
+    customers = arrow.key_column(batch.column(columns.customer))
+    ticks, ticks_valid = axis.ticks(ts_array)
+    amounts, amounts_valid = arrow.amount_values(amount_array)
+    if frequency == "days":
+        distinct = arrow.IntColumn(axis.local_days(ts_array), ticks_valid)
+    elif order_ids is not None:  # text or dictionary order ids, already as dense ids
+        distinct = order_ids
+    elif columns.order is not None:
+        distinct = arrow.key_column(batch.column(columns.order))
+    else:
+        distinct = None
+    bad = aggregator.update(customers, ticks, ticks_valid, amounts, amounts_valid, distinct)
+    if bad >= 0:
+        raise bad_amount_error("*".join(columns.amount), first_row + bad, amounts[bad])
+    if observer is not None:
+        observer(
+            BatchColumns(
+                customers,
+                ticks,
+                ticks_valid,
+                amounts,
+                amounts_valid,
+                distinct,
+                aggregator.as_of_limit,
+            )
+        )
+
+
+def bad_amount_error(name: str, row: int, value: Any) -> RFMError:
+    """The error for an infinite or too large amount in ``row`` (of the whole input)."""
+    if np.isinf(value):
+        what = "an infinite value"
+    else:
+        what = f"a value too large to be summed exactly ({value}; the limit is 2**62)"
+    return RFMError(
+        f"amount column {name!r} has {what} in row {row} (counting from 0); remove or fix that row"
+    )
+
+
+def scored_result(aggregated: Aggregated, options: ScoreOptions) -> RFMResult:
+    """Score the customers of ``aggregated`` (warning, with the row counts, when there are
+    none): metrics, scores, the result table and the run's statistics."""
+    counts = aggregated.counts
+    if not len(aggregated.totals):
+        warnings.warn(
+            f"no usable rows: {counts.rows_read} read, {counts.null_customer} without customer, "
+            f"{counts.null_timestamp} without timestamp, {counts.after_as_of} after as_of; "
+            "the result is empty",
+            RFMWarning,
+            stacklevel=3,
+        )
+    timer = aggregated.timer
+    with timer.measure("score"):
+        metrics = customer_metrics(aggregated, options.monetary)
+        scores = score_checked(
+            metrics.recency,
+            metrics.frequency,
+            metrics.monetary,
+            options.bins,
+            options.method,
+            options.thresholds,
+            aggregated.threads,
+        )
+        table = result_table(aggregated, metrics, scores.R, scores.F, scores.M, options.rules)
+    stats = result_stats(aggregated, len(aggregated.totals), scores.empty_bins, options)
+    return RFMResult(table, scores.edges, stats)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The raw metrics of each customer (in key order)."""
+
+    recency: np.ndarray
+    tenure: np.ndarray
+    frequency: np.ndarray
+    monetary: np.ndarray
+
+
+def customer_metrics(aggregated: Aggregated, monetary_mode: str) -> Metrics:
+    """Recency and tenure in days before ``as_of``, frequency, and monetary (``"sum"``, or
+    ``"mean"`` per order) of every customer of ``aggregated``."""
+    totals, as_of_ticks = aggregated.totals, aggregated.as_of_ticks
+    if len(totals):
+        ticks_per_day = aggregated.axis.ticks_per_day
+        recency = (as_of_ticks - totals.last) // ticks_per_day
+        tenure = (as_of_ticks - totals.first) // ticks_per_day
+    else:
+        recency = tenure = np.zeros(0, dtype=np.int64)
+    frequency = totals.rows if totals.distinct is None else totals.distinct
+    monetary = totals.monetary
+    if monetary_mode == "mean":
+        monetary = monetary / np.maximum(frequency, 1)
+    return Metrics(recency, tenure, frequency, monetary)
+
+
+def result_table(
+    aggregated: Aggregated, metrics: Metrics, r: np.ndarray, f: np.ndarray, m: np.ndarray, rules
+) -> pa.Table:
+    """The result table (:data:`rfm_fast.result.RESULT_COLUMNS` after the customer column)
+    from the metrics and the scores ``r``, ``f``, ``m``; ``rules`` give the segments."""
+    totals, axis = aggregated.totals, aggregated.axis
+    columns = (
+        arrow.from_numpy(metrics.recency, pa.int64()),
+        arrow.from_numpy(metrics.frequency, pa.int64()),
+        arrow.from_numpy(metrics.monetary, pa.float64()),
+        axis.to_arrow(totals.first),
+        axis.to_arrow(totals.last),
+        arrow.from_numpy(metrics.tenure, pa.int64()),
+        arrow.from_numpy(r),
+        arrow.from_numpy(f),
+        arrow.from_numpy(m),
+        rfm_cells(r, f, m),
+        arrow.from_numpy(r.astype(np.int16) + f + m, pa.int16()),
+        assign_segments(rules, {"R": r, "F": f, "M": m}),
+    )
+    return pa.Table.from_arrays(
+        [output_keys(totals.keys, aggregated.customer_type), *columns],
+        names=[aggregated.customer, *RESULT_COLUMNS],
+    )
+
+
+def result_stats(
+    aggregated: Aggregated,
+    customers: int,
+    empty_bins: dict[str, list[int]],
+    options: ScoreOptions,
+) -> RunStats:
+    """The statistics of a run that scored ``customers`` of ``aggregated`` with ``options``."""
+    counts, as_of_ticks = aggregated.counts, aggregated.as_of_ticks
+    return RunStats(
+        rows_read=counts.rows_read,
+        rows_used=counts.rows_used,
+        dropped={
+            "null_customer": counts.null_customer,
+            "null_timestamp": counts.null_timestamp,
+            "after_as_of": counts.after_as_of,
+        },
+        null_amount=counts.null_amount,
+        customers=customers,
+        as_of=None if as_of_ticks is None else aggregated.axis.to_datetime(as_of_ticks),
+        empty_bins=empty_bins,
+        bins=options.bins,
+        method=options.method,
+        monetary=options.monetary,
+        timings=aggregated.timer.result(),
+    )
+
+
+def output_keys(keys: np.ndarray | pa.Array, input_type: pa.DataType) -> pa.Array:
+    """Customer keys in the input's type (dictionaries decoded, string_view as string)."""
+    value_type = input_type.value_type if pa.types.is_dictionary(input_type) else input_type
+    if isinstance(keys, np.ndarray):
+        return arrow.from_numpy(keys).cast(value_type)
+    if keys.type == value_type or pa.types.is_large_string(value_type):
+        return keys
+    return keys.cast(pa.string())
+
+
+def rfm_cells(r: np.ndarray, f: np.ndarray, m: np.ndarray) -> pa.Array:
+    """The text cells "RFM" (one digit each) built as one Arrow string buffer, no Python loop."""
+    n = r.shape[0]
+    chars = np.empty((n, 3), dtype=np.uint8)
+    chars[:, 0] = r + ord("0")
+    chars[:, 1] = f + ord("0")
+    chars[:, 2] = m + ord("0")
+    offsets = np.arange(0, 3 * n + 1, 3, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))

@@ -1,0 +1,159 @@
+"""What a scoring run returns: :class:`RFMResult`, its :class:`RunStats`, and the one
+definition of the result table's columns (:data:`RESULT_COLUMNS`, :func:`result_schema`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from rfm_fast import arrow
+from rfm_fast.timing import PhaseTime
+
+RESULT_COLUMNS = (
+    "recency",
+    "frequency",
+    "monetary",
+    "first_purchase",
+    "last_purchase",
+    "tenure",
+    "R",
+    "F",
+    "M",
+    "rfm_cell",
+    "rfm_score",
+    "segment",
+)
+"""The result table's columns after the customer column (which keeps its input name)."""
+
+
+def result_schema(
+    customer: str,
+    customer_type: pa.DataType,
+    time_type: pa.DataType,
+    segment_type: pa.DataType,
+) -> pa.Schema:
+    """The schema of a result table.
+
+    Parameters
+    ----------
+    customer : str
+        The customer column's name (the input's).
+    customer_type : pyarrow.DataType
+        The customer keys' type in the output: the input's, dictionaries decoded and
+        ``string_view`` as ``string``.
+    time_type : pyarrow.DataType
+        The input's timestamp type, that of ``first_purchase`` and ``last_purchase``.
+    segment_type : pyarrow.DataType
+        The type of ``segment``: dictionary-encoded text in :attr:`RFMResult.table`, text
+        where an engine has no dictionaries (Spark).
+
+    Returns
+    -------
+    pyarrow.Schema
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from rfm_fast.result import result_schema
+    >>> result_schema("id", pa.int64(), pa.date32(), pa.string()).names[:4]
+    ['id', 'recency', 'frequency', 'monetary']
+    """
+    types = (
+        pa.int64(),
+        pa.int64(),
+        pa.float64(),
+        time_type,
+        time_type,
+        pa.int64(),
+        pa.int8(),
+        pa.int8(),
+        pa.int8(),
+        pa.string(),
+        pa.int16(),
+        segment_type,
+    )
+    return pa.schema([(customer, customer_type), *zip(RESULT_COLUMNS, types, strict=True)])
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What a run did: rows read, used and dropped by reason, customers, as_of, empty scores."""
+
+    rows_read: int
+    rows_used: int
+    dropped: dict[str, int]
+    null_amount: int
+    customers: int
+    as_of: dt.datetime | None
+    empty_bins: dict[str, list[int]]
+    bins: int
+    method: str
+    monetary: str = "sum"
+    """``"sum"`` or ``"mean"``: what the ``monetary`` column holds."""
+    timings: dict[str, PhaseTime] = field(default_factory=dict, compare=False)
+    """Wall and CPU seconds per phase (``read``, ``aggregate``, ``finish``, ``score``; see
+    :mod:`rfm_fast.timing`). Not compared: two runs with equal results have equal stats."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain dict (``as_of`` as ISO-8601 text), e.g. for JSON."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "dropped": dict(self.dropped),
+            "null_amount": self.null_amount,
+            "customers": self.customers,
+            "as_of": None if self.as_of is None else self.as_of.isoformat(),
+            "empty_bins": {k: list(v) for k, v in self.empty_bins.items()},
+            "bins": self.bins,
+            "method": self.method,
+            "monetary": self.monetary,
+            "timings": {k: {"wall_s": t.wall_s, "cpu_s": t.cpu_s} for k, t in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True)
+class RFMResult:
+    """The result of :func:`rfm_fast.score`.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        One row per customer, sorted by customer key: the customer column under its input name,
+        then ``recency, frequency, monetary, first_purchase, last_purchase, tenure, R, F, M,
+        rfm_cell, rfm_score, segment`` (:data:`RESULT_COLUMNS`).
+    edges : dict of str to list of float
+        Per metric (``recency``, ``frequency``, ``monetary``), the ``bins - 1`` edges that
+        reproduce the scores (see docs/semantics.md, "Edges returned").
+    stats : RunStats
+        Rows read, used and dropped by reason, customers, ``as_of`` and the empty scores.
+    """
+
+    table: pa.Table
+    edges: dict[str, list[float]]
+    stats: RunStats
+
+    def to_pandas(self):
+        """The table as a pandas DataFrame (needs pandas: ``pip install rfm_fast[reference]``)."""
+        return self.table.to_pandas()
+
+    def segment_counts(self) -> list[tuple[str, int]]:
+        """(segment, customers) for every segment name, in rule order, then "Other"."""
+        column = self.table.column("segment").combine_chunks()
+        codes = arrow.primitive_values(column.indices, column.indices.type.to_pandas_dtype())
+        counts = np.bincount(codes, minlength=len(column.dictionary))
+        return [
+            (str(name), int(c))
+            for name, c in zip(column.dictionary.to_pylist(), counts, strict=True)
+        ]
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (
+            f"RFMResult(customers={s.customers}, rows_used={s.rows_used}, "
+            f"as_of={s.as_of.isoformat() if s.as_of else None}, bins={s.bins}, "
+            f"method={s.method!r})"
+        )
