@@ -1,4 +1,5 @@
-"""Orders per second of the NumPy-level layer, ``rfm_fast.arrays.aggregate``, on in-memory arrays.
+"""Orders per second of the NumPy-level layer, ``rfm_fast.core.arrays.aggregate``, on
+in-memory arrays.
 
 The arrays follow the reference workload (lognormal activity, sparse 64-bit ids, lognormal
 amounts, ``datetime64[us]`` over three years). Each thread count gets a warm-up call, then
@@ -18,7 +19,7 @@ import time
 import numpy as np
 from generate import SEED, SPAN_US, START, parse_count  # type: ignore[import-not-found]
 
-from rfm_fast import arrays
+from rfm_fast.core import arrays
 
 
 def workload(orders: int, customers: int, seed: int = SEED):

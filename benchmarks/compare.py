@@ -53,7 +53,7 @@ MODES = ("rows", "distinct")
 
 def run_rfm_fast(path: str, mode: str, out: str) -> int:
     import rfm_fast
-    from rfm_fast.io import write_table
+    from rfm_fast.core.io import write_table
 
     result = rfm_fast.score(
         path,

@@ -1,4 +1,5 @@
-"""rfm_fast.spark and rfm_fast.dask end to end on one machine, against rfm_fast.score.
+"""rfm_fast.engines.spark and rfm_fast.engines.dask end to end on one machine, against
+rfm_fast.score.
 
 Reads a Parquet file of orders (benchmarks/generate.py output) with the engine, scores it, and
 writes the scores to Parquet; prints wall times and checks that the scores equal those of
@@ -57,7 +58,7 @@ def dask_shuffle_bytes(client) -> dict:
 def run_spark(path: Path, out: Path, partitions: int, columns: dict) -> dict:
     from pyspark.sql import SparkSession
 
-    import rfm_fast.spark
+    import rfm_fast.engines.spark
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -72,7 +73,7 @@ def run_spark(path: Path, out: Path, partitions: int, columns: dict) -> dict:
     )
     started = time.perf_counter()
     df = spark.read.parquet(str(path))
-    result = rfm_fast.spark.score_result(df, **columns, partitions=partitions)
+    result = rfm_fast.engines.spark.score_result(df, **columns, partitions=partitions)
     planned = time.perf_counter() - started
     result.table.write.mode("overwrite").parquet(str(out))
     wall = time.perf_counter() - started
@@ -91,7 +92,7 @@ def run_dask(path: Path, out: Path, partitions: int, columns: dict) -> dict:
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
-    import rfm_fast.dask
+    import rfm_fast.engines.dask
 
     cluster = LocalCluster(
         n_workers=os.cpu_count(), threads_per_worker=1, dashboard_address=None, host="127.0.0.1"
@@ -99,7 +100,7 @@ def run_dask(path: Path, out: Path, partitions: int, columns: dict) -> dict:
     with cluster, Client(cluster) as client:
         started = time.perf_counter()
         ddf = dd.read_parquet(str(path))
-        result = rfm_fast.dask.score_result(
+        result = rfm_fast.engines.dask.score_result(
             ddf, **columns, partitions=partitions, batch_rows=1 << 18
         )
         planned = time.perf_counter() - started

@@ -1,6 +1,6 @@
 """What crosses the network in a distributed run, measured: bytes per step and partition count.
 
-Runs the steps of rfm_fast.distributed in this process over the first ``--rows`` orders of a
+Runs the steps of rfm_fast.engines.distributed in this process over the first ``--rows`` orders of a
 Parquet file (benchmarks/generate.py output), cut into P input partitions of consecutive rows
 (as an engine reads a file) and P buckets, and reports for each P the bytes of the orders read
 (what a shuffle of the rows would move), of the map-side pieces (what the shuffle moves), of
@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from generate import parse_count  # benchmarks/ is on the path when run as a script
 
-from rfm_fast import CustomerState, distributed
+from rfm_fast import CustomerState
+from rfm_fast.engines import distributed
 
 CUSTOMER, ORDER, TIMESTAMP, AMOUNT = "customer_id", "order_id", "ordered_at", "amount"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 
 import rfm_fast
-from rfm_fast import arrays
-from rfm_fast.aggregation import KeyTable
-from rfm_fast.arrow import IntColumn, Validity, key_column
+from rfm_fast.core import arrays
+from rfm_fast.core.aggregator import KeyTable
+from rfm_fast.core.arrow import IntColumn, Validity, key_column
 
 
 def test_factorize_int_keys(benchmark, orders):

@@ -24,8 +24,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import rfm_fast
-from rfm_fast.io import check_output_path, write_table
-from rfm_fast.timing import PhaseTime
+from rfm_fast.core.io import check_output_path, write_table
+from rfm_fast.core.timing import PhaseTime
 
 app = typer.Typer(
     name="rfm",
@@ -506,7 +506,7 @@ def report(
         raise _fail(f"the report is HTML: name the output *.html; got {output}")
     options = _scoring(**locals())
     with _reported_errors():
-        from rfm_fast.report import write_report
+        from rfm_fast.insight.report import write_report
 
         if not output.parent.is_dir():
             raise rfm_fast.RFMError(f"output folder {output.parent} does not exist")

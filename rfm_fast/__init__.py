@@ -1,18 +1,31 @@
 """rfm_fast: a compiled RFM (recency, frequency, monetary) scoring engine.
 
-The main entry point is :func:`score`; :mod:`rfm_fast.arrays` is the NumPy-level layer below it,
-and :mod:`rfm_fast.reference` a plain pandas implementation of the same contract.
+The main entry point is :func:`score`. The package, by concern (docs/architecture.md):
+
+* :mod:`rfm_fast.core`: the single-machine engine (options, inputs, aggregation, scoring,
+  mergeable state); :mod:`rfm_fast.core.arrays` is its NumPy-level layer;
+* :mod:`rfm_fast.engines`: scoring across partitions, with Spark and Dask;
+* :mod:`rfm_fast.insight`: segment tables, migration and the HTML report;
+* :mod:`rfm_fast.clv`: churn, expected purchases and lifetime value (BG/NBD, Gamma-Gamma);
+* :mod:`rfm_fast.reference`: a plain pandas implementation of the same contract;
+* :mod:`rfm_fast.datasets`: the built-in example;
+* ``rfm_fast._kernels``: the Numba kernels, below everything.
+
+The module paths of 0.1 (``rfm_fast.spark``, ``rfm_fast.arrays``, ``rfm_fast.io``, ...) still
+import (:mod:`rfm_fast._moved`).
 """
 
 from __future__ import annotations
 
-from rfm_fast import datasets
+from rfm_fast import _moved, datasets
+from rfm_fast.core.scoring import RFMResult, RunStats, score
+from rfm_fast.core.segments import DEFAULT_RULES, SegmentRule, load_rules
+from rfm_fast.core.state import CustomerState, merge_states
 from rfm_fast.errors import RFMError, RFMWarning
-from rfm_fast.insight import SegmentQuality, grid, segment_quality, summarize
-from rfm_fast.migration import Migration, migrate
-from rfm_fast.scoring import RFMResult, RunStats, score
-from rfm_fast.segments import DEFAULT_RULES, SegmentRule, load_rules
-from rfm_fast.state import CustomerState, merge_states
+from rfm_fast.insight.migration import Migration, migrate
+from rfm_fast.insight.tables import SegmentQuality, grid, segment_quality, summarize
+
+_moved.install()
 
 __version__ = "0.1.0"
 

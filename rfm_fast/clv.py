@@ -24,14 +24,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast import arrow
 from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import btyd
-from rfm_fast.aggregation import INT64_MAX, KeyTable
+from rfm_fast.core import arrow
+from rfm_fast.core.aggregator import INT64_MAX, KeyTable
+from rfm_fast.core.io import DEFAULT_BATCH_ROWS, require_rereadable
+from rfm_fast.core.options import ReadOptions
+from rfm_fast.core.pipeline import BatchColumns, output_keys, read_totals
 from rfm_fast.errors import RFMError, RFMWarning
-from rfm_fast.io import DEFAULT_BATCH_ROWS, require_rereadable
-from rfm_fast.options import ReadOptions
-from rfm_fast.pipeline import BatchColumns, output_keys, read_totals
 
 GRADIENT_TOLERANCE = 1e-6
 """A stop of the optimizer counts as converged when no gradient component exceeds this."""
@@ -1010,7 +1010,7 @@ def with_p_alive(result: Any, predictions: CLVResult) -> Any:
     """An :class:`rfm_fast.RFMResult` whose table also has ``p_alive`` (and
     ``expected_purchases`` and ``clv``), matched by customer; customers without a prediction
     get nulls."""
-    from rfm_fast.scoring import RFMResult
+    from rfm_fast.core.scoring import RFMResult
 
     customer = result.table.column_names[0]
     keys = predictions.table.column(predictions.table.column_names[0])

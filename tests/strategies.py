@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 import rfm_fast
 from rfm_fast import reference
-from rfm_fast.result import RESULT_COLUMNS
-from rfm_fast.segments import SegmentRule
+from rfm_fast.core.result import RESULT_COLUMNS
+from rfm_fast.core.segments import SegmentRule
 
 CUSTOMER = "CustomerID"
 TIMESTAMP = "ts"

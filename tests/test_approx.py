@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import rfm_fast
-from rfm_fast import arrays
-from rfm_fast.sketch import DEFAULT_RELATIVE_ERROR, LogHistogram, bucket_keys
+from rfm_fast.core import arrays
+from rfm_fast.core.sketch import DEFAULT_RELATIVE_ERROR, LogHistogram, bucket_keys
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rfm_fast import aggregation, buffered_partitions
-from rfm_fast.aggregation import CustomerAggregator
-from rfm_fast.arrow import TimeAxis, amount_values, key_column
+from rfm_fast.core import aggregator as aggregation
+from rfm_fast.core import partitions as buffered_partitions
+from rfm_fast.core.aggregator import CustomerAggregator
+from rfm_fast.core.arrow import TimeAxis, amount_values, key_column
 
 
 @pytest.fixture

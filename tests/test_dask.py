@@ -1,4 +1,4 @@
-"""rfm_fast.dask against a real Dask LocalCluster with 2 worker processes: identical to
+"""rfm_fast.engines.dask against a real Dask LocalCluster with 2 worker processes: identical to
 rfm_fast.score on the same rows.
 
 Needs ``rfm_fast[dask]``. The input partitions split orders and customers arbitrarily (rows
@@ -34,15 +34,17 @@ def client():
         yield connected
 
 
-def _check(client, table: pa.Table, partitions: int = 6, **options) -> rfm_fast.dask.DaskResult:
+def _check(
+    client, table: pa.Table, partitions: int = 6, **options
+) -> rfm_fast.engines.dask.DaskResult:
     import dask.dataframe as dd
 
-    import rfm_fast.dask
+    import rfm_fast.engines.dask
 
     frame = table.to_pandas()
     expected = rfm_fast.score(frame, **options)
     ddf = dd.from_pandas(frame, npartitions=partitions, sort=False)
-    result = rfm_fast.dask.score_result(ddf, batch_rows=500, **options)
+    result = rfm_fast.engines.dask.score_result(ddf, batch_rows=500, **options)
     got = pa.Table.from_pandas(result.table.compute(), preserve_index=False)
     assert_same_scores(got, expected, options["customer"])
     assert result.edges == expected.edges
@@ -92,11 +94,11 @@ def test_days_and_mean_with_more_partitions_than_customers(client):
 def test_no_rows_is_a_clear_error(client):
     import dask.dataframe as dd
 
-    import rfm_fast.dask
+    import rfm_fast.engines.dask
 
     frame = order_lines(rows=20).to_pandas().iloc[:0]
     with pytest.raises(rfm_fast.RFMError, match="no rows to score"):
-        rfm_fast.dask.score(
+        rfm_fast.engines.dask.score(
             dd.from_pandas(frame, npartitions=1),
             customer="customer",
             timestamp="ordered_at",

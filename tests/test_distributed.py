@@ -1,5 +1,6 @@
-"""The distributed steps (rfm_fast.distributed) run in one process: identical to rfm_fast.score
-whatever the input partitions (by customer, or rows dealt at random), buckets and batching."""
+"""The distributed steps (rfm_fast.engines.distributed) run in one process: identical to
+rfm_fast.score whatever the input partitions (by customer, or rows dealt at random), buckets
+and batching."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from strategies import CUSTOMER, Case, assert_same_result, cases, run_engine
 from test_invariance import _take
 
 import rfm_fast
-from rfm_fast import RFMError, distributed
-from rfm_fast.sketch import bucket_keys
+from rfm_fast import RFMError
+from rfm_fast.core.sketch import bucket_keys
+from rfm_fast.engines import distributed
 
 CASES = cases(min_rows=0, max_rows=60, exact_amounts=False)
 
@@ -108,7 +110,7 @@ def test_a_partition_sends_its_state_or_its_rows_whichever_is_smaller():
 
 def test_rows_and_states_of_one_customer_fall_in_one_bucket():
     """The bucket of the raw customer column is that of the state's keys, whatever its type."""
-    from rfm_fast.state import customer_buckets
+    from rfm_fast.core.state import customer_buckets
 
     texts = ["a", "bb", None, "ccc", "a"]
     for column in (

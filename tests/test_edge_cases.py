@@ -657,7 +657,7 @@ def test_growth_long_unicode_customer_names_and_text_orders() -> None:
 
 
 def test_numpy_layer_refuses_nan_metrics():
-    from rfm_fast import arrays
+    from rfm_fast.core import arrays
 
     with pytest.raises(rfm_fast.RFMError, match="monetary has NaN at position 1"):
         arrays.score_metrics(np.array([1, 2, 3]), np.array([1, 2, 3]), np.array([1.0, np.nan, 2]))

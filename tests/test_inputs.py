@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import rfm_fast
-from rfm_fast import arrays
+from rfm_fast.core import arrays
 
 KWARGS = dict(customer="customer", timestamp="ts", amount="amount", order="order")
 

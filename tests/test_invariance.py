@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import Case, assert_same_result, cases, run_engine
 
-from rfm_fast import arrow
+from rfm_fast.core import arrow
 
 CASES = cases(min_rows=1, max_rows=60, exact_amounts=False)
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rfm_fast import aggregation
-from rfm_fast.arrow import key_column
+from rfm_fast.core import aggregator as aggregation
+from rfm_fast.core.arrow import key_column
 
 KEYS = st.lists(st.one_of(st.none(), st.sampled_from(["", "a", "ab", "b", "ba", "é", "a" * 40])))
 

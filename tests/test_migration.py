@@ -48,7 +48,7 @@ def test_movers(moved, tmp_path):
     assert movers.num_rows == 1557
     assert set(movers.column("segment_before").to_pylist()) == {"Champions"}
     assert set(movers.column("segment_after").to_pylist()) == {"Loyal Customers"}
-    path = rfm_fast.io.write_table(movers, tmp_path / "movers.csv")
+    path = rfm_fast.core.io.write_table(movers, tmp_path / "movers.csv")
     assert path.read_text().count("\n") == 1558
     with pytest.raises(RFMError, match="unknown segment 'Champs'"):
         moved.movers("Champs", "At Risk")

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rfm_fast import io
+from rfm_fast.core import io
 
 
 def test_failed_write_leaves_no_file_and_no_temporary(tmp_path: Path, monkeypatch):

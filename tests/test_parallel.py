@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rfm_fast
-from rfm_fast import parallel
-from rfm_fast.aggregation import PARALLEL_MIN_ROWS, CustomerAggregator
-from rfm_fast.arrow import TimeAxis, amount_values, key_column
+from rfm_fast.core import parallel
+from rfm_fast.core.aggregator import PARALLEL_MIN_ROWS, CustomerAggregator
+from rfm_fast.core.arrow import TimeAxis, amount_values, key_column
 
 
 def _orders(n: int, text_keys: bool, seed: int = 3) -> pa.Table:
@@ -84,8 +84,8 @@ def test_score_threads_option_gives_identical_results():
 @pytest.mark.parametrize("threads", [2, 3])
 def test_parallel_sort_gives_the_scores_of_one_thread(threads: int):
     """Monetary values (floats, many ties, zeros of both signs) sorted by several threads."""
-    from rfm_fast import binning
-    from rfm_fast.parallel import PARALLEL_SORT_MIN, parallel_argsort
+    from rfm_fast.core import binning
+    from rfm_fast.core.parallel import PARALLEL_SORT_MIN, parallel_argsort
 
     rng = np.random.default_rng(5)
     n = 3 * PARALLEL_SORT_MIN + 17

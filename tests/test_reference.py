@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rfm_fast.core.result import RESULT_COLUMNS
 from rfm_fast.reference import DEFAULT_RULES, score
-from rfm_fast.result import RESULT_COLUMNS
 
 AS_OF = pd.Timestamp("2024-06-30")
 COLUMNS = ["customer", *RESULT_COLUMNS]

@@ -20,7 +20,7 @@ from rfm_fast_cli.main import app
 from typer.testing import CliRunner
 
 import rfm_fast
-from rfm_fast.report import build_report, write_report
+from rfm_fast.insight.report import build_report, write_report
 
 COLUMNS = rfm_fast.datasets.EXAMPLE_COLUMNS
 CHARTS = {"segment-sizes", "distributions", "heatmap-rf", "heatmap-rm"}

@@ -1,4 +1,4 @@
-"""rfm_fast.spark against a real local Spark (local[2]): identical to rfm_fast.score.
+"""rfm_fast.engines.spark against a real local Spark (local[2]): identical to rfm_fast.score.
 
 Needs Java (CI installs a headless JRE from the OS packages) and ``rfm_fast[spark]``.
 Partitions are made of several Arrow batches (``maxRecordsPerBatch``), and the orders are
@@ -20,7 +20,8 @@ pyspark = require("pyspark", program="java")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    # pyspark 4.x warns that it is not tested with pandas 3; rfm_fast.spark does not use pandas
+    # pyspark 4.x warns that it is not tested with pandas 3; rfm_fast.engines.spark does not use
+    # pandas
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
 ]
 
@@ -47,12 +48,12 @@ def spark():
     session.stop()
 
 
-def _check(spark, table: pa.Table, **options) -> rfm_fast.spark.SparkResult:
-    import rfm_fast.spark
+def _check(spark, table: pa.Table, **options) -> rfm_fast.engines.spark.SparkResult:
+    import rfm_fast.engines.spark
 
     df = spark.createDataFrame(table).repartition(7)  # round robin: orders' lines spread out
     expected = rfm_fast.score(df.toArrow(), **options)
-    result = rfm_fast.spark.score_result(df, **options)
+    result = rfm_fast.engines.spark.score_result(df, **options)
     try:
         assert_same_scores(result.table.toArrow(), expected, options["customer"])
         assert result.edges == expected.edges
@@ -97,17 +98,17 @@ def test_days_thresholds_and_as_of(spark):
 
 
 def test_missing_column_is_a_clear_error(spark):
-    import rfm_fast.spark
+    import rfm_fast.engines.spark
 
     df = spark.createDataFrame(order_lines(rows=20))
     with pytest.raises(rfm_fast.RFMError, match="column\\(s\\) 'nope' not found"):
-        rfm_fast.spark.score(df, customer="nope", timestamp="ordered_at", amount="amount")
+        rfm_fast.engines.spark.score(df, customer="nope", timestamp="ordered_at", amount="amount")
 
 
 def test_zoned_timestamps_count_days_in_the_session_zone(spark):
     """mapInArrow hands TimestampType columns over zoned in the session's time zone, so days
     are counted there: the same as rfm_fast.score on the instants in that zone."""
-    import rfm_fast.spark
+    import rfm_fast.engines.spark
 
     table = order_lines(seed=8, rows=2_000)
     zoned = table.set_column(
@@ -117,7 +118,7 @@ def test_zoned_timestamps_count_days_in_the_session_zone(spark):
     spark.conf.set("spark.sql.session.timeZone", "America/New_York")
     try:
         df = spark.createDataFrame(zoned).repartition(3)
-        result = rfm_fast.spark.score_result(df, **options)
+        result = rfm_fast.engines.spark.score_result(df, **options)
         got = result.table.toArrow()
         result.release()
     finally:
@@ -138,7 +139,7 @@ def test_every_bucket_lands_in_a_partition_of_its_own(spark, partitions):
     partition b: no two buckets share a partition, none is empty."""
     from pyspark.sql import functions as F
 
-    from rfm_fast.spark import bucket_routes
+    from rfm_fast.engines.spark import bucket_routes
 
     routes = bucket_routes(spark, partitions)
     df = spark.createDataFrame([(b, value) for b, value in enumerate(routes)], "bucket int, v int")

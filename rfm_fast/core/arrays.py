@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast import binning
-from rfm_fast.aggregation import (
+from rfm_fast.core import binning
+from rfm_fast.core.aggregator import (
     INT64_MAX,
     SMALL_INPUT_ROWS,
     CustomerAggregator,
 )
-from rfm_fast.arrow import ALL_VALID, IntColumn, KeyColumn, Validity, key_column
+from rfm_fast.core.arrow import ALL_VALID, IntColumn, KeyColumn, Validity, key_column
 from rfm_fast.errors import RFMError
 
 _TICKS_PER_DAY = {
@@ -257,7 +257,7 @@ def score_checked(
     threads: int = 1,
 ) -> Scores:
     """:func:`score_metrics` for checked options: ``bins`` and ``method`` valid,
-    ``user_edges`` the checked thresholds (:func:`rfm_fast.binning.check_thresholds`); the
+    ``user_edges`` the checked thresholds (:func:`rfm_fast.core.binning.check_thresholds`); the
     metrics are still checked to be of one length."""
     values = {"recency": recency, "frequency": frequency, "monetary": monetary}
     lengths = {k: np.asarray(v).shape for k, v in values.items()}

@@ -22,10 +22,10 @@ import numpy as np
 import pyarrow as pa
 
 import rfm_fast
+from rfm_fast.core.scoring import RFMResult
 from rfm_fast.errors import RFMError
-from rfm_fast.insight import grid, segment_quality, summarize
-from rfm_fast.migration import Migration
-from rfm_fast.scoring import RFMResult
+from rfm_fast.insight.migration import Migration
+from rfm_fast.insight.tables import grid, segment_quality, summarize
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;

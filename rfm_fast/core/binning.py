@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rfm_fast._kernels import binning as kernels
+from rfm_fast.core.parallel import parallel_argsort
+from rfm_fast.core.sketch import LogHistogram
 from rfm_fast.errors import RFMError
-from rfm_fast.parallel import parallel_argsort
-from rfm_fast.sketch import LogHistogram
 
 METHODS = ("exact", "split", "approx")
 METRICS = ("recency", "frequency", "monetary")

@@ -27,16 +27,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast import arrow
 from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import hashing
-from rfm_fast.aggregation import INT64_MAX, CustomerTotals, RowCounts
+from rfm_fast.core import arrow
+from rfm_fast.core.aggregator import INT64_MAX, CustomerTotals, RowCounts
+from rfm_fast.core.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
+from rfm_fast.core.options import ReadOptions, ScoreOptions
+from rfm_fast.core.pipeline import Aggregated, read_totals, scored_result
+from rfm_fast.core.result import RFMResult
+from rfm_fast.core.segments import SegmentsSpec
 from rfm_fast.errors import RFMError
-from rfm_fast.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
-from rfm_fast.options import ReadOptions, ScoreOptions
-from rfm_fast.pipeline import Aggregated, read_totals, scored_result
-from rfm_fast.result import RFMResult
-from rfm_fast.segments import SegmentsSpec
 
 MAGIC = b"RFMSTATE"
 FORMAT_VERSION = 1
@@ -272,9 +272,9 @@ batch_rows, threads
 
         A customer falls in the same bucket in every state and every process, so the states of
         several parts of the input, split alike, can be merged bucket by bucket on different
-        machines (the map side of :mod:`rfm_fast.spark` and :mod:`rfm_fast.dask`). Each bucket
-        keeps its customers' pairs; the row counts stay with bucket 0, so merging all buckets
-        gives back this state.
+        machines (the map side of :mod:`rfm_fast.engines.spark` and
+        :mod:`rfm_fast.engines.dask`). Each bucket keeps its customers' pairs; the row counts
+        stay with bucket 0, so merging all buckets gives back this state.
 
         Parameters
         ----------
@@ -373,7 +373,7 @@ batch_rows, threads
         return scored_result(self.aggregated(), options)
 
     def aggregated(self) -> Aggregated:
-        """The totals in the form the scoring steps take (:mod:`rfm_fast.pipeline`)."""
+        """The totals in the form the scoring steps take (:mod:`rfm_fast.core.pipeline`)."""
         return Aggregated(
             totals=self.totals(),
             counts=self.counts,

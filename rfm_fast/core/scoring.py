@@ -1,16 +1,16 @@
 """The public scoring API: :func:`score`, and the result it returns (:class:`RFMResult`,
-:class:`RunStats`, defined in :mod:`rfm_fast.result`)."""
+:class:`RunStats`, defined in :mod:`rfm_fast.core.result`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from rfm_fast.io import DEFAULT_BATCH_ROWS
-from rfm_fast.options import FREQUENCIES, MONETARIES, ReadOptions, ScoreOptions
-from rfm_fast.pipeline import BatchColumns, ProgressCallback, read_totals, scored_result
-from rfm_fast.result import RFMResult, RunStats
-from rfm_fast.segments import SegmentsSpec
+from rfm_fast.core.io import DEFAULT_BATCH_ROWS
+from rfm_fast.core.options import FREQUENCIES, MONETARIES, ReadOptions, ScoreOptions
+from rfm_fast.core.pipeline import BatchColumns, ProgressCallback, read_totals, scored_result
+from rfm_fast.core.result import RFMResult, RunStats
+from rfm_fast.core.segments import SegmentsSpec
 
 __all__ = [
     "FREQUENCIES",
@@ -73,7 +73,7 @@ def score(
         ``"exact"``: equal values get equal scores (ties can leave scores empty). ``"split"``:
         equal-count bins like SQL ``NTILE``, ties broken by customer key. ``"approx"``: the
         exact rule over a mergeable sketch: integer metrics exactly, monetary values within a
-        relative 0.5% of each other may tie (see :mod:`rfm_fast.sketch`).
+        relative 0.5% of each other may tie (see :mod:`rfm_fast.core.sketch`).
     frequency : {"orders", "days"}, default "orders"
         Count distinct orders (rows without ``order``), or distinct purchase days.
     monetary : {"sum", "mean"}, default "sum"

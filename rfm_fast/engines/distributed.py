@@ -1,7 +1,7 @@
 """Scoring across partitions: exact edges from small mergeable summaries, applied per partition.
 
-This module holds what the Spark and Dask integrations (:mod:`rfm_fast.spark`,
-:mod:`rfm_fast.dask`) run; it depends on neither. The input partitions may hold any rows, in
+This module holds what the Spark and Dask integrations (:mod:`rfm_fast.engines.spark`,
+:mod:`rfm_fast.engines.dask`) run; it depends on neither. The input partitions may hold any rows, in
 any order, and then:
 
 1. **Map-side combine** (on the workers): each input partition folds its rows into a partial
@@ -39,21 +39,21 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast import arrow, binning
-from rfm_fast.aggregation import CustomerTotals, RowCounts
-from rfm_fast.errors import RFMError
-from rfm_fast.io import table_from_ipc, table_to_ipc
-from rfm_fast.options import ScoringOptions
-from rfm_fast.pipeline import (
+from rfm_fast.core import arrow, binning
+from rfm_fast.core.aggregator import CustomerTotals, RowCounts
+from rfm_fast.core.io import table_from_ipc, table_to_ipc
+from rfm_fast.core.options import ScoringOptions
+from rfm_fast.core.pipeline import (
     Aggregated,
     customer_metrics,
     output_keys,
     result_stats,
     result_table,
 )
-from rfm_fast.result import RFMResult, RunStats
-from rfm_fast.sketch import bucket_keys
-from rfm_fast.state import CustomerState, customer_buckets, merge_states
+from rfm_fast.core.result import RFMResult, RunStats
+from rfm_fast.core.sketch import bucket_keys
+from rfm_fast.core.state import CustomerState, customer_buckets, merge_states
+from rfm_fast.errors import RFMError
 
 METHODS = ("exact", "approx")
 PARTITION_BATCH_ROWS = 1 << 16
@@ -264,7 +264,7 @@ class Summary:
     """Mergeable summary of some customers' metrics (add summaries with ``+``).
 
     ``recency`` and ``frequency`` are exact histograms (distinct values and counts);
-    ``monetary`` a histogram over the log-spaced buckets of :mod:`rfm_fast.sketch`, with the
+    ``monetary`` a histogram over the log-spaced buckets of :mod:`rfm_fast.core.sketch`, with the
     smallest and largest value of each bucket. ``score_counts`` counts the customers per score
     of each metric scored by user thresholds.
     """

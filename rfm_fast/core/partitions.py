@@ -1,6 +1,6 @@
 """Aggregation of customer keys through buffered radix partitions.
 
-:class:`BufferedPartitions` is how :class:`rfm_fast.aggregation.CustomerAggregator` folds rows:
+:class:`BufferedPartitions` is how :class:`rfm_fast.core.aggregator.CustomerAggregator` folds rows:
 each thread scatters its rows of a batch into record buffers, one per partition, over as many
 batches as the buffers hold; a partition is folded into its table (totals inline in 64-byte
 slots) once some thread's buffer for it is at least half full, so that thousands of rows meet a
@@ -24,8 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from rfm_fast._kernels import buffered as kernels
-from rfm_fast.arrow import Validity
-from rfm_fast.parallel import Runner
+from rfm_fast.core.arrow import Validity
+from rfm_fast.core.parallel import Runner
 
 BUFFER_ROWS = 1 << 24
 """Records buffered across all threads and partitions at most (16M: 384 MB for row counts,

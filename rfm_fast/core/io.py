@@ -24,8 +24,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
+from rfm_fast.core.timing import PhaseTimer
 from rfm_fast.errors import RFMError
-from rfm_fast.timing import PhaseTimer
 
 DEFAULT_BATCH_ROWS = 1 << 20
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")

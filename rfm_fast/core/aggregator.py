@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import buffered, hashing
-from rfm_fast.arrow import (
+from rfm_fast.core.arrow import (
     ALL_VALID,
     DictionaryColumn,
     IntColumn,
@@ -28,9 +28,9 @@ from rfm_fast.arrow import (
     from_numpy,
     key_column,
 )
-from rfm_fast.buffered_partitions import BufferedPartitions, TextKeys, gathered_columns
+from rfm_fast.core.parallel import parallel_argsort, parallel_text_argsort
+from rfm_fast.core.partitions import BufferedPartitions, TextKeys, gathered_columns
 from rfm_fast.errors import RFMError
-from rfm_fast.parallel import parallel_argsort, parallel_text_argsort
 
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
@@ -259,14 +259,14 @@ class CustomerAggregator:
     """Running per-customer totals, updated batch by batch.
 
     Rows are radix-partitioned by the hash of their customer key, through buffers that hold
-    many batches (:class:`rfm_fast.buffered_partitions.BufferedPartitions`); each partition
+    many batches (:class:`rfm_fast.core.partitions.BufferedPartitions`); each partition
     owns its table and totals, so partitions can be folded by several threads at once with
     results that do not depend on the number of threads, the batch sizes or the row order.
 
     Parameters
     ----------
     key_kind : {"int", "string"}
-        How customer keys are hashed (see :func:`rfm_fast.arrow.key_kind`).
+        How customer keys are hashed (see :func:`rfm_fast.core.arrow.key_kind`).
     distinct : {None, "int", "string"}
         How the values whose distinct count is the frequency are hashed: ``None`` when the
         frequency is the number of rows, ``"int"`` for integer order ids or purchase days,
@@ -412,7 +412,7 @@ class CustomerAggregator:
         """Per-customer totals of every customer with at least one used row, sorted by key.
 
         ``keep_sums`` also returns the exact sums, ``keep_pairs`` the distinct pairs (for a
-        mergeable :class:`rfm_fast.state.CustomerState`).
+        mergeable :class:`rfm_fast.core.state.CustomerState`).
         """
         pair_positions = pair_values = None
         unsorted = self._partitions.finish(keep_pairs)

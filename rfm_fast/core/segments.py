@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast.arrow import from_numpy, from_strings
+from rfm_fast.core.arrow import from_numpy, from_strings
 from rfm_fast.errors import RFMError
 
 SCORE_NAMES = ("R", "F", "M")

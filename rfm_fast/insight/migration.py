@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rfm_fast.core.io import require_rereadable
+from rfm_fast.core.scoring import RFMResult, score
 from rfm_fast.errors import RFMError
-from rfm_fast.io import require_rereadable
-from rfm_fast.scoring import RFMResult, score
 
 NEW = "(new)"
 """The "segment before" of customers whose first purchase came after the first date."""
@@ -85,7 +85,7 @@ class Migration:
     def movers(self, segment_before: str, segment_after: str) -> pa.Table:
         """The customers who were in ``segment_before`` at the first date and are in
         ``segment_after`` at the second (rows of :attr:`customers`); write them with
-        :func:`rfm_fast.io.write_table` or any Arrow writer."""
+        :func:`rfm_fast.core.io.write_table` or any Arrow writer."""
         for name, allowed in (
             (segment_before, [*self.segments, NEW]),
             (segment_after, self.segments),

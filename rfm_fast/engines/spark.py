@@ -6,7 +6,7 @@ combine), split into one piece per output partition by a hash of the customer ke
 shuffle (``repartition``) moves the pieces, so what it moves grows with the customers of each
 input partition, not with its rows (and is never more than the rows: a partition whose state
 would be larger sends its rows instead). Every step runs in ``mapInArrow`` over whole
-partitions, and only small summaries reach the driver (see :mod:`rfm_fast.distributed` and
+partitions, and only small summaries reach the driver (see :mod:`rfm_fast.engines.distributed` and
 docs/distributed.md).
 """
 
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rfm_fast import distributed
+from rfm_fast.core.result import RunStats, result_schema
+from rfm_fast.core.segments import SegmentsSpec
+from rfm_fast.engines import distributed
 from rfm_fast.errors import RFMError
-from rfm_fast.result import RunStats, result_schema
-from rfm_fast.segments import SegmentsSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -120,9 +120,9 @@ thresholds, timestamp_format
     --------
     With a Spark DataFrame ``orders_df`` (tested in tests/test_spark.py, not as a doctest)::
 
-        import rfm_fast.spark
+        import rfm_fast.engines.spark
 
-        result = rfm_fast.spark.score_result(
+        result = rfm_fast.engines.spark.score_result(
             orders_df, customer="customer_id", timestamp="ordered_at", amount="amount"
         )
         result.table.groupBy("segment").count().show()

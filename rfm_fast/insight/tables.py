@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast.arrow import primitive_values
+from rfm_fast.core.arrow import primitive_values
+from rfm_fast.core.scoring import RFMResult
 from rfm_fast.errors import RFMError
-from rfm_fast.scoring import RFMResult
 
 SCORES = ("R", "F", "M")
 METRICS = ("recency", "frequency", "monetary")

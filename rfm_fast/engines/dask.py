@@ -7,7 +7,7 @@ that merges an output partition's pieces fetches only those, so what the workers
 other grows with the customers of each input partition, not with its rows (and is never more
 than the rows: a partition whose state would be larger sends its rows instead). The
 per-customer totals stay on the workers (``persist``), and only small summaries reach the
-client (see :mod:`rfm_fast.distributed` and docs/distributed.md).
+client (see :mod:`rfm_fast.engines.distributed` and docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from rfm_fast import distributed
+from rfm_fast.core.result import RunStats
+from rfm_fast.core.segments import SegmentsSpec
+from rfm_fast.engines import distributed
 from rfm_fast.errors import RFMError
-from rfm_fast.result import RunStats
-from rfm_fast.segments import SegmentsSpec
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -95,9 +95,9 @@ thresholds, timestamp_format
     --------
     With a Dask DataFrame ``orders_ddf`` (tested in tests/test_dask.py, not as a doctest)::
 
-        import rfm_fast.dask
+        import rfm_fast.engines.dask
 
-        result = rfm_fast.dask.score_result(
+        result = rfm_fast.engines.dask.score_result(
             orders_ddf, customer="customer_id", timestamp="ordered_at", amount="amount"
         )
         result.table.segment.value_counts().compute()

@@ -2,9 +2,9 @@
 
 :func:`read_totals` reads an input batch by batch into per-customer totals
 (:class:`Aggregated`); :func:`scored_result` turns totals into an :class:`RFMResult`, through
-:func:`customer_metrics`, the binning of :mod:`rfm_fast.arrays`, :func:`result_table` and
+:func:`customer_metrics`, the binning of :mod:`rfm_fast.core.arrays`, :func:`result_table` and
 :func:`result_stats`. :func:`rfm_fast.score` is the two in a row; :class:`rfm_fast.CustomerState`
-and the partition engine (:mod:`rfm_fast.distributed`) run them apart, and
+and the partition engine (:mod:`rfm_fast.engines.distributed`) run them apart, and
 :mod:`rfm_fast.clv` reads with an observer of each batch.
 """
 
@@ -19,22 +19,22 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast import arrow
 from rfm_fast._kernels.config import load_numba_in_background
-from rfm_fast.aggregation import (
+from rfm_fast.core import arrow
+from rfm_fast.core.aggregator import (
     INT64_MAX,
     SMALL_INPUT_ROWS,
     CustomerAggregator,
     CustomerTotals,
     RowCounts,
 )
-from rfm_fast.arrays import score_checked
+from rfm_fast.core.arrays import score_checked
+from rfm_fast.core.io import open_source, prefetched
+from rfm_fast.core.options import ReadOptions, ResolvedColumns, ScoreOptions
+from rfm_fast.core.result import RESULT_COLUMNS, RFMResult, RunStats
+from rfm_fast.core.segments import assign_segments
+from rfm_fast.core.timing import PhaseTime, PhaseTimer
 from rfm_fast.errors import RFMError, RFMWarning
-from rfm_fast.io import open_source, prefetched
-from rfm_fast.options import ReadOptions, ResolvedColumns, ScoreOptions
-from rfm_fast.result import RESULT_COLUMNS, RFMResult, RunStats
-from rfm_fast.segments import assign_segments
-from rfm_fast.timing import PhaseTime, PhaseTimer
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called after each batch with (rows read so far, total rows or None when unknown)."""
@@ -341,7 +341,7 @@ def customer_metrics(aggregated: Aggregated, monetary_mode: str) -> Metrics:
 def result_table(
     aggregated: Aggregated, metrics: Metrics, r: np.ndarray, f: np.ndarray, m: np.ndarray, rules
 ) -> pa.Table:
-    """The result table (:data:`rfm_fast.result.RESULT_COLUMNS` after the customer column)
+    """The result table (:data:`rfm_fast.core.result.RESULT_COLUMNS` after the customer column)
     from the metrics and the scores ``r``, ``f``, ``m``; ``rules`` give the segments."""
     totals, axis = aggregated.totals, aggregated.axis
     columns = (

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast import arrow
-from rfm_fast.timing import PhaseTime
+from rfm_fast.core import arrow
+from rfm_fast.core.timing import PhaseTime
 
 RESULT_COLUMNS = (
     "recency",
@@ -58,7 +58,7 @@ def result_schema(
     Examples
     --------
     >>> import pyarrow as pa
-    >>> from rfm_fast.result import result_schema
+    >>> from rfm_fast.core.result import result_schema
     >>> result_schema("id", pa.int64(), pa.date32(), pa.string()).names[:4]
     ['id', 'recency', 'frequency', 'monetary']
     """
@@ -96,7 +96,7 @@ class RunStats:
     """``"sum"`` or ``"mean"``: what the ``monetary`` column holds."""
     timings: dict[str, PhaseTime] = field(default_factory=dict, compare=False)
     """Wall and CPU seconds per phase (``read``, ``aggregate``, ``finish``, ``score``; see
-    :mod:`rfm_fast.timing`). Not compared: two runs with equal results have equal stats."""
+    :mod:`rfm_fast.core.timing`). Not compared: two runs with equal results have equal stats."""
 
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (``as_of`` as ISO-8601 text), e.g. for JSON."""

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from rfm_fast import binning
+from rfm_fast.core import binning
+from rfm_fast.core.io import DEFAULT_BATCH_ROWS
+from rfm_fast.core.segments import SegmentsSpec, resolve_rules
 from rfm_fast.errors import RFMError
-from rfm_fast.io import DEFAULT_BATCH_ROWS
-from rfm_fast.segments import SegmentsSpec, resolve_rules
 
 FREQUENCIES = ("orders", "days")
 MONETARIES = ("sum", "mean")
@@ -156,7 +156,7 @@ class ReadOptions:
 
         Examples
         --------
-        >>> from rfm_fast.options import ReadOptions
+        >>> from rfm_fast.core.options import ReadOptions
         >>> options = ReadOptions.checked(customer="c", timestamp="t", amount="a", threads=2)
         >>> options.columns.order, options.frequency, options.threads
         (None, 'orders', 2)
@@ -220,7 +220,7 @@ class ScoreOptions:
 
         Examples
         --------
-        >>> from rfm_fast.options import ScoreOptions
+        >>> from rfm_fast.core.options import ScoreOptions
         >>> options = ScoreOptions.checked(bins=3, thresholds={"recency": [30, 90]}, segments=None)
         >>> options.bins, options.thresholds["recency"].tolist()
         (3, [30.0, 90.0])
@@ -259,7 +259,7 @@ class ScoringOptions:
 
         Examples
         --------
-        >>> from rfm_fast.options import ScoringOptions
+        >>> from rfm_fast.core.options import ScoringOptions
         >>> options = ScoringOptions.checked(customer="c", timestamp="t", amount="q*p", bins=4,
         ...                                  segments=None)
         >>> options.reading.columns.amount_columns(["c", "t", "q", "p"]), options.scoring.bins
