@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from rfm_fast import RFMError, clv, datasets
 from rfm_fast._kernels import btyd
+from rfm_fast.clv.fitting import collapse
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "CDNOW_sample.txt"  # see data/README.md
 COLUMNS = dict(customer="master_id", timestamp="date", amount="dollar_value", unit="W")
@@ -134,7 +135,7 @@ def test_bgnbd_gradient_matches_finite_differences(r, alpha, a, b, seed):
     T = rng.uniform(1, 60, n)
     x = rng.integers(0, 12, n).astype(float)
     t_x = np.where(x > 0, T * rng.uniform(0, 1, n), 0.0)
-    profiles = clv._collapse(x, t_x, T)
+    profiles = collapse(x, t_x, T)
     args = (*profiles.at, profiles.weight, *profiles.values)
     grad = np.zeros(4)
     btyd.bgnbd_loglik(*args, r, alpha, a, b, grad)
@@ -205,7 +206,7 @@ def test_gamma_gamma_recovers_simulated_parameters():
 def test_likelihood_does_not_depend_on_thread_count():
     summary = clv.simulate(20_000, r=0.5, alpha=5, a=1, b=3, T=40, resolution=1 / 7, seed=1)
     x, t_x, T = clv.BetaGeo._columns(summary)
-    profiles = clv._collapse(x, t_x, T)
+    profiles = collapse(x, t_x, T)
     args = (*profiles.at, profiles.weight, *profiles.values, 0.5, 5.0, 1.0, 3.0)
     values = []
     for threads in (1, numba.config.NUMBA_NUM_THREADS):

@@ -1,0 +1,54 @@
+"""Customer lifetime value: who is still alive, how much each customer will buy, and what they
+are worth, with the buy-till-you-die models BG/NBD and Gamma-Gamma.
+
+* :func:`summary` (and :func:`calibration_holdout`) turn an order history into the model-ready
+  summary of the BTYD literature, with the same kernels as :func:`rfm_fast.score`.
+* :class:`BetaGeo` fits BG/NBD (Fader, Hardie & Lee 2005) by maximum likelihood: the
+  log-likelihood and its gradient are a Numba kernel over customers collapsed into distinct
+  (frequency, recency, T) profiles, and scipy's L-BFGS-B drives it.
+* :class:`GammaGamma` fits the Gamma-Gamma spend model (Fader & Hardie 2013) the same way.
+
+* :func:`customer_lifetime_value` combines the two; :func:`analyze` runs everything at once
+  (what ``rfm clv`` runs); :func:`evaluate_holdout` and :func:`simulate` check a fit.
+
+The modules: :mod:`~rfm_fast.clv.profiles` (the summary), :mod:`~rfm_fast.clv.fitting` (shared
+by the models), :mod:`~rfm_fast.clv.bgnbd`, :mod:`~rfm_fast.clv.gamma_gamma`,
+:mod:`~rfm_fast.clv.lifetime_value` and :mod:`~rfm_fast.clv.valuation`.
+
+Needs scipy (``pip install 'rfm_fast[clv]'``). Definitions and the treatment of awkward inputs
+are in docs/clv.md.
+"""
+
+from __future__ import annotations
+
+from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo
+from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
+from rfm_fast.clv.gamma_gamma import GammaGamma
+from rfm_fast.clv.lifetime_value import customer_lifetime_value
+from rfm_fast.clv.profiles import UNITS, calibration_holdout, summary
+from rfm_fast.clv.valuation import (
+    CLVResult,
+    HoldoutEvaluation,
+    analyze,
+    evaluate_holdout,
+    simulate,
+    with_p_alive,
+)
+
+__all__ = [
+    "GRADIENT_TOLERANCE",
+    "LOG_BOUND",
+    "UNITS",
+    "WARM_START_CUSTOMERS",
+    "BetaGeo",
+    "CLVResult",
+    "GammaGamma",
+    "HoldoutEvaluation",
+    "analyze",
+    "calibration_holdout",
+    "customer_lifetime_value",
+    "evaluate_holdout",
+    "simulate",
+    "summary",
+    "with_p_alive",
+]

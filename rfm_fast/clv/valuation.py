@@ -1,0 +1,240 @@
+"""Everything in one call (:func:`analyze`, what ``rfm clv`` runs), simulation from a
+fitted model, the calibration/holdout check, and p_alive added to RFM scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rfm_fast.clv.bgnbd import BetaGeo
+from rfm_fast.clv.fitting import column_values
+from rfm_fast.clv.gamma_gamma import GammaGamma
+from rfm_fast.clv.lifetime_value import discount_steps, discounted_sum
+from rfm_fast.clv.profiles import summary
+from rfm_fast.core.io import DEFAULT_BATCH_ROWS
+from rfm_fast.errors import RFMError
+
+
+def simulate(
+    customers: int,
+    *,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    T: float | np.ndarray,
+    resolution: float | None = None,
+    seed: int | None = None,
+) -> pa.Table:
+    """A summary drawn from the BG/NBD model itself (for tests, benchmarks and checks).
+
+    Each customer gets a purchase rate from gamma(r, alpha) and a dropout probability from
+    beta(a, b), makes a first purchase at time 0, then repeat purchases at that rate, and drops
+    out after each repeat purchase with that probability; observed until ``T``.
+
+    Parameters
+    ----------
+    customers : int
+        How many customers.
+    r, alpha, a, b : float
+        The BG/NBD parameters.
+    T : float or array
+        Observation length of each customer.
+    resolution : float, optional
+        Round ``recency`` down to and ``T`` to multiples of this (e.g. ``1 / 7`` for days
+        counted in weeks), as real purchase dates are.
+    seed : int, optional
+        Seed of the random numbers.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``frequency``, ``recency`` and ``T`` (no customer column, no monetary).
+    """
+    rng = np.random.default_rng(seed)
+    T = np.broadcast_to(np.asarray(T, dtype=float), (customers,)).copy()
+    rate = rng.gamma(r, 1 / alpha, customers)
+    dropout = rng.beta(a, b, customers)
+    arrivals = rng.poisson(rate * T)  # purchases up to T, had the customer stayed alive
+    lifetime = rng.geometric(np.clip(dropout, 1e-12, 1.0))  # repeat purchases before dropping
+    x = np.minimum(arrivals, lifetime)
+    # Given n arrivals in [0, T], the k-th is T times a beta(k, n - k + 1) variable.
+    t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(arrivals - x + 1, 1)), 0.0)
+    if resolution:
+        T = np.round(T / resolution) * resolution
+        t_x = np.minimum(np.floor(t_x / resolution) * resolution, T)
+    return pa.table({"frequency": x.astype(np.int64), "recency": t_x, "T": T})
+
+
+@dataclass(frozen=True)
+class HoldoutEvaluation:
+    """Predicted against actual purchases in a holdout period (see :func:`evaluate_holdout`).
+
+    Attributes
+    ----------
+    customers : pyarrow.Table
+        Per customer: ``frequency`` (calibration), ``predicted`` and ``actual`` holdout
+        purchases.
+    by_frequency : pyarrow.Table
+        Per calibration frequency (the last row gathers ``max_frequency`` and more):
+        ``customers``, ``actual`` and ``predicted`` mean holdout purchases (the "conditional
+        expectations" of Fader, Hardie & Lee 2005, figure 4).
+    totals : dict of str to float
+        ``predicted`` and ``actual`` total purchases, and per customer the mean absolute error
+        ``mae``, root mean squared error ``rmse`` and the correlation ``correlation``.
+    """
+
+    customers: pa.Table
+    by_frequency: pa.Table
+    totals: dict[str, float]
+
+
+def evaluate_holdout(
+    model: BetaGeo, calibration_and_holdout: Any, *, max_frequency: int = 7
+) -> HoldoutEvaluation:
+    """Compare a fitted BG/NBD model's expected purchases in the holdout period with what each
+    customer really bought (a table of :func:`calibration_holdout`)."""
+    actual = column_values(calibration_and_holdout, "frequency_holdout")
+    duration = column_values(calibration_and_holdout, "duration_holdout")
+    if duration.shape[0] == 0:
+        raise RFMError("the calibration/holdout table has no customers")
+    predicted = model.expected_purchases(float(duration[0]), calibration_and_holdout)
+    x = column_values(calibration_and_holdout, "frequency")
+    group = np.minimum(x, max_frequency).astype(np.int64)
+    count = np.bincount(group, minlength=max_frequency + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_actual = np.bincount(group, actual, max_frequency + 1) / count
+        mean_predicted = np.bincount(group, predicted, max_frequency + 1) / count
+    error = predicted - actual
+    return HoldoutEvaluation(
+        customers=pa.table(
+            {
+                "frequency": x.astype(np.int64),
+                "predicted": predicted,
+                "actual": actual.astype(np.int64),
+            }
+        ),
+        by_frequency=pa.table(
+            {
+                "frequency": np.arange(max_frequency + 1),
+                "customers": count,
+                "actual": mean_actual,
+                "predicted": mean_predicted,
+            }
+        ),
+        totals={
+            "predicted": float(predicted.sum()),
+            "actual": float(actual.sum()),
+            "mae": float(np.abs(error).mean()),
+            "rmse": float(np.sqrt((error**2).mean())),
+            "correlation": float(np.corrcoef(predicted, actual)[0, 1]),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class CLVResult:
+    """The result of :func:`analyze`.
+
+    Attributes
+    ----------
+    table : pyarrow.Table
+        The summary (customer, ``frequency``, ``recency``, ``T``, ``monetary``) with
+        ``p_alive``, ``expected_purchases`` (in the next ``horizon`` time units),
+        ``expected_spend`` (per purchase) and ``clv`` (the discounted value of those purchases).
+    purchases : BetaGeo
+        The fitted BG/NBD model.
+    spend : GammaGamma
+        The fitted Gamma-Gamma model.
+    horizon, discount_rate, step : float
+        The options the predictions were made with; ``unit`` the time unit.
+    """
+
+    table: pa.Table
+    purchases: BetaGeo
+    spend: GammaGamma
+    unit: str | float
+    horizon: float
+    discount_rate: float
+    step: float
+
+
+def analyze(
+    data: Any,
+    *,
+    customer: str,
+    timestamp: str,
+    amount: str,
+    as_of: Any = None,
+    unit: str | float = "W",
+    horizon: float = 52.0,
+    discount_rate: float = 0.0,
+    step: float | None = None,
+    timestamp_format: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    threads: int | None = None,
+) -> CLVResult:
+    """Summary, both fits and every prediction in one call (what ``rfm clv`` runs).
+
+    ``horizon`` and ``step`` are in ``unit`` (default: weeks; 52 weeks ahead in steps of a
+    month, ``52 / 12``); ``discount_rate`` is per step.
+
+    Examples
+    --------
+    >>> from rfm_fast import clv, datasets
+    >>> result = clv.analyze(datasets.load_example(), **datasets.EXAMPLE_COLUMNS,
+    ...                      as_of="1997-09-30")
+    >>> sorted(result.table.column_names)[:4]
+    ['T', 'clv', 'customer_id', 'expected_purchases']
+    >>> {k: round(v, 3) for k, v in result.purchases.params.items()}
+    {'r': 0.252, 'alpha': 4.789, 'a': 0.723, 'b': 2.161}
+    """
+    if step is None:
+        step = horizon / 12
+    table = summary(
+        data,
+        customer=customer,
+        timestamp=timestamp,
+        amount=amount,
+        as_of=as_of,
+        unit=unit,
+        timestamp_format=timestamp_format,
+        batch_rows=batch_rows,
+        threads=threads,
+    )
+    purchases = BetaGeo().fit(table)
+    spend = GammaGamma().fit(table)
+    # One pass of the predictions: p_alive and the expected purchases at every step's end
+    # (and at the horizon, the last step's end unless rounding moved it).
+    times = discount_steps(horizon, step, discount_rate)
+    wanted = times if times[-1] == horizon else [*times, horizon]
+    alive, curves = purchases.expected_purchases_curves(wanted, table)
+    spend_per_purchase = spend.expected_spend(table)
+    value = discounted_sum(curves[: len(times)], discount_rate) * spend_per_purchase
+    table = (
+        table.append_column("p_alive", pa.array(alive))
+        .append_column("expected_purchases", pa.array(curves[-1]))
+        .append_column("expected_spend", pa.array(spend_per_purchase))
+        .append_column("clv", pa.array(value))
+    )
+    return CLVResult(table, purchases, spend, unit, float(horizon), float(discount_rate), step)
+
+
+def with_p_alive(result: Any, predictions: CLVResult) -> Any:
+    """An :class:`rfm_fast.RFMResult` whose table also has ``p_alive`` (and
+    ``expected_purchases`` and ``clv``), matched by customer; customers without a prediction
+    get nulls."""
+    from rfm_fast.core.scoring import RFMResult
+
+    customer = result.table.column_names[0]
+    keys = predictions.table.column(predictions.table.column_names[0])
+    where = pc.index_in(result.table.column(customer), value_set=keys.combine_chunks())
+    table = result.table
+    for name in ("p_alive", "expected_purchases", "clv"):
+        column = predictions.table.column(name).combine_chunks()
+        table = table.append_column(name, column.take(where))
+    return RFMResult(table, result.edges, result.stats)
