@@ -1,44 +1,35 @@
-"""Hypothesis strategies for random order tables, and helpers that run the compiled engine and
-the pandas reference on the same input and compare everything they return.
+"""Hypothesis strategies for random order tables (:func:`cases` and the columns it draws).
 
 Every generated value stays in a bounded range that cannot overflow: timestamps between 1959
 and 2036, and amounts that are multiples of 1/4 up to 1000 in absolute value, so that every
 float sum is exact and monetary values can be compared with ``==`` (tests that compare the
 engine with itself use any finite float instead).
-
-The reference gets ``table.to_pandas()`` with integer columns as nullable pandas integers, so
-that large ids next to nulls stay exact.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import decimal
 import math
-import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
+from helpers import (
+    METRICS,
+    Case,
+)
 from hypothesis import settings
 from hypothesis import strategies as st
 
-import rfm_fast
 from rfm_fast import reference
-from rfm_fast.core.result import RESULT_COLUMNS
 from rfm_fast.core.segments import SegmentRule
 
 CUSTOMER = "CustomerID"
 TIMESTAMP = "ts"
 AMOUNT = "amount"
 ORDER = "order"
-OUTPUT_COLUMNS = list(RESULT_COLUMNS)
-METRICS = ("recency", "frequency", "monetary")
 EPOCH = dt.datetime(1970, 1, 1)
 
 INT_TYPES = {
@@ -78,86 +69,11 @@ TIME_KINDS = [
 ]
 AMOUNT_KINDS = ["float64", "float64", "float32", "int64", "int16", "decimal", "product"]
 TICKS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-UNIT_NS = {"D": 86_400 * 10**9, "ms": 10**6, "s": 10**9, "us": 10**3, "ns": 1}
 AS_OF_OFFSETS = [
     dt.UTC,
     dt.timezone(dt.timedelta(hours=1)),
     dt.timezone(-dt.timedelta(hours=3, minutes=30)),
 ]
-
-# Pandas dtypes that keep integer columns exact when they hold nulls (plain to_pandas would
-# turn them into float64 and lose the low bits of large ids).
-_NULLABLE_INTS = {
-    pa.int8(): pd.Int8Dtype(),
-    pa.int16(): pd.Int16Dtype(),
-    pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(),
-    pa.uint8(): pd.UInt8Dtype(),
-    pa.uint16(): pd.UInt16Dtype(),
-    pa.uint32(): pd.UInt32Dtype(),
-    pa.uint64(): pd.UInt64Dtype(),
-}
-
-
-def to_pandas(table: pa.Table) -> pd.DataFrame:
-    """``table.to_pandas()``, with integer columns as nullable pandas integers (exact ids)."""
-    return table.to_pandas(types_mapper=_NULLABLE_INTS.get)
-
-
-# --------------------------------------------------------------------------- the case
-
-
-@dataclass
-class Case:
-    """One generated input and the options of one run, for both implementations."""
-
-    table: pa.Table
-    options: dict[str, Any] = field(default_factory=dict)
-    rules: list | None = None  # reference form of the segment rules
-    as_of_moment: dt.datetime | None = None  # naive (wall clock) or aware
-
-    def score(self, data: Any = None, **extra: Any) -> rfm_fast.RFMResult:
-        """Run the engine on ``data`` (default: the table) with the case's options."""
-        options = {**self.options, **extra}
-        return rfm_fast.score(self.table if data is None else data, **options)
-
-    def reference_as_of(self, df: pd.DataFrame) -> pd.Timestamp | None:
-        """``as_of`` as the reference takes it: zoned iff the column is, per the contract."""
-        if self.as_of_moment is None:
-            return None
-        column = df[self.options["timestamp"]]
-        tz = column.dt.tz if isinstance(column.dtype, pd.DatetimeTZDtype) else None
-        moment = pd.Timestamp(self.as_of_moment)
-        if tz is None:
-            return moment if moment.tz is None else moment.tz_convert("UTC").tz_localize(None)
-        return moment.tz_localize(tz) if moment.tz is None else moment.tz_convert(tz)
-
-    def run_reference(self) -> tuple[pd.DataFrame, dict, dict]:
-        df = to_pandas(self.table)
-        o = self.options
-        return reference.score(
-            df,
-            customer=o["customer"],
-            timestamp=o["timestamp"],
-            amount=o["amount"],
-            order=o.get("order"),
-            as_of=self.reference_as_of(df),
-            bins=o.get("bins", 5),
-            method=o.get("method", "exact"),
-            frequency=o.get("frequency", "orders"),
-            monetary=o.get("monetary", "sum"),
-            thresholds=o.get("thresholds"),
-            rules=self.rules,
-        )
-
-
-def expect_empty_warning(empty: bool):
-    """``pytest.warns(RFMWarning)`` when the run has no usable rows, else nothing."""
-    return (
-        pytest.warns(rfm_fast.RFMWarning, match="no usable rows")
-        if empty
-        else (contextlib.nullcontext())
-    )
 
 
 # --------------------------------------------------------------------------- columns
@@ -222,15 +138,6 @@ def time_type(kind: tuple[str, str | None, str | None]) -> pa.DataType:
     if name == "date64":
         return pa.date64()
     return pa.timestamp(unit, tz=tz)
-
-
-def time_unit(type_: pa.DataType) -> str:
-    """The unit of one tick: D, ms, s, us or ns."""
-    if pa.types.is_date32(type_):
-        return "D"
-    if pa.types.is_date64(type_):
-        return "ms"
-    return type_.unit
 
 
 @st.composite
@@ -432,121 +339,6 @@ def cases(
     return Case(table, options, rules, moment)
 
 
-# --------------------------------------------------------------------------- comparison
-
-
-def _instants(values: pd.Series | list) -> list[int | None]:
-    """Nanoseconds since the epoch (UTC instants for zoned values, wall clock for naive)."""
-    return [None if pd.isna(v) else pd.Timestamp(v).value for v in values]
-
-
-def floored(moment: pd.Timestamp, unit: str) -> pd.Timestamp:
-    """``moment`` rounded down to a whole tick of ``unit`` (and to the microseconds that a
-    ``datetime`` can hold)."""
-    step = max(UNIT_NS[unit], 1000)
-    value = moment.value // step * step
-    out = pd.Timestamp(value, unit="ns")
-    return out if moment.tz is None else out.tz_localize("UTC").tz_convert(moment.tz)
-
-
-def assert_edges_equal(got: dict[str, list[float]], expected: dict[str, list[float]]) -> None:
-    assert set(got) == set(METRICS) == set(expected)
-    for metric in METRICS:
-        a, b = got[metric], expected[metric]
-        assert len(a) == len(b), (metric, a, b)
-        assert all(isinstance(e, float) for e in a), (metric, a)
-        assert np.array_equal(np.array(a, dtype=float), np.array(b, dtype=float), equal_nan=True), (
-            metric,
-            a,
-            b,
-        )
-
-
-def expected_key_type(type_: pa.DataType) -> pa.DataType:
-    if pa.types.is_dictionary(type_):
-        type_ = type_.value_type
-    return pa.string() if pa.types.is_string_view(type_) else type_
-
-
-def assert_matches_reference(case: Case) -> rfm_fast.RFMResult:
-    """Run both implementations and compare every column, the edges and the stats."""
-    ref_table, ref_edges, ref_stats = case.run_reference()
-    with expect_empty_warning(ref_stats["customers"] == 0):
-        result = case.score()
-    table, stats = result.table, result.stats
-    customer = case.options["customer"]
-    ts_type = case.table.schema.field(case.options["timestamp"]).type
-
-    # ---- columns, names and types
-    assert table.column_names == [customer, *OUTPUT_COLUMNS]
-    assert list(ref_table.columns) == table.column_names
-    schema = table.schema
-    assert schema.field(customer).type == expected_key_type(case.table.schema.field(customer).type)
-    assert schema.field("first_purchase").type == ts_type
-    assert schema.field("last_purchase").type == ts_type
-    for name in ("recency", "frequency", "tenure"):
-        assert schema.field(name).type == pa.int64()
-    assert schema.field("monetary").type == pa.float64()
-    for name in ("R", "F", "M"):
-        assert schema.field(name).type == pa.int8()
-
-    # ---- values
-    assert table.num_rows == len(ref_table)
-    assert table.column(customer).to_pylist() == ref_table[customer].tolist()
-    for name in ("recency", "frequency", "tenure", "R", "F", "M", "rfm_score"):
-        got = table.column(name).to_numpy().astype(np.int64)
-        assert np.array_equal(got, ref_table[name].to_numpy(dtype=np.int64)), name
-    got_money = table.column("monetary").to_numpy()
-    want_money = ref_table["monetary"].to_numpy(dtype=np.float64)
-    assert np.array_equal(got_money, want_money), (got_money, want_money)
-    for name in ("first_purchase", "last_purchase"):
-        got_times = _instants(table.column(name).to_pandas(date_as_object=False))
-        assert got_times == _instants(ref_table[name]), name
-    for name in ("rfm_cell", "segment"):
-        assert table.column(name).to_pylist() == ref_table[name].tolist(), name
-
-    # ---- edges and stats
-    assert_edges_equal(result.edges, ref_edges)
-    assert stats.rows_read == ref_stats["rows_read"] == case.table.num_rows
-    assert stats.rows_used == ref_stats["rows_used"]
-    assert stats.dropped == ref_stats["dropped"]
-    assert stats.null_amount == ref_stats["null_amount"]
-    assert stats.customers == ref_stats["customers"] == table.num_rows
-    assert stats.empty_bins == ref_stats["empty_bins"]
-    assert stats.bins == case.options.get("bins", 5)
-    if ref_stats["as_of"] is None:
-        assert stats.as_of is None
-    else:
-        want = floored(ref_stats["as_of"], time_unit(ts_type))
-        assert pd.Timestamp(stats.as_of) == want, (stats.as_of, ref_stats["as_of"])
-        assert (stats.as_of.tzinfo is None) == (want.tz is None)
-        if want.tz is not None:
-            assert stats.as_of.utcoffset() == want.utcoffset()
-    return result
-
-
-def assert_same_result(a: rfm_fast.RFMResult, b: rfm_fast.RFMResult) -> None:
-    """Two engine results are identical: table (types, values, bits), edges and stats."""
-    assert a.table.schema == b.table.schema
-    assert a.table.equals(b.table), (a.table, b.table)
-    money_a = a.table.column("monetary").to_numpy()
-    money_b = b.table.column("monetary").to_numpy()
-    assert money_a.tobytes() == money_b.tobytes()  # bit-identical, -0.0 included
-    assert_edges_equal(a.edges, b.edges)
-    assert a.stats == b.stats
-
-
 def scaled(fraction: float) -> settings:
     """Settings with a fraction of the current profile's examples (for parametrized tests)."""
     return settings(max_examples=max(4, int(settings.default.max_examples * fraction)))
-
-
-def run_engine(case: Case, data: Any = None, **extra: Any) -> rfm_fast.RFMResult:
-    """Run the engine; it must warn (RFMWarning, and nothing else) exactly when the result is
-    empty."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = case.score(data, **extra)
-    assert [w.category for w in caught] == [rfm_fast.RFMWarning] * len(caught), caught
-    assert len(caught) == (result.stats.customers == 0), caught
-    return result

@@ -93,7 +93,7 @@ thresholds, timestamp_format
 
     Examples
     --------
-    With a Dask DataFrame ``orders_ddf`` (tested in tests/test_dask.py, not as a doctest)::
+    With a Dask DataFrame ``orders_ddf`` (tested in tests/engines/test_dask.py, not as a doctest)::
 
         import rfm_fast.engines.dask
 

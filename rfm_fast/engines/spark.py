@@ -118,7 +118,7 @@ thresholds, timestamp_format
 
     Examples
     --------
-    With a Spark DataFrame ``orders_df`` (tested in tests/test_spark.py, not as a doctest)::
+    With a Spark DataFrame ``orders_df`` (tested in tests/engines/test_spark.py, not as a doctest)::
 
         import rfm_fast.engines.spark
 

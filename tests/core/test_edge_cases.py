@@ -10,16 +10,9 @@ import zoneinfo
 import numpy as np
 import pyarrow as pa
 import pytest
+from helpers import Case, assert_matches_reference, assert_same_result, run_engine
 from hypothesis import given
-from strategies import (
-    CUSTOMER,
-    Case,
-    assert_matches_reference,
-    assert_same_result,
-    cases,
-    run_engine,
-    scaled,
-)
+from strategies import CUSTOMER, cases, scaled
 
 import rfm_fast
 from rfm_fast import RFMError, RFMWarning

@@ -12,7 +12,7 @@ import sys
 
 import pyarrow as pa
 import pytest
-from engines import assert_same_scores, order_lines, require
+from helpers import assert_same_scores, order_lines, require
 
 import rfm_fast
 

@@ -4,13 +4,13 @@ finite differences, parameters recovered from simulated data, and the awkward in
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from helpers import TEST_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +18,7 @@ from rfm_fast import RFMError, clv, datasets
 from rfm_fast._kernels import btyd
 from rfm_fast.clv.fitting import collapse
 
-SAMPLE = Path(__file__).resolve().parent / "data" / "CDNOW_sample.txt"  # see data/README.md
+SAMPLE = TEST_DATA / "CDNOW_sample.txt"  # see data/README.md
 COLUMNS = dict(customer="master_id", timestamp="date", amount="dollar_value", unit="W")
 
 

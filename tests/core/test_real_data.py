@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from helpers import SHARED_DATA
 
 import rfm_fast
 from rfm_fast import reference
 from rfm_fast.datasets import read_cdnow
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CDNOW_MASTER = SHARED_DATA / "cdnow" / "CDNOW_master.txt"
 ONLINE_RETAIL = SHARED_DATA / "online_retail" / "online_retail_I.csv.gz"
 

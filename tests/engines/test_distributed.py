@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from helpers import Case, assert_same_result, run_engine, take
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import CUSTOMER, Case, assert_same_result, cases, run_engine
-from test_invariance import _take
+from strategies import CUSTOMER, cases
 
 import rfm_fast
 from rfm_fast import RFMError
@@ -35,7 +35,7 @@ def customer_partitions(table: pa.Table, parts: int, batch_rows: int) -> list[li
     owner = [hash(str(k)) % parts for k in keys]
     partitions = []
     for p in range(parts):
-        rows = _take(table, [i for i, o in enumerate(owner) if o == p])
+        rows = take(table, [i for i, o in enumerate(owner) if o == p])
         partitions.append(rows.to_batches(max_chunksize=batch_rows))
     return partitions
 
@@ -47,7 +47,7 @@ def random_partitions(
     lines, end up spread over several partitions."""
     partitions = []
     for p in range(parts):
-        rows = _take(table, [i for i, o in enumerate(owners) if o % parts == p])
+        rows = take(table, [i for i, o in enumerate(owners) if o % parts == p])
         partitions.append(rows.to_batches(max_chunksize=batch_rows))
     return partitions
 

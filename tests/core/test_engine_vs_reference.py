@@ -10,16 +10,10 @@ is exercised on every run, whatever the random draw.
 from __future__ import annotations
 
 import pytest
+from helpers import Case, assert_matches_reference
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import (
-    KEY_KINDS,
-    TIME_KINDS,
-    Case,
-    assert_matches_reference,
-    cases,
-    scaled,
-)
+from strategies import KEY_KINDS, TIME_KINDS, cases, scaled
 
 
 @given(cases())

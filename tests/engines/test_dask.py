@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from engines import assert_same_scores, order_lines, require
+from helpers import assert_same_scores, order_lines, require
 
 import rfm_fast
 

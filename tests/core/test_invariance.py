@@ -11,11 +11,10 @@ import itertools
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from helpers import Case, assert_same_result, run_engine, take
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import Case, assert_same_result, cases, run_engine
-
-from rfm_fast.core import arrow
+from strategies import cases
 
 CASES = cases(min_rows=1, max_rows=60, exact_amounts=False)
 
@@ -51,11 +50,6 @@ def _batches(table: pa.Table, cuts: list[int], data: st.DataObject) -> list[pa.R
     return batches
 
 
-def _take(table: pa.Table, order: list[int]) -> pa.Table:
-    """``table.take(order)``, string_view columns included."""
-    return arrow.take_rows(table, pa.array(order, pa.int64()))
-
-
 @given(CASES, st.data())
 def test_any_batch_boundaries(case: Case, data: st.DataObject) -> None:
     expected = run_engine(case)
@@ -74,7 +68,7 @@ def test_any_batch_rows(case: Case, batch_rows: int) -> None:
 def test_any_row_order(case: Case, data: st.DataObject) -> None:
     expected = run_engine(case)
     order = data.draw(st.permutations(range(case.table.num_rows)), label="permutation")
-    shuffled = _take(case.table, order)
+    shuffled = take(case.table, order)
     assert_same_result(run_engine(case, shuffled), expected)
     assert_same_result(run_engine(case, shuffled, batch_rows=3), expected)
 

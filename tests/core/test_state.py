@@ -9,10 +9,10 @@ from dataclasses import replace
 
 import pyarrow as pa
 import pytest
+from helpers import Case, assert_same_result, run_engine, take
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import CUSTOMER, Case, assert_same_result, cases, run_engine
-from test_invariance import _take
+from strategies import CUSTOMER, cases
 
 import rfm_fast
 from rfm_fast import CustomerState, RFMError, merge_states
@@ -62,7 +62,7 @@ def test_any_split_merged_in_any_order_scores_like_one_run(case: Case, data: st.
     # Rows are dealt to parts at random: an order's lines and a customer's orders spread out.
     owner = data.draw(st.lists(st.integers(0, parts - 1), min_size=n, max_size=n), label="owner")
     states = [
-        CustomerState.of(_take(case.table, [i for i in range(n) if owner[i] == p]), **read)
+        CustomerState.of(take(case.table, [i for i in range(n) if owner[i] == p]), **read)
         for p in range(parts)
     ]
     assert_same_result(_score(_merge_in_random_tree(states, data), scoring), expected)
@@ -76,7 +76,7 @@ def test_complete_states_of_customer_partitions_merge(case: Case, parts: int):
     owner = [hash(str(k)) % parts for k in keys]  # every row of a customer in one part
     states = [
         CustomerState.of(
-            _take(case.table, [i for i, o in enumerate(owner) if o == p]), **read, complete=True
+            take(case.table, [i for i, o in enumerate(owner) if o == p]), **read, complete=True
         )
         for p in range(parts)
     ]

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from engines import require
+from helpers import REPOSITORY, require
 from rfm_fast_cli.main import app
 from typer.testing import CliRunner
 
@@ -117,7 +116,7 @@ def test_report_renders_in_headless_chromium(migration, tmp_path):
 
 
 def test_screenshot_in_docs_exists():
-    assert (Path(__file__).parents[1] / "docs" / "report.png").stat().st_size > 50_000
+    assert (REPOSITORY / "docs" / "report.png").stat().st_size > 50_000
 
 
 def test_report_with_lifetime_value_section():
