@@ -180,9 +180,40 @@ def scatter_int_rows(
     """Scatter rows ``start..stop-1`` into their partition's records (``fill[p]`` of them
     used, advanced in place), counting the rows left out and the null amounts.
 
-    ``records`` is ``(partitions, capacity, width)`` int64 and ``records_float`` its float64
-    view; ``values`` empty: no distinct values. Returns ``stop``, or the row whose partition's
-    buffer was full.
+    ``values`` empty: no distinct values.
+
+    Parameters
+    ----------
+    start, stop : int
+        The rows of the batch to scatter.
+    shift : int
+        ``64 - partition_bits``: a key's partition is the top bits of its hash.
+    keys : int array
+        The customer keys (any integer type).
+    key_bitmap, key_bit_offset : uint8 array, int
+        The key column's Arrow validity bitmap (empty: no nulls) and its bit offset; the same
+        pair follows each column below.
+    timestamps, ts_bitmap, ts_bit_offset : int64 array, uint8 array, int
+        Purchase times in ticks of the column's unit.
+    as_of_limit : int
+        Rows with a later timestamp are left out (and counted).
+    amounts, amount_bitmap, amount_bit_offset : int or float array, uint8 array, int
+        Amounts; null and NaN ones are stored as 0 and counted.
+    values, value_bitmap, value_bit_offset : int64 array, uint8 array, int
+        Distinct values (order ids or days); empty when rows are counted.
+    fill : int64 array, ``(partitions,)``
+        Records used in each partition's buffer; advanced in place.
+    records, records_float : int64 array ``(partitions, capacity, width)`` and its float64 view
+        The record buffers.
+    counters : int64 array
+        Rows dropped by reason, null amounts, rows used and the latest timestamp (the
+        ``DROPPED_*``, ``NULL_AMOUNT``, ``ROWS_USED`` and ``MAX_TIMESTAMP`` positions of
+        :mod:`rfm_fast._kernels.aggregate`), updated in place.
+
+    Returns
+    -------
+    int
+        ``stop``, or the first row that did not fit.
     """
     capacity = records.shape[1]
     has_values = values.shape[0] > 0
@@ -317,8 +348,48 @@ def scatter_text_rows(
     indices). A record's key is the string's hash; its bytes are copied, as 64-bit words, to
     the partition's ``texts`` (``(partitions, text_capacity)`` uint64, ``text_fill[p]``
     used), and the record's last word refers to them (word position and byte length).
-    ``scratch`` holds the words of the longest key. Returns ``stop``, or the row whose
-    partition's records or texts were full (``text_capacity`` must hold the longest key)."""
+    ``text_capacity`` must hold the longest key.
+
+    Parameters
+    ----------
+    start, stop : int
+        The rows of the batch to scatter.
+    shift : int
+        ``64 - partition_bits``: a key's partition is the top bits of its hash.
+    offsets, data, index : int array, uint8 array, int64 array
+        The key column's offsets (shifted to its offset) and bytes; ``index`` maps rows to
+        strings (a dictionary's indices), or is empty: row ``i`` is string ``i``.
+    key_bitmap, key_bit_offset : uint8 array, int
+        The key column's Arrow validity bitmap (empty: no nulls) and its bit offset; the same
+        pair follows each column below.
+    timestamps, ts_bitmap, ts_bit_offset : int64 array, uint8 array, int
+        Purchase times in ticks of the column's unit.
+    as_of_limit : int
+        Rows with a later timestamp are left out (and counted).
+    amounts, amount_bitmap, amount_bit_offset : int or float array, uint8 array, int
+        Amounts; null and NaN ones are stored as 0 and counted.
+    values, value_bitmap, value_bit_offset : int64 array, uint8 array, int
+        Distinct values (order ids or days); empty when rows are counted.
+    fill : int64 array, ``(partitions,)``
+        Records used in each partition's buffer; advanced in place.
+    records, records_float : int64 array ``(partitions, capacity, width)`` and its float64 view
+        The record buffers.
+    text_fill : int64 array, ``(partitions,)``
+        Words used in each partition's ``texts``; advanced in place.
+    texts : uint64 array, ``(partitions, text_capacity)``
+        The key bytes of the records, as zero-padded 64-bit words.
+    scratch : uint64 array
+        Room for the words of the longest key.
+    counters : int64 array
+        Rows dropped by reason, null amounts, rows used and the latest timestamp (the
+        ``DROPPED_*``, ``NULL_AMOUNT``, ``ROWS_USED`` and ``MAX_TIMESTAMP`` positions of
+        :mod:`rfm_fast._kernels.aggregate`), updated in place.
+
+    Returns
+    -------
+    int
+        ``stop``, or the first row whose partition's records or texts were full.
+    """
     capacity = records.shape[1]
     text_capacity = texts.shape[1]
     text_at = records.shape[2] - 1
@@ -403,8 +474,31 @@ def fold_records(
     non-null value in ``LAST_VALUE``), and each (id, value) pair whose value differs from the
     customer's previous one is appended to ``pair_groups`` and ``pair_values``: repeats are
     removed later, by :func:`dedupe_pairs`. The slot's ``DISTINCT`` counts the null values.
-    Returns ``stop``, or the record at which ``n_used`` reached ``max_used`` or the pair arrays
-    were full.
+
+    Parameters
+    ----------
+    records, records_float : int64 array ``(capacity, width)`` and its float64 view
+        One partition's buffer (of one thread).
+    witness : empty int64 or float64 array
+        The amounts' type: how ``R_AMOUNT`` is read.
+    start, stop : int
+        The records to fold.
+    slots : int64 array, ``(table_capacity, SLOT_WIDTH)``
+        The partition's table: key and totals per customer (``ROWS == 0``: empty).
+    slot_groups : int64 array, ``(table_capacity,)``
+        With distinct values, each customer's dense id (``-id - 1`` until it has a value).
+    n_used : int64 array, ``(1,)``
+        Customers in the table; advanced in place.
+    max_used : int
+        The most customers the table may hold (its load limit).
+    pair_groups, pair_values, n_pairs : int64 arrays, and ``(1,)``
+        The (dense id, value) pairs appended so far (``n_pairs[0]`` of them); empty without
+        distinct values.
+
+    Returns
+    -------
+    int
+        ``stop``, or the record at which the table or the pair arrays were full.
     """
     capacity = np.int64(slots.shape[0])
     max_pairs = np.int64(pair_values.shape[0])
@@ -488,8 +582,39 @@ def fold_text_records(
     """:func:`fold_records` for text keys. A slot matches a record when the hashes (``KEY``)
     and the bytes agree: the record's in ``texts`` (the partition's scattered bytes), the
     slot's in ``key_bytes`` (the partition's keys, ``key_bytes_used[0]`` used), referred to by
-    ``slot_text``; both are 64-bit words, zero-padded. Also stops at a new key that
-    ``key_bytes`` has no room for."""
+    ``slot_text``; both are 64-bit words, zero-padded.
+
+    Parameters
+    ----------
+    records, records_float : int64 array ``(capacity, width)`` and its float64 view
+        One partition's buffer (of one thread).
+    witness : empty int64 or float64 array
+        The amounts' type: how ``R_AMOUNT`` is read.
+    texts : uint64 array
+        The partition's scattered key bytes, which the records' last word refers to.
+    start, stop : int
+        The records to fold.
+    slots : int64 array, ``(table_capacity, SLOT_WIDTH)``
+        The partition's table: key and totals per customer (``ROWS == 0``: empty).
+    slot_groups : int64 array, ``(table_capacity,)``
+        With distinct values, each customer's dense id (``-id - 1`` until it has a value).
+    slot_text : int64 array, ``(table_capacity,)``
+        Where each customer's key bytes are in ``key_bytes``.
+    key_bytes, key_bytes_used : uint64 array, int64 array ``(1,)``
+        The partition's store of key bytes, and the words of it used.
+    n_used : int64 array, ``(1,)``
+        Customers in the table; advanced in place.
+    max_used : int
+        The most customers the table may hold (its load limit).
+    pair_groups, pair_values, n_pairs : int64 arrays, and ``(1,)``
+        The (dense id, value) pairs appended so far (``n_pairs[0]`` of them); empty without
+        distinct values.
+
+    Returns
+    -------
+    int
+        ``stop``, or the record at which the table, the pair arrays or the key store were full.
+    """
     capacity = np.int64(slots.shape[0])
     max_pairs = np.int64(pair_values.shape[0])
     text_at = records.shape[1] - 1

@@ -123,9 +123,33 @@ def factorize_string_keys(
 ):
     """Map the strings of an Arrow string array to group ids in ``out`` (``-1`` for nulls).
 
-    ``offsets`` and ``data`` are the array's offsets (already shifted to its offset) and data
-    buffers. Group ``g``'s bytes are ``arena[arena_offsets[g]:arena_offsets[g + 1]]``.
-    Stops (and returns the row) when a new key would exceed ``max_groups`` or the arena.
+    Parameters
+    ----------
+    offsets, data : int array, uint8 array
+        The string array's offsets (already shifted to its offset) and data buffers.
+    bitmap, bit_offset : uint8 array, int
+        Its validity bitmap (empty: no nulls) and bit offset.
+    start : int
+        The first row to map (a call that stopped is resumed there).
+    slot_hashes, slot_groups : uint64 array, int64 array
+        The open-addressing table (a power-of-two size): each slot's hash, and its group
+        (``-1``: empty).
+    arena, arena_offsets : uint8 array, int64 array
+        The groups' bytes: group ``g``'s are ``arena[arena_offsets[g]:arena_offsets[g + 1]]``.
+    group_hashes : uint64 array
+        Each group's hash (to rehash without rereading the bytes).
+    n_groups : int64 array, ``(1,)``
+        Groups so far; advanced in place.
+    max_groups : int
+        The most groups the table may hold.
+    out : int64 array
+        The group id of each row.
+
+    Returns
+    -------
+    int
+        The number of rows, or the row at which a new key would pass ``max_groups`` or the
+        arena (the caller grows them and calls again from there).
     """
     mask = np.uint64(slot_hashes.shape[0] - 1)
     count = n_groups[0]
