@@ -12,13 +12,15 @@ docs/distributed.md).
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from rfm_fast.core.options import ScoringOptions
 from rfm_fast.core.result import RunStats, result_schema
 from rfm_fast.core.segments import SegmentsSpec
 from rfm_fast.engines import distributed
@@ -128,10 +130,8 @@ thresholds, timestamp_format
         result.table.groupBy("segment").count().show()
         result.edges, result.stats
     """
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+    from pyspark.sql.pandas.types import from_arrow_schema
 
     spec = distributed.checked_options(
         customer=customer,
@@ -151,10 +151,33 @@ thresholds, timestamp_format
     orders = df.select(*spec.reading.columns.names_in(df.columns))
     if partitions is None:
         partitions = int(orders.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    customer_field = orders.schema[customer]
+    cached = _cached_totals(orders, spec, partitions)
+    header = _merged_header(cached)
+    totals = cached.where(F.col(HEADER).isNull()).drop(HEADER)
+    final = _final_plan(totals, spec, header)
+    schema = result_schema(
+        header.customer,
+        distributed.totals_schema(header.customer_type).field("customer").type,
+        header.time_type,
+        pa.string(),  # Spark has no dictionaries
+    )
+    scores = functools.partial(_scores_of_partition, spec, header, final, schema)
+    table = totals.mapInArrow(scores, from_arrow_schema(schema))
+    return SparkResult(table, final.edges, distributed.run_stats(spec, header, final), cached)
+
+
+def _cached_totals(orders: DataFrame, spec: ScoringOptions, partitions: int) -> DataFrame:
+    """Steps 1 and 2: the map-side pieces, moved by bucket with ``repartition``, merged into
+    each bucket's totals, followed by the input partitions' headers (rows with ``HEADER``
+    set), cached."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import to_arrow_schema
+
     totals_type = T.StructType(
         [
-            T.StructField("customer", customer_field.dataType, True),
+            T.StructField("customer", orders.schema[spec.reading.columns.customer].dataType),
             T.StructField("first", T.LongType(), True),
             T.StructField("last", T.LongType(), True),
             T.StructField("frequency", T.LongType(), True),
@@ -162,8 +185,6 @@ thresholds, timestamp_format
             T.StructField(HEADER, T.BinaryType(), True),
         ]
     )
-
-    totals_arrow = to_arrow_schema(totals_type)
     pieces_type = T.StructType(
         [
             T.StructField(BUCKET, T.IntegerType(), True),
@@ -172,94 +193,123 @@ thresholds, timestamp_format
         ]
     )
     routes = bucket_routes(orders.sparkSession, partitions)
-
-    def pieces_of_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        first = next(batches, None)
-        if first is None:
-            return
-        pieces, header = distributed.combine_partition(
-            spec, itertools.chain([first], batches), first.schema, partitions
-        )
-        for bucket, piece in pieces:  # one per batch: a batch's binary column stays < 2 GB
-            yield _pieces_batch([routes[bucket]], [piece], [None])
-        yield _pieces_batch([None], [None], [header.to_bytes()])
-
-    def totals_of_bucket(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        pieces, headers = [], []
-        for batch in batches:
-            pieces += [p for p in batch.column(PIECE).to_pylist() if p is not None]
-            headers += [h for h in batch.column(HEADER).to_pylist() if h is not None]
-        totals = distributed.merge_pieces(spec, pieces)
-        if totals is not None:
-            nulls = pa.nulls(totals.num_rows, pa.binary())
-            yield from totals.append_column(HEADER, nulls).to_batches()
-        for header in headers:  # passed on to the driver with the totals
-            row = {field.name: pa.nulls(1, field.type) for field in totals_arrow}
-            row[HEADER] = pa.array([header], pa.binary())
-            yield pa.RecordBatch.from_pydict(row, schema=totals_arrow)
-
-    cached = (
-        orders.mapInArrow(pieces_of_partition, pieces_type)
+    pieces = functools.partial(_pieces_of_partition, spec, routes)
+    merged = functools.partial(_totals_of_bucket, spec, to_arrow_schema(totals_type))
+    return (
+        orders.mapInArrow(pieces, pieces_type)
         .repartition(partitions, F.col(BUCKET))
-        .mapInArrow(totals_of_bucket, totals_type)
+        .mapInArrow(merged, totals_type)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    headers = [
-        distributed.PartitionHeader.from_bytes(row[0])
-        for row in cached.where(F.col(HEADER).isNotNull()).select(HEADER).collect()
-    ]
-    if not headers:  # no rows at all: every partition was empty
+
+
+def _merged_header(cached: DataFrame) -> distributed.PartitionHeader:
+    """Step 3: the headers of every input partition, merged on the driver."""
+    from pyspark.sql import functions as F
+
+    rows = cached.where(F.col(HEADER).isNotNull()).select(HEADER).collect()
+    if not rows:  # no rows at all: every partition was empty
         cached.unpersist()
         raise RFMError("the DataFrame has no rows to score")
-    header = distributed.merge_headers(headers)
-    as_of_ticks = distributed.as_of_ticks(header)
-    totals = cached.where(F.col(HEADER).isNull()).drop(HEADER)
+    return distributed.merge_headers(distributed.PartitionHeader.from_bytes(r[0]) for r in rows)
 
-    def per_partition(task):
-        def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            schema = distributed.totals_schema(header.customer_type)
-            table = pa.Table.from_batches(list(batches), schema=schema)
-            yield pa.RecordBatch.from_pydict({"part": pa.array([task(table)], pa.binary())})
 
-        return run
+def _final_plan(
+    totals: DataFrame, spec: ScoringOptions, header: distributed.PartitionHeader
+) -> distributed.Plan:
+    """Steps 4 and 5: the partitions' histograms, and where needed their monetary candidates,
+    gathered by two small jobs into the final plan."""
+    from pyspark.sql import types as T
 
     part_type = T.StructType([T.StructField("part", T.BinaryType(), True)])
+    as_of = distributed.as_of_ticks(header)
 
-    summarize = per_partition(
-        lambda t: distributed.summarize(spec, t, header, as_of_ticks).to_bytes()
-    )
+    def gathered(task: Callable[[pa.Table], bytes]) -> list[bytes]:
+        job = functools.partial(_bytes_of_partition, task, header)
+        return [row[0] for row in totals.mapInArrow(job, part_type).collect()]
 
-    def candidates_of(current: distributed.Plan) -> list[bytes]:
-        gather = per_partition(
-            lambda t: distributed.candidates(spec, t, header, current).to_bytes()
-        )
-        return [row[0] for row in totals.mapInArrow(gather, part_type).collect()]
-
-    final = distributed.final_plan(
+    return distributed.final_plan(
         spec,
-        as_of_ticks,
-        (row[0] for row in totals.mapInArrow(summarize, part_type).collect()),
-        candidates_of,
+        as_of,
+        gathered(functools.partial(_summary_bytes, spec, header, as_of)),
+        lambda current: gathered(functools.partial(_candidate_bytes, spec, header, current)),
     )
 
-    schema = result_schema(
-        header.customer,
-        distributed.totals_schema(header.customer_type).field("customer").type,
-        header.time_type,
-        pa.string(),  # Spark has no dictionaries
+
+def _pieces_of_partition(
+    spec: ScoringOptions, routes: list[int], batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """An input partition's pieces, one batch each (a batch's binary column stays below 2 GB),
+    then its header."""
+    first = next(batches, None)
+    if first is None:
+        return
+    pieces, header = distributed.combine_partition(
+        spec, itertools.chain([first], batches), first.schema, len(routes)
     )
+    for bucket, piece in pieces:
+        yield _pieces_batch([routes[bucket]], [piece], [None])
+    yield _pieces_batch([None], [None], [header.to_bytes()])
 
-    def scores_of_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            table = distributed.apply(spec, pa.Table.from_batches([batch]), header, final)
-            table = table.set_column(
-                table.num_columns - 1, "segment", table.column("segment").cast(pa.string())
-            )
-            yield from table.cast(schema).to_batches()
 
-    table = totals.mapInArrow(scores_of_partition, from_arrow_schema(schema))
-    stats = distributed.run_stats(spec, header, final)
-    return SparkResult(table, final.edges, stats, cached)
+def _totals_of_bucket(
+    spec: ScoringOptions, totals_arrow: pa.Schema, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """A bucket's totals from its pieces, then the headers that reached it, passed on."""
+    pieces, headers = [], []
+    for batch in batches:  # the values as buffers over the batch's memory, not copies
+        pieces += [p.as_buffer() for p in batch.column(PIECE) if p.is_valid]
+        headers += [h.as_py() for h in batch.column(HEADER) if h.is_valid]
+    totals = distributed.merge_pieces(spec, pieces)
+    if totals is not None:
+        nulls = pa.nulls(totals.num_rows, pa.binary())
+        yield from totals.append_column(HEADER, nulls).to_batches()
+    for header in headers:
+        row = {field.name: pa.nulls(1, field.type) for field in totals_arrow}
+        row[HEADER] = pa.array([header], pa.binary())
+        yield pa.RecordBatch.from_pydict(row, schema=totals_arrow)
+
+
+def _bytes_of_partition(
+    task: Callable[[pa.Table], bytes],
+    header: distributed.PartitionHeader,
+    batches: Iterator[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
+    """One row holding ``task`` of a partition's totals."""
+    schema = distributed.totals_schema(header.customer_type)
+    table = pa.Table.from_batches(list(batches), schema=schema)
+    yield pa.RecordBatch.from_pydict({"part": pa.array([task(table)], pa.binary())})
+
+
+def _summary_bytes(
+    spec: ScoringOptions, header: distributed.PartitionHeader, as_of: int | None, t: pa.Table
+) -> bytes:
+    return distributed.summarize(spec, t, header, as_of).to_bytes()
+
+
+def _candidate_bytes(
+    spec: ScoringOptions,
+    header: distributed.PartitionHeader,
+    current: distributed.Plan,
+    t: pa.Table,
+) -> bytes:
+    return distributed.candidates(spec, t, header, current).to_bytes()
+
+
+def _scores_of_partition(
+    spec: ScoringOptions,
+    header: distributed.PartitionHeader,
+    final: distributed.Plan,
+    schema: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+) -> Iterator[pa.RecordBatch]:
+    """Step 6: the result rows of a partition's customers (``segment`` as text)."""
+    for batch in batches:
+        table = distributed.apply(spec, pa.Table.from_batches([batch]), header, final)
+        table = table.set_column(
+            table.num_columns - 1, "segment", table.column("segment").cast(pa.string())
+        )
+        yield from table.cast(schema).to_batches()
 
 
 def bucket_routes(session, partitions: int) -> list[int]:
