@@ -101,7 +101,20 @@ class GammaGamma:
         step: float = 1.0,
     ) -> np.ndarray:
         """Lifetime value of each customer with this spend model and the fitted BG/NBD
-        ``purchases``: see :func:`customer_lifetime_value`."""
+        ``purchases``.
+
+        Parameters
+        ----------
+        purchases : BetaGeo
+            The fitted purchase model.
+        summary, horizon, discount_rate, step
+            As for :func:`rfm_fast.clv.customer_lifetime_value`.
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per customer of ``summary``.
+        """
         return customer_lifetime_value(
             purchases, self, summary, horizon=horizon, discount_rate=discount_rate, step=step
         )

@@ -26,7 +26,38 @@ def customer_lifetime_value(
 ) -> np.ndarray:
     """Expected discounted value of each customer's purchases over the next ``horizon`` time
     units: per step of length ``step``, the expected purchases in it (BG/NBD) times the
-    expected spend (Gamma-Gamma), discounted by ``(1 + discount_rate) ** -k`` at step k."""
+    expected spend (Gamma-Gamma), discounted by ``(1 + discount_rate) ** -k`` at step k.
+
+    Parameters
+    ----------
+    purchases : BetaGeo
+        The fitted purchase model.
+    spend : GammaGamma
+        The fitted spend model.
+    summary : table
+        The customers, as :func:`rfm_fast.clv.summary` gives them (in the unit of the fits).
+    horizon : float
+        How far ahead, in that unit.
+    discount_rate : float, default 0.0
+        Per step.
+    step : float, default 1.0
+        The length of a discounting step (the last one may be shorter).
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per customer of ``summary``, in the currency of its amounts.
+
+    Examples
+    --------
+    >>> from rfm_fast import clv, datasets
+    >>> table = clv.summary(datasets.load_example(), **datasets.EXAMPLE_COLUMNS,
+    ...                     as_of="1997-09-30", unit="W")
+    >>> value = clv.customer_lifetime_value(clv.BetaGeo().fit(table), clv.GammaGamma().fit(table),
+    ...                                     table, horizon=52, step=4)
+    >>> value.shape == (table.num_rows,) and bool((value >= 0).all())
+    True
+    """
     times = discount_steps(horizon, step, discount_rate)
     _, curves = purchases.expected_purchases_curves(times, summary)
     return discounted_sum(curves, discount_rate) * spend.expected_spend(summary)

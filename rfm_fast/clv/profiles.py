@@ -275,6 +275,26 @@ def calibration_holdout(
     the calibration day, up to ``holdout_end``), ``monetary_holdout`` (their mean spend, 0
     without any) and ``duration_holdout`` (the holdout length in ``unit``).
 
+    Parameters
+    ----------
+    data, customer, timestamp, amount, unit, timestamp_format, batch_rows, threads
+        As for :func:`summary`.
+    calibration_end : datetime, date or str
+        The end of the calibration period (its ``as_of``).
+    holdout_end : datetime, date or str, optional
+        The end of the holdout period. Default: the day after the latest purchase.
+
+    Returns
+    -------
+    pyarrow.Table
+        The columns of :func:`summary`, then ``frequency_holdout``, ``monetary_holdout`` and
+        ``duration_holdout``.
+
+    Raises
+    ------
+    RFMError
+        When ``holdout_end`` is not after ``calibration_end``, and as :func:`summary` does.
+
     Examples
     --------
     >>> import datetime as dt

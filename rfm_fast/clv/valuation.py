@@ -97,7 +97,33 @@ def evaluate_holdout(
     model: BetaGeo, calibration_and_holdout: Any, *, max_frequency: int = 7
 ) -> HoldoutEvaluation:
     """Compare a fitted BG/NBD model's expected purchases in the holdout period with what each
-    customer really bought (a table of :func:`calibration_holdout`)."""
+    customer really bought.
+
+    Parameters
+    ----------
+    model : BetaGeo
+        A model fitted on the calibration period.
+    calibration_and_holdout : table
+        The table of :func:`calibration_holdout`.
+    max_frequency : int, default 7
+        Customers with more repeat purchases in the calibration period are grouped with
+        those of ``max_frequency`` in ``by_frequency``.
+
+    Returns
+    -------
+    HoldoutEvaluation
+        Per customer, per calibration frequency, and totals (predicted, actual, MAE, RMSE,
+        correlation).
+
+    Examples
+    --------
+    >>> from rfm_fast import clv, datasets
+    >>> table = clv.calibration_holdout(datasets.load_example(), **datasets.EXAMPLE_COLUMNS,
+    ...                                 calibration_end="1997-09-30", unit="W")
+    >>> evaluation = clv.evaluate_holdout(clv.BetaGeo().fit(table), table)
+    >>> round(evaluation.totals["predicted"] / evaluation.totals["actual"], 2)
+    0.86
+    """
     actual = column_values(calibration_and_holdout, "frequency_holdout")
     duration = column_values(calibration_and_holdout, "duration_holdout")
     if duration.shape[0] == 0:
@@ -180,8 +206,28 @@ def analyze(
 ) -> CLVResult:
     """Summary, both fits and every prediction in one call (what ``rfm clv`` runs).
 
-    ``horizon`` and ``step`` are in ``unit`` (default: weeks; 52 weeks ahead in steps of a
-    month, ``52 / 12``); ``discount_rate`` is per step.
+    Parameters
+    ----------
+    data, customer, timestamp, amount, as_of, unit, timestamp_format, batch_rows, threads
+        As for :func:`rfm_fast.clv.summary`.
+    horizon : float, default 52.0
+        How far ahead, in ``unit`` (default: weeks).
+    discount_rate : float, default 0.0
+        Per step.
+    step : float, optional
+        The length of a discounting step, in ``unit``. Default: ``horizon / 12`` (a month of
+        a year).
+
+    Returns
+    -------
+    CLVResult
+        The summary with ``p_alive``, ``expected_purchases``, ``expected_spend`` and ``clv``,
+        and both fitted models.
+
+    Raises
+    ------
+    RFMError
+        On bad options or input (as :func:`rfm_fast.clv.summary`), or a fit that fails.
 
     Examples
     --------

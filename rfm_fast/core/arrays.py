@@ -224,6 +224,28 @@ def score_metrics(
 ) -> Scores:
     """Scores 1..bins for per-customer metric arrays (in customer-key order for ``split``).
 
+    Parameters
+    ----------
+    recency, frequency, monetary : numpy.ndarray
+        One value per customer each, of one length; no NaN. Lower recency is better, higher
+        frequency and monetary are.
+    bins : int, default 5
+        Scores run from 1 to ``bins`` (2..9).
+    method : {"exact", "split"}, default "exact"
+        As for :func:`rfm_fast.score` (``"approx"`` needs the sketch of a run).
+    thresholds : dict of str to list of float, optional
+        Explicit edges for some metrics.
+
+    Returns
+    -------
+    Scores
+        ``R``, ``F``, ``M`` (int8 arrays), the ``edges`` and the ``empty_bins`` per metric.
+
+    Raises
+    ------
+    RFMError
+        For bad options, arrays of different lengths, or a NaN.
+
     Examples
     --------
     >>> import numpy as np

@@ -362,7 +362,27 @@ batch_rows, threads
         thresholds: dict[str, Sequence[float]] | None = None,
     ) -> RFMResult:
         """Score the customers of this state, exactly as :func:`rfm_fast.score` scores the rows
-        it stands for (same options)."""
+        it stands for.
+
+        Parameters
+        ----------
+        bins, method, monetary, segments, thresholds
+            As for :func:`rfm_fast.score`.
+
+        Returns
+        -------
+        RFMResult
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from rfm_fast import CustomerState
+        >>> orders = pa.table({"c": [1, 2, 2], "t": pa.array([0, 1, 2], pa.timestamp("s")),
+        ...                    "a": [1.0, 2.0, 3.0]})
+        >>> state = CustomerState.of(orders, customer="c", timestamp="t", amount="a")
+        >>> state.score(bins=2, segments=None).table.column("F").to_pylist()
+        [1, 2]
+        """
         options = ScoreOptions.checked(
             bins=bins, method=method, monetary=monetary, segments=segments, thresholds=thresholds
         )

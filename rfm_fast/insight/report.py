@@ -438,7 +438,20 @@ def write_report(
     title: str | None = None,
     clv: Any = None,
 ) -> Path:
-    """Write :func:`build_report` to ``path`` (atomically: a temporary file, then a rename)."""
+    """Write :func:`build_report` to ``path`` (atomically: a temporary file, then a rename).
+
+    Parameters
+    ----------
+    result, migration, title, clv
+        As for :func:`build_report`.
+    path : str or PathLike
+        The HTML file to write (replaced if it exists).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     document = build_report(result, migration=migration, title=title, clv=clv)
     target = Path(path)
     temporary = target.with_name(f".{target.name}.tmp")
