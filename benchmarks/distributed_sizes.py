@@ -69,10 +69,10 @@ def measure(table: pa.Table, parts: int, order: str | None) -> dict:
     merge_s = time.perf_counter() - started
     as_of = distributed.as_of_ticks(header)
     started = time.perf_counter()
-    summaries = [distributed.summarize(spec, t, header, as_of).to_bytes() for t in buckets]
-    summary = distributed.empty_summary(spec)
+    summaries = [distributed.histograms_of(spec, t, header, as_of).to_bytes() for t in buckets]
+    summary = distributed.empty_histograms(spec)
     for blob in summaries:
-        summary = summary + distributed.Summary.from_bytes(blob)
+        summary = summary + distributed.Histograms.from_bytes(blob)
     current = distributed.plan(spec, summary, as_of)
     blobs = [distributed.candidates(spec, t, header, current).to_bytes() for t in buckets]
     final = distributed.refine(spec, current, [distributed.Candidates.from_bytes(b) for b in blobs])

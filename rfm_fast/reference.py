@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -294,8 +295,48 @@ def score(
     """
     thresholds = thresholds or {}
     _check_options(bins, method, frequency, monetary, thresholds, rules)
+    used = _used_rows(df, customer, timestamp, amount, as_of)
+    per = _per_customer(used, df, order, frequency)
+    values = _metric_values(per, used.as_of, monetary)
+    scores, edges = _scores_and_edges(values, bins, method, thresholds)
+    table = _result_table(customer, used.keys.dtype, per, values, scores, rules)
+    stats: dict[str, Any] = {
+        "rows_read": len(df),
+        "rows_used": int(used.keep.sum()),
+        "dropped": {
+            "null_customer": int(used.null_customer.sum()),
+            "null_timestamp": int(used.null_timestamp.sum()),
+            "after_as_of": int(used.after_as_of.sum()),
+        },
+        "null_amount": int(np.isnan(used.rows["amount"].to_numpy()).sum()),
+        "customers": len(per),
+        "as_of": used.as_of,
+        "empty_bins": {
+            metric: [s for s in range(1, bins + 1) if not (scores[metric] == s).any()]
+            for metric in METRICS
+        },
+    }
+    return table, edges, stats
 
-    # ---- rows: drop null customers, then null timestamps, then rows after as_of
+
+@dataclass(frozen=True)
+class _UsedRows:
+    """The rows that count, and why the others do not."""
+
+    rows: pd.DataFrame  # key, ts (unit and zone kept), amount
+    keys: pd.Series
+    keep: np.ndarray
+    null_customer: np.ndarray
+    null_timestamp: np.ndarray
+    after_as_of: np.ndarray
+    as_of: pd.Timestamp | None
+
+
+def _used_rows(
+    df: pd.DataFrame, customer: str, timestamp: str, amount: str, as_of: pd.Timestamp | None
+) -> _UsedRows:
+    """Drop null customers, then null timestamps, then rows after ``as_of`` (by default the
+    latest used timestamp plus one day)."""
     amounts = _amounts(df, amount)
     ts_all = _timestamps(df[timestamp])
     null_customer = df[customer].isna().to_numpy()
@@ -307,23 +348,25 @@ def score(
     if as_of is not None:
         after_as_of = keep & (ts_all > as_of).to_numpy()
     keep &= ~after_as_of
-
     keys = _customer_keys(df[customer][keep]).reset_index(drop=True)
     rows = pd.DataFrame(
-        {
-            "key": keys,
-            "ts": ts_all[keep].reset_index(drop=True),  # keeps unit and time zone
-            "amount": amounts[keep],
-        }
+        {"key": keys, "ts": ts_all[keep].reset_index(drop=True), "amount": amounts[keep]}
     )
+    return _UsedRows(rows, keys, keep, null_customer, null_timestamp, after_as_of, as_of)
+
+
+def _per_customer(
+    used: _UsedRows, df: pd.DataFrame, order: str | None, frequency: str
+) -> pd.DataFrame:
+    """First and last purchase, exact sum and frequency per customer, sorted by key: numbers
+    numerically, text by code point (= UTF-8 byte order)."""
+    rows = used.rows
     if frequency == "days":
         wall = rows["ts"].dt.tz_localize(None) if rows["ts"].dt.tz is not None else rows["ts"]
-        rows["day"] = wall.dt.floor("D")
+        rows = rows.assign(day=wall.dt.floor("D"))
     if order is not None:
-        rows["order"] = df[order][keep].reset_index(drop=True)
-        rows["order_is_null"] = rows["order"].isna()
-
-    # ---- per-customer metrics
+        orders = df[order][used.keep].reset_index(drop=True)
+        rows = rows.assign(order=orders, order_is_null=orders.isna())
     groups = rows.groupby("key", sort=False)
     per = pd.DataFrame(
         {
@@ -339,13 +382,15 @@ def score(
     else:
         per["frequency"] = groups.size()
     per["frequency"] = per["frequency"].astype("int64")
-
-    # sort by key: numbers numerically, text by code point (= UTF-8 byte order)
     found = list(per.index)
-    per = per.iloc[sorted(range(len(found)), key=found.__getitem__)]
-    n = len(per)
+    return per.iloc[sorted(range(len(found)), key=found.__getitem__)]
 
-    if n:
+
+def _metric_values(
+    per: pd.DataFrame, as_of: pd.Timestamp | None, monetary: str
+) -> dict[str, np.ndarray]:
+    """Recency, frequency and monetary per customer, and tenure."""
+    if len(per):
         recency = ((as_of - per["last_purchase"]) // DAY).to_numpy(dtype="int64")
         tenure = ((as_of - per["first_purchase"]) // DAY).to_numpy(dtype="int64")
     else:
@@ -354,9 +399,13 @@ def score(
     money = per["sum"].to_numpy(dtype="float64")
     if monetary == "mean":
         money = money / freq
-    values = {"recency": recency, "frequency": freq, "monetary": money}
+    return {"recency": recency, "frequency": freq, "monetary": money, "tenure": tenure}
 
-    # ---- scores and edges
+
+def _scores_and_edges(
+    values: dict[str, np.ndarray], bins: int, method: str, thresholds: dict[str, list[float]]
+) -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
+    """The scores of each metric, and the edges that reproduce them."""
     scores: dict[str, np.ndarray] = {}
     edges: dict[str, list[float]] = {}
     for metric in METRICS:
@@ -365,24 +414,34 @@ def score(
             edges[metric] = [float(e) for e in thresholds[metric]]
             scores[metric] = _threshold_scores(v, edges[metric], better)
             continue
-        if n == 0:
+        if v.shape[0] == 0:
             scores[metric] = np.zeros(0, dtype="int64")
         elif method == "exact":
             scores[metric] = _exact_scores(v, bins, better)
         else:
             scores[metric] = _split_scores(v, bins, better)
         edges[metric] = _edges(v, scores[metric], bins, better)
+    return scores, edges
 
+
+def _result_table(
+    customer: str,
+    key_dtype: Any,
+    per: pd.DataFrame,
+    values: dict[str, np.ndarray],
+    scores: dict[str, np.ndarray],
+    rules: list[Rule] | None,
+) -> pd.DataFrame:
     r, f, m = (scores[metric].astype("int8") for metric in METRICS)
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
-            customer: pd.Series(per.index, dtype=keys.dtype),
-            "recency": recency,
-            "frequency": freq,
-            "monetary": money,
+            customer: pd.Series(per.index, dtype=key_dtype),
+            "recency": values["recency"],
+            "frequency": values["frequency"],
+            "monetary": values["monetary"],
             "first_purchase": per["first_purchase"].reset_index(drop=True),
             "last_purchase": per["last_purchase"].reset_index(drop=True),
-            "tenure": tenure,
+            "tenure": values["tenure"],
             "R": r,
             "F": f,
             "M": m,
@@ -393,20 +452,3 @@ def score(
             "segment": pd.Series(_segments(r, f, m, rules), dtype="str"),
         }
     )
-    stats: dict[str, Any] = {
-        "rows_read": len(df),
-        "rows_used": int(keep.sum()),
-        "dropped": {
-            "null_customer": int(null_customer.sum()),
-            "null_timestamp": int(null_timestamp.sum()),
-            "after_as_of": int(after_as_of.sum()),
-        },
-        "null_amount": int(np.isnan(amounts[keep]).sum()),
-        "customers": n,
-        "as_of": as_of,
-        "empty_bins": {
-            metric: [s for s in range(1, bins + 1) if not (scores[metric] == s).any()]
-            for metric in METRICS
-        },
-    }
-    return table, edges, stats

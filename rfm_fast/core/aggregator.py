@@ -267,7 +267,7 @@ class CustomerAggregator:
     ----------
     key_kind : {"int", "string"}
         How customer keys are hashed (see :func:`rfm_fast.core.arrow.key_kind`).
-    distinct : {None, "int", "string"}
+    distinct_kind : {None, "int", "string"}
         How the values whose distinct count is the frequency are hashed: ``None`` when the
         frequency is the number of rows, ``"int"`` for integer order ids or purchase days,
         ``"string"`` for text order ids.
@@ -285,7 +285,7 @@ class CustomerAggregator:
     def __init__(
         self,
         key_kind: str,
-        distinct: str | None,
+        distinct_kind: str | None,
         as_of_limit: int = INT64_MAX,
         *,
         threads: int = 1,
@@ -294,13 +294,13 @@ class CustomerAggregator:
     ):
         self.as_of_limit = int(as_of_limit)
         self.key_kind = key_kind
-        self.distinct_kind = distinct
+        self.distinct_kind = distinct_kind
         if partition_bits is None:
             partition_bits = DEFAULT_PARTITION_BITS
         self.threads = max(1, int(threads))
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self._partitions: BufferedPartitions | None = BufferedPartitions(
-            distinct is not None,
+            distinct_kind is not None,
             self.threads,
             partition_bits,
             self._run,
@@ -309,7 +309,7 @@ class CustomerAggregator:
         )
         # Text order ids, and dictionary-encoded ids of either kind, are mapped to dense ids
         # first (integer ids are counted as they are).
-        self.order_ids = KeyTable(distinct) if distinct in ("int", "string") else None
+        self.order_ids = KeyTable(distinct_kind) if distinct_kind in ("int", "string") else None
         self.rows_read = 0
         self.counters = np.zeros((self.threads, agg_kernels.N_COUNTERS), dtype=np.int64)
         self.counters[:, agg_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
@@ -332,12 +332,27 @@ class CustomerAggregator:
         timestamps_valid: Validity,
         amounts: np.ndarray,
         amounts_valid: Validity,
-        distinct: KeyColumn | None = None,
+        distinct_values: KeyColumn | None = None,
     ) -> int:
         """Fold one batch in.
 
-        Returns the index of the first row whose amount is infinite or too large (nothing of
-        the batch is folded in then), or ``-1``.
+        Parameters
+        ----------
+        customers : IntColumn or text column
+            The customer keys (:func:`rfm_fast.core.arrow.key_column`).
+        timestamps, timestamps_valid : int64 array, Validity
+            Purchase times in ticks, and their validity.
+        amounts, amounts_valid : int or float array, Validity
+            The amounts, and their validity.
+        distinct_values : key column, optional
+            Order ids (or days) whose distinct count per customer is the frequency; text and
+            dictionary ids are mapped to dense ids here unless :meth:`dense_order_ids` did it.
+
+        Returns
+        -------
+        int
+            The index of the first row whose amount is infinite or too large (nothing of the
+            batch is folded in then), or ``-1``.
         """
         n = timestamps.shape[0]
         bad = agg_kernels.first_bad_amount(amounts, amounts_valid.bitmap, amounts_valid.bit_offset)
@@ -346,7 +361,7 @@ class CustomerAggregator:
         keys = _batch_keys(customers)
         if keys.kind == "int":
             self._unsigned |= keys.values.dtype == np.uint64
-        values, values_valid = self._distinct_values(distinct, n)
+        values, values_valid = self._pair_value_column(distinct_values, n)
         chunks = self.threads if n >= PARALLEL_MIN_ROWS else 1
         if keys.kind == "int":
             batch_keys: np.ndarray | TextKeys = keys.values
@@ -373,17 +388,19 @@ class CustomerAggregator:
         )
         return -1
 
-    def _distinct_values(self, distinct: KeyColumn | None, n: int) -> tuple[np.ndarray, Validity]:
+    def _pair_value_column(
+        self, distinct_values: KeyColumn | None, n: int
+    ) -> tuple[np.ndarray, Validity]:
         """Integer values (order ids, text order ids as dense ids, or days) for the pairs."""
-        if distinct is None:
+        if distinct_values is None:
             return _NO_INDEX, ALL_VALID
-        if not isinstance(distinct, IntColumn):
-            distinct = self.dense_order_ids(distinct)
-        return distinct.values, distinct.validity
+        if not isinstance(distinct_values, IntColumn):
+            distinct_values = self.dense_order_ids(distinct_values)
+        return distinct_values.values, distinct_values.validity
 
     def dense_order_ids(self, orders: KeyColumn) -> IntColumn:
         """Text or dictionary-encoded order ids as dense integer ids, in a new array, ready for
-        :meth:`update` as its ``distinct`` column.
+        :meth:`update` as its ``distinct_values`` column.
 
         The ids are given in first-seen order, so batches must come here in the order they are
         folded. This may run in another thread than :meth:`update` (a reader thread that

@@ -66,11 +66,44 @@ def open_source(
     timestamp_format: str | None = None,
     timestamp_column: str | None = None,
 ) -> Source:
-    """Wrap any supported input as a :class:`Source`.
+    """Wrap any supported input as a :class:`Source`: its column names, its row count where
+    known, and a way to open a stream of batches of some of its columns.
 
-    ``text_columns`` are read as text from CSV files (order ids, whose type inference from the
-    first block could fail on a later one). ``timestamp_format`` is given to the CSV reader for
-    ``timestamp_column``.
+    Parameters
+    ----------
+    data : table, data frame, mapping or path
+        Any input :func:`rfm_fast.score` takes: an Arrow Table, RecordBatch or
+        RecordBatchReader, a pandas or polars DataFrame, a mapping of names to arrays, or a
+        Parquet, CSV or Arrow IPC file, a folder of them, or a glob.
+    batch_rows : int, default 1048576
+        Rows per batch, for inputs that are not already in batches.
+    text_columns : tuple of str, default ()
+        Columns read as text from CSV files (order ids, whose type inference from the first
+        block could fail on a later one).
+    timestamp_format : str, optional
+        The ``strptime`` format given to the CSV reader for ``timestamp_column``.
+    timestamp_column : str, optional
+        The timestamp column of a CSV file.
+
+    Returns
+    -------
+    Source
+
+    Raises
+    ------
+    RFMError
+        For an input of another kind, a missing or unreadable file, or an empty glob.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from rfm_fast.core.io import open_source
+    >>> source = open_source(pa.table({"c": [1, 2], "a": [1.0, 2.0]}), batch_rows=1)
+    >>> source.column_names, source.total_rows
+    (['c', 'a'], 2)
+    >>> schema, batches = source.open(["a"])
+    >>> [batch.num_rows for batch in batches]
+    [1, 1]
     """
     if isinstance(data, str | os.PathLike):
         sources = [

@@ -138,11 +138,11 @@ thresholds, timestamp_format
     header = distributed.merge_headers(distributed.PartitionHeader.from_bytes(h) for h in headers)
     as_of_ticks = distributed.as_of_ticks(header)
 
-    summarize, gather = dask.delayed(_summarize), dask.delayed(_candidates)
+    histograms, gather = dask.delayed(_histograms), dask.delayed(_candidates)
     final = distributed.final_plan(
         spec,
         as_of_ticks,
-        dask.compute(*[summarize(t, spec, header, as_of_ticks) for t in totals]),
+        dask.compute(*[histograms(t, spec, header, as_of_ticks) for t in totals]),
         lambda current: dask.compute(*[gather(t, spec, header, current) for t in totals]),
     )
     meta = _meta(spec, header, final)
@@ -174,8 +174,8 @@ def _merge(spec: distributed.ScoringOptions, pieces: list[bytes | None]) -> pa.T
     return distributed.merge_pieces(spec, (p for p in pieces if p is not None))
 
 
-def _summarize(part, spec, header, as_of_ticks) -> bytes:
-    return distributed.summarize(
+def _histograms(part, spec, header, as_of_ticks) -> bytes:
+    return distributed.histograms_of(
         spec, distributed.bucket_totals(part, header), header, as_of_ticks
     ).to_bytes()
 

@@ -1,4 +1,4 @@
-"""Scoring across partitions: exact edges from small mergeable summaries, applied per partition.
+"""Scoring across partitions: exact edges from small mergeable histograms, applied per partition.
 
 This module holds what the Spark and Dask integrations (:mod:`rfm_fast.engines.spark`,
 :mod:`rfm_fast.engines.dask`) run; it depends on neither. The input partitions may hold any rows, in
@@ -14,9 +14,10 @@ any order, and then:
    totals of its customers, which hold every row of them (:func:`merge_pieces`).
 3. **as_of** (driver): the headers merge (:func:`merge_headers`) into the row counts and the
    latest timestamp, hence ``as_of``.
-4. **Summaries** (workers): per bucket, exact histograms of recency and frequency and a
-   bucket histogram of monetary (:func:`summarize`, :class:`Summary`); they merge by adding.
-5. **Plan** (driver): the merged summary fixes the edges of recency and frequency exactly
+4. **Histograms** (workers): per bucket, exact histograms of recency and frequency and a
+   bucket histogram of monetary (:func:`histograms_of`, :class:`Histograms`); they merge by
+   adding.
+5. **Plan** (driver): the merged histograms fix the edges of recency and frequency exactly
    (:func:`plan`). For monetary, the histogram tells which bucket holds each cut-off rank; in
    exact mode the workers send their values inside those few buckets (:func:`candidates`),
    and the driver picks the exact order statistics (:func:`refine`).
@@ -258,10 +259,10 @@ def _aggregated(totals: pa.Table, header: PartitionHeader, as_of: int | None) ->
     )
 
 
-# ---------------------------------------------------------------------- step 3: summaries
+# ---------------------------------------------------------------------- step 3: histograms
 @dataclass
-class Summary:
-    """Mergeable summary of some customers' metrics (add summaries with ``+``).
+class Histograms:
+    """Mergeable histograms of some customers' metrics (add histograms with ``+``).
 
     ``recency`` and ``frequency`` are exact histograms (distinct values and counts);
     ``monetary`` a histogram over the log-spaced buckets of :mod:`rfm_fast.core.sketch`, with the
@@ -276,7 +277,7 @@ class Summary:
     monetary_max: np.ndarray
     score_counts: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def __add__(self, other: Summary) -> Summary:
+    def __add__(self, other: Histograms) -> Histograms:
         values, counts = {}, {}
         for metric in binning.METRICS:
             values[metric], where = np.unique(
@@ -295,7 +296,7 @@ class Summary:
                 np.maximum.at(
                     maxima, where, np.concatenate([self.monetary_max, other.monetary_max])
                 )
-        return Summary(
+        return Histograms(
             customers=self.customers + other.customers,
             values=values,
             counts=counts,
@@ -319,7 +320,7 @@ class Summary:
         return _arrays_to_bytes(columns)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Summary:
+    def from_bytes(cls, data: bytes) -> Histograms:
         columns = _arrays_from_bytes(data)
         return cls(
             customers=int(columns["customers"][0]),
@@ -346,10 +347,10 @@ def _metric_values(
     }
 
 
-def summarize(
+def histograms_of(
     spec: ScoringOptions, totals: pa.Table, header: PartitionHeader, as_of: int | None
-) -> Summary:
-    """The summary of one partition's customers (``header`` and ``as_of`` of all partitions)."""
+) -> Histograms:
+    """The histograms of one partition's customers (``header`` and ``as_of`` of all partitions)."""
     values = _metric_values(spec, totals, header, as_of)
     distinct, counts = {}, {}
     for metric in ("recency", "frequency"):
@@ -374,7 +375,7 @@ def summarize(
         score_counts[metric] = np.bincount(scored.scores - 1, minlength=spec.scoring.bins).astype(
             np.int64
         )
-    return Summary(
+    return Histograms(
         customers=totals.num_rows,
         values={m: np.asarray(v, dtype=_DTYPES[m]) for m, v in distinct.items()},
         counts={m: c.astype(np.int64) for m, c in counts.items()},
@@ -387,10 +388,10 @@ def summarize(
 _DTYPES = {"recency": np.int64, "frequency": np.int64, "monetary": np.int64}
 
 
-def empty_summary(spec: ScoringOptions) -> Summary:
-    """The summary of no customers (the neutral element of ``+``)."""
+def empty_histograms(spec: ScoringOptions) -> Histograms:
+    """The histograms of no customers (the neutral element of ``+``)."""
     none = np.empty(0, dtype=np.int64)
-    return Summary(
+    return Histograms(
         customers=0,
         values={m: none for m in binning.METRICS},
         counts={m: none for m in binning.METRICS},
@@ -425,15 +426,15 @@ class Plan:
         return sorted({bucket for _, bucket, _ in self.pending})
 
 
-def plan(spec: ScoringOptions, summary: Summary, as_of: int | None) -> Plan:
-    """Edges from the merged summary: final for recency and frequency; for monetary, final in
+def plan(spec: ScoringOptions, histograms: Histograms, as_of: int | None) -> Plan:
+    """Edges from the merged histograms: final for recency and frequency; for monetary, final in
     approx mode and pending the exact order statistics in exact mode."""
-    n = summary.customers
+    n = histograms.customers
     edges, empty = {}, {}
     for metric in ("recency", "frequency"):
         edges[metric], empty[metric] = _histogram_edges(
-            summary.values[metric],
-            summary.counts[metric],
+            histograms.values[metric],
+            histograms.counts[metric],
             n,
             spec.scoring.bins,
             metric != "recency",
@@ -441,9 +442,9 @@ def plan(spec: ScoringOptions, summary: Summary, as_of: int | None) -> Plan:
     pending: tuple = ()
     known: tuple = ()
     keys, counts, maxima = (
-        summary.values["monetary"],
-        summary.counts["monetary"],
-        summary.monetary_max,
+        histograms.values["monetary"],
+        histograms.counts["monetary"],
+        histograms.monetary_max,
     )
     if "monetary" in spec.scoring.thresholds:
         pass  # the user's edges, below
@@ -464,7 +465,7 @@ def plan(spec: ScoringOptions, summary: Summary, as_of: int | None) -> Plan:
         resolved, waiting = [], []
         for rank in _cut_ranks(n, spec.scoring.bins):
             b = int(np.searchsorted(cumulative, rank, side="right"))
-            if rank == cumulative[b] - 1 or summary.monetary_min[b] == maxima[b]:
+            if rank == cumulative[b] - 1 or histograms.monetary_min[b] == maxima[b]:
                 # the largest value of its bucket, or a bucket of one value (ties): known
                 resolved.append((rank, float(maxima[b])))
             else:
@@ -473,7 +474,7 @@ def plan(spec: ScoringOptions, summary: Summary, as_of: int | None) -> Plan:
     for metric, thresholds in spec.scoring.thresholds.items():
         edges[metric] = [float(e) for e in thresholds]
         empty[metric] = [
-            s + 1 for s in range(spec.scoring.bins) if summary.score_counts[metric][s] == 0
+            s + 1 for s in range(spec.scoring.bins) if histograms.score_counts[metric][s] == 0
         ]
     result = Plan(as_of, n, edges, empty, pending, known)
     if "monetary" not in edges and not pending:  # every rank known from the bucket maxima
@@ -623,16 +624,16 @@ def check_columns(spec: ScoringOptions, available: Sequence[str]) -> None:
 def final_plan(
     spec: ScoringOptions,
     as_of: int | None,
-    summaries: Iterable[bytes],
+    histogram_bytes: Iterable[bytes],
     candidates_of: Callable[[Plan], Iterable[bytes]],
 ) -> Plan:
-    """Steps 3 and 4 on the driver: merge the partitions' summaries (as bytes), plan, and, when
+    """Steps 3 and 4 on the driver: merge the partitions' histograms (as bytes), plan, and, when
     monetary ranks are pending, resolve them with ``candidates_of(plan)``, the partitions'
     candidates as bytes (an engine job, run only then)."""
-    summary = empty_summary(spec)
-    for blob in summaries:
-        summary = summary + Summary.from_bytes(blob)
-    current = plan(spec, summary, as_of)
+    merged = empty_histograms(spec)
+    for blob in histogram_bytes:
+        merged = merged + Histograms.from_bytes(blob)
+    current = plan(spec, merged, as_of)
     parts = []
     if current.pending:
         parts = [Candidates.from_bytes(blob) for blob in candidates_of(current)]
@@ -658,7 +659,7 @@ def score_partitions(
     final = final_plan(
         spec,
         as_of,
-        (summarize(spec, t, header, as_of).to_bytes() for t in parts),
+        (histograms_of(spec, t, header, as_of).to_bytes() for t in parts),
         lambda current: [candidates(spec, t, header, current).to_bytes() for t in parts],
     )
     tables = [apply(spec, totals, header, final) for totals in parts]

@@ -231,7 +231,7 @@ def _final_plan(
     return distributed.final_plan(
         spec,
         as_of,
-        gathered(functools.partial(_summary_bytes, spec, header, as_of)),
+        gathered(functools.partial(_histogram_bytes, spec, header, as_of)),
         lambda current: gathered(functools.partial(_candidate_bytes, spec, header, current)),
     )
 
@@ -281,10 +281,10 @@ def _bytes_of_partition(
     yield pa.RecordBatch.from_pydict({"part": pa.array([task(table)], pa.binary())})
 
 
-def _summary_bytes(
+def _histogram_bytes(
     spec: ScoringOptions, header: distributed.PartitionHeader, as_of: int | None, t: pa.Table
 ) -> bytes:
-    return distributed.summarize(spec, t, header, as_of).to_bytes()
+    return distributed.histograms_of(spec, t, header, as_of).to_bytes()
 
 
 def _candidate_bytes(

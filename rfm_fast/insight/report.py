@@ -74,6 +74,51 @@ def _chart(chart_id: str, figure, caption: str) -> str:
     )
 
 
+SEGMENT_HEADERS = {
+    "segment": "segment",
+    "customers": "customers",
+    "share": "share",
+    "revenue": "revenue",
+    "revenue_share": "revenue share",
+    "mean_R": "mean R",
+    "mean_F": "mean F",
+    "mean_M": "mean M",
+    "median_recency": "median recency (days)",
+    "median_frequency": "median frequency",
+    "median_monetary": "median monetary",
+    "average_order_value": "average order value",
+    "revenue_per_customer": "revenue per customer",
+}
+"""The columns of :func:`rfm_fast.summarize` the report shows, and their headings."""
+QUALITY_HEADERS = {
+    "segment": "segment",
+    "customers": "customers",
+    "share": "share",
+    "spread_recency": "spread recency",
+    "spread_frequency": "spread frequency",
+    "spread_monetary": "spread monetary",
+    "homogeneity": "homogeneity",
+    "nearest_segment": "nearest segment",
+    "separation": "separation",
+    "flags": "flags",
+}
+"""The columns of :func:`rfm_fast.segment_quality` the report shows, and their headings."""
+MIGRATION_HEADERS = {
+    "segment_before": "from",
+    "segment_after": "to",
+    "customers": "customers",
+    "share_of_before": "share of 'from'",
+    "revenue_between": "revenue between the dates",
+}
+CLV_HEADERS = {
+    "segment": "segment",
+    "customers": "customers",
+    "mean_p_alive": "mean p_alive",
+    "expected": "expected purchases",
+    "clv": "lifetime value",
+}
+
+
 def _number(value: Any, digits: int = 2) -> str:
     if value is None:
         return "-"
@@ -86,9 +131,12 @@ def _number(value: Any, digits: int = 2) -> str:
     return html.escape(str(value))
 
 
-def _table(table: pa.Table, columns: Sequence[str], headers: Sequence[str], pct=()) -> str:
+def _table(table: pa.Table, headers: dict[str, str], pct: Sequence[str] = ()) -> str:
+    """An HTML table of ``table``'s columns named in ``headers`` (column -> heading), shares in
+    ``pct`` as percentages, lists (flags) joined."""
+    columns = list(headers)
     rows = [
-        "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>",
+        "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers.values()) + "</tr>",
     ]
     data = {c: table.column(c).to_pylist() for c in columns}
     for i in range(table.num_rows):
@@ -248,12 +296,7 @@ def _migration_section(Figure, migration: Migration) -> str:
             "(numbers are customers).",
         )
         + "<p>Largest moves between segments:</p>"
-        + _table(
-            top,
-            ["segment_before", "segment_after", "customers", "share_of_before", "revenue_between"],
-            ["from", "to", "customers", "share of 'from'", "revenue between the dates"],
-            pct=("share_of_before",),
-        )
+        + _table(top, MIGRATION_HEADERS, pct=("share_of_before",))
     )
 
 
@@ -294,11 +337,7 @@ def _clv_section(Figure, result: RFMResult, predictions) -> str:
         f"for the next {predictions.horizon:g} {html.escape(str(predictions.unit))}, "
         f"discount rate {predictions.discount_rate:g} per step.</p>"
         + _chart("p-alive", figure, "Probability that each customer is still active (BG/NBD).")
-        + _table(
-            pa.table(rows),
-            ["segment", "customers", "mean_p_alive", "expected", "clv"],
-            ["segment", "customers", "mean p_alive", "expected purchases", "lifetime value"],
-        )
+        + _table(pa.table(rows), CLV_HEADERS)
     )
 
 
@@ -341,40 +380,7 @@ def build_report(
         f"{rfm_fast.__version__} on {made}.</p>",
         _stats_section(result),
         "<h2>Segments</h2>",
-        _table(
-            summary,
-            [
-                "segment",
-                "customers",
-                "share",
-                "revenue",
-                "revenue_share",
-                "mean_R",
-                "mean_F",
-                "mean_M",
-                "median_recency",
-                "median_frequency",
-                "median_monetary",
-                "average_order_value",
-                "revenue_per_customer",
-            ],
-            [
-                "segment",
-                "customers",
-                "share",
-                "revenue",
-                "revenue share",
-                "mean R",
-                "mean F",
-                "mean M",
-                "median recency (days)",
-                "median frequency",
-                "median monetary",
-                "average order value",
-                "revenue per customer",
-            ],
-            pct=("share", "revenue_share"),
-        ),
+        _table(summary, SEGMENT_HEADERS, pct=("share", "revenue_share")),
     ]
     if result.stats.customers:
         parts += [
@@ -393,34 +399,7 @@ def build_report(
         "alike, 1 = as spread as everyone). Separation: distance to the nearest segment's "
         "centre, in standard deviations. Variance explained by the segments: "
         f"{html.escape(explained)}.</p>",
-        _table(
-            quality.table,
-            [
-                "segment",
-                "customers",
-                "share",
-                "spread_recency",
-                "spread_frequency",
-                "spread_monetary",
-                "homogeneity",
-                "nearest_segment",
-                "separation",
-                "flags",
-            ],
-            [
-                "segment",
-                "customers",
-                "share",
-                "spread recency",
-                "spread frequency",
-                "spread monetary",
-                "homogeneity",
-                "nearest segment",
-                "separation",
-                "flags",
-            ],
-            pct=("share",),
-        ),
+        _table(quality.table, QUALITY_HEADERS, pct=("share",)),
     ]
     if migration is not None:
         parts.append(_migration_section(Figure, migration))

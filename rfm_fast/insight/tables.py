@@ -20,6 +20,20 @@ SCORES = ("R", "F", "M")
 METRICS = ("recency", "frequency", "monetary")
 DEFAULT_MIN_SHARE = 0.01
 DEFAULT_MIN_SEPARATION = 0.25
+QUALITY_COLUMNS = (
+    "segment",
+    "customers",
+    "share",
+    "revenue_share",
+    "spread_recency",
+    "spread_frequency",
+    "spread_monetary",
+    "homogeneity",
+    "nearest_segment",
+    "separation",
+    "flags",
+)
+"""The columns of :attr:`SegmentQuality.table`."""
 
 
 @dataclass(frozen=True)
@@ -207,56 +221,62 @@ def segment_quality(
     if min_separation < 0:
         raise RFMError(f"min_separation must be at least 0; got {min_separation}")
     c = _columns(result)
-    n_segments = len(c.names)
-    total = int(c.starts[-1])
-    values = _transformed(c.metrics)
-    scale = values.std(axis=0) if total else np.ones(3)
-    scale[scale == 0] = 1.0  # a metric on which every customer is equal: spreads are all 0
-    scaled = values / scale
-    centroids = np.full((n_segments, 3), np.nan)
-    spreads = np.full((n_segments, 3), np.nan)
+    scaled = _scaled_metrics(c.metrics)
+    centroids, spreads = _segment_moments(scaled, c.starts)
     sizes = np.diff(c.starts)
-    for s in range(n_segments):
-        part = scaled[c.starts[s] : c.starts[s + 1]]
-        if part.shape[0]:
-            centroids[s] = part.mean(axis=0)
-            spread = part.std(axis=0)
-            spreads[s] = np.where(spread < 1e-9, 0.0, spread)  # rounding noise of equal values
-    overall = scaled.mean(axis=0) if total else np.zeros(3)
+    overall = scaled.mean(axis=0) if scaled.shape[0] else np.zeros(3)
     between = np.nansum(sizes[:, None] * (centroids - overall) ** 2, axis=0)
     within = np.nansum(sizes[:, None] * spreads**2, axis=0)
     explained = {
         m: float(between[k] / (between[k] + within[k])) if between[k] + within[k] else 0.0
         for k, m in enumerate(METRICS)
     }
+    table = _quality_table(c, centroids, spreads, min_share, min_separation)
+    return SegmentQuality(table, explained)
+
+
+def _scaled_metrics(metrics: np.ndarray) -> np.ndarray:
+    """The metrics on their comparison scales (:func:`_transformed`), each divided by its
+    standard deviation over all customers."""
+    values = _transformed(metrics)
+    scale = values.std(axis=0) if values.shape[0] else np.ones(3)
+    scale[scale == 0] = 1.0  # a metric on which every customer is equal: spreads are all 0
+    return values / scale
+
+
+def _segment_moments(scaled: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment (rows ``starts[s]..starts[s+1]-1``), the centroid and the standard
+    deviation of each scaled metric; NaN for an empty segment."""
+    n_segments = starts.shape[0] - 1
+    centroids = np.full((n_segments, 3), np.nan)
+    spreads = np.full((n_segments, 3), np.nan)
+    for s in range(n_segments):
+        part = scaled[starts[s] : starts[s + 1]]
+        if part.shape[0]:
+            centroids[s] = part.mean(axis=0)
+            spread = part.std(axis=0)
+            spreads[s] = np.where(spread < 1e-9, 0.0, spread)  # rounding noise of equal values
+    return centroids, spreads
+
+
+def _quality_table(
+    c: _Columns,
+    centroids: np.ndarray,
+    spreads: np.ndarray,
+    min_share: float,
+    min_separation: float,
+) -> pa.Table:
+    """One row per segment: size, revenue share, spreads, homogeneity, nearest segment,
+    separation and flags."""
+    sizes = np.diff(c.starts)
+    total = int(c.starts[-1])
     revenue_total = float(c.revenue.sum())
-    rows: dict[str, list] = {
-        name: []
-        for name in (
-            "segment",
-            "customers",
-            "share",
-            "revenue_share",
-            "spread_recency",
-            "spread_frequency",
-            "spread_monetary",
-            "homogeneity",
-            "nearest_segment",
-            "separation",
-            "flags",
-        )
-    }
+    rows: dict[str, list] = {name: [] for name in QUALITY_COLUMNS}
     for s, name in enumerate(c.names):
         n = int(sizes[s])
         share = n / total if total else 0.0
         revenue = float(c.revenue[c.starts[s] : c.starts[s + 1]].sum())
-        distances = np.linalg.norm(centroids - centroids[s], axis=1)
-        distances[s] = np.nan
-        nearest = None
-        separation = float("nan")
-        if n and np.isfinite(distances).any():
-            k = int(np.nanargmin(distances))
-            nearest, separation = c.names[k], float(distances[k])
+        nearest, separation = _nearest(c.names, centroids, s) if n else (None, float("nan"))
         flags = []
         if n == 0:
             flags.append("empty")
@@ -274,14 +294,19 @@ def segment_quality(
         rows["nearest_segment"].append(nearest)
         rows["separation"].append(separation)
         rows["flags"].append(flags)
-    table = pa.table(rows)
-    table = table.set_column(1, "customers", table.column("customers").cast(pa.int64()))
-    table = table.set_column(
-        table.schema.get_field_index("nearest_segment"),
-        "nearest_segment",
-        table.column("nearest_segment").cast(pa.string()),
-    )
-    return SegmentQuality(table, explained)
+    types = {"customers": pa.int64(), "nearest_segment": pa.string()}
+    return pa.table({k: pa.array(v, types.get(k)) for k, v in rows.items()})
+
+
+def _nearest(names: list[str], centroids: np.ndarray, s: int) -> tuple[str | None, float]:
+    """The segment whose centroid is nearest to segment ``s``'s, and the distance (None and
+    NaN when no other segment has customers)."""
+    distances = np.linalg.norm(centroids - centroids[s], axis=1)
+    distances[s] = np.nan
+    if not np.isfinite(distances).any():
+        return None, float("nan")
+    k = int(np.nanargmin(distances))
+    return names[k], float(distances[k])
 
 
 def grid(result: RFMResult, rows: str = "R", columns: str = "F") -> pa.Table:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-from helpers import SHARED_DATA
+from helpers import SHARED_DATA, assert_same_as_reference
 
 import rfm_fast
 from rfm_fast import reference
@@ -19,30 +18,6 @@ ONLINE_RETAIL = SHARED_DATA / "online_retail" / "online_retail_I.csv.gz"
 pytestmark = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason="../shared/data is not beside the repository"
 )
-
-
-def assert_same_as_reference(result: rfm_fast.RFMResult, expected, edges, stats) -> None:
-    table = result.table
-    assert table.num_rows == len(expected)
-    for column in table.column_names:
-        mine = table.column(column)
-        if pa.types.is_dictionary(mine.type):
-            mine = mine.cast(mine.type.value_type)
-        theirs = expected[column].to_numpy()
-        if column == "monetary":
-            np.testing.assert_allclose(mine.to_numpy(), theirs, rtol=1e-12, atol=1e-9)
-        elif pa.types.is_timestamp(mine.type) or pa.types.is_date(mine.type):
-            as_ns = mine.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
-            np.testing.assert_array_equal(as_ns, theirs.astype("datetime64[ns]"))
-        else:
-            assert mine.to_pylist() == list(theirs), column
-    for metric in ("recency", "frequency"):
-        assert result.edges[metric] == edges[metric]
-    np.testing.assert_allclose(result.edges["monetary"], edges["monetary"], rtol=1e-12)
-    assert result.stats.rows_read == stats["rows_read"]
-    assert result.stats.rows_used == stats["rows_used"]
-    assert result.stats.dropped == stats["dropped"]
-    assert result.stats.customers == stats["customers"]
 
 
 def test_shipped_example_is_the_cdnow_master_file():

@@ -190,7 +190,7 @@ def test_plan_needs_candidates_only_for_crowded_buckets():
     )
     totals, header = whole_totals(spec, table)
     as_of = distributed.as_of_ticks(header)
-    summary = distributed.summarize(spec, totals, header, as_of)
+    summary = distributed.histograms_of(spec, totals, header, as_of)
     assert summary.customers == 4
     final = distributed.plan(spec, summary, as_of)
     # all four customers tie in one bucket whose largest value is every cut-off: no pending
@@ -217,8 +217,8 @@ def test_summaries_and_candidates_travel_as_bytes():
     totals, header = whole_totals(spec, table)
     header = distributed.PartitionHeader.from_bytes(header.to_bytes())
     as_of = distributed.as_of_ticks(header)
-    summary = distributed.Summary.from_bytes(
-        distributed.summarize(spec, totals, header, as_of).to_bytes()
+    summary = distributed.Histograms.from_bytes(
+        distributed.histograms_of(spec, totals, header, as_of).to_bytes()
     )
     current = distributed.plan(spec, summary, as_of)
     assert current.pending  # rank 2 (1.002) sits inside the bucket of 1.0 .. 1.003
