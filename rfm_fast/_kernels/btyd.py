@@ -15,8 +15,8 @@ import math
 import numba
 import numpy as np
 
-from rfm_fast._kernels.aggregate import amount_parts, exact_sum
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
+from rfm_fast._kernels.totals import amount_parts, exact_sum
 
 jit_parallel = numba.njit(parallel=True, **JIT_OPTIONS)
 BLOCK = 4096

@@ -42,7 +42,10 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from rfm_fast._kernels.aggregate import (
+from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
+from rfm_fast._kernels.hashing import is_valid, mix64
+from rfm_fast._kernels.intrinsics import prefetch
+from rfm_fast._kernels.totals import (
     DROPPED_AFTER_AS_OF,
     DROPPED_NULL_CUSTOMER,
     DROPPED_NULL_TIMESTAMP,
@@ -52,9 +55,6 @@ from rfm_fast._kernels.aggregate import (
     amount_parts,
     exact_sum,
 )
-from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
-from rfm_fast._kernels.hashing import is_valid, mix64
-from rfm_fast._kernels.intrinsics import prefetch
 
 # Words of a record.
 R_KEY = 0
@@ -208,7 +208,7 @@ def scatter_int_rows(
     counters : int64 array
         Rows dropped by reason, null amounts, rows used and the latest timestamp (the
         ``DROPPED_*``, ``NULL_AMOUNT``, ``ROWS_USED`` and ``MAX_TIMESTAMP`` positions of
-        :mod:`rfm_fast._kernels.aggregate`), updated in place.
+        :mod:`rfm_fast._kernels.totals`), updated in place.
 
     Returns
     -------
@@ -383,7 +383,7 @@ def scatter_text_rows(
     counters : int64 array
         Rows dropped by reason, null amounts, rows used and the latest timestamp (the
         ``DROPPED_*``, ``NULL_AMOUNT``, ``ROWS_USED`` and ``MAX_TIMESTAMP`` positions of
-        :mod:`rfm_fast._kernels.aggregate`), updated in place.
+        :mod:`rfm_fast._kernels.totals`), updated in place.
 
     Returns
     -------

@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import btyd
+from rfm_fast._kernels import totals as total_kernels
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import INT64_MAX, KeyTable
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS, require_rereadable
@@ -79,11 +79,11 @@ def _key_kind(column: arrow.KeyColumn) -> str:
 
 def _exact_difference(whole: np.ndarray, fraction: np.ndarray) -> np.ndarray:
     """(whole, fraction) words of a difference of exact sums, rounded once to float64."""
-    carry = np.floor_divide(fraction, agg_kernels.FRACTION_ONE)
+    carry = np.floor_divide(fraction, total_kernels.FRACTION_ONE)
     whole = whole + carry
-    fraction = fraction - carry * agg_kernels.FRACTION_ONE
+    fraction = fraction - carry * total_kernels.FRACTION_ONE
     out = np.empty(whole.shape[0])
-    agg_kernels.sums_to_float(whole, fraction, out)
+    total_kernels.sums_to_float(whole, fraction, out)
     return out
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import buffered, hashing
+from rfm_fast._kernels import totals as total_kernels
 from rfm_fast.core.arrow import (
     ALL_VALID,
     DictionaryColumn,
@@ -311,8 +311,8 @@ class CustomerAggregator:
         # first (integer ids are counted as they are).
         self.order_ids = KeyTable(distinct_kind) if distinct_kind in ("int", "string") else None
         self.rows_read = 0
-        self.counters = np.zeros((self.threads, agg_kernels.N_COUNTERS), dtype=np.int64)
-        self.counters[:, agg_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
+        self.counters = np.zeros((self.threads, total_kernels.N_COUNTERS), dtype=np.int64)
+        self.counters[:, total_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
         self._unsigned = False
         self._dense_orders = False  # pair values are ids of self.order_ids, not the values
 
@@ -355,7 +355,9 @@ class CustomerAggregator:
             batch is folded in then), or ``-1``.
         """
         n = timestamps.shape[0]
-        bad = agg_kernels.first_bad_amount(amounts, amounts_valid.bitmap, amounts_valid.bit_offset)
+        bad = total_kernels.first_bad_amount(
+            amounts, amounts_valid.bitmap, amounts_valid.bit_offset
+        )
         if bad >= 0:
             return int(bad)
         keys = _batch_keys(customers)
@@ -413,15 +415,15 @@ class CustomerAggregator:
 
     def row_counts(self) -> RowCounts:
         total = self.counters.sum(axis=0)
-        max_ts = int(self.counters[:, agg_kernels.MAX_TIMESTAMP].max())
-        used = int(total[agg_kernels.ROWS_USED])
+        max_ts = int(self.counters[:, total_kernels.MAX_TIMESTAMP].max())
+        used = int(total[total_kernels.ROWS_USED])
         return RowCounts(
             rows_read=self.rows_read,
             rows_used=used,
-            null_customer=int(total[agg_kernels.DROPPED_NULL_CUSTOMER]),
-            null_timestamp=int(total[agg_kernels.DROPPED_NULL_TIMESTAMP]),
-            after_as_of=int(total[agg_kernels.DROPPED_AFTER_AS_OF]),
-            null_amount=int(total[agg_kernels.NULL_AMOUNT]),
+            null_customer=int(total[total_kernels.DROPPED_NULL_CUSTOMER]),
+            null_timestamp=int(total[total_kernels.DROPPED_NULL_TIMESTAMP]),
+            after_as_of=int(total[total_kernels.DROPPED_AFTER_AS_OF]),
+            null_amount=int(total[total_kernels.NULL_AMOUNT]),
             max_timestamp=max_ts if used else None,
         )
 
@@ -453,7 +455,7 @@ class CustomerAggregator:
         monetary = np.empty(columns.shape[1], dtype=np.float64)
         whole = columns[buffered.TOTAL_SUM_WHOLE]
         fraction = columns[buffered.TOTAL_SUM_FRACTION]
-        agg_kernels.sums_to_float(whole, fraction, monetary)
+        total_kernels.sums_to_float(whole, fraction, monetary)
         pairs = None
         if pair_positions is not None:
             rank = np.empty(order.shape[0], dtype=np.int64)

@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels import aggregate as agg_kernels
 from rfm_fast._kernels import hashing
+from rfm_fast._kernels import totals as total_kernels
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import INT64_MAX, CustomerTotals, RowCounts
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
@@ -333,7 +333,7 @@ batch_rows, threads
     def totals(self) -> CustomerTotals:
         """The per-customer totals this state stands for (monetary rounded once)."""
         monetary = np.empty(len(self), dtype=np.float64)
-        agg_kernels.sums_to_float(self.sum_whole, self.sum_fraction, monetary)
+        total_kernels.sums_to_float(self.sum_whole, self.sum_fraction, monetary)
         return CustomerTotals(
             keys=self.keys,
             first=self.first,
@@ -564,7 +564,7 @@ def merge_states(states: Sequence[CustomerState]) -> CustomerState:
         "sum_whole": np.zeros(n, dtype=np.int64),
         "sum_fraction": np.zeros(n, dtype=np.int64),
     }
-    agg_kernels.merge_totals(
+    total_kernels.merge_totals(
         groups,
         *(np.concatenate([getattr(s, name) for s in states]) for name in _TOTALS[:3]),
         tuple(np.concatenate([getattr(s, name) for s in states]) for name in _TOTALS[3:]),
