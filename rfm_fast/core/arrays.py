@@ -19,6 +19,7 @@ from rfm_fast.core.aggregator import (
     INT64_MAX,
     SMALL_INPUT_ROWS,
     CustomerAggregator,
+    CustomerTotals,
 )
 from rfm_fast.core.arrow import ALL_VALID, IntColumn, KeyColumn, Validity, key_column
 from rfm_fast.errors import RFMError
@@ -126,6 +127,42 @@ def aggregate(
     >>> m.customer, m.recency, m.frequency, m.monetary
     (array([3, 7]), array([5, 1]), array([1, 2]), array([ 2.5, 15. ]))
     """
+    timestamp, amount = _checked_arrays(customer, timestamp, amount, order)
+    customers = _keys(customer, "customer")
+    distinct = None if order is None else _keys(order, "order")
+    ticks = timestamp.view(np.int64)
+    nat = np.isnat(timestamp)
+    ticks_valid = Validity(np.packbits(~nat, bitorder="little"), 0) if nat.any() else ALL_VALID
+    limit = INT64_MAX
+    if as_of is not None:
+        limit = int(np.datetime64(as_of).astype(timestamp.dtype).view(np.int64))
+    n = timestamp.shape[0]
+    aggregator = CustomerAggregator(
+        "int" if isinstance(customers, IntColumn) else "string",
+        _kind(distinct),
+        limit,
+        threads=threads or os.cpu_count() or 1,
+        partition_bits=0 if n < SMALL_INPUT_ROWS else None,
+        expected_rows=n,
+    )
+    bad = _fold_arrays(aggregator, customers, ticks, ticks_valid, amount, distinct)
+    if bad >= 0:
+        raise RFMError(
+            f"amount has an infinite or too large value ({amount[bad]}) at index {bad}; "
+            "amounts must be finite and below 2**62 in absolute value"
+        )
+    counts = aggregator.row_counts()
+    unit, _ = np.datetime_data(timestamp.dtype)
+    as_of_ticks = limit if as_of is not None else None
+    if as_of_ticks is None and counts.max_timestamp is not None:
+        as_of_ticks = counts.max_timestamp + _TICKS_PER_DAY[unit]
+    return _metrics(aggregator.finish(), as_of_ticks, timestamp.dtype, np.asarray(customer).dtype)
+
+
+def _checked_arrays(
+    customer: np.ndarray, timestamp: np.ndarray, amount: np.ndarray, order: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The timestamp and amount arrays, checked: types, the time unit, equal lengths."""
     timestamp = np.asarray(timestamp)
     if timestamp.dtype.kind != "M":
         raise RFMError(f"timestamp must be a datetime64 array; got dtype {timestamp.dtype}")
@@ -135,64 +172,62 @@ def aggregate(
     amount = np.asarray(amount)
     if amount.dtype.kind not in "iuf":
         raise RFMError(f"amount must be an integer or float array; got dtype {amount.dtype}")
-    customers = _keys(customer, "customer")
-    n = timestamp.shape[0]
-    lengths = {"customer": len(np.asarray(customer)), "timestamp": n, "amount": amount.shape[0]}
+    lengths = {
+        "customer": len(np.asarray(customer)),
+        "timestamp": timestamp.shape[0],
+        "amount": amount.shape[0],
+    }
     if order is not None:
         lengths["order"] = len(np.asarray(order))
     if len(set(lengths.values())) > 1:
         raise RFMError(f"all arrays must have the same length; got {lengths}")
+    return timestamp, amount
 
-    ticks = timestamp.view(np.int64)
-    nat = np.isnat(timestamp)
-    ticks_valid = Validity(np.packbits(~nat, bitorder="little"), 0) if nat.any() else ALL_VALID
-    limit = INT64_MAX
-    if as_of is not None:
-        limit = int(np.datetime64(as_of).astype(timestamp.dtype).view(np.int64))
-    distinct = None if order is None else _keys(order, "order")
-    kind = None if distinct is None else ("int" if isinstance(distinct, IntColumn) else "string")
-    aggregator = CustomerAggregator(
-        "int" if isinstance(customers, IntColumn) else "string",
-        kind,
-        limit,
-        threads=threads or os.cpu_count() or 1,
-        partition_bits=0 if n < SMALL_INPUT_ROWS else None,
-        expected_rows=n,
-    )
-    bad = -1
-    if isinstance(customers, IntColumn) and (distinct is None or isinstance(distinct, IntColumn)):
-        # Integer columns are folded in slices: the scratch buffers stay small and warm.
-        for lo in range(0, max(n, 1), CHUNK_ROWS):
-            hi = min(lo + CHUNK_ROWS, n)
-            bad = aggregator.update(
-                IntColumn(customers.values[lo:hi], ALL_VALID),
-                ticks[lo:hi],
-                Validity(ticks_valid.bitmap, lo) if ticks_valid.bitmap.shape[0] else ALL_VALID,
-                amount[lo:hi],
-                ALL_VALID,
-                None if distinct is None else IntColumn(distinct.values[lo:hi], ALL_VALID),
-            )
-            if bad >= 0:
-                bad += lo
-                break
-    else:
-        bad = aggregator.update(customers, ticks, ticks_valid, amount, ALL_VALID, distinct)
-    if bad >= 0:
-        raise RFMError(
-            f"amount has an infinite or too large value ({amount[bad]}) at index {bad}; "
-            "amounts must be finite and below 2**62 in absolute value"
+
+def _kind(column: KeyColumn | None) -> str | None:
+    if column is None:
+        return None
+    return "int" if isinstance(column, IntColumn) else "string"
+
+
+def _fold_arrays(
+    aggregator: CustomerAggregator,
+    customers: KeyColumn,
+    ticks: np.ndarray,
+    ticks_valid: Validity,
+    amount: np.ndarray,
+    distinct: KeyColumn | None,
+) -> int:
+    """Fold all the rows; returns the first row with a bad amount, or -1."""
+    if not isinstance(customers, IntColumn) or not (
+        distinct is None or isinstance(distinct, IntColumn)
+    ):
+        return aggregator.update(customers, ticks, ticks_valid, amount, ALL_VALID, distinct)
+    # Integer columns are folded in slices: the scratch buffers stay small and warm.
+    n = ticks.shape[0]
+    for lo in range(0, max(n, 1), CHUNK_ROWS):
+        hi = min(lo + CHUNK_ROWS, n)
+        bad = aggregator.update(
+            IntColumn(customers.values[lo:hi], ALL_VALID),
+            ticks[lo:hi],
+            Validity(ticks_valid.bitmap, lo) if ticks_valid.bitmap.shape[0] else ALL_VALID,
+            amount[lo:hi],
+            ALL_VALID,
+            None if distinct is None else IntColumn(distinct.values[lo:hi], ALL_VALID),
         )
-    counts = aggregator.row_counts()
-    totals = aggregator.finish()
+        if bad >= 0:
+            return bad + lo
+    return -1
+
+
+def _metrics(
+    totals: CustomerTotals, as_of_ticks: int | None, time_dtype: np.dtype, key_dtype: np.dtype
+) -> CustomerMetrics:
+    """The metrics of every customer from the aggregator's totals."""
+    unit, _ = np.datetime_data(time_dtype)
     per_day = _TICKS_PER_DAY[unit]
-    as_of_ticks = (
-        limit
-        if as_of is not None
-        else (None if counts.max_timestamp is None else counts.max_timestamp + per_day)
-    )
     if as_of_ticks is None:
-        empty = np.zeros(0, dtype=np.int64)
-        recency = tenure = empty
+        recency = tenure = np.zeros(0, dtype=np.int64)
     else:
         recency = (as_of_ticks - totals.last) // per_day
         tenure = (as_of_ticks - totals.first) // per_day
@@ -200,14 +235,14 @@ def aggregate(
     if isinstance(keys, pa.Array):
         keys = keys.to_numpy(zero_copy_only=False)
     else:
-        keys = keys.astype(np.asarray(customer).dtype)
+        keys = keys.astype(key_dtype)
     return CustomerMetrics(
         customer=keys,
         recency=recency,
         frequency=totals.rows if totals.distinct is None else totals.distinct,
         monetary=totals.monetary,
-        first=totals.first.view(timestamp.dtype),
-        last=totals.last.view(timestamp.dtype),
+        first=totals.first.view(time_dtype),
+        last=totals.last.view(time_dtype),
         tenure=tenure,
         as_of=None if as_of_ticks is None else np.datetime64(int(as_of_ticks), unit),
     )
