@@ -352,38 +352,17 @@ def scatter_text_rows(
 
     Parameters
     ----------
-    start, stop : int
-        The rows of the batch to scatter.
-    shift : int
-        ``64 - partition_bits``: a key's partition is the top bits of its hash.
     offsets, data, index : int array, uint8 array, int64 array
-        The key column's offsets (shifted to its offset) and bytes; ``index`` maps rows to
-        strings (a dictionary's indices), or is empty: row ``i`` is string ``i``.
-    key_bitmap, key_bit_offset : uint8 array, int
-        The key column's Arrow validity bitmap (empty: no nulls) and its bit offset; the same
-        pair follows each column below.
-    timestamps, ts_bitmap, ts_bit_offset : int64 array, uint8 array, int
-        Purchase times in ticks of the column's unit.
-    as_of_limit : int
-        Rows with a later timestamp are left out (and counted).
-    amounts, amount_bitmap, amount_bit_offset : int or float array, uint8 array, int
-        Amounts; null and NaN ones are stored as 0 and counted.
-    values, value_bitmap, value_bit_offset : int64 array, uint8 array, int
-        Distinct values (order ids or days); empty when rows are counted.
-    fill : int64 array, ``(partitions,)``
-        Records used in each partition's buffer; advanced in place.
-    records, records_float : int64 array ``(partitions, capacity, width)`` and its float64 view
-        The record buffers.
+        In place of ``keys``: the key column's offsets (shifted to its offset) and bytes;
+        ``index`` maps rows to strings (a dictionary's indices), or is empty.
     text_fill : int64 array, ``(partitions,)``
         Words used in each partition's ``texts``; advanced in place.
     texts : uint64 array, ``(partitions, text_capacity)``
         The key bytes of the records, as zero-padded 64-bit words.
     scratch : uint64 array
         Room for the words of the longest key.
-    counters : int64 array
-        Rows dropped by reason, null amounts, rows used and the latest timestamp (the
-        ``DROPPED_*``, ``NULL_AMOUNT``, ``ROWS_USED`` and ``MAX_TIMESTAMP`` positions of
-        :mod:`rfm_fast._kernels.totals`), updated in place.
+    others
+        As for :func:`scatter_int_rows`.
 
     Returns
     -------
@@ -586,29 +565,14 @@ def fold_text_records(
 
     Parameters
     ----------
-    records, records_float : int64 array ``(capacity, width)`` and its float64 view
-        One partition's buffer (of one thread).
-    witness : empty int64 or float64 array
-        The amounts' type: how ``R_AMOUNT`` is read.
     texts : uint64 array
         The partition's scattered key bytes, which the records' last word refers to.
-    start, stop : int
-        The records to fold.
-    slots : int64 array, ``(table_capacity, SLOT_WIDTH)``
-        The partition's table: key and totals per customer (``ROWS == 0``: empty).
-    slot_groups : int64 array, ``(table_capacity,)``
-        With distinct values, each customer's dense id (``-id - 1`` until it has a value).
     slot_text : int64 array, ``(table_capacity,)``
         Where each customer's key bytes are in ``key_bytes``.
     key_bytes, key_bytes_used : uint64 array, int64 array ``(1,)``
         The partition's store of key bytes, and the words of it used.
-    n_used : int64 array, ``(1,)``
-        Customers in the table; advanced in place.
-    max_used : int
-        The most customers the table may hold (its load limit).
-    pair_groups, pair_values, n_pairs : int64 arrays, and ``(1,)``
-        The (dense id, value) pairs appended so far (``n_pairs[0]`` of them); empty without
-        distinct values.
+    others
+        As for :func:`fold_records`.
 
     Returns
     -------
