@@ -10,6 +10,7 @@ import contextlib
 import enum
 import gc
 import os
+import re
 import sys
 import time
 import warnings
@@ -22,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 import rfm_fast
 from rfm_fast.core.io import check_output_path, write_table
@@ -34,8 +36,34 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+_CONTROL_CHARACTERS = re.compile(
+    "[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]"
+)
+"""Characters that would steer the terminal or reorder the text: C0 and C1 controls (escape
+sequences start with one), DEL, and the bidirectional marks and overrides."""
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``), newlines kept."""
+    return _CONTROL_CHARACTERS.sub(
+        lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text
+    )
+
+
+class PlainConsole(Console):
+    """A console that prints text as it is: no markup, no emoji codes, no highlighting, and
+    control characters shown escaped, so that nothing a user wrote (a segment name, a column
+    name, a path) is interpreted. The command's own styles are Text objects."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, **options)
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(printable(text), **options)
+
+
+out = PlainConsole()
+err = PlainConsole(stderr=True)
 
 
 class Method(enum.StrEnum):
@@ -55,7 +83,7 @@ class Monetary(enum.StrEnum):
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", printable(message)), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -81,7 +109,8 @@ def _reported_errors() -> Iterator[None]:
             ) from None
         finally:
             for warning in caught:
-                err.print(f"[yellow]warning:[/] {warning.message}", soft_wrap=True)
+                warned = printable(str(warning.message))
+                err.print(Text.assemble(("warning:", "yellow"), " ", warned), soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -385,7 +414,7 @@ def segments(
     explained = ", ".join(f"{m} {100 * v:.0f}%" for m, v in quality.explained.items())
     out.print(f"variance explained by the segments: {explained}")
     for segment, flag in quality.flagged():
-        out.print(f"[yellow]flag:[/] {segment}: {flag}")
+        out.print(Text.assemble(("flag:", "yellow"), " ", printable(f"{segment}: {flag}")))
     if output is not None:
         out.print(f"wrote the summary of {summary.num_rows} segments to {output}")
 

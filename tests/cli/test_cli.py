@@ -131,6 +131,38 @@ def test_segments_file(orders: Path, tmp_path: Path):
     assert set(pa_csv.read_csv(output).column("segment").to_pylist()) <= {"Best", "Other"}
 
 
+@pytest.mark.parametrize("name", ["[/x]", "[[segment]]", "[bold]Best[/bold]", ":smile:"])
+def test_segment_names_print_as_written(orders: Path, tmp_path: Path, name: str):
+    """A segment name is text, never Rich markup or an emoji code."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text(f"[[segment]]\nname = '{name}'\nR = '3'\n", encoding="utf-8")
+    output = tmp_path / "out.csv"
+    result = run("score", orders, "-o", output, "--bins", "3", "--segments", rules)
+    assert result.exit_code == 0, result.output
+    assert name in result.output
+    assert name in pa_csv.read_csv(output).column("segment").to_pylist()
+
+
+def test_control_characters_reach_the_terminal_escaped(orders: Path, tmp_path: Path):
+    """An escape sequence in a segment name is shown as text, not sent to the terminal."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[segment]]\nname = "Best\\u001b[31m"\nR = "3"\n', encoding="utf-8")
+    output = tmp_path / "out.csv"
+    result = run("score", orders, "-o", output, "--bins", "3", "--segments", rules)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    assert "Best\\x1b[31m" in result.output
+    assert "Best\x1b[31m" in pa_csv.read_csv(output).column("segment").to_pylist()
+
+
+@pytest.mark.parametrize("column", ["[/x]", "[bold]c[/]", "c\x1b[2J"])
+def test_user_text_in_an_error_is_one_plain_line(orders: Path, column: str):
+    result = run("score", orders, "--customer", column)
+    assert_one_line_error(result, "not found")
+    assert "\x1b" not in result.stderr
+    assert column.replace("\x1b", "\\x1b") in result.stderr or repr(column)[1:-1] in result.stderr
+
+
 def test_no_usable_rows_gives_empty_output_and_a_warning(tmp_path: Path):
     path = tmp_path / "nulls.parquet"
     pq.write_table(
