@@ -122,37 +122,38 @@ def test_score_options_reach_the_library(orders: Path, tmp_path: Path):
     assert "null customer 1" in result.output
 
 
-def test_segments_file(orders: Path, tmp_path: Path):
+def score_with_rules(orders: Path, tmp_path: Path, rules_toml: str):
+    """``rfm score`` with a rules file of this text and 3 bins: the result and the output."""
     rules = tmp_path / "rules.toml"
-    rules.write_text('[[segment]]\nname = "Best"\nR = "3"\n', encoding="utf-8")
+    rules.write_text(rules_toml, encoding="utf-8")
     output = tmp_path / "out.csv"
     result = run("score", orders, "-o", output, "--bins", "3", "--segments", rules)
     assert result.exit_code == 0, result.output
-    assert set(pa_csv.read_csv(output).column("segment").to_pylist()) <= {"Best", "Other"}
+    return result, pa_csv.read_csv(output).column("segment").to_pylist()
+
+
+def test_segments_file(orders: Path, tmp_path: Path):
+    _, segments = score_with_rules(orders, tmp_path, '[[segment]]\nname = "Best"\nR = "3"\n')
+    assert set(segments) <= {"Best", "Other"}
 
 
 @pytest.mark.parametrize("name", ["[/x]", "[[segment]]", "[bold]Best[/bold]", ":smile:"])
 def test_segment_names_print_as_written(orders: Path, tmp_path: Path, name: str):
     """A segment name is text, never Rich markup or an emoji code."""
-    rules = tmp_path / "rules.toml"
-    rules.write_text(f"[[segment]]\nname = '{name}'\nR = '3'\n", encoding="utf-8")
-    output = tmp_path / "out.csv"
-    result = run("score", orders, "-o", output, "--bins", "3", "--segments", rules)
-    assert result.exit_code == 0, result.output
+    result, segments = score_with_rules(
+        orders, tmp_path, f"[[segment]]\nname = '{name}'\nR = '3'\n"
+    )
     assert name in result.output
-    assert name in pa_csv.read_csv(output).column("segment").to_pylist()
+    assert name in segments
 
 
 def test_control_characters_reach_the_terminal_escaped(orders: Path, tmp_path: Path):
     """An escape sequence in a segment name is shown as text, not sent to the terminal."""
-    rules = tmp_path / "rules.toml"
-    rules.write_text('[[segment]]\nname = "Best\\u001b[31m"\nR = "3"\n', encoding="utf-8")
-    output = tmp_path / "out.csv"
-    result = run("score", orders, "-o", output, "--bins", "3", "--segments", rules)
-    assert result.exit_code == 0, result.output
+    toml = '[[segment]]\nname = "Best\\u001b[31m"\nR = "3"\n'
+    result, segments = score_with_rules(orders, tmp_path, toml)
     assert "\x1b" not in result.output
     assert "Best\\x1b[31m" in result.output
-    assert "Best\x1b[31m" in pa_csv.read_csv(output).column("segment").to_pylist()
+    assert "Best\x1b[31m" in segments
 
 
 @pytest.mark.parametrize("column", ["[/x]", "[bold]c[/]", "c\x1b[2J"])
