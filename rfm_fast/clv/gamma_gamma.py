@@ -4,15 +4,17 @@ spend per purchase of each customer."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rfm_fast._kernels import btyd
-from rfm_fast.clv.bgnbd import BetaGeo
 from rfm_fast.clv.fitting import collapse, column_values, maximize
 from rfm_fast.clv.lifetime_value import customer_lifetime_value
 from rfm_fast.errors import RFMError
+
+if TYPE_CHECKING:  # only in annotations: the models do not import each other
+    from rfm_fast.clv.bgnbd import BetaGeo
 
 
 class GammaGamma:

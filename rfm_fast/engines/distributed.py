@@ -88,12 +88,14 @@ def checked_options(**options: Any) -> ScoringOptions:
     """
     if "threads" in options:
         raise RFMError("threads is not an option across partitions: each task runs one thread")
-    if options.get("method") not in (None, *METHODS):
+    defaults = {"batch_rows": PARTITION_BATCH_ROWS}
+    checked = ScoringOptions.checked(**{**defaults, **options, "threads": 1})
+    if checked.scoring.method not in METHODS:  # a valid method, but not this one
         raise RFMError(
-            f"method {options['method']!r} is not available across partitions: 'split' breaks "
-            "ties by customer key over the whole input; use 'exact' or 'approx'"
+            f"method {checked.scoring.method!r} is not available across partitions: 'split' "
+            "breaks ties by customer key over the whole input; use 'exact' or 'approx'"
         )
-    return ScoringOptions.checked(**{"batch_rows": PARTITION_BATCH_ROWS, **options, "threads": 1})
+    return checked
 
 
 # ---------------------------------------------------------------------- step 1: totals
