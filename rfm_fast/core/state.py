@@ -509,8 +509,18 @@ def customer_buckets(keys: np.ndarray | pa.Array | pa.ChunkedArray, buckets: int
     (any integer, text or dictionary type; null keys fall in bucket 0)."""
     if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets < 1:
         raise RFMError(f"buckets must be a whole number of at least 1; got {buckets!r}")
+    if isinstance(keys, np.ndarray) and keys.dtype.kind not in "iu":
+        if keys.dtype.kind not in "OUT":
+            raise RFMError(f"customer keys must be integers or text; got dtype {keys.dtype}")
+        keys = pa.array(keys, pa.large_string())  # text in a NumPy array: hashed as text
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
+    if isinstance(keys, pa.Array) and not (
+        pa.types.is_integer(keys.type)
+        or pa.types.is_dictionary(keys.type)
+        or arrow.is_text_type(keys.type)
+    ):
+        raise RFMError(f"customer keys must be integers or text; got type {keys.type}")
     if isinstance(keys, pa.Array) and pa.types.is_dictionary(keys.type):
         of_values = customer_buckets(keys.dictionary, buckets)
         return (

@@ -7,6 +7,7 @@ import pickle
 import warnings
 from dataclasses import replace
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from helpers import Case, assert_same_result, run_engine, take
@@ -16,6 +17,7 @@ from strategies import CUSTOMER, cases
 
 import rfm_fast
 from rfm_fast import CustomerState, RFMError, merge_states
+from rfm_fast.core.state import customer_buckets
 
 READ_OPTIONS = ("customer", "timestamp", "amount", "order", "as_of", "frequency")
 READ_OPTIONS += ("timestamp_format",)
@@ -187,3 +189,11 @@ def test_inconsistent_arrays_are_refused_before_any_kernel_sees_them():
         replace(state, rows=state.rows[:1])
     with pytest.raises(RFMError, match=r"pairs must name customers 0\.\.1"):
         replace(state, pair_customers=state.pair_customers + 5)
+
+
+def test_customer_buckets_take_text_in_numpy_and_refuse_other_keys():
+    text = np.array(["a", "b", "a"])
+    assert customer_buckets(text, 8).tolist() == customer_buckets(pa.array(text), 8).tolist()
+    for keys in (np.array([1.5, 2.5]), pa.array([1.5, 2.5]), pa.array([True, False])):
+        with pytest.raises(RFMError, match="integers or text"):
+            customer_buckets(keys, 8)
