@@ -11,6 +11,7 @@ import enum
 import gc
 import os
 import re
+import signal
 import sys
 import time
 import warnings
@@ -82,6 +83,21 @@ class Monetary(enum.StrEnum):
     mean = "mean"
 
 
+class Returns(enum.StrEnum):
+    net = "net"
+    purchase = "purchase"
+    drop = "drop"
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM (under the ``rfm`` command), so that the files
+    being written are removed on the way out, as they are on Ctrl-C."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(Text.assemble(("error:", "bold red"), " ", printable(message)), soft_wrap=True)
     return typer.Exit(code)
@@ -96,6 +112,8 @@ def _reported_errors() -> Iterator[None]:
             yield
         except rfm_fast.RFMError as exc:
             raise _fail(str(exc)) from None
+        except Terminated:
+            raise _fail("terminated (SIGTERM); no output was written", 143) from None
         except KeyboardInterrupt:
             raise _fail("interrupted; no output was written", 130) from None
         except (typer.Exit, typer.Abort):
@@ -155,6 +173,20 @@ def print_summary(result: rfm_fast.RFMResult, output: Path | None) -> None:
     )
     if s.null_amount:
         out.print(f"rows with a null or NaN amount (counted, not summed): {s.null_amount:,}")
+    if s.return_rows:
+        taken = {
+            "net": "netted into monetary, not counted as purchases",
+            "purchase": "counted as purchases",
+            "drop": "dropped",
+        }[s.returns]
+        only = ""
+        if s.customers_only_returns:
+            only = f"; {s.customers_only_returns:,} customers with only returns left out"
+        out.print(
+            f"returns (negative amounts): {s.return_rows:,} rows, {taken} (--returns "
+            f"{s.returns}){only}",
+            soft_wrap=True,
+        )
     out.print(f"customers scored {s.customers:,}; as_of {as_of}; bins {s.bins}; method {s.method}")
     edges = Table(title="Edges (score boundaries)", title_justify="left")
     edges.add_column("metric")
@@ -207,6 +239,12 @@ MethodOpt = Annotated[
 ]
 FrequencyOpt = Annotated[Frequency, typer.Option(help="Count orders or purchase days.")]
 MonetaryOpt = Annotated[Monetary, typer.Option(help="Total spend, or mean per order.")]
+ReturnsOpt = Annotated[
+    Returns,
+    typer.Option(
+        help="Rows with a negative amount: net (off the spend, not a purchase), purchase, drop."
+    ),
+]
 SegmentsOpt = Annotated[
     str, typer.Option(help="Segment rules: 'default', 'none', or a TOML rules file.")
 ]
@@ -224,6 +262,7 @@ def _scoring(
     method: Method,
     frequency: Frequency,
     monetary: Monetary,
+    returns: Returns,
     segments: str,
     timestamp_format: str | None,
     **_other_options: Any,
@@ -239,6 +278,7 @@ def _scoring(
         "method": method.value,
         "frequency": frequency.value,
         "monetary": monetary.value,
+        "returns": returns.value,
         "segments": segments,
         "timestamp_format": timestamp_format,
     }
@@ -262,6 +302,7 @@ def score(
     method: MethodOpt = Method.exact,
     frequency: FrequencyOpt = Frequency.orders,
     monetary: MonetaryOpt = Monetary.sum,
+    returns: ReturnsOpt = Returns.net,
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
     recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
@@ -298,7 +339,7 @@ def score(
     options = _scoring(**locals())
     with _reported_errors():
         if output is not None:
-            check_output_path(output)
+            check_output_path(output, [input])
         with _progress(progress) as on_batch:
             result = rfm_fast.score(
                 input,
@@ -377,6 +418,7 @@ def segments(
     method: MethodOpt = Method.exact,
     frequency: FrequencyOpt = Frequency.orders,
     monetary: MonetaryOpt = Monetary.sum,
+    returns: ReturnsOpt = Returns.net,
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
 ) -> None:
@@ -384,7 +426,7 @@ def segments(
     options = _scoring(**locals())
     with _reported_errors():
         if output is not None:
-            check_output_path(output)
+            check_output_path(output, [input])
         result = rfm_fast.score(input, **options, as_of=as_of)
         summary = rfm_fast.summarize(result)
         quality = rfm_fast.segment_quality(result)
@@ -424,7 +466,7 @@ def _default_predictions(input: Path, options: dict[str, Any], as_of: str | None
     columns of a scoring command."""
     from rfm_fast import clv
 
-    columns = ("customer", "timestamp", "amount", "timestamp_format")
+    columns = ("customer", "timestamp", "amount", "timestamp_format", "returns")
     return clv.analyze(input, as_of=as_of, **{k: options[k] for k in columns})
 
 
@@ -460,6 +502,7 @@ def migrate(
     method: MethodOpt = Method.exact,
     frequency: FrequencyOpt = Frequency.orders,
     monetary: MonetaryOpt = Monetary.sum,
+    returns: ReturnsOpt = Returns.net,
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
 ) -> None:
@@ -476,7 +519,7 @@ def migrate(
     with _reported_errors():
         for path in (output, movers_output):
             if path is not None:
-                check_output_path(path)
+                check_output_path(path, [input])
         moved = rfm_fast.migrate(input, as_of=tuple(as_of), **options)
         matrix = moved.matrix()
         movers = moved.movers(source, target) if source is not None else None
@@ -524,6 +567,7 @@ def report(
     method: MethodOpt = Method.exact,
     frequency: FrequencyOpt = Frequency.orders,
     monetary: MonetaryOpt = Monetary.sum,
+    returns: ReturnsOpt = Returns.net,
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
 ) -> None:
@@ -537,8 +581,7 @@ def report(
     with _reported_errors():
         from rfm_fast.insight.report import write_report
 
-        if not output.parent.is_dir():
-            raise rfm_fast.RFMError(f"output folder {output.parent} does not exist")
+        check_output_path(output, [input], suffixes=(".html", ".htm"))
         migration = None
         if len(dates) == 2:
             migration = rfm_fast.migrate(input, as_of=tuple(dates), **options)
@@ -574,13 +617,14 @@ def clv_command(
     step: Annotated[
         float | None, typer.Option(help="Discounting step, in --unit (default: horizon / 12).")
     ] = None,
+    returns: ReturnsOpt = Returns.net,
     timestamp_format: FormatOpt = None,
 ) -> None:
     """Fit BG/NBD and Gamma-Gamma to INPUT and predict p_alive, purchases, spend and CLV per
     customer (needs the extra: clv)."""
     with _reported_errors():
         if output is not None:
-            check_output_path(output)
+            check_output_path(output, [input])
         from rfm_fast import clv
 
         result = clv.analyze(
@@ -594,6 +638,7 @@ def clv_command(
             discount_rate=discount_rate,
             step=step,
             timestamp_format=timestamp_format,
+            returns=returns.value,
         )
         if output is not None:
             write_table(result.table, output)
@@ -645,7 +690,7 @@ def example(
     """Score the built-in example: CDNOW, 69,659 purchases of 23,570 customers (1997-1998)."""
     with _reported_errors():
         if output is not None:
-            check_output_path(output)
+            check_output_path(output, [input])
         path = rfm_fast.datasets.example_path()
         out.print(f"scoring the built-in example {path.name} (CDNOW, 1997-01 .. 1998-06)")
         result = rfm_fast.score(path, **rfm_fast.datasets.EXAMPLE_COLUMNS)
@@ -666,6 +711,7 @@ def main(argv: list[str] | None = None) -> Any:
     """
     if argv is not None:
         return app(args=argv, prog_name="rfm")
+    signal.signal(signal.SIGTERM, _terminate)
     gc.freeze()
     try:
         return app(prog_name="rfm")

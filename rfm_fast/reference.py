@@ -238,6 +238,7 @@ def score(
     monetary: str = "sum",
     thresholds: dict[str, list[float]] | None = None,
     rules: list[Rule] | None = DEFAULT_RULES,
+    returns: str = "net",
 ) -> tuple[pd.DataFrame, dict[str, list[float]], dict[str, Any]]:
     """Score customers by recency, frequency and monetary value, as ``docs/semantics.md`` says.
 
@@ -274,6 +275,11 @@ def score(
     rules : list of (str, dict of str to (int, int)), optional
         Ordered segment rules; the first whose inclusive score ranges all match wins, else
         ``"Other"``. ``None`` makes every segment ``"Other"``. The default map needs ``bins=5``.
+    returns : {"net", "purchase", "drop"}, default "net"
+        A row with a negative amount is a return. ``"net"``: it adds to the sum, but is not a
+        purchase (no frequency, first or last purchase); customers with only returns are left
+        out. ``"purchase"``: a row like any other. ``"drop"``: left out, after the other
+        reasons, and counted.
 
     Returns
     -------
@@ -286,7 +292,8 @@ def score(
         customer reaches the score, NaN for every edge of an empty input).
     stats : dict
         ``rows_read``, ``rows_used``, ``dropped`` (``null_customer``, ``null_timestamp``,
-        ``after_as_of``), ``null_amount``, ``customers``, ``as_of`` and ``empty_bins``.
+        ``after_as_of``, ``returns``), ``null_amount``, ``customers``, ``as_of``,
+        ``empty_bins``, ``return_rows`` and ``customers_only_returns``.
 
     Raises
     ------
@@ -295,8 +302,11 @@ def score(
     """
     thresholds = thresholds or {}
     _check_options(bins, method, frequency, monetary, thresholds, rules)
-    used = _used_rows(df, customer, timestamp, amount, as_of)
-    per = _per_customer(used, df, order, frequency)
+    if returns not in ("net", "purchase", "drop"):
+        raise ValueError(f"returns must be 'net', 'purchase' or 'drop', got {returns!r}")
+    used = _used_rows(df, customer, timestamp, amount, as_of, returns)
+    all_customers = _per_customer(used, df, order, frequency, returns)
+    per = all_customers[all_customers["frequency"] > 0] if returns == "net" else all_customers
     values = _metric_values(per, used.as_of, monetary)
     scores, edges = _scores_and_edges(values, bins, method, thresholds)
     table = _result_table(customer, used.keys.dtype, per, values, scores, rules)
@@ -307,8 +317,11 @@ def score(
             "null_customer": int(used.null_customer.sum()),
             "null_timestamp": int(used.null_timestamp.sum()),
             "after_as_of": int(used.after_as_of.sum()),
+            "returns": int(used.dropped_returns.sum()),
         },
         "null_amount": int(np.isnan(used.rows["amount"].to_numpy()).sum()),
+        "return_rows": used.return_rows,
+        "customers_only_returns": len(all_customers) - len(per),
         "customers": len(per),
         "as_of": used.as_of,
         "empty_bins": {
@@ -329,37 +342,61 @@ class _UsedRows:
     null_customer: np.ndarray
     null_timestamp: np.ndarray
     after_as_of: np.ndarray
+    dropped_returns: np.ndarray
+    return_rows: int  # rows with a negative amount, of those not dropped for another reason
     as_of: pd.Timestamp | None
 
 
 def _used_rows(
-    df: pd.DataFrame, customer: str, timestamp: str, amount: str, as_of: pd.Timestamp | None
+    df: pd.DataFrame,
+    customer: str,
+    timestamp: str,
+    amount: str,
+    as_of: pd.Timestamp | None,
+    returns: str,
 ) -> _UsedRows:
     """Drop null customers, then null timestamps, then rows after ``as_of`` (by default the
-    latest used timestamp plus one day)."""
+    latest used timestamp plus one day), then returns with ``returns="drop"``. The default
+    ``as_of`` comes from the rows kept, returns included where they are kept."""
     amounts = _amounts(df, amount)
     ts_all = _timestamps(df[timestamp])
     null_customer = df[customer].isna().to_numpy()
     null_timestamp = ts_all.isna().to_numpy() & ~null_customer
     keep = ~null_customer & ~null_timestamp
-    if as_of is None and keep.any():
-        as_of = ts_all[keep].max() + DAY
+    negative = amounts < 0  # False for NaN
     after_as_of = np.zeros(len(df), dtype=bool)
-    if as_of is not None:
+    if as_of is not None:  # (no row is after the default as_of)
         after_as_of = keep & (ts_all > as_of).to_numpy()
     keep &= ~after_as_of
+    return_rows = int((keep & negative).sum())
+    dropped_returns = keep & negative if returns == "drop" else np.zeros(len(df), dtype=bool)
+    keep &= ~dropped_returns
+    if as_of is None and keep.any():
+        as_of = ts_all[keep].max() + DAY
     keys = _customer_keys(df[customer][keep]).reset_index(drop=True)
     rows = pd.DataFrame(
         {"key": keys, "ts": ts_all[keep].reset_index(drop=True), "amount": amounts[keep]}
     )
-    return _UsedRows(rows, keys, keep, null_customer, null_timestamp, after_as_of, as_of)
+    return _UsedRows(
+        rows,
+        keys,
+        keep,
+        null_customer,
+        null_timestamp,
+        after_as_of,
+        dropped_returns,
+        return_rows,
+        as_of,
+    )
 
 
 def _per_customer(
-    used: _UsedRows, df: pd.DataFrame, order: str | None, frequency: str
+    used: _UsedRows, df: pd.DataFrame, order: str | None, frequency: str, returns: str
 ) -> pd.DataFrame:
     """First and last purchase, exact sum and frequency per customer, sorted by key: numbers
-    numerically, text by code point (= UTF-8 byte order)."""
+    numerically, text by code point (= UTF-8 byte order). With ``returns="net"``, the first and
+    last purchase and the frequency come from the purchases only (a customer with none has
+    frequency 0), the sum from every row."""
     rows = used.rows
     if frequency == "days":
         wall = rows["ts"].dt.tz_localize(None) if rows["ts"].dt.tz is not None else rows["ts"]
@@ -367,21 +404,23 @@ def _per_customer(
     if order is not None:
         orders = df[order][used.keep].reset_index(drop=True)
         rows = rows.assign(order=orders, order_is_null=orders.isna())
-    groups = rows.groupby("key", sort=False)
-    per = pd.DataFrame(
-        {
-            "first_purchase": groups["ts"].min(),
-            "last_purchase": groups["ts"].max(),
-            "sum": groups["amount"].agg(_exact_sum).astype("float64"),
-        }
-    )
+    sums = rows.groupby("key", sort=False)["amount"].agg(_exact_sum).astype("float64")
+    purchases = rows[~(rows["amount"] < 0).to_numpy()] if returns == "net" else rows
+    groups = purchases.groupby("key", sort=False)
+    per = pd.DataFrame({"sum": sums})
+    per["first_purchase"] = groups["ts"].min()
+    per["last_purchase"] = groups["ts"].max()
+    too_large = per.index[(per["sum"].abs() >= 2.0**63 - 2).to_numpy()]
+    if len(too_large):
+        raise ValueError(f"the amounts of customer {too_large[0]!r} sum past 2**63 - 2")
     if frequency == "days":
         per["frequency"] = groups["day"].nunique()
     elif order is not None:
         per["frequency"] = groups["order"].nunique() + groups["order_is_null"].sum()
     else:
         per["frequency"] = groups.size()
-    per["frequency"] = per["frequency"].astype("int64")
+    per["frequency"] = per["frequency"].fillna(0).astype("int64")
+    per = per[["first_purchase", "last_purchase", "sum", "frequency"]]
     found = list(per.index)
     return per.iloc[sorted(range(len(found)), key=found.__getitem__)]
 

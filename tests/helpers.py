@@ -111,6 +111,7 @@ class Case:
             monetary=o.get("monetary", "sum"),
             thresholds=o.get("thresholds"),
             rules=self.rules,
+            returns=o.get("returns", "net"),
         )
 
 
@@ -211,6 +212,9 @@ def assert_matches_reference(case: Case) -> rfm_fast.RFMResult:
     assert stats.rows_used == ref_stats["rows_used"]
     assert stats.dropped == ref_stats["dropped"]
     assert stats.null_amount == ref_stats["null_amount"]
+    assert stats.return_rows == ref_stats["return_rows"]
+    assert stats.customers_only_returns == ref_stats["customers_only_returns"]
+    assert stats.returns == case.options.get("returns", "net")
     assert stats.customers == ref_stats["customers"] == table.num_rows
     assert stats.empty_bins == ref_stats["empty_bins"]
     assert stats.bins == case.options.get("bins", 5)
@@ -332,3 +336,5 @@ def assert_same_as_reference(result: rfm_fast.RFMResult, expected, edges, stats)
     assert result.stats.rows_used == stats["rows_used"]
     assert result.stats.dropped == stats["dropped"]
     assert result.stats.customers == stats["customers"]
+    assert result.stats.return_rows == stats["return_rows"]
+    assert result.stats.customers_only_returns == stats["customers_only_returns"]

@@ -317,6 +317,9 @@ def cases(
     options["method"] = draw(st.sampled_from(["exact", "split"]))
     options["frequency"] = draw(st.sampled_from(["orders", "orders", "days"]))
     options["monetary"] = draw(st.sampled_from(["sum", "sum", "mean"]))
+    returns = draw(st.sampled_from(["net", "net", "purchase", "drop"]))
+    if returns != "net" or draw(st.booleans()):  # the default, given or not
+        options["returns"] = returns
     if with_thresholds is not False:
         given = draw(thresholds(bins, required=bool(with_thresholds)))
         if given is not None:

@@ -51,10 +51,15 @@ from rfm_fast._kernels.totals import (
     DROPPED_NULL_TIMESTAMP,
     MAX_TIMESTAMP,
     NULL_AMOUNT,
+    RETURN_ROWS,
+    RETURNS_DROP,
     ROWS_USED,
     amount_parts,
     exact_sum,
 )
+
+INT64_MAX = np.int64(np.iinfo(np.int64).max)
+INT64_MIN = np.int64(np.iinfo(np.int64).min)
 
 # Words of a record.
 R_KEY = 0
@@ -79,7 +84,10 @@ LAST = 2
 ROWS = 3  # 0: the slot is empty
 SUM_WHOLE = 4
 SUM_FRACTION = 5
-DISTINCT = 6  # null orders (each one of its own) while folding; compact_slots' callers add the rest
+DISTINCT = (
+    6  # null orders (each one of its own) while folding; compact_slots' callers add the rest.
+)
+# Without distinct values: the returns among ROWS (with net returns)
 LAST_VALUE = 7  # the customer's latest distinct value: a repeat is not appended to the pairs
 SLOT_WIDTH = 8
 N_TOTALS = DISTINCT - FIRST + 1
@@ -169,6 +177,7 @@ def scatter_int_rows(
     amounts,
     amount_bitmap,
     amount_bit_offset,
+    returns,
     values,
     value_bitmap,
     value_bit_offset,
@@ -199,6 +208,9 @@ def scatter_int_rows(
         Rows with a later timestamp are left out (and counted).
     amounts, amount_bitmap, amount_bit_offset : int or float array, uint8 array, int
         Amounts; null and NaN ones are stored as 0 and counted.
+    returns : int
+        ``RETURNS_DROP`` (of :mod:`rfm_fast._kernels.totals`): rows with a negative amount are
+        left out. Such rows are counted (``RETURN_ROWS``) whatever ``returns`` is.
     values, value_bitmap, value_bit_offset : int64 array, uint8 array, int
         Distinct values (order ids or days); empty when rows are counted.
     fill : int64 array, ``(partitions,)``
@@ -234,6 +246,14 @@ def scatter_int_rows(
         if ts > as_of_limit:
             counters[DROPPED_AFTER_AS_OF] += 1
             continue
+        value = amounts[i]
+        has_amount = is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(
+            value
+        ) == np.float64(value)
+        negative = has_amount and value < 0
+        if negative and returns == RETURNS_DROP:
+            counters[RETURN_ROWS] += 1
+            continue
         key = np.int64(keys[i])
         p = partition_of(mix64(key), shift)
         f = fill[p]
@@ -242,12 +262,13 @@ def scatter_int_rows(
             break
         fill[p] = f + 1
         used += 1
+        if negative:  # counted once stored: a row that did not fit is scattered again
+            counters[RETURN_ROWS] += 1
         if ts > max_ts:
             max_ts = ts
         records[p, f, R_KEY] = key
         records[p, f, R_TS] = ts
-        value = amounts[i]
-        if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(value) == np.float64(value):
+        if has_amount:
             store_amount(records, records_float, p, f, value)
         else:
             records[p, f, R_AMOUNT] = 0
@@ -332,6 +353,7 @@ def scatter_text_rows(
     amounts,
     amount_bitmap,
     amount_bit_offset,
+    returns,
     values,
     value_bitmap,
     value_bit_offset,
@@ -390,6 +412,14 @@ def scatter_text_rows(
         if ts > as_of_limit:
             counters[DROPPED_AFTER_AS_OF] += 1
             continue
+        value = amounts[i]
+        has_amount = is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(
+            value
+        ) == np.float64(value)
+        negative = has_amount and value < 0
+        if negative and returns == RETURNS_DROP:
+            counters[RETURN_ROWS] += 1
+            continue
         k = index[i] if indexed else i
         lo = np.int64(offsets[k])
         length = np.int64(offsets[k + 1]) - lo
@@ -403,6 +433,8 @@ def scatter_text_rows(
             break
         fill[p] = f + 1
         text_fill[p] = t + n_words
+        if negative:
+            counters[RETURN_ROWS] += 1
         for w in range(n_words):
             texts[p, t + w] = scratch[w]
         used += 1
@@ -411,8 +443,7 @@ def scatter_text_rows(
         records[p, f, R_KEY] = np.int64(h)
         records[p, f, text_at] = (t << TEXT_LENGTH_BITS) | length
         records[p, f, R_TS] = ts
-        value = amounts[i]
-        if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(value) == np.float64(value):
+        if has_amount:
             store_amount(records, records_float, p, f, value)
         else:
             records[p, f, R_AMOUNT] = 0
@@ -435,6 +466,7 @@ def fold_records(
     records,
     records_float,
     witness,
+    net_returns,
     start,
     stop,
     slots,
@@ -460,6 +492,11 @@ def fold_records(
         One partition's buffer (of one thread).
     witness : empty int64 or float64 array
         The amounts' type: how ``R_AMOUNT`` is read.
+    net_returns : bool
+        A record with a negative amount is a return: it adds to the sum (and, without
+        distinct values, to the returns counted in ``DISTINCT``) but does not set the first
+        or last purchase, nor count as an order. A customer whose records are all returns has
+        ``FIRST == INT64_MAX`` and ``LAST == INT64_MIN``.
     start, stop : int
         The records to fold.
     slots : int64 array, ``(table_capacity, SLOT_WIDTH)``
@@ -500,24 +537,29 @@ def fold_records(
             if slot == capacity:
                 slot = 0
         ts = records[r, R_TS]
+        whole, fraction = amount_parts(load_amount(records, records_float, r, witness))
+        purchase = not (net_returns and (whole < 0 or fraction < 0))
         new = slots[slot, ROWS] == 0
         if new:
             slots[slot, KEY] = key
-            slots[slot, FIRST] = ts
-            slots[slot, LAST] = ts
+            slots[slot, FIRST] = ts if purchase else INT64_MAX
+            slots[slot, LAST] = ts if purchase else INT64_MIN
             if has_values:
                 slot_groups[slot] = -used - 1  # no LAST_VALUE yet
             used += 1
-        else:
+        elif purchase:
             if ts < slots[slot, FIRST]:
                 slots[slot, FIRST] = ts
             if ts > slots[slot, LAST]:
                 slots[slot, LAST] = ts
         slots[slot, ROWS] += 1
-        whole, fraction = amount_parts(load_amount(records, records_float, r, witness))
         slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
             slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION], whole, fraction
         )
+        if not purchase:
+            if not has_values:
+                slots[slot, DISTINCT] += 1  # the returns, taken off the rows at the end
+            continue
         if not has_values:
             continue
         if records[r, R_FLAGS] & VALUE_IS_NULL:
@@ -544,6 +586,7 @@ def fold_text_records(
     records,
     records_float,
     witness,
+    net_returns,
     texts,
     start,
     stop,
@@ -615,6 +658,8 @@ def fold_text_records(
             if slot == capacity:
                 slot = 0
         ts = records[r, R_TS]
+        whole, fraction = amount_parts(load_amount(records, records_float, r, witness))
+        purchase = not (net_returns and (whole < 0 or fraction < 0))
         new = slots[slot, ROWS] == 0
         if new:
             n_words = text_words(length)
@@ -626,22 +671,25 @@ def fold_text_records(
             slot_text[slot] = (bytes_used << TEXT_LENGTH_BITS) | length
             bytes_used += n_words
             slots[slot, KEY] = key
-            slots[slot, FIRST] = ts
-            slots[slot, LAST] = ts
+            slots[slot, FIRST] = ts if purchase else INT64_MAX
+            slots[slot, LAST] = ts if purchase else INT64_MIN
             if has_values:
                 slot_groups[slot] = -used - 1  # no LAST_VALUE yet
             used += 1
-        else:
+        elif purchase:
             if ts < slots[slot, FIRST]:
                 slots[slot, FIRST] = ts
             if ts > slots[slot, LAST]:
                 slots[slot, LAST] = ts
         # From here on as in fold_records.
         slots[slot, ROWS] += 1
-        whole, fraction = amount_parts(load_amount(records, records_float, r, witness))
         slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
             slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION], whole, fraction
         )
+        if not purchase:
+            if not has_values:
+                slots[slot, DISTINCT] += 1
+            continue
         if not has_values:
             continue
         if records[r, R_FLAGS] & VALUE_IS_NULL:

@@ -17,9 +17,17 @@ from rfm_fast._kernels.hashing import is_valid
 FRACTION_BITS = 60
 FRACTION_ONE = np.int64(1) << np.int64(FRACTION_BITS)
 AMOUNT_LIMIT = 2.0**62
-"""Amounts (and per-customer sums) must stay below this absolute value."""
+"""Each amount must stay below this absolute value (so that adding one, with its carry, to a
+sum can be checked for overflow without overflowing)."""
 INT_LIMIT = np.int64(1) << np.int64(62)
 """The same limit, for integer amounts."""
+SUM_LIMIT = np.int64(np.iinfo(np.int64).max - 1)
+"""The largest whole part of a sum, in absolute value: ``2**63 - 2``, so that a sum's whole
+part plus a carry, and its negation, stay int64."""
+SUM_OVERFLOW = np.int64(np.iinfo(np.int64).min)
+"""The fraction word of a sum that left the int64 range: it stays so through every later
+addition and merge, and :func:`sums_to_float` reports it (a valid fraction is below ``2**60``
+in absolute value)."""
 
 # Slots of the per-thread ``counters`` arrays (see rfm_fast._kernels.buffered).
 DROPPED_NULL_CUSTOMER = 0
@@ -28,7 +36,13 @@ DROPPED_AFTER_AS_OF = 2
 NULL_AMOUNT = 3
 ROWS_USED = 4
 MAX_TIMESTAMP = 5
-N_COUNTERS = 6
+RETURN_ROWS = 6  # rows with a negative amount: netted, dropped or counted as purchases
+N_COUNTERS = 7
+
+# How rows with a negative amount (returns) are taken: the ``returns`` argument of the kernels.
+RETURNS_PURCHASE = 0  # as purchases
+RETURNS_NET = 1  # netted into the sum, but not a purchase
+RETURNS_DROP = 2  # left out
 
 
 def amount_parts(value):  # pragma: no cover - replaced by the overload inside kernels
@@ -89,13 +103,29 @@ def _amount_too_large_overload(value):
 
 @jit_inline
 def exact_sum(sum_whole, sum_fraction, whole, fraction):
-    """(whole, fraction) of a sum plus one split amount, keeping ``|fraction| < 2**60``."""
+    """(whole, fraction) of a sum plus one split amount (or another sum), keeping
+    ``|fraction| < 2**60``.
+
+    A sum whose whole part would pass :data:`SUM_LIMIT` in absolute value gets the fraction
+    :data:`SUM_OVERFLOW`, and keeps it. The test compares before adding: Numba's signed
+    additions may not wrap (LLVM's ``nsw``), so a wrapped result cannot be tested afterwards.
+    ``|whole| <= SUM_LIMIT`` (an amount's, or another sum's), so ``whole + carry`` cannot
+    overflow.
+    """
+    if sum_fraction == SUM_OVERFLOW or fraction == SUM_OVERFLOW:
+        return sum_whole, SUM_OVERFLOW
     total = sum_fraction + fraction
+    carry = np.int64(0)
     if total >= FRACTION_ONE:
-        return sum_whole + whole + 1, total - FRACTION_ONE
-    if total <= -FRACTION_ONE:
-        return sum_whole + whole - 1, total + FRACTION_ONE
-    return sum_whole + whole, total
+        carry = np.int64(1)
+        total -= FRACTION_ONE
+    elif total <= -FRACTION_ONE:
+        carry = np.int64(-1)
+        total += FRACTION_ONE
+    step = whole + carry
+    if (step > 0 and sum_whole > SUM_LIMIT - step) or (step < 0 and sum_whole < -SUM_LIMIT - step):
+        return sum_whole, SUM_OVERFLOW
+    return sum_whole + step, total
 
 
 @jit_inline
@@ -159,9 +189,16 @@ def exact_to_float(whole, fraction):
 def sums_to_float(sum_whole, sum_fraction, out):
     """Turn exact (whole, fraction) sums into float64, each rounded once (to nearest, ties to
     even), so that the result is a function of the exact sum alone, whatever pair of words
-    represented it."""
+    represented it.
+
+    Returns the first sum that overflowed (fraction :data:`SUM_OVERFLOW`), or -1; its ``out``
+    and later ones are left unwritten then.
+    """
     for g in range(sum_whole.shape[0]):
+        if sum_fraction[g] == SUM_OVERFLOW:
+            return g
         out[g] = exact_to_float(sum_whole[g], sum_fraction[g])
+    return -1
 
 
 @jit

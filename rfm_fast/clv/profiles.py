@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from rfm_fast._kernels import btyd
 from rfm_fast._kernels import totals as total_kernels
 from rfm_fast.core import arrow
-from rfm_fast.core.aggregator import INT64_MAX, KeyTable
+from rfm_fast.core.aggregator import INT64_MAX, KeyTable, monetary_sums
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS, require_rereadable
 from rfm_fast.core.options import ReadOptions
 from rfm_fast.core.pipeline import BatchColumns, output_keys, read_totals
@@ -39,7 +39,8 @@ def _days_per_unit(unit: str | float) -> float:
 class _FirstDaySpend:
     """Observer of the aggregation: each customer's first purchase day and its exact spend."""
 
-    def __init__(self, key_kind: str) -> None:
+    def __init__(self, key_kind: str, returns: str) -> None:
+        self.returns = returns
         self.customers = KeyTable(key_kind)
         self.first_day = np.empty(0, dtype=np.int64)
         self.whole = np.empty(0, dtype=np.int64)
@@ -58,6 +59,8 @@ class _FirstDaySpend:
         has_amount = batch.amounts_valid.mask(n)
         if batch.amounts.dtype.kind == "f":
             has_amount &= ~np.isnan(batch.amounts)
+        if self.returns != "purchase":  # a return is not a purchase (nor, dropped, anything)
+            keep &= ~(has_amount & (batch.amounts < 0))
         btyd.first_day_sums(
             ids,
             batch.distinct.values.astype(np.int64, copy=False),
@@ -77,14 +80,34 @@ def _key_kind(column: arrow.KeyColumn) -> str:
     return "int" if isinstance(column, arrow.IntColumn) else "string"
 
 
-def _exact_difference(whole: np.ndarray, fraction: np.ndarray) -> np.ndarray:
-    """(whole, fraction) words of a difference of exact sums, rounded once to float64."""
+def _exact_difference(
+    whole: np.ndarray, fraction: np.ndarray, keys: pa.Array | np.ndarray
+) -> np.ndarray:
+    """(whole, fraction) words of a difference of exact sums, rounded once to float64.
+
+    A difference that leaves the exactly summed range (NumPy's subtraction wraps) is an
+    :class:`RFMError` naming the customer, as a sum that does is.
+    """
     carry = np.floor_divide(fraction, total_kernels.FRACTION_ONE)
+    overflow = (fraction == total_kernels.SUM_OVERFLOW) | (
+        np.abs(whole) > total_kernels.SUM_LIMIT - 2
+    )
     whole = whole + carry
-    fraction = fraction - carry * total_kernels.FRACTION_ONE
-    out = np.empty(whole.shape[0])
-    total_kernels.sums_to_float(whole, fraction, out)
-    return out
+    fraction = np.where(
+        overflow, total_kernels.SUM_OVERFLOW, fraction - carry * total_kernels.FRACTION_ONE
+    )
+    return monetary_sums(whole, fraction, keys)
+
+
+def _difference_words(
+    whole: np.ndarray, fraction: np.ndarray, minus_whole: np.ndarray, minus_fraction: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(whole - minus_whole, fraction - minus_fraction)``, with the fraction word set to
+    ``SUM_OVERFLOW`` where the subtraction wrapped or ``minus`` had overflowed."""
+    difference = whole - minus_whole  # wraps in NumPy: detected from the signs
+    wrapped = ((whole ^ minus_whole) & (whole ^ difference)) < 0
+    wrapped |= minus_fraction == total_kernels.SUM_OVERFLOW
+    return difference, np.where(wrapped, total_kernels.SUM_OVERFLOW, fraction - minus_fraction)
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,7 @@ def _profiles(
     timestamp_format: str | None,
     batch_rows: int,
     threads: int | None,
+    returns: str,
 ) -> _Profiles:
     options = ReadOptions.checked(
         customer=customer,
@@ -122,16 +146,18 @@ def _profiles(
         timestamp_format=timestamp_format,
         batch_rows=batch_rows,
         threads=threads,
+        returns=returns,
     )
     observers: list[_FirstDaySpend] = []
 
     def observe(batch: BatchColumns) -> None:
         if not observers:
-            observers.append(_FirstDaySpend(_key_kind(batch.customers)))
+            observers.append(_FirstDaySpend(_key_kind(batch.customers), returns))
         observers[0](batch)
 
     aggregated = read_totals(data, options, keep_parts=True, observer=observe)
-    totals, axis = aggregated.totals, aggregated.axis
+    totals, _ = aggregated.totals.purchasers()
+    axis = aggregated.axis
     n = len(totals)
     keys = output_keys(totals.keys, aggregated.customer_type)
     first_day = np.zeros(n, dtype=np.int64)
@@ -161,8 +187,10 @@ def _profiles(
         first_day=first_day,
         last_day=last_day,
         periods=totals.distinct,
-        total=_exact_difference(whole, fraction),
-        repeat=_exact_difference(whole - first_whole, fraction - first_fraction),
+        total=_exact_difference(whole, fraction, keys),
+        repeat=_exact_difference(
+            *_difference_words(whole, fraction, first_whole, first_fraction), keys
+        ),
         as_of_day=as_of_day,
         rows_read=aggregated.counts.rows_read,
         rows_used=aggregated.counts.rows_used,
@@ -186,6 +214,7 @@ def summary(
     timestamp_format: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
+    returns: str = "net",
 ) -> pa.Table:
     """The model-ready summary of an order history, one row per customer (BTYD convention).
 
@@ -196,6 +225,10 @@ def summary(
     ----------
     data, customer, timestamp, amount, timestamp_format, batch_rows, threads
         As for :func:`rfm_fast.score`.
+    returns : {"net", "purchase", "drop"}, default "net"
+        As for :func:`rfm_fast.score`: with ``"net"``, a return is not a purchase day, its
+        amount is taken off the spend of the repeat purchases, and customers with only
+        returns are left out.
     as_of : optional
         End of the observation period; rows after it are left out. Default: the latest
         timestamp plus one day, as for :func:`rfm_fast.score`.
@@ -235,6 +268,7 @@ def summary(
         timestamp_format=timestamp_format,
         batch_rows=batch_rows,
         threads=threads,
+        returns=returns,
     )
     return _summary_table(customer, profiles, days_per_unit)
 
@@ -267,6 +301,7 @@ def calibration_holdout(
     timestamp_format: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
+    returns: str = "net",
 ) -> pa.Table:
     """The summary of a calibration period, with what each of its customers did afterwards.
 
@@ -277,7 +312,7 @@ def calibration_holdout(
 
     Parameters
     ----------
-    data, customer, timestamp, amount, unit, timestamp_format, batch_rows, threads
+    data, customer, timestamp, amount, unit, timestamp_format, batch_rows, threads, returns
         As for :func:`summary`.
     calibration_end : datetime, date or str
         The end of the calibration period (its ``as_of``).
@@ -319,6 +354,7 @@ def calibration_holdout(
         timestamp_format=timestamp_format,
         batch_rows=batch_rows,
         threads=threads,
+        returns=returns,
     )
     calibration = _profiles(data, as_of=calibration_end, **options)
     whole = _profiles(data, as_of=holdout_end, **options)

@@ -203,12 +203,14 @@ def analyze(
     timestamp_format: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
+    returns: str = "net",
 ) -> CLVResult:
     """Summary, both fits and every prediction in one call (what ``rfm clv`` runs).
 
     Parameters
     ----------
-    data, customer, timestamp, amount, as_of, unit, timestamp_format, batch_rows, threads
+    data, customer, timestamp, amount, as_of, unit, timestamp_format, batch_rows, threads, \
+returns
         As for :func:`rfm_fast.clv.summary`.
     horizon : float, default 52.0
         How far ahead, in ``unit`` (default: weeks).
@@ -251,6 +253,7 @@ def analyze(
         timestamp_format=timestamp_format,
         batch_rows=batch_rows,
         threads=threads,
+        returns=returns,
     )
     purchases = BetaGeo().fit(table)
     spend = GammaGamma().fit(table)

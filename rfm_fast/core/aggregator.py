@@ -40,6 +40,12 @@ DEFAULT_PARTITION_BITS = 10
 256)."""
 SMALL_INPUT_ROWS = 1 << 18
 """Inputs known to be smaller are aggregated in one hash table instead of partitions."""
+RETURN_MODES = {
+    "purchase": total_kernels.RETURNS_PURCHASE,
+    "net": total_kernels.RETURNS_NET,
+    "drop": total_kernels.RETURNS_DROP,
+}
+"""How rows with a negative amount are taken, by name (see docs/semantics.md, "Returns")."""
 PARALLEL_MIN_ROWS = 1 << 15
 """Smaller batches are folded in the calling thread (threads would cost more than they save)."""
 
@@ -181,13 +187,18 @@ class CustomerTotals:
     Timestamps are int64 ticks of the input column's unit (days for ``date32``). ``sums`` (the
     exact sums as (whole, fraction) words) and ``pairs`` (the distinct (customer position,
     value) pairs behind ``distinct``) are only filled when :meth:`CustomerAggregator.finish` is
-    asked for them.
+    asked for them. A customer without a purchase (whose rows are all returns, with
+    ``returns="net"``) has ``first`` INT64_MAX and ``last`` INT64_MIN: it is kept for its net
+    sum (a later batch or state may bring its purchase) and left out of a scored result
+    (:meth:`purchasers`).
     """
 
     keys: np.ndarray | pa.Array
     first: np.ndarray
     last: np.ndarray
     rows: np.ndarray
+    """Rows that are purchases (with distinct values, where the frequency does not come from
+    it, all rows)."""
     distinct: np.ndarray | None
     monetary: np.ndarray
     sums: tuple[np.ndarray, np.ndarray] | None = None
@@ -195,6 +206,52 @@ class CustomerTotals:
 
     def __len__(self) -> int:
         return self.first.shape[0]
+
+    def purchasers(self) -> tuple[CustomerTotals, int]:
+        """These totals without the customers that have no purchase, and how many those were
+        (``pairs`` are not kept when any are left out)."""
+        has_purchase = self.first != INT64_MAX
+        left_out = int(has_purchase.shape[0] - np.count_nonzero(has_purchase))
+        if not left_out:
+            return self, 0
+        keys = self.keys
+        keys = keys[has_purchase] if isinstance(keys, np.ndarray) else keys.filter(has_purchase)
+        return (
+            CustomerTotals(
+                keys=keys,
+                first=self.first[has_purchase],
+                last=self.last[has_purchase],
+                rows=self.rows[has_purchase],
+                distinct=None if self.distinct is None else self.distinct[has_purchase],
+                monetary=self.monetary[has_purchase],
+                sums=None if self.sums is None else tuple(w[has_purchase] for w in self.sums),
+            ),
+            left_out,
+        )
+
+
+def monetary_sums(
+    whole: np.ndarray, fraction: np.ndarray, keys: np.ndarray | pa.Array
+) -> np.ndarray:
+    """Exact (whole, fraction) sums rounded once to float64.
+
+    Raises
+    ------
+    RFMError
+        Naming the first customer (of ``keys``, in the sums' order) whose sum left the range
+        that is summed exactly: a wrapped or rounded total is never returned.
+    """
+    out = np.empty(whole.shape[0], dtype=np.float64)
+    bad = total_kernels.sums_to_float(whole, fraction, out)
+    if bad >= 0:
+        key = keys[bad]
+        key = key.as_py() if isinstance(key, pa.Scalar) else key.item()
+        raise RFMError(
+            f"the amounts of customer {key!r} sum to more than 9.2e18 in absolute value "
+            "(2**63 - 2, the largest sum rfm_fast keeps exactly); amounts that large are "
+            "usually in the wrong unit or corrupt: check the amount column"
+        )
+    return out
 
 
 @dataclass
@@ -208,6 +265,10 @@ class RowCounts:
     after_as_of: int = 0
     null_amount: int = 0
     max_timestamp: int | None = None
+    return_rows: int = 0
+    """Rows with a negative amount (of those not dropped for another reason)."""
+    dropped_returns: int = 0
+    """Of those, the rows left out (``returns="drop"``)."""
 
     @classmethod
     def total(cls, counts: Sequence[RowCounts]) -> RowCounts:
@@ -221,6 +282,8 @@ class RowCounts:
             after_as_of=sum(c.after_as_of for c in counts),
             null_amount=sum(c.null_amount for c in counts),
             max_timestamp=max(latest) if latest else None,
+            return_rows=sum(c.return_rows for c in counts),
+            dropped_returns=sum(c.dropped_returns for c in counts),
         )
 
 
@@ -280,6 +343,10 @@ class CustomerAggregator:
         :data:`DEFAULT_PARTITION_BITS`.
     expected_rows : int, optional
         The input's row count where it is known, to size buffers once; it need not be exact.
+    returns : {"purchase", "net", "drop"}, default "purchase"
+        How rows with a negative amount are taken (see docs/semantics.md, "Returns"). With
+        ``"net"``, a customer whose rows are all returns has totals (its net sum) but no
+        purchase: ``first`` is INT64_MAX, ``last`` INT64_MIN and its frequency 0.
     """
 
     def __init__(
@@ -291,8 +358,10 @@ class CustomerAggregator:
         threads: int = 1,
         partition_bits: int | None = None,
         expected_rows: int | None = None,
+        returns: str = "purchase",
     ):
         self.as_of_limit = int(as_of_limit)
+        self.returns = returns
         self.key_kind = key_kind
         self.distinct_kind = distinct_kind
         if partition_bits is None:
@@ -306,6 +375,7 @@ class CustomerAggregator:
             self._run,
             expected_rows,
             text=key_kind == "string",
+            returns=RETURN_MODES[returns],
         )
         # Text order ids, and dictionary-encoded ids of either kind, are mapped to dense ids
         # first (integer ids are counted as they are).
@@ -425,6 +495,8 @@ class CustomerAggregator:
             after_as_of=int(total[total_kernels.DROPPED_AFTER_AS_OF]),
             null_amount=int(total[total_kernels.NULL_AMOUNT]),
             max_timestamp=max_ts if used else None,
+            return_rows=int(total[total_kernels.RETURN_ROWS]),
+            dropped_returns=int(total[total_kernels.RETURN_ROWS]) if self.returns == "drop" else 0,
         )
 
     def finish(self, *, keep_sums: bool = False, keep_pairs: bool = False) -> CustomerTotals:
@@ -452,10 +524,12 @@ class CustomerAggregator:
         del totals, unsorted
         if self._pool is not None:
             self._pool.shutdown()
-        monetary = np.empty(columns.shape[1], dtype=np.float64)
         whole = columns[buffered.TOTAL_SUM_WHOLE]
         fraction = columns[buffered.TOTAL_SUM_FRACTION]
-        total_kernels.sums_to_float(whole, fraction, monetary)
+        monetary = monetary_sums(whole, fraction, keys)
+        rows = columns[buffered.TOTAL_ROWS]
+        if self.returns == "net" and self.distinct_kind is None:
+            rows = rows - columns[buffered.TOTAL_DISTINCT]  # the slots counted the returns
         pairs = None
         if pair_positions is not None:
             rank = np.empty(order.shape[0], dtype=np.int64)
@@ -465,7 +539,7 @@ class CustomerAggregator:
             keys=keys,
             first=columns[buffered.TOTAL_FIRST],
             last=columns[buffered.TOTAL_LAST],
-            rows=columns[buffered.TOTAL_ROWS],
+            rows=rows,
             distinct=None if self.distinct_kind is None else columns[buffered.TOTAL_DISTINCT],
             monetary=monetary,
             sums=(whole, fraction) if keep_sums else None,

@@ -22,6 +22,7 @@ from rfm_fast.core.aggregator import (
     CustomerTotals,
 )
 from rfm_fast.core.arrow import ALL_VALID, IntColumn, KeyColumn, Validity, key_column
+from rfm_fast.core.options import RETURNS
 from rfm_fast.errors import RFMError
 
 _TICKS_PER_DAY = {
@@ -92,6 +93,7 @@ def aggregate(
     *,
     as_of: np.datetime64 | None = None,
     threads: int | None = None,
+    returns: str = "net",
 ) -> CustomerMetrics:
     """Per-customer recency, frequency and monetary value from plain NumPy arrays.
 
@@ -110,6 +112,9 @@ def aggregate(
         End of the window; default: the latest timestamp plus one day. Later rows are left out.
     threads : int, optional
         Aggregation threads (default: one per core); the result is the same for any number.
+    returns : {"net", "purchase", "drop"}, default "net"
+        How rows with a negative amount are taken, as in :func:`rfm_fast.score`; customers
+        whose rows are all returns are left out.
 
     Returns
     -------
@@ -128,6 +133,8 @@ def aggregate(
     (array([3, 7]), array([5, 1]), array([1, 2]), array([ 2.5, 15. ]))
     """
     timestamp, amount = _checked_arrays(customer, timestamp, amount, order)
+    if returns not in RETURNS:
+        raise RFMError(f"returns must be one of {', '.join(RETURNS)}; got {returns!r}")
     customers = _keys(customer, "customer")
     distinct = None if order is None else _keys(order, "order")
     ticks = timestamp.view(np.int64)
@@ -144,6 +151,7 @@ def aggregate(
         threads=threads or os.cpu_count() or 1,
         partition_bits=0 if n < SMALL_INPUT_ROWS else None,
         expected_rows=n,
+        returns=returns,
     )
     bad = _fold_arrays(aggregator, customers, ticks, ticks_valid, amount, distinct)
     if bad >= 0:
@@ -156,7 +164,8 @@ def aggregate(
     as_of_ticks = limit if as_of is not None else None
     if as_of_ticks is None and counts.max_timestamp is not None:
         as_of_ticks = counts.max_timestamp + _TICKS_PER_DAY[unit]
-    return _metrics(aggregator.finish(), as_of_ticks, timestamp.dtype, np.asarray(customer).dtype)
+    totals, _ = aggregator.finish().purchasers()
+    return _metrics(totals, as_of_ticks, timestamp.dtype, np.asarray(customer).dtype)
 
 
 def _checked_arrays(

@@ -11,9 +11,10 @@ import contextlib
 import glob
 import os
 import queue
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,13 +129,36 @@ def open_source(
             len(data),
             lambda cols: _stream_table(data.select(cols).to_arrow(), batch_rows),
         )
+    if hasattr(data, "__arrow_c_stream__"):
+        return _capsule_source(data)
     if isinstance(data, Mapping):
         return _mapping_source(data, batch_rows)
     raise RFMError(
         "data must be a pyarrow Table, RecordBatch or RecordBatchReader, a pandas or polars "
-        "DataFrame, a mapping of column name to NumPy array, or a path to a Parquet, CSV or "
-        f"Arrow IPC file; got {type(data).__module__}.{type(data).__name__}"
+        "DataFrame, any object that exports an Arrow stream (__arrow_c_stream__: DuckDB, "
+        "ibis, nanoarrow, ...), a mapping of column name to NumPy array, or a path to a "
+        f"Parquet, CSV or Arrow IPC file; got {type(data).__module__}.{type(data).__name__}"
     )
+
+
+def _capsule_source(data: Any) -> Source:
+    """An object that exports an Arrow C stream (the Arrow PyCapsule interface): its batches
+    are read as they come, without a copy. Each :meth:`Source.open` asks for a new stream, so
+    the object can be read twice where it can export twice (DuckDB relations, data frames)."""
+    name = f"{type(data).__module__.split('.')[0]} {type(data).__name__} (Arrow stream)"
+    try:
+        first = [pa.RecordBatchReader.from_stream(data)]  # read by the first open
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise RFMError(f"cannot read the Arrow stream of the {name}: {exc}") from None
+    schema = first[0].schema
+
+    def opener(cols: list[str]):
+        reader = first.pop() if first else pa.RecordBatchReader.from_stream(data)
+        return pa.schema([reader.schema.field(c) for c in cols]), (
+            batch.select(cols) for batch in reader
+        )
+
+    return Source(name, schema.names, None, opener)
 
 
 def _stream_table(table: pa.Table, batch_rows: int) -> tuple[pa.Schema, Iterator]:
@@ -456,29 +480,84 @@ def _cpu_timed(batches: Iterator[pa.RecordBatch], cpu: list[float]) -> Iterator[
 # --------------------------------------------------------------------------- output
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """The output path, if its suffix names a format we write and its folder exists."""
+def check_output_path(
+    path: str | os.PathLike,
+    inputs: Sequence[Any] = (),
+    suffixes: Sequence[str] = OUTPUT_SUFFIXES,
+) -> Path:
+    """The output path, checked before any work: its suffix names a format we write, it is not
+    a folder nor one of the ``inputs`` (paths; other inputs are ignored), and its folder
+    exists and can be written to.
+
+    Raises
+    ------
+    RFMError
+        Saying which of these does not hold.
+    """
     path = Path(path)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+    if path.suffix.lower() not in suffixes:
         raise RFMError(
             f"cannot tell the output format of {path} from its suffix; use one of "
-            f"{', '.join(OUTPUT_SUFFIXES)}"
+            f"{', '.join(suffixes)}"
         )
-    if not path.parent.is_dir():
-        raise RFMError(f"output folder {path.parent} does not exist")
+    if path.is_dir():
+        raise RFMError(f"the output {path} is a folder; give the name of a file to write")
+    folder = path.parent
+    if not folder.is_dir():
+        raise RFMError(f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RFMError(f"cannot write to the output folder {folder}: permission denied")
+    for given in inputs:
+        if isinstance(given, str | os.PathLike) and _same_file(path, Path(given)):
+            raise RFMError(f"the output {path} is the input file; write the result to another file")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary)`` on a new temporary file beside ``path``, then rename it over
+    ``path``: readers see the old file or the complete new one, and a failed or interrupted
+    write (an exception, Ctrl-C, or SIGTERM under the ``rfm`` command) leaves nothing behind.
+    Each call has a temporary name of its own, so concurrent writers do not collide.
+
+    Raises
+    ------
+    RFMError
+        When the file cannot be written, saying why (permission, disk full, ...).
+    """
+    path = Path(path)
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
     return path
 
 
 def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Write ``table`` in the format of the suffix, atomically.
-
-    The table goes to a temporary file in the same folder, which is renamed over ``path`` only
-    when complete: an interrupted or failed write leaves no partial file behind.
-    """
+    """Write ``table`` in the format of the suffix, atomically (:func:`write_atomically`)."""
     path = check_output_path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        suffix = path.suffix.lower()
+    suffix = path.suffix.lower()
+
+    def write(temporary: Path) -> None:
         if suffix == ".parquet":
             pq.write_table(table, temporary)
         elif suffix == ".csv":
@@ -486,12 +565,8 @@ def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
         else:
             with pa_ipc.new_file(temporary, table.schema) as writer:
                 writer.write_table(table)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    return path
+
+    return write_atomically(path, write)
 
 
 def _decoded(table: pa.Table) -> pa.Table:

@@ -6,8 +6,8 @@ objects with a ``checked`` constructor; the steps after it take them as they are
 
 * :class:`Columns`: the input columns, with the one reading of ``amount="Quantity*UnitPrice"``;
 * :class:`ReadOptions`: the columns and how to read them (``as_of``, ``frequency``,
-  ``timestamp_format``, ``batch_rows``, ``threads``): what a :class:`rfm_fast.CustomerState`
-  is built with;
+  ``returns``, ``timestamp_format``, ``batch_rows``, ``threads``): what a
+  :class:`rfm_fast.CustomerState` is built with;
 * :class:`ScoreOptions`: how totals become scores (``bins``, ``method``, ``monetary``,
   ``segments``, ``thresholds``): what :meth:`rfm_fast.CustomerState.score` takes;
 * :class:`ScoringOptions`: both, for a whole run.
@@ -15,6 +15,7 @@ objects with a ``checked`` constructor; the steps after it take them as they are
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from rfm_fast.core.segments import SegmentsSpec, resolve_rules
 from rfm_fast.errors import RFMError
 
 FREQUENCIES = ("orders", "days")
+RETURNS = ("net", "purchase", "drop")
+"""How rows with a negative amount are taken; the first is the default (docs/semantics.md,
+"Returns")."""
 MONETARIES = ("sum", "mean")
 
 
@@ -72,8 +76,10 @@ class Columns:
             if not isinstance(name, str) or not name:
                 raise RFMError(f"the {role} column must be given as a column name; got {name!r}")
             if name not in available:
+                close = closest_name(name, available)
+                hint = f" (did you mean {close!r}?)" if close is not None else ""
                 raise RFMError(
-                    f"{role} column {name!r} not found; the input has columns: "
+                    f"{role} column {name!r} not found{hint}; the input has columns: "
                     + ", ".join(repr(c) for c in available)
                 )
             return name
@@ -130,6 +136,7 @@ class ReadOptions:
     batch_rows: int
     threads: int
     """Resolved: the number of cores where the user gave none."""
+    returns: str = RETURNS[0]
 
     @classmethod
     def checked(
@@ -144,6 +151,7 @@ class ReadOptions:
         timestamp_format: str | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         threads: int | None = None,
+        returns: str = RETURNS[0],
     ) -> ReadOptions:
         """The options, checked (the columns are checked against the input when it is
         opened: :meth:`Columns.resolve`).
@@ -151,8 +159,8 @@ class ReadOptions:
         Raises
         ------
         RFMError
-            For an unknown ``frequency``, or ``batch_rows`` or ``threads`` that are not
-            positive integers.
+            For an unknown ``frequency`` or ``returns``, or ``batch_rows`` or ``threads``
+            that are not positive integers.
 
         Examples
         --------
@@ -163,6 +171,8 @@ class ReadOptions:
         """
         if frequency not in FREQUENCIES:
             raise RFMError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
+        if returns not in RETURNS:
+            raise RFMError(f"returns must be one of {', '.join(RETURNS)}; got {returns!r}")
         if not _is_positive_int(batch_rows):
             raise RFMError(f"batch_rows must be a positive integer; got {batch_rows!r}")
         if threads is None:
@@ -176,6 +186,7 @@ class ReadOptions:
             timestamp_format,
             batch_rows,
             threads,
+            returns,
         )
 
     @property
@@ -282,9 +293,34 @@ class ScoringOptions:
 
 READ_OPTION_NAMES = frozenset(
     {"customer", "timestamp", "amount", "order", "as_of", "frequency", "timestamp_format"}
-    | {"batch_rows", "threads"}
+    | {"batch_rows", "threads", "returns"}
 )
 SCORE_OPTION_NAMES = frozenset({"bins", "method", "monetary", "segments", "thresholds"})
+
+
+def closest_name(name: str, available: Sequence[str]) -> str | None:
+    """The column of ``available`` that ``name`` most likely means, or None: the same name
+    apart from case, spaces, ``_`` and ``-`` (``customer_id`` for ``CustomerID``), else the
+    closest spelling (:func:`difflib.get_close_matches`).
+
+    Examples
+    --------
+    >>> closest_name("customer_id", ["InvoiceNo", "CustomerID"])
+    'CustomerID'
+    >>> closest_name("amout", ["amount", "ts"]), closest_name("x", ["amount"])
+    ('amount', None)
+    """
+
+    def folded(text: str) -> str:
+        return "".join(c for c in text.casefold() if c not in " _-")
+
+    names = [c for c in available if isinstance(c, str)]
+    same = [c for c in names if folded(c) == folded(name)]
+    if same:
+        return same[0]
+    by_folded = {folded(c): c for c in names}
+    close = difflib.get_close_matches(folded(name), list(by_folded), n=1, cutoff=0.75)
+    return by_folded[close[0]] if close else None
 
 
 def _is_positive_int(value: Any) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from rfm_fast._kernels import buffered as kernels
+from rfm_fast._kernels import totals as total_kernels
 from rfm_fast.core.arrow import Validity
 from rfm_fast.core.parallel import Runner
 
@@ -161,6 +162,7 @@ class PartitionTables:
         witness: np.ndarray,
         start: int,
         n: int,
+        net_returns: bool = False,
     ) -> int:
         """Fold records ``start..n-1`` of one buffer (and, for text keys, its bytes ``texts``)
         into partition ``p``; returns ``n``, or where it stopped because the slots are full
@@ -173,6 +175,7 @@ class PartitionTables:
                     records,
                     records_float,
                     witness,
+                    net_returns,
                     start,
                     n,
                     self.slots[p],
@@ -188,6 +191,7 @@ class PartitionTables:
                     records,
                     records_float,
                     witness,
+                    net_returns,
                     texts,
                     start,
                     n,
@@ -330,6 +334,9 @@ class BufferedPartitions:
         (:func:`buffer_rows`); otherwise they start small and double.
     text : bool, default False
         Whether the keys are text (:class:`TextKeys`) rather than integers.
+    returns : int, default ``RETURNS_PURCHASE``
+        How rows with a negative amount are taken (the ``RETURNS_*`` of
+        :mod:`rfm_fast._kernels.totals`).
     """
 
     def __init__(
@@ -340,9 +347,12 @@ class BufferedPartitions:
         run: Runner,
         expected_rows: int | None = None,
         text: bool = False,
+        returns: int = total_kernels.RETURNS_PURCHASE,
     ) -> None:
         self.distinct = distinct
         self.text = text
+        self.returns = returns
+        self.net_returns = returns == total_kernels.RETURNS_NET
         self.threads = threads
         self.shift = 64 - partition_bits
         self.n_partitions = 1 << partition_bits
@@ -419,6 +429,7 @@ class BufferedPartitions:
             amounts,
             amounts_valid.bitmap,
             amounts_valid.bit_offset,
+            self.returns,
             values,
             values_valid.bitmap,
             values_valid.bit_offset,
@@ -515,7 +526,9 @@ class BufferedPartitions:
                 if start >= n:
                     continue
                 texts = self.texts[thread][p] if self.text else None
-                at = self.tables.fold(p, self.records[thread][p], texts, self.witness, start, n)
+                at = self.tables.fold(
+                    p, self.records[thread][p], texts, self.witness, start, n, self.net_returns
+                )
                 self.folded[thread, p] = at
                 if at < n:
                     stopped.append(p)

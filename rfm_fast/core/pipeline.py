@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ def _check_types(schema: pa.Schema, columns: ResolvedColumns, timestamp_format: 
     if not arrow.is_key_type(schema.field(columns.customer).type):
         raise RFMError(
             f"customer {found(columns.customer)}; expected an integer, text or dictionary "
-            "column (cast floats holding ids to integers first)"
+            "column (or floats that are whole numbers)"
         )
     ts_type = schema.field(columns.timestamp).type
     if not (arrow.is_time_type(ts_type) or _needs_parsing(ts_type, timestamp_format)):
@@ -68,6 +68,80 @@ def _check_types(schema: pa.Schema, columns: ResolvedColumns, timestamp_format: 
             raise RFMError(f"amount {found(name)}; expected an integer, float or decimal column")
     if columns.order is not None and not arrow.is_key_type(schema.field(columns.order).type):
         raise RFMError(f"order {found(columns.order)}; expected an integer, text or dictionary")
+
+
+_NULL_COLUMN_TYPES = {
+    "customer": pa.int64(),
+    "timestamp": pa.timestamp("us"),
+    "amount": pa.float64(),
+    "order": pa.int64(),
+}
+"""What a column of nulls only (a CSV file with a header and no rows, an empty column) is read
+as: every row of it is then dropped or counted as the docs say, never refused for its type."""
+
+
+def conformed_schema(
+    schema: pa.Schema, columns: ResolvedColumns
+) -> tuple[pa.Schema, dict[str, str]]:
+    """``schema`` with the types the run reads its columns as, and the columns to convert:
+    columns of nulls only get a type of their role, float customer ids are read as int64 (when
+    every one is a whole number, see :func:`whole_number_ids`)."""
+    roles = {columns.customer: "customer", columns.timestamp: "timestamp"}
+    roles.update({name: "amount" for name in columns.amount})
+    if columns.order is not None:
+        roles[columns.order] = "order"
+    conform: dict[str, str] = {}
+    for name, role in roles.items():
+        field, at = schema.field(name), schema.get_field_index(name)
+        if pa.types.is_null(field.type):
+            schema = schema.set(at, field.with_type(_NULL_COLUMN_TYPES[role]))
+            conform[name] = "nulls"
+        elif role == "customer" and pa.types.is_floating(field.type):
+            schema = schema.set(at, field.with_type(pa.int64()))
+            conform[name] = "whole numbers"
+    return schema, conform
+
+
+def conformed_batches(
+    batches: Iterator[pa.RecordBatch], conform: dict[str, str], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """The batches with the columns of ``conform`` converted to their type in ``schema``."""
+    first_row = 0
+    for batch in batches:
+        arrays = list(batch.columns)
+        for name, how in conform.items():
+            at = batch.schema.get_field_index(name)
+            wanted = schema.field(name).type
+            if how == "nulls":
+                arrays[at] = pa.nulls(batch.num_rows, wanted)
+            else:
+                arrays[at] = whole_number_ids(batch.column(at), name, first_row)
+        first_row += batch.num_rows
+        yield pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def whole_number_ids(column: pa.Array, name: str, first_row: int = 0) -> pa.Array:
+    """Float customer ids (pandas makes integer ids float64 where some are missing) as int64,
+    nulls and NaN as null.
+
+    Raises
+    ------
+    RFMError
+        Naming the first id that is not a whole number below 2**53 in absolute value, and its
+        row (counting from 0): such a value is not an id that was meant.
+    """
+    values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    valid = ~np.isnan(values)
+    bad = valid & ((np.abs(values) >= 2.0**53) | (values != np.trunc(values)))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise RFMError(
+            f"customer column {name!r} holds floats; they are read as ids when each is a whole "
+            f"number, but row {first_row + row} (counting from 0) has {float(values[row])!r}: fix "
+            "that row, or cast the ids to integers or text"
+        )
+    ids = np.where(valid, values, 0.0).astype(np.int64)
+    return pa.array(ids, pa.int64(), mask=~valid)
 
 
 @dataclass(frozen=True)
@@ -96,6 +170,7 @@ class Aggregated:
     customer_type: pa.DataType
     timer: PhaseTimer = field(default_factory=PhaseTimer)  # phases so far
     threads: int = 1  # for the steps after aggregation
+    returns: str = "net"  # how rows with a negative amount were taken
 
 
 def read_totals(
@@ -138,7 +213,10 @@ def read_totals(
     )
     columns = options.columns.resolve(source.column_names)
     schema, batches = source.open(columns.names)
+    schema, conform = conformed_schema(schema, columns)
     _check_types(schema, columns, timestamp_format)
+    if conform:
+        batches = conformed_batches(batches, conform, schema)
 
     ts_type = schema.field(columns.timestamp).type
     text_timestamps = _needs_parsing(ts_type, timestamp_format)
@@ -160,6 +238,7 @@ def read_totals(
         threads=options.threads,
         partition_bits=0 if small else None,
         expected_rows=source.total_rows,
+        returns=options.returns,
     )
 
     loop_wall, loop_cpu = time.perf_counter(), time.process_time()
@@ -212,6 +291,7 @@ def read_totals(
         schema.field(columns.customer).type,
         timer,
         options.threads,
+        options.returns,
     )
 
 
@@ -286,10 +366,14 @@ def scored_result(aggregated: Aggregated, options: ScoreOptions) -> RFMResult:
     """Score the customers of ``aggregated`` (warning, with the row counts, when there are
     none): metrics, scores, the result table and the run's statistics."""
     counts = aggregated.counts
-    if not len(aggregated.totals):
+    totals, only_returns = aggregated.totals.purchasers()
+    if only_returns:
+        aggregated = replace(aggregated, totals=totals)
+    if not len(totals):
         warnings.warn(
             f"no usable rows: {counts.rows_read} read, {counts.null_customer} without customer, "
-            f"{counts.null_timestamp} without timestamp, {counts.after_as_of} after as_of; "
+            f"{counts.null_timestamp} without timestamp, {counts.after_as_of} after as_of, "
+            f"{counts.return_rows} returns ({only_returns} customers with only returns); "
             "the result is empty",
             RFMWarning,
             stacklevel=3,
@@ -307,7 +391,7 @@ def scored_result(aggregated: Aggregated, options: ScoreOptions) -> RFMResult:
             aggregated.threads,
         )
         table = result_table(aggregated, metrics, scores.R, scores.F, scores.M, options.rules)
-    stats = result_stats(aggregated, len(aggregated.totals), scores.empty_bins, options)
+    stats = result_stats(aggregated, len(totals), scores.empty_bins, options, only_returns)
     return RFMResult(table, scores.edges, stats)
 
 
@@ -369,8 +453,10 @@ def result_stats(
     customers: int,
     empty_bins: dict[str, list[int]],
     options: ScoreOptions,
+    only_returns: int = 0,
 ) -> RunStats:
-    """The statistics of a run that scored ``customers`` of ``aggregated`` with ``options``."""
+    """The statistics of a run that scored ``customers`` of ``aggregated`` with ``options``
+    (``only_returns`` customers, whose rows were all returns, were left out)."""
     counts, as_of_ticks = aggregated.counts, aggregated.as_of_ticks
     return RunStats(
         rows_read=counts.rows_read,
@@ -379,6 +465,7 @@ def result_stats(
             "null_customer": counts.null_customer,
             "null_timestamp": counts.null_timestamp,
             "after_as_of": counts.after_as_of,
+            "returns": counts.dropped_returns,
         },
         null_amount=counts.null_amount,
         customers=customers,
@@ -387,6 +474,9 @@ def result_stats(
         bins=options.bins,
         method=options.method,
         monetary=options.monetary,
+        returns=aggregated.returns,
+        return_rows=counts.return_rows,
+        customers_only_returns=only_returns,
         timings=aggregated.timer.result(),
     )
 

@@ -4,6 +4,7 @@ definition of the result table's columns (:data:`RESULT_COLUMNS`, :func:`result_
 from __future__ import annotations
 
 import datetime as dt
+import html
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ import pyarrow as pa
 
 from rfm_fast.core import arrow
 from rfm_fast.core.timing import PhaseTime
+from rfm_fast.errors import RFMError
 
 RESULT_COLUMNS = (
     "recency",
@@ -94,6 +96,13 @@ class RunStats:
     method: str
     monetary: str = "sum"
     """``"sum"`` or ``"mean"``: what the ``monetary`` column holds."""
+    returns: str = "net"
+    """How rows with a negative amount were taken: ``"net"``, ``"purchase"`` or ``"drop"``."""
+    return_rows: int = 0
+    """Rows with a negative amount (netted, counted as purchases, or dropped: then also in
+    ``dropped["returns"]``)."""
+    customers_only_returns: int = 0
+    """Customers whose rows were all returns (``returns="net"``): left out of the result."""
     timings: dict[str, PhaseTime] = field(default_factory=dict, compare=False)
     """Wall and CPU seconds per phase (``read``, ``aggregate``, ``finish``, ``score``; see
     :mod:`rfm_fast.core.timing`). Not compared: two runs with equal results have equal stats."""
@@ -111,6 +120,9 @@ class RunStats:
             "bins": self.bins,
             "method": self.method,
             "monetary": self.monetary,
+            "returns": self.returns,
+            "return_rows": self.return_rows,
+            "customers_only_returns": self.customers_only_returns,
             "timings": {k: {"wall_s": t.wall_s, "cpu_s": t.cpu_s} for k, t in self.timings.items()},
         }
 
@@ -139,6 +151,31 @@ class RFMResult:
     def to_pandas(self):
         """The table as a pandas DataFrame (needs pandas: ``pip install rfm_fast[reference]``)."""
         return self.table.to_pandas()
+
+    def to_polars(self):
+        """The table as a polars DataFrame, sharing the Arrow buffers (needs polars)."""
+        try:
+            import polars
+        except ImportError:
+            raise RFMError("to_polars needs polars: pip install polars") from None
+        return polars.from_arrow(self.table)
+
+    def _repr_html_(self) -> str:
+        """A short summary for notebooks: the counts and customers per segment, not the table
+        (segment names are escaped: they are the user's text)."""
+        s = self.stats
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td style='text-align:right'>{count:,}</td></tr>"
+            for name, count in self.segment_counts()
+        )
+        as_of = html.escape(s.as_of.isoformat(sep=" ")) if s.as_of else "-"
+        return (
+            f"<div><b>RFMResult</b>: {s.customers:,} customers from {s.rows_used:,} of "
+            f"{s.rows_read:,} rows; as_of {as_of}; {s.bins} bins, method "
+            f"{html.escape(s.method)}; returns {html.escape(s.returns)}"
+            f"<table><tr><th>segment</th><th>customers</th></tr>{rows}</table>"
+            "<small><code>.table</code> holds one row per customer</small></div>"
+        )
 
     def segment_counts(self) -> list[tuple[str, int]]:
         """(segment, customers) for every segment name, in rule order, then "Other"."""

@@ -35,6 +35,7 @@ def score(
     method: str = "exact",
     frequency: str = "orders",
     monetary: str = "sum",
+    returns: str = "net",
     segments: SegmentsSpec = "default",
     thresholds: dict[str, Sequence[float]] | None = None,
     timestamp_format: str | None = None,
@@ -78,6 +79,13 @@ def score(
         Count distinct orders (rows without ``order``), or distinct purchase days.
     monetary : {"sum", "mean"}, default "sum"
         Total of the amounts, or the total divided by the frequency.
+    returns : {"net", "purchase", "drop"}, default "net"
+        Rows with a negative amount (returns, cancellations): ``"net"`` subtracts them from
+        monetary but does not count them as purchases (frequency, first and last purchase,
+        hence recency); ``"purchase"`` takes them as any other row; ``"drop"`` leaves them out
+        (counted in ``stats.dropped["returns"]``). With ``"net"``, customers whose rows are all
+        returns are left out of the result (``stats.customers_only_returns``). See
+        docs/semantics.md, "Returns".
     segments : "default", None, path or sequence of SegmentRule, default "default"
         Segment rules: the default 5-bin map, none (every customer is "Other"), a TOML file, or
         rules built in Python.
@@ -136,5 +144,6 @@ def score(
         timestamp_format=timestamp_format,
         batch_rows=batch_rows,
         threads=threads,
+        returns=returns,
     )
     return scored_result(read_totals(data, reading, progress=progress), scoring)

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from rfm_fast._kernels import hashing
 from rfm_fast._kernels import totals as total_kernels
 from rfm_fast.core import arrow
-from rfm_fast.core.aggregator import INT64_MAX, CustomerTotals, RowCounts
+from rfm_fast.core.aggregator import INT64_MAX, CustomerTotals, RowCounts, monetary_sums
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
 from rfm_fast.core.options import ReadOptions, ScoreOptions
 from rfm_fast.core.pipeline import Aggregated, read_totals, scored_result
@@ -74,6 +74,10 @@ class CustomerState:
         The distinct (customer position, order id or day) pairs; None in a complete state.
     counts : RowCounts
         Rows read, used and dropped by reason, and the latest timestamp.
+    returns : {"net", "purchase", "drop"}
+        How rows with a negative amount were taken. With ``"net"``, a customer whose rows so
+        far are all returns is kept (first INT64_MAX, last INT64_MIN) for its net sum, and left
+        out when scored.
     """
 
     customer: str
@@ -91,6 +95,7 @@ class CustomerState:
     pair_customers: np.ndarray | None
     pair_values: np.ndarray | pa.Array | None
     counts: RowCounts
+    returns: str = "net"
 
     def __post_init__(self) -> None:
         # The merge and rounding kernels index these arrays without checks: a state built by
@@ -132,13 +137,14 @@ class CustomerState:
         timestamp_format: str | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         threads: int | None = None,
+        returns: str = "net",
     ) -> CustomerState:
         """The state of one part of an order history (any input :func:`rfm_fast.score` takes).
 
         Parameters
         ----------
         data, customer, timestamp, amount, order, as_of, frequency, timestamp_format, \
-batch_rows, threads
+batch_rows, threads, returns
             As for :func:`rfm_fast.score`. ``as_of`` must be the same for every part: rows after
             it are left out here, before any merge.
         complete : bool, default False
@@ -177,6 +183,7 @@ batch_rows, threads
             timestamp_format=timestamp_format,
             batch_rows=batch_rows,
             threads=threads,
+            returns=returns,
         )
         return cls.of_options(data, options, complete=complete)
 
@@ -213,6 +220,7 @@ batch_rows, threads
             pair_customers=pair_customers,
             pair_values=pair_values,
             counts=aggregated.counts,
+            returns=aggregated.returns,
         )
 
     # ------------------------------------------------------------------ properties
@@ -332,8 +340,7 @@ batch_rows, threads
     # ------------------------------------------------------------------ scoring
     def totals(self) -> CustomerTotals:
         """The per-customer totals this state stands for (monetary rounded once)."""
-        monetary = np.empty(len(self), dtype=np.float64)
-        total_kernels.sums_to_float(self.sum_whole, self.sum_fraction, monetary)
+        monetary = monetary_sums(self.sum_whole, self.sum_fraction, self.keys)
         return CustomerTotals(
             keys=self.keys,
             first=self.first,
@@ -402,6 +409,7 @@ batch_rows, threads
             as_of_limit=self.as_of_limit,
             customer=self.customer,
             customer_type=self.customer_type,
+            returns=self.returns,
         )
 
     # ------------------------------------------------------------------ bytes
@@ -424,6 +432,7 @@ batch_rows, threads
             "frequency": self.frequency,
             "as_of_limit": self.as_of_limit,
             "complete": self.complete,
+            "returns": self.returns,
             "counts": {f.name: getattr(self.counts, f.name) for f in fields(RowCounts)},
         }
         columns = {"key": _as_arrow(self.keys)}
@@ -491,6 +500,7 @@ batch_rows, threads
             pair_customers=pair_customers,
             pair_values=pair_values,
             counts=RowCounts(**header["counts"]),
+            returns=header.get("returns", "purchase"),  # states written before returns were
         )
 
     def __reduce__(self):
@@ -610,11 +620,12 @@ def merge_states(states: Sequence[CustomerState]) -> CustomerState:
         pair_customers=pair_customers,
         pair_values=pair_values,
         counts=RowCounts.total(rows_counts),
+        returns=first.returns,
     )
 
 
 def _check_compatible(a: CustomerState, b: CustomerState, check_time: bool = True) -> None:
-    checked = ("customer", "customer_type", "frequency", "as_of_limit")
+    checked = ("customer", "customer_type", "frequency", "as_of_limit", "returns")
     for what in (*checked, "time_type") if check_time else checked:
         if getattr(a, what) != getattr(b, what):
             raise RFMError(

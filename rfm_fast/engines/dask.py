@@ -61,6 +61,7 @@ def score_result(
     method: str = "exact",
     frequency: str = "orders",
     monetary: str = "sum",
+    returns: str = "net",
     segments: SegmentsSpec = "default",
     thresholds: dict[str, Sequence[float]] | None = None,
     timestamp_format: str | None = None,
@@ -74,7 +75,7 @@ def score_result(
     ----------
     ddf : dask.dataframe.DataFrame
         The orders.
-    customer, timestamp, amount, order, as_of, bins, frequency, monetary, segments, \
+    customer, timestamp, amount, order, as_of, bins, frequency, monetary, returns, segments, \
 thresholds, timestamp_format
         As for :func:`rfm_fast.score`.
     method : {"exact", "approx"}, default "exact"
@@ -116,6 +117,7 @@ thresholds, timestamp_format
         method=method,
         frequency=frequency,
         monetary=monetary,
+        returns=returns,
         segments=segments,
         thresholds=thresholds,
         timestamp_format=timestamp_format,

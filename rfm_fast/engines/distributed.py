@@ -243,15 +243,16 @@ def as_of_ticks(header: PartitionHeader) -> int | None:
 def _aggregated(totals: pa.Table, header: PartitionHeader, as_of: int | None) -> Aggregated:
     """A partition's totals in the form the single-machine scoring code takes."""
     frequency = totals.column("frequency").to_numpy()
+    customers, _ = CustomerTotals(
+        keys=totals.column("customer").combine_chunks(),
+        first=totals.column("first").to_numpy(),
+        last=totals.column("last").to_numpy(),
+        rows=frequency,
+        distinct=None,
+        monetary=totals.column("monetary").to_numpy(),
+    ).purchasers()  # customers with only returns are in the totals, not in the result
     return Aggregated(
-        totals=CustomerTotals(
-            keys=totals.column("customer").combine_chunks(),
-            first=totals.column("first").to_numpy(),
-            last=totals.column("last").to_numpy(),
-            rows=frequency,
-            distinct=None,
-            monetary=totals.column("monetary").to_numpy(),
-        ),
+        totals=customers,
         counts=header.counts,
         axis=arrow.TimeAxis.of(header.time_type),
         as_of_ticks=as_of,
@@ -278,6 +279,8 @@ class Histograms:
     monetary_min: np.ndarray
     monetary_max: np.ndarray
     score_counts: dict[str, np.ndarray] = field(default_factory=dict)
+    only_returns: int = 0
+    """Customers left out because all their rows are returns (``returns="net"``)."""
 
     def __add__(self, other: Histograms) -> Histograms:
         values, counts = {}, {}
@@ -308,10 +311,14 @@ class Histograms:
                 metric: self.score_counts[metric] + other.score_counts[metric]
                 for metric in self.score_counts
             },
+            only_returns=self.only_returns + other.only_returns,
         )
 
     def to_bytes(self) -> bytes:
-        columns = {"customers": np.array([self.customers], dtype=np.int64)}
+        columns = {
+            "customers": np.array([self.customers], dtype=np.int64),
+            "only_returns": np.array([self.only_returns], dtype=np.int64),
+        }
         for metric in binning.METRICS:
             columns[f"{metric}.values"] = self.values[metric]
             columns[f"{metric}.counts"] = self.counts[metric]
@@ -335,6 +342,7 @@ class Histograms:
                 for name, array in columns.items()
                 if name.endswith(".score_counts")
             },
+            only_returns=int(columns["only_returns"][0]),
         )
 
 
@@ -377,8 +385,10 @@ def histograms_of(
         score_counts[metric] = np.bincount(scored.scores - 1, minlength=spec.scoring.bins).astype(
             np.int64
         )
+    customers = values["recency"].shape[0]
     return Histograms(
-        customers=totals.num_rows,
+        customers=customers,
+        only_returns=totals.num_rows - customers,
         values={m: np.asarray(v, dtype=_DTYPES[m]) for m, v in distinct.items()},
         counts={m: c.astype(np.int64) for m, c in counts.items()},
         monetary_min=minima.astype(np.float64),
@@ -421,6 +431,7 @@ class Plan:
     empty: dict[str, list[int]]
     pending: tuple[tuple[int, int, int], ...] = ()
     known: tuple[tuple[int, float], ...] = ()  # resolved monetary ranks: (rank, value)
+    only_returns: int = 0  # customers left out: all their rows are returns
 
     @property
     def buckets(self) -> list[int]:
@@ -478,7 +489,7 @@ def plan(spec: ScoringOptions, histograms: Histograms, as_of: int | None) -> Pla
         empty[metric] = [
             s + 1 for s in range(spec.scoring.bins) if histograms.score_counts[metric][s] == 0
         ]
-    result = Plan(as_of, n, edges, empty, pending, known)
+    result = Plan(as_of, n, edges, empty, pending, known, histograms.only_returns)
     if "monetary" not in edges and not pending:  # every rank known from the bucket maxima
         result = refine(spec, result, [])
     return result
@@ -609,8 +620,9 @@ def run_stats(spec: ScoringOptions, header: PartitionHeader, final: Plan) -> Run
         as_of_limit=header.as_of_limit,
         customer=header.customer,
         customer_type=header.customer_type,
+        returns=spec.reading.returns,
     )
-    return result_stats(whole_input, final.customers, final.empty, spec.scoring)
+    return result_stats(whole_input, final.customers, final.empty, spec.scoring, final.only_returns)
 
 
 def check_columns(spec: ScoringOptions, available: Sequence[str]) -> None:

@@ -77,6 +77,7 @@ def score_result(
     method: str = "exact",
     frequency: str = "orders",
     monetary: str = "sum",
+    returns: str = "net",
     segments: SegmentsSpec = "default",
     thresholds: dict[str, Sequence[float]] | None = None,
     timestamp_format: str | None = None,
@@ -89,7 +90,7 @@ def score_result(
     ----------
     df : pyspark.sql.DataFrame
         The orders.
-    customer, timestamp, amount, order, as_of, bins, frequency, monetary, segments, \
+    customer, timestamp, amount, order, as_of, bins, frequency, monetary, returns, segments, \
 thresholds, timestamp_format
         As for :func:`rfm_fast.score`. ``mapInArrow`` hands ``TimestampType`` columns to
         Python zoned in ``spark.sql.session.timeZone``: ``frequency="days"`` counts days in
@@ -143,6 +144,7 @@ thresholds, timestamp_format
         method=method,
         frequency=frequency,
         monetary=monetary,
+        returns=returns,
         segments=segments,
         thresholds=thresholds,
         timestamp_format=timestamp_format,

@@ -38,6 +38,17 @@ class Migration:
     after: RFMResult
     customers: pa.Table
 
+    def __repr__(self) -> str:
+        before, after = self.before.stats.as_of, self.after.stats.as_of
+        moved = pc.sum(
+            pc.not_equal(self.customers["segment_before"], self.customers["segment_after"])
+        ).as_py()
+        return (
+            f"Migration(customers={self.customers.num_rows}, moved={moved or 0}, "
+            f"before={before.isoformat() if before else None}, "
+            f"after={after.isoformat() if after else None})"
+        )
+
     @property
     def segments(self) -> list[str]:
         """Segment names in rule order ("Other" last), as both results have them."""

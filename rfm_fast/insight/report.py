@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 import rfm_fast
+from rfm_fast.core.io import check_output_path, write_atomically
 from rfm_fast.core.scoring import RFMResult
 from rfm_fast.errors import RFMError
 from rfm_fast.insight.migration import Migration
@@ -431,9 +432,6 @@ def write_report(
     pathlib.Path
         ``path``.
     """
+    target = check_output_path(path, suffixes=(".html", ".htm"))
     document = build_report(result, migration=migration, title=title, clv=clv)
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(document, encoding="utf-8")
-    os.replace(temporary, target)
-    return target
+    return write_atomically(target, lambda temporary: temporary.write_text(document, "utf-8"))

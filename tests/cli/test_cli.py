@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -328,3 +330,104 @@ def test_clv_unit_can_be_a_number_of_days():
     result = run("clv", EXAMPLE, *EXAMPLE_ARGS, "--as-of", "1997-09-30", "--unit", "14")
     assert result.exit_code == 0, result.output
     assert "expected purchases in the next 52 units of 14.0 days" in " ".join(result.output.split())
+
+
+# ---------------------------------------------------------------------- files and signals
+def test_output_equal_to_the_input_is_refused_before_any_work(orders: Path):
+    before = orders.read_bytes()
+    result = run("score", orders, "-o", orders)
+    assert_one_line_error(result, "is the input file")
+    assert orders.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["score", "report"])
+def test_output_that_is_a_folder_is_refused(orders: Path, tmp_path: Path, command: str):
+    folder = tmp_path / ("out.html" if command == "report" else "out.parquet")
+    folder.mkdir()
+    assert_one_line_error(run(command, orders, "-o", folder), "is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.parquet", folder.name]
+
+
+def test_a_write_that_fails_says_why_and_leaves_nothing(orders: Path, tmp_path: Path, monkeypatch):
+    def refuse(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    result = run("score", orders, "-o", tmp_path / "out.csv")
+    assert_one_line_error(result, "cannot write", "out.csv", "Permission denied")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.parquet"]
+
+
+def test_concurrent_writers_have_their_own_temporary_files(tmp_path: Path):
+    from rfm_fast.core.io import write_atomically
+
+    target = tmp_path / "report.html"
+    names = []
+
+    def inner(temporary: Path) -> None:
+        names.append(temporary.name)
+        write_atomically(target, lambda other: names.append(other.name))
+
+    write_atomically(target, inner)
+    assert len(set(names)) == 2 and all(n.startswith(".report.html.") for n in names)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_an_interrupted_write_leaves_nothing(tmp_path: Path):
+    from rfm_fast.core.io import write_atomically
+
+    def interrupted(temporary: Path) -> None:
+        temporary.write_text("partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(tmp_path / "out.csv", interrupted)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _wait_for_sigterm_handler(pid: int, timeout: float = 60.0) -> None:
+    """Until process ``pid`` catches SIGTERM (Linux: the SigCgt mask of /proc/PID/status):
+    then ``rfm`` is past its imports and in its command."""
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():  # pragma: no cover - not Linux
+        pytest.skip("needs /proc to see when the command catches SIGTERM")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        caught = next(line for line in status.read_text().splitlines() if line.startswith("SigCgt"))
+        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the command never installed its SIGTERM handler")
+
+
+def test_sigterm_is_one_line_exit_143_and_no_output(tmp_path: Path):
+    """A real process killed while it works: the message, the code, and no file left."""
+    n = 3_000_000
+    big = tmp_path / "big.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "customer": pa.array(range(n)),
+                "timestamp": pa.array([dt.datetime(2024, 1, 1)] * n, pa.timestamp("s")),
+                "amount": pa.array([1.0] * n),
+            }
+        ),
+        big,
+        row_group_size=50_000,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rfm_fast_cli", "score", str(big), "-o", str(tmp_path / "o.csv")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for_sigterm_handler(process.pid)
+    time.sleep(0.2)  # at work: reading, or loading Numba
+    process.terminate()
+    _, stderr = process.communicate(timeout=60)
+    if process.returncode == 0:  # pragma: no cover - finished before the signal
+        pytest.skip("the command finished before SIGTERM came")
+    assert process.returncode == 143, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines == ["error: terminated (SIGTERM); no output was written"], stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.parquet"]

@@ -73,20 +73,29 @@ def test_holdout_evaluation(cdnow):
     assert 0.5 < totals["correlation"] < 1
 
 
-def _summary_by_pandas(table: pa.Table, as_of: dt.date, days_per_unit: float) -> pd.DataFrame:
-    """The BTYD summary written the obvious way: one purchase per customer and day."""
+def _summary_by_pandas(
+    table: pa.Table, as_of: dt.date, days_per_unit: float, returns: str = "net"
+) -> pd.DataFrame:
+    """The BTYD summary written the obvious way: one purchase per customer and day. A return
+    (a negative amount) is not a purchase with ``returns="net"``: it only takes its amount off
+    the repeat spend; ``"drop"`` leaves it out."""
     df = table.to_pandas()
     df = df[df["d"] <= as_of].dropna(subset=["c"])
-    per_day = df.groupby(["c", "d"], as_index=False)["a"].sum().sort_values(["c", "d"])
+    if returns == "drop":
+        df = df[~(df["a"] < 0)]
     rows = {}
-    for customer, group in per_day.groupby("c"):
-        days = [(d - as_of).days for d in group["d"]]
+    for customer, group in df.groupby("c"):
+        bought = group[~(group["a"] < 0)] if returns == "net" else group
+        if bought.empty:
+            continue  # only returns: not a customer of the summary
+        days = sorted({(d - as_of).days for d in bought["d"]})
         x = len(days) - 1
+        first_day_spend = bought["a"][[(d - as_of).days == days[0] for d in bought["d"]]].sum()
         rows[customer] = {
             "frequency": x,
             "recency": (days[-1] - days[0]) / days_per_unit,
             "T": (0 - days[0]) / days_per_unit,
-            "monetary": group["a"].iloc[1:].sum() / x if x else 0.0,
+            "monetary": (group["a"].sum() - first_day_spend) / x if x else 0.0,
         }
     columns = ["frequency", "recency", "T", "monetary"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns).sort_index()
@@ -101,8 +110,9 @@ def _summary_by_pandas(table: pa.Table, as_of: dt.date, days_per_unit: float) ->
     ),
     st.sampled_from(["D", "W", 3.5]),
     st.permutations(range(60)),
+    st.sampled_from(["net", "purchase", "drop"]),
 )
-def test_summary_matches_pandas_and_ignores_row_order(rows, unit, permutation):
+def test_summary_matches_pandas_and_ignores_row_order(rows, unit, permutation, returns):
     order = [i for i in permutation if i < len(rows)]
     table = pa.table(
         {
@@ -113,9 +123,9 @@ def test_summary_matches_pandas_and_ignores_row_order(rows, unit, permutation):
     )
     as_of = dt.date(2024, 1, 25)  # rows after it are left out
     got = clv.summary(table, customer="c", timestamp="d", amount="a", as_of=as_of, unit=unit,
-                      batch_rows=7).to_pandas().set_index("c")  # fmt: skip
+                      batch_rows=7, returns=returns).to_pandas().set_index("c")  # fmt: skip
     days_per_unit = {"D": 1.0, "W": 7.0}.get(unit, unit)
-    want = _summary_by_pandas(table, as_of, days_per_unit)
+    want = _summary_by_pandas(table, as_of, days_per_unit, returns)
     assert list(got.index) == list(want.index)
     assert (got["frequency"].to_numpy(int) == want["frequency"].to_numpy(int)).all()
     for column in ("recency", "T", "monetary"):

@@ -16,6 +16,7 @@ from strategies import CUSTOMER, cases, scaled
 
 import rfm_fast
 from rfm_fast import RFMError, RFMWarning
+from rfm_fast.clv import summary
 
 DAY = dt.date(2024, 6, 1)
 AS_OF = dt.datetime(2024, 6, 30)
@@ -172,13 +173,75 @@ def test_amount_limit() -> None:
         score(fits.set_column(2, "amount", pa.array([1.0, -1.0, 2.0**62])))
 
 
+SUM_LIMIT = 2**63 - 2
+
+
+@pytest.mark.parametrize("key_type", [pa.int64(), pa.string()])
+@pytest.mark.parametrize("amount_type", [pa.int64(), pa.float64()])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_a_sum_past_the_int64_range_names_the_customer(key_type, amount_type, sign) -> None:
+    """Each amount is below the limit, their sum is not: an error, never a wrapped value."""
+    big = sign * 4 * 10**18
+    big = float(big) if amount_type == pa.float64() else big
+    table = pa.table(
+        {
+            "customer": pa.array([7, 3, 7, 7], pa.int64()).cast(key_type),
+            "ts": pa.array([DAY] * 4, pa.date32()),
+            "amount": pa.array([big, 1, big, big], amount_type),
+        }
+    )
+    customer = "7" if key_type == pa.int64() else "'7'"
+    with pytest.raises(RFMError, match=rf"amounts of customer {customer} sum to more than"):
+        score(table, segments=None)
+    with pytest.raises(ValueError, match="sum past"):  # the reference agrees
+        Case(table, BASE).run_reference()
+
+
+def test_sums_at_the_limit_are_exact() -> None:
+    """``2**63 - 2`` is the largest whole part kept; one more is an error, in either order."""
+    half = 2**62 - 1
+    fits = [half, half, 0]  # 2**63 - 2
+    table = pa.table(
+        {
+            "customer": [1, 1, 1, 2, 2, 2],
+            "ts": pa.array([DAY] * 6, pa.date32()),
+            "amount": pa.array(fits + [-x for x in fits], pa.int64()),
+        }
+    )
+    monetary = column(score(table, segments=None), "monetary")
+    assert monetary == [float(SUM_LIMIT), -float(SUM_LIMIT)]
+    for over in ([half, half, 1], [1, half, half], [-half, -half, -1]):
+        bad = table.set_column(2, "amount", pa.array(over + fits, pa.int64()))
+        with pytest.raises(RFMError, match="amounts of customer 1 sum"):
+            score(bad, segments=None)
+
+
+def test_a_sum_that_overflows_only_when_states_merge() -> None:
+    """Each part's sum fits; the merged one does not, and merging says so."""
+    part = pa.table(
+        {
+            "customer": [5, 6],
+            "ts": pa.array([DAY] * 2, pa.date32()),
+            "amount": pa.array([4 * 10**18, 1], pa.int64()),
+        }
+    )
+    states = [rfm_fast.CustomerState.of(part, **BASE) for _ in range(3)]
+    merged = states[0].merge(*states[1:])
+    with pytest.raises(RFMError, match="amounts of customer 5 sum"):
+        merged.score(segments=None)
+    with pytest.raises(RFMError, match="amounts of customer 5 sum"):  # and the BTYD summary
+        summary(pa.concat_tables([part] * 3), **BASE)
+
+
 def test_missing_column_lists_the_columns_present() -> None:
     table = orders({1: [(1, 1.0)]}).append_column("Invoice", pa.array(["A"]))
-    message = r"customer column 'Customer' not found; the input has columns: 'customer', 'ts', "
+    message = r"customer column 'client' not found; the input has columns: 'customer', 'ts', "
     with pytest.raises(RFMError, match=message + r"'amount', 'Invoice'"):
-        score(table, customer="Customer")
-    with pytest.raises(RFMError, match=r"order column 'invoice' not found.*'Invoice'"):
-        score(table, order="invoice")
+        score(table, customer="client")
+    with pytest.raises(RFMError, match=r"column 'Customer_' not found \(did you mean 'customer'"):
+        score(table, customer="Customer_")
+    with pytest.raises(RFMError, match=r"order column 'invoce' not found \(did you mean 'Invoice'"):
+        score(table, order="invoce")
     with pytest.raises(RFMError, match=r"amount factor column 'Price' not found"):
         score(table, amount="amount*Price")
     with pytest.raises(RFMError, match=r"two column names"):
@@ -195,7 +258,7 @@ def test_column_literally_named_like_a_product_is_used() -> None:
 @pytest.mark.parametrize(
     ("name", "values", "message"),
     [
-        ("customer", pa.array([1.5]), r"customer column 'customer' has type double"),
+        ("customer", pa.array([1.5]), r"customer column 'customer' holds floats.*has 1.5"),
         ("customer", pa.array([True]), r"customer column 'customer' has type bool"),
         ("ts", pa.array([1.0]), r"timestamp column 'ts' has type double"),
         ("ts", pa.array([20240101], pa.int64()), r"timestamp column 'ts' has type int64"),
@@ -278,7 +341,8 @@ def test_quantity_times_unit_price() -> None:
     result = check(table, amount="Quantity*UnitPrice", as_of=AS_OF, as_of_moment=AS_OF)
     assert column(result, "customer") == ["a", "b", "c"]
     assert column(result, "monetary") == [1.5, 0.5, 0.0]
-    assert column(result, "frequency") == [2, 2, 1]  # a null amount is still a purchase
+    # a null amount is still a purchase; b's -2.0 is a return, netted but not a purchase
+    assert column(result, "frequency") == [2, 1, 1]
     assert result.stats.null_amount == 2
 
 
@@ -297,8 +361,10 @@ def test_null_and_nan_amounts_are_not_summed_but_counted() -> None:
 
 
 def test_negative_and_zero_amounts_are_netted() -> None:
+    """As purchases, so that customer 2 (one return) is scored too (tests/core/test_returns.py
+    has the other modes)."""
     table = orders({1: [(1, 10.0), (2, -3.5)], 2: [(1, -2.0)], 3: [(1, 0.0)], 4: [(1, -0.0)]})
-    result = check(table, as_of=AS_OF, as_of_moment=AS_OF)
+    result = check(table, as_of=AS_OF, as_of_moment=AS_OF, returns="purchase")
     assert column(result, "monetary") == [6.5, -2.0, 0.0, 0.0]
     money = result.table.column("monetary").to_numpy()
     assert not np.signbit(money[money == 0]).any()  # no -0.0
@@ -326,9 +392,11 @@ def test_sums_are_rounded_once(amounts: list[float]) -> None:
             "amount": amounts,
         }
     )
-    result = check(table)
+    result = check(table, returns="purchase")  # (a single negative amount is a purchase)
     assert column(result, "monetary") == [math.fsum(amounts)]
-    reverse = score(table.take(pa.array(range(len(amounts) - 1, -1, -1))), segments=None)
+    reverse = score(
+        table.take(pa.array(range(len(amounts) - 1, -1, -1))), segments=None, returns="purchase"
+    )
     assert column(reverse, "monetary") == [math.fsum(amounts)]
 
 
@@ -360,7 +428,8 @@ def test_null_customer_and_timestamp_counted_once() -> None:
         }
     )
     result = check(table)
-    assert result.stats.dropped == {"null_customer": 2, "null_timestamp": 1, "after_as_of": 0}
+    dropped = {"null_customer": 2, "null_timestamp": 1, "after_as_of": 0, "returns": 0}
+    assert result.stats.dropped == dropped
     assert result.stats.rows_used == 3
     assert column(result, "customer") == [1, 2]
     assert result.table.schema.field("customer").type == pa.int16()
@@ -614,7 +683,9 @@ def test_growth_many_integer_customers_and_orders() -> None:
         },
     )
     result = assert_matches_reference(case)
-    assert result.stats.customers == 100_000
+    # customers whose rows are all returns are left out, and counted
+    assert result.stats.customers + result.stats.customers_only_returns == 100_000
+    assert result.stats.customers_only_returns > 0
     assert max(column(result, "frequency")) == 2
 
 
@@ -646,7 +717,8 @@ def test_growth_long_unicode_customer_names_and_text_orders() -> None:
         },
     )
     result = assert_matches_reference(case)
-    assert result.stats.customers == len(set(picks.tolist()))
+    stats = result.stats
+    assert stats.customers + stats.customers_only_returns == len(set(picks.tolist()))
 
 
 def test_numpy_layer_refuses_nan_metrics():

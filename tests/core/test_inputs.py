@@ -157,8 +157,9 @@ def test_text_order_ids_in_csv_are_read_as_text(tmp_path: Path):
     path = tmp_path / "invoices.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = rfm_fast.score(
-        path, customer="c", timestamp="t", amount="a", order="inv", segments=None
-    )
+        path, customer="c", timestamp="t", amount="a", order="inv", segments=None,
+        returns="purchase",  # the cancellation counts as an order of its own
+    )  # fmt: skip
     assert result.table["frequency"].to_pylist() == [4]
 
 
@@ -266,3 +267,80 @@ def test_corrupt_row_group_is_reported_with_file_and_position(tmp_path: Path, ta
     message = str(caught.value)
     assert str(path) in message
     assert "after 3,000 rows, in row group 3 of 5" in message
+
+
+class ArrowStream:
+    """Any object with only the Arrow PyCapsule stream interface (as DuckDB, ibis and
+    nanoarrow objects have); it can export its stream more than once."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.exports = 0
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        self.exports += 1
+        return self.table.__arrow_c_stream__(requested_schema)
+
+
+def test_objects_that_export_an_arrow_stream(table, expected):
+    stream = ArrowStream(table)
+    assert_same(rfm_fast.score(stream, **KWARGS), expected)
+    assert stream.exports == 1  # the schema and the batches come from one export
+    rfm_fast.score(stream, **KWARGS)
+    assert stream.exports == 2
+
+
+def test_duckdb_relation(table, expected):
+    duckdb = pytest.importorskip("duckdb")
+    relation = duckdb.from_arrow(table)
+    assert_same(rfm_fast.score(relation, **KWARGS), expected)
+
+
+def test_result_converts_to_polars_and_shows_a_summary_in_notebooks(expected):
+    polars = pytest.importorskip("polars")
+    frame = expected.to_polars()
+    assert isinstance(frame, polars.DataFrame)
+    assert frame.columns == expected.table.column_names  # (polars has no second unit)
+    for name in ("customer", "frequency", "monetary", "rfm_cell"):
+        assert frame[name].to_list() == expected.table[name].to_pylist()
+    shown = expected._repr_html_()
+    assert f"{expected.stats.customers:,} customers" in shown
+    assert shown.count("<tr>") == 1 + len(expected.segment_counts())  # not the whole table
+    assert "customers=" in repr(expected) and "\n" not in repr(expected)
+
+
+def test_segment_names_in_the_notebook_summary_are_escaped(table):
+    rules = [rfm_fast.SegmentRule("<b>VIP</b> & co", {"R": (1, 5)})]
+    shown = rfm_fast.score(table, **KWARGS, segments=rules)._repr_html_()
+    assert "&lt;b&gt;VIP&lt;/b&gt; &amp; co" in shown and "<b>VIP" not in shown
+
+
+def test_float_ids_that_are_whole_numbers_are_read_as_integers(table, expected):
+    pandas = pytest.importorskip("pandas")
+    frame = table.to_pandas()
+    frame["customer"] = frame["customer"].astype("float64")
+    frame.loc[0, "customer"] = float("nan")  # a gap: the reason pandas made them floats
+    result = rfm_fast.score(frame, **KWARGS)
+    assert result.table.schema.field("customer").type == pa.int64()
+    assert result.stats.dropped["null_customer"] == 1
+    again = rfm_fast.score(table.slice(1), **KWARGS)
+    assert result.table.equals(again.table)
+    frame.loc[3, "customer"] = 17.5
+    with pytest.raises(rfm_fast.RFMError, match=r"row 3 \(counting from 0\) has 17.5"):
+        rfm_fast.score(frame, **KWARGS)
+    del pandas
+
+
+def test_a_csv_file_with_only_a_header_gives_the_empty_result(tmp_path: Path):
+    path = tmp_path / "empty.csv"
+    path.write_text("customer,ts,amount,order\n")
+    with pytest.warns(rfm_fast.RFMWarning, match="no usable rows"):
+        result = rfm_fast.score(path, **KWARGS)
+    assert result.table.num_rows == 0 and result.stats.rows_read == 0
+
+
+def test_a_column_of_nulls_only_drops_every_row_and_counts_them():
+    table = pa.table({"customer": pa.nulls(3), "ts": pa.nulls(3), "amount": [1.0, 2.0, 3.0]})
+    with pytest.warns(rfm_fast.RFMWarning, match="no usable rows"):
+        result = rfm_fast.score(table, customer="customer", timestamp="ts", amount="amount")
+    assert result.stats.dropped["null_customer"] == 3

@@ -177,7 +177,12 @@ def test_null_customer_and_timestamp_counting() -> None:
     assert stats["rows_read"] == 6
     assert stats["rows_used"] == 3
     # the row with both null counts once, as null_customer
-    assert stats["dropped"] == {"null_customer": 2, "null_timestamp": 1, "after_as_of": 0}
+    assert stats["dropped"] == {
+        "null_customer": 2,
+        "null_timestamp": 1,
+        "after_as_of": 0,
+        "returns": 0,
+    }
     assert table["customer"].dtype == np.int64
     assert col(table, "customer") == [1, 2]
     assert col(table, "monetary") == [7.0, 5.0]
@@ -269,9 +274,13 @@ def test_frequency_days() -> None:
 
 def test_negative_amounts_are_netted() -> None:
     df = orders({1: [(1, 10.0), (2, -3.5)], 2: [(1, -2.0)], 3: [(1, 0.0)]})
-    table, _, _ = run(df, as_of=AS_OF, rules=None)
+    table, _, _ = run(df, as_of=AS_OF, rules=None, returns="purchase")
     assert col(table, "monetary") == [6.5, -2.0, 0.0]
     assert col(table, "M") == [4, 1, 2]
+    net, _, stats = run(df, as_of=AS_OF, rules=None)  # customer 2 only returned something
+    assert col(net, "monetary") == [6.5, 0.0]
+    assert col(net, "frequency") == [1, 1]
+    assert (stats["return_rows"], stats["customers_only_returns"]) == (2, 1)
 
 
 def test_all_null_amounts_give_zero() -> None:
@@ -292,7 +301,7 @@ def test_amount_product_of_two_columns() -> None:
             "UnitPrice": [1.5, 10.0, -1.0],
         }
     )
-    table, _, stats = run(df, amount="Quantity*UnitPrice")
+    table, _, stats = run(df, amount="Quantity*UnitPrice", returns="purchase")
     assert col(table, "monetary") == [3.0, -3.0]
     assert stats["null_amount"] == 1
 
@@ -450,7 +459,12 @@ def test_no_usable_rows() -> None:
     assert list(table.columns) == COLUMNS
     assert len(table) == 0
     assert pd.api.types.is_string_dtype(table["customer"].dtype)
-    assert stats["dropped"] == {"null_customer": 1, "null_timestamp": 1, "after_as_of": 0}
+    assert stats["dropped"] == {
+        "null_customer": 1,
+        "null_timestamp": 1,
+        "after_as_of": 0,
+        "returns": 0,
+    }
     assert stats["as_of"] is None
     assert stats["empty_bins"]["frequency"] == [1, 2, 3, 4, 5]
     assert math.isnan(edges["monetary"][0])
@@ -481,11 +495,12 @@ def test_exact_edges_reproduce_frequency_and_monetary_scores(
     df = pd.DataFrame(rows, columns=["customer", "days", "amount"])
     df["ts"] = AS_OF - pd.to_timedelta(df["days"], unit="D")
     df["amount"] = df["amount"].astype("float64")
-    table, edges, _ = run(df, as_of=AS_OF, bins=bins, rules=None)
+    options = dict(as_of=AS_OF, bins=bins, rules=None, returns="purchase")
+    table, edges, _ = run(df, **options)
     thresholds = {"frequency": edges["frequency"], "monetary": edges["monetary"]}
-    again, _, _ = run(df, as_of=AS_OF, bins=bins, rules=None, thresholds=thresholds)
+    again, _, _ = run(df, **options, thresholds=thresholds)
     assert col(again, "F") == col(table, "F")
     assert col(again, "M") == col(table, "M")
     # shuffling the rows changes nothing
-    shuffled, _, _ = run(df.iloc[::-1], as_of=AS_OF, bins=bins, rules=None)
+    shuffled, _, _ = run(df.iloc[::-1], **options)
     pd.testing.assert_frame_equal(shuffled, table)

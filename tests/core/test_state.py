@@ -20,7 +20,7 @@ from rfm_fast import CustomerState, RFMError, merge_states
 from rfm_fast.core.state import customer_buckets
 
 READ_OPTIONS = ("customer", "timestamp", "amount", "order", "as_of", "frequency")
-READ_OPTIONS += ("timestamp_format",)
+READ_OPTIONS += ("timestamp_format", "returns")
 CASES = cases(min_rows=0, max_rows=60, exact_amounts=False)
 
 
