@@ -248,6 +248,19 @@ ReturnsOpt = Annotated[
 SegmentsOpt = Annotated[
     str, typer.Option(help="Segment rules: 'default', 'none', or a TOML rules file.")
 ]
+DelimiterOpt = Annotated[
+    str | None,
+    typer.Option(help="CSV delimiter: one character, 'tab', or 'whitespace' (runs of spaces)."),
+]
+SchemaOpt = Annotated[
+    str | None,
+    typer.Option(help="CSV column types, e.g. 'CustomerID=string,Quantity=float64'."),
+]
+AmountFormatOpt = Annotated[
+    str | None,
+    typer.Option(help="Text amounts: 'currency' drops symbols and thousands separators."),
+]
+DecimalOpt = Annotated[str, typer.Option(help="Decimal separator of text amounts: . or ,")]
 FormatOpt = Annotated[
     str | None, typer.Option("--timestamp-format", help="strptime format, e.g. '%Y%m%d'.")
 ]
@@ -265,6 +278,10 @@ def _scoring(
     returns: Returns,
     segments: str,
     timestamp_format: str | None,
+    delimiter: str | None = None,
+    schema: str | None = None,
+    amount_format: str | None = None,
+    decimal: str = ".",
     **_other_options: Any,
 ) -> dict[str, Any]:
     """The options of rfm_fast.score that every scoring command shares, picked out of a
@@ -281,6 +298,10 @@ def _scoring(
         "returns": returns.value,
         "segments": segments,
         "timestamp_format": timestamp_format,
+        "delimiter": "\t" if delimiter == "tab" else delimiter,
+        "schema": schema,
+        "amount_format": amount_format,
+        "decimal": decimal,
     }
 
 
@@ -305,6 +326,10 @@ def score(
     returns: ReturnsOpt = Returns.net,
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
+    delimiter: DelimiterOpt = None,
+    schema: SchemaOpt = None,
+    amount_format: AmountFormatOpt = None,
+    decimal: DecimalOpt = ".",
     recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
     frequency_edges: Annotated[str | None, typer.Option(help="e.g. 1,2,4,8.")] = None,
     monetary_edges: Annotated[str | None, typer.Option(help="e.g. 50,100,250,1000.")] = None,
@@ -421,6 +446,10 @@ def segments(
     returns: ReturnsOpt = Returns.net,
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
+    delimiter: DelimiterOpt = None,
+    schema: SchemaOpt = None,
+    amount_format: AmountFormatOpt = None,
+    decimal: DecimalOpt = ".",
 ) -> None:
     """Score INPUT and describe its segments: size, revenue, typical customer, quality."""
     options = _scoring(**locals())
@@ -467,6 +496,7 @@ def _default_predictions(input: Path, options: dict[str, Any], as_of: str | None
     from rfm_fast import clv
 
     columns = ("customer", "timestamp", "amount", "timestamp_format", "returns")
+    columns += ("delimiter", "schema", "amount_format", "decimal")
     return clv.analyze(input, as_of=as_of, **{k: options[k] for k in columns})
 
 
@@ -505,6 +535,10 @@ def migrate(
     returns: ReturnsOpt = Returns.net,
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
+    delimiter: DelimiterOpt = None,
+    schema: SchemaOpt = None,
+    amount_format: AmountFormatOpt = None,
+    decimal: DecimalOpt = ".",
 ) -> None:
     """Score INPUT at two dates and show who moved between segments.
 
@@ -570,6 +604,10 @@ def report(
     returns: ReturnsOpt = Returns.net,
     segments: SegmentsOpt = "default",
     timestamp_format: FormatOpt = None,
+    delimiter: DelimiterOpt = None,
+    schema: SchemaOpt = None,
+    amount_format: AmountFormatOpt = None,
+    decimal: DecimalOpt = ".",
 ) -> None:
     """Score INPUT and write a self-contained HTML report (needs the extra: report)."""
     dates = as_of or []
@@ -619,6 +657,10 @@ def clv_command(
     ] = None,
     returns: ReturnsOpt = Returns.net,
     timestamp_format: FormatOpt = None,
+    delimiter: DelimiterOpt = None,
+    schema: SchemaOpt = None,
+    amount_format: AmountFormatOpt = None,
+    decimal: DecimalOpt = ".",
 ) -> None:
     """Fit BG/NBD and Gamma-Gamma to INPUT and predict p_alive, purchases, spend and CLV per
     customer (needs the extra: clv)."""
@@ -639,6 +681,10 @@ def clv_command(
             step=step,
             timestamp_format=timestamp_format,
             returns=returns.value,
+            delimiter="\t" if delimiter == "tab" else delimiter,
+            schema=schema,
+            amount_format=amount_format,
+            decimal=decimal,
         )
         if output is not None:
             write_table(result.table, output)

@@ -136,6 +136,10 @@ def _profiles(
     batch_rows: int,
     threads: int | None,
     returns: str,
+    delimiter: str | None = None,
+    schema: Any = None,
+    amount_format: str | None = None,
+    decimal: str = ".",
 ) -> _Profiles:
     options = ReadOptions.checked(
         customer=customer,
@@ -147,6 +151,10 @@ def _profiles(
         batch_rows=batch_rows,
         threads=threads,
         returns=returns,
+        delimiter=delimiter,
+        schema=schema,
+        amount_format=amount_format,
+        decimal=decimal,
     )
     observers: list[_FirstDaySpend] = []
 
@@ -155,7 +163,9 @@ def _profiles(
             observers.append(_FirstDaySpend(_key_kind(batch.customers), returns))
         observers[0](batch)
 
-    aggregated = read_totals(data, options, keep_parts=True, observer=observe)
+    aggregated = read_totals(
+        data, options, keep_parts=True, observer=observe, on_restart=observers.clear
+    )
     totals, _ = aggregated.totals.purchasers()
     axis = aggregated.axis
     n = len(totals)
@@ -215,6 +225,10 @@ def summary(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
     returns: str = "net",
+    delimiter: str | None = None,
+    schema: Any = None,
+    amount_format: str | None = None,
+    decimal: str = ".",
 ) -> pa.Table:
     """The model-ready summary of an order history, one row per customer (BTYD convention).
 
@@ -229,6 +243,8 @@ def summary(
         As for :func:`rfm_fast.score`: with ``"net"``, a return is not a purchase day, its
         amount is taken off the spend of the repeat purchases, and customers with only
         returns are left out.
+    delimiter, schema, amount_format, decimal : optional
+        Reading the input: as for :func:`rfm_fast.score`.
     as_of : optional
         End of the observation period; rows after it are left out. Default: the latest
         timestamp plus one day, as for :func:`rfm_fast.score`.
@@ -269,6 +285,10 @@ def summary(
         batch_rows=batch_rows,
         threads=threads,
         returns=returns,
+        delimiter=delimiter,
+        schema=schema,
+        amount_format=amount_format,
+        decimal=decimal,
     )
     return _summary_table(customer, profiles, days_per_unit)
 
@@ -302,6 +322,10 @@ def calibration_holdout(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
     returns: str = "net",
+    delimiter: str | None = None,
+    schema: Any = None,
+    amount_format: str | None = None,
+    decimal: str = ".",
 ) -> pa.Table:
     """The summary of a calibration period, with what each of its customers did afterwards.
 
@@ -312,7 +336,8 @@ def calibration_holdout(
 
     Parameters
     ----------
-    data, customer, timestamp, amount, unit, timestamp_format, batch_rows, threads, returns
+    data, customer, timestamp, amount, unit, timestamp_format, batch_rows, threads, returns, \
+delimiter, schema, amount_format, decimal
         As for :func:`summary`.
     calibration_end : datetime, date or str
         The end of the calibration period (its ``as_of``).
@@ -355,6 +380,10 @@ def calibration_holdout(
         batch_rows=batch_rows,
         threads=threads,
         returns=returns,
+        delimiter=delimiter,
+        schema=schema,
+        amount_format=amount_format,
+        decimal=decimal,
     )
     calibration = _profiles(data, as_of=calibration_end, **options)
     whole = _profiles(data, as_of=holdout_end, **options)

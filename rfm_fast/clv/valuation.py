@@ -204,13 +204,17 @@ def analyze(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
     returns: str = "net",
+    delimiter: str | None = None,
+    schema: Any = None,
+    amount_format: str | None = None,
+    decimal: str = ".",
 ) -> CLVResult:
     """Summary, both fits and every prediction in one call (what ``rfm clv`` runs).
 
     Parameters
     ----------
     data, customer, timestamp, amount, as_of, unit, timestamp_format, batch_rows, threads, \
-returns
+returns, delimiter, schema, amount_format, decimal
         As for :func:`rfm_fast.clv.summary`.
     horizon : float, default 52.0
         How far ahead, in ``unit`` (default: weeks).
@@ -254,6 +258,10 @@ returns
         batch_rows=batch_rows,
         threads=threads,
         returns=returns,
+        delimiter=delimiter,
+        schema=schema,
+        amount_format=amount_format,
+        decimal=decimal,
     )
     purchases = BetaGeo().fit(table)
     spend = GammaGamma().fit(table)

@@ -21,7 +21,7 @@ from rfm_fast.core.aggregator import (
     CustomerAggregator,
     CustomerTotals,
 )
-from rfm_fast.core.arrow import ALL_VALID, IntColumn, KeyColumn, Validity, key_column
+from rfm_fast.core.arrow import ALL_VALID, IntColumn, KeyColumn, TimeAxis, Validity, key_column
 from rfm_fast.core.options import RETURNS
 from rfm_fast.errors import RFMError
 
@@ -140,9 +140,12 @@ def aggregate(
     ticks = timestamp.view(np.int64)
     nat = np.isnat(timestamp)
     ticks_valid = Validity(np.packbits(~nat, bitorder="little"), 0) if nat.any() else ALL_VALID
+    unit, _ = np.datetime_data(timestamp.dtype)
+    # (the axis of a NumPy unit: the same checked conversions as for Arrow columns)
+    axis = TimeAxis(f"datetime64[{unit}]", unit, _TICKS_PER_DAY[unit], None)  # type: ignore[arg-type]
     limit = INT64_MAX
     if as_of is not None:
-        limit = int(np.datetime64(as_of).astype(timestamp.dtype).view(np.int64))
+        limit = axis.ticks_of(np.datetime64(as_of))
     n = timestamp.shape[0]
     aggregator = CustomerAggregator(
         "int" if isinstance(customers, IntColumn) else "string",
@@ -160,10 +163,9 @@ def aggregate(
             "amounts must be finite and below 2**62 in absolute value"
         )
     counts = aggregator.row_counts()
-    unit, _ = np.datetime_data(timestamp.dtype)
     as_of_ticks = limit if as_of is not None else None
     if as_of_ticks is None and counts.max_timestamp is not None:
-        as_of_ticks = counts.max_timestamp + _TICKS_PER_DAY[unit]
+        as_of_ticks = axis.default_as_of(counts.max_timestamp)
     totals, _ = aggregator.finish().purchasers()
     return _metrics(totals, as_of_ticks, timestamp.dtype, np.asarray(customer).dtype)
 

@@ -232,6 +232,20 @@ def zone(name: str) -> dt.tzinfo:
         ) from exc
 
 
+_NANOSECONDS = {
+    "D": 86_400 * 10**9,
+    "h": 3_600 * 10**9,
+    "m": 60 * 10**9,
+    "s": 10**9,
+    "ms": 10**6,
+    "us": 10**3,
+    "ns": 1,
+}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_LAST_MOMENT = np.datetime64("9999-12-31T23:59:59.999999", "us")
+"""The last moment a Python datetime holds (``RunStats.as_of`` is one)."""
+
+
 @dataclass(frozen=True)
 class TimeAxis:
     """How the int64 values of a time column map to instants and days."""
@@ -262,10 +276,57 @@ class TimeAxis:
         return values.astype(np.int64) // self.ticks_per_day
 
     def ticks_of(self, when: Any) -> int:
-        """``when`` (datetime, date, numpy datetime64 or ISO-8601 text) in ticks, rounded down."""
+        """``when`` (datetime, date, numpy datetime64 or ISO-8601 text) in ticks, rounded down.
+
+        Raises
+        ------
+        RFMError
+            For NaT, or a moment this type cannot hold (``timestamp[ns]`` holds 1677-09-21 to
+            2262-04-11).
+        """
         if isinstance(when, np.datetime64) and self.tz is None:
-            return int(when.astype(f"datetime64[{self.unit}]").astype(np.int64))
-        moment = parse_moment(when)
+            if np.isnat(when):
+                raise RFMError("as_of is NaT; expected a date or time")
+            unit, _ = np.datetime_data(when.dtype)
+            if unit not in _NANOSECONDS:  # years, months, weeks: whole days
+                when, unit = when.astype("datetime64[D]"), "D"
+            nanoseconds = int(when.astype(np.int64)) * _NANOSECONDS[unit]  # Python ints: exact
+            return self._checked(nanoseconds // _NANOSECONDS[self.unit], when)
+        return self._checked(self._ticks_of_moment(parse_moment(when)), when)
+
+    def _checked(self, ticks: int, when: Any) -> int:
+        if not INT64_MIN < ticks <= INT64_MAX:
+            first, last = (self.moment_text(t) for t in (INT64_MIN + 1, INT64_MAX))
+            raise RFMError(
+                f"as_of {when!s} is outside what a {self.type} column holds ({first} to {last}); "
+                "give an as_of within it, or cast the column to a coarser unit"
+            )
+        return ticks
+
+    def moment_text(self, ticks: int) -> str:
+        """``ticks`` as ISO-8601 text, also beyond the years of Python's datetime."""
+        return str(np.datetime64(int(ticks), self.unit))
+
+    def default_as_of(self, latest: int) -> int:
+        """The default ``as_of``: the latest timestamp plus one day, checked.
+
+        Raises
+        ------
+        RFMError
+            When that day is past what the column's type, or a datetime, can hold: the latest
+            timestamp is then most likely a placeholder such as 9999-12-31.
+        """
+        as_of = latest + self.ticks_per_day
+        last = int(_LAST_MOMENT.astype(np.int64)) * 1_000 // _NANOSECONDS[self.unit]
+        if as_of > min(INT64_MAX, last):  # (Python ints)
+            raise RFMError(
+                f"the latest timestamp, {self.moment_text(latest)}, leaves no room for the "
+                "default as_of (one day later): give as_of (--as-of), or leave out rows with "
+                "placeholder dates such as 9999-12-31"
+            )
+        return as_of
+
+    def _ticks_of_moment(self, moment: dt.datetime) -> int:
         if self.tz is not None and moment.tzinfo is None:
             moment = moment.replace(tzinfo=zone(self.tz))
         if moment.tzinfo is not None:
@@ -324,6 +385,12 @@ def parse_text_timestamps(array: pa.Array, column: str, format_: str | None) -> 
     """Text timestamps -> ``timestamp[us]`` (UTC when the text carries offsets).
 
     Integers such as ``20240131`` are parsed as their decimal text when a format is given.
+
+    Raises
+    ------
+    RFMError
+        Showing the first value that does not parse, and the formats that would read the
+        column's values (``%m/%d/%Y %H:%M`` for ``03/15/2011 14:30``).
     """
     if pa.types.is_integer(array.type):
         array = array.cast(pa.string())
@@ -334,10 +401,75 @@ def parse_text_timestamps(array: pa.Array, column: str, format_: str | None) -> 
             return array.cast(pa.timestamp("us"))
         except pa.ArrowInvalid:
             return array.cast(pa.timestamp("us", tz="UTC"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        how = f"with format {format_!r}" if format_ else "as ISO-8601"
-        raise RFMError(
-            f"cannot parse the text of timestamp column {column!r} {how}: {exc}. Pass "
-            "timestamp_format= (CLI: --timestamp-format) with a strptime format such as "
-            "'%Y%m%d' or '%d/%m/%Y %H:%M'"
-        ) from None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise _timestamp_error(array, column, format_) from None
+
+
+TIMESTAMP_FORMATS = (
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y%m%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%d %b %Y",
+    "%b %d %Y",
+)
+"""Formats tried on a column that is not ISO-8601, to suggest the one that reads it."""
+
+
+def _timestamp_error(array: pa.Array, column: str, format_: str | None) -> RFMError:
+    """The error for a text timestamp column that does not parse: the first bad value, its row
+    in the batch, and the formats that read the first thousand values."""
+    how = f"with the format {format_!r}" if format_ else "as ISO-8601 (such as 2011-03-15 14:30)"
+    if format_:
+        parsed = pc.strptime(array, format=format_, unit="us", error_is_null=True)
+        row = pc.index(pc.and_(pc.is_null(parsed), pc.is_valid(array)), True).as_py()
+    else:
+        row = _first_not_iso(array)
+    sample = pc.drop_null(array).slice(0, 1_000)
+    fitting = [
+        f
+        for f in TIMESTAMP_FORMATS
+        if f != format_
+        and pc.all(
+            pc.is_valid(pc.strptime(sample, format=f, unit="us", error_is_null=True))
+        ).as_py()
+    ]
+    if not fitting:
+        hint = "pass timestamp_format= (CLI: --timestamp-format) with its strptime format"
+    elif len(fitting) > 1 and fitting[0].startswith("%m/%d") and fitting[1].startswith("%d/%m"):
+        hint = (
+            f"it reads with timestamp_format={fitting[0]!r} (month first) and, as far as the "
+            f"first values show, {fitting[1]!r} (day first): pass the one the file uses "
+            "(CLI: --timestamp-format)"
+        )
+    else:
+        hint = (
+            f"it reads with timestamp_format={fitting[0]!r} "
+            f"(CLI: --timestamp-format '{fitting[0]}')"
+        )
+    if row < 0:  # each value parses alone: some carry a zone offset and some do not
+        where = "some values carry a zone offset (such as +01:00) and some do not"
+    else:
+        where = f"{array[row].as_py()!r} (row {row} of its batch)"
+    return RFMError(f"cannot read timestamp column {column!r} {how}: {where}; {hint}")
+
+
+def _first_not_iso(array: pa.Array) -> int:
+    """The first value that is not ISO-8601 text, or -1 (the error path only: a Python loop)."""
+    for row, text in enumerate(array.to_pylist()):
+        if text is None:
+            continue
+        try:
+            dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            return row
+    return -1

@@ -11,22 +11,25 @@ import contextlib
 import glob
 import os
 import queue
+import re
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
 from rfm_fast.core.timing import PhaseTimer
-from rfm_fast.errors import RFMError
+from rfm_fast.errors import RFMError, RFMWarning
 
 DEFAULT_BATCH_ROWS = 1 << 20
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -66,6 +69,7 @@ def open_source(
     text_columns: tuple[str, ...] = (),
     timestamp_format: str | None = None,
     timestamp_column: str | None = None,
+    csv: CsvReading | None = None,
 ) -> Source:
     """Wrap any supported input as a :class:`Source`: its column names, its row count where
     known, and a way to open a stream of batches of some of its columns.
@@ -107,8 +111,9 @@ def open_source(
     [1, 1]
     """
     if isinstance(data, str | os.PathLike):
+        csv = CsvReading() if csv is None else csv
         sources = [
-            _file_source(f, batch_rows, text_columns, timestamp_format, timestamp_column)
+            _file_source(f, batch_rows, text_columns, timestamp_format, timestamp_column, csv)
             for f in _expand(data)
         ]
         return sources[0] if len(sources) == 1 else _many_files_source(sources, str(data))
@@ -301,6 +306,7 @@ def _file_source(
     text_columns: tuple[str, ...],
     timestamp_format: str | None,
     timestamp_column: str | None,
+    csv: CsvReading,
 ) -> Source:
     if not path.exists():
         raise RFMError(f"input file not found: {path}")
@@ -309,7 +315,9 @@ def _file_source(
     if suffix in PARQUET_SUFFIXES:
         return _parquet_source(path, name, batch_rows)
     if suffix in CSV_SUFFIXES:
-        return _csv_source(path, name, batch_rows, text_columns, timestamp_format, timestamp_column)
+        return _csv_source(
+            path, name, batch_rows, text_columns, timestamp_format, timestamp_column, csv
+        )
     if suffix in IPC_SUFFIXES:
         return _ipc_source(path, name)
     raise RFMError(
@@ -335,6 +343,27 @@ def _parquet_source(path: Path, name: str, batch_rows: int) -> Source:
     return Source(name, schema.names, parquet.metadata.num_rows, opener)
 
 
+@dataclass
+class CsvReading:
+    """How CSV files are read, and what a read learned that the next one must know.
+
+    ``delimiter``: one character, or ``"whitespace"`` (any run of spaces and tabs, as in the
+    CDNOW master file); None is ``","`` (``"\t"`` for ``.tsv``). ``column_types``: types to
+    read columns as (the user's, and those a read found it needed). ``newlines_in_values``:
+    quoted values may hold line breaks.
+    """
+
+    delimiter: str | None = None
+    column_types: dict[str, pa.DataType] = field(default_factory=dict)
+    newlines_in_values: bool = False
+
+
+class ReadAgain(Exception):
+    """A CSV file must be read from its start again: a value far into it did not fit the types
+    Arrow inferred from its first block (or a quoted value held a line break). The
+    :class:`CsvReading` that was passed in now says how."""
+
+
 def _csv_source(
     path: Path,
     name: str,
@@ -342,28 +371,39 @@ def _csv_source(
     text_columns: tuple[str, ...],
     timestamp_format: str | None,
     timestamp_column: str | None,
+    csv: CsvReading,
 ) -> Source:
-    delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
+    delimiter = csv.delimiter or ("\t" if path.name.lower().endswith(".tsv") else ",")
+    whitespace = delimiter == "whitespace"
 
     def reader(convert: pa_csv.ConvertOptions) -> pa_csv.CSVStreamingReader:
+        if whitespace:  # one text column of whole lines, split below
+            parse = pa_csv.ParseOptions(delimiter="\x1f", quote_char=False)
+            convert = pa_csv.ConvertOptions(column_types={"line": pa.string()})
+            read = pa_csv.ReadOptions(block_size=1 << 24, column_names=["line"])
+        else:
+            parse = pa_csv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=csv.newlines_in_values
+            )
+            read = pa_csv.ReadOptions(block_size=1 << 24)
         try:
             return pa_csv.open_csv(
-                path,
-                read_options=pa_csv.ReadOptions(block_size=1 << 24),
-                parse_options=pa_csv.ParseOptions(delimiter=delimiter),
-                convert_options=convert,
+                path, read_options=read, parse_options=parse, convert_options=convert
             )
         except (pa.ArrowException, OSError) as exc:
             raise RFMError(f"cannot read {name} as CSV: {exc}") from None
 
+    if whitespace:
+        return _whitespace_source(path, name, batch_rows, reader, csv)
     header = reader(pa_csv.ConvertOptions(column_types={c: pa.string() for c in text_columns}))
     names = header.schema.names
     header.close()
 
     def opener(cols: list[str]):
         types = {c: pa.string() for c in text_columns if c in cols}
+        types.update({c: t for c, t in csv.column_types.items() if c in cols})
         parsers = [timestamp_format] if timestamp_format else None
-        if timestamp_format and timestamp_column in cols:
+        if timestamp_format and timestamp_column in cols and timestamp_column not in types:
             types[timestamp_column] = pa.timestamp("us")
         # strings_can_be_null: an empty text cell is a null customer or order id, not "".
         stream = reader(
@@ -374,9 +414,159 @@ def _csv_source(
                 strings_can_be_null=True,
             )
         )
-        return stream.schema, _guarded(name, "CSV", _rebatched(stream, batch_rows))
+        return stream.schema, _csv_batches(name, _rebatched(stream, batch_rows), names, csv)
 
     return Source(name, names, None, opener)
+
+
+_CONVERSION_ERROR = re.compile(
+    r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to ([^:]+): invalid value '(.*)'"
+)
+
+
+def _csv_batches(
+    name: str, batches: Iterator[pa.RecordBatch], names: list[str], csv: CsvReading
+) -> Iterator[pa.RecordBatch]:
+    """The batches of a CSV file; a value that does not fit its column's inferred type, or a
+    line break in a quoted value, raises :class:`ReadAgain` with ``csv`` widened."""
+    rows = 0
+    try:
+        for batch in batches:
+            rows += batch.num_rows
+            yield batch
+    except (pa.ArrowException, OSError) as exc:
+        text = str(exc)
+        found = _CONVERSION_ERROR.search(text)
+        if found is not None:
+            column, value = names[int(found[1])], found[4]
+            wider = pa.float64() if _is_number(value) and "int" in found[3] else pa.string()
+            if csv.column_types.get(column) != wider:
+                csv.column_types[column] = wider
+                warnings.warn(
+                    f"CSV column {column!r} of {name} looked like {found[3]} in its first rows "
+                    f"but has {value!r} further on: read the file again with it as {wider}",
+                    RFMWarning,
+                    stacklevel=2,
+                )
+                raise ReadAgain(column) from None
+        if "columns, got" in text and not csv.newlines_in_values:
+            csv.newlines_in_values = True  # a quoted line break at a block boundary
+            raise ReadAgain("newlines") from None
+        raise RFMError(f"cannot read {name} as CSV (after {rows:,} rows): {exc}") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _whitespace_source(
+    path: Path,
+    name: str,
+    batch_rows: int,
+    reader: Callable[[pa_csv.ConvertOptions], pa_csv.CSVStreamingReader],
+    csv: CsvReading,
+) -> Source:
+    """A file of whitespace-separated columns (``delimiter="whitespace"``): its first line
+    names the columns; each value is read as an integer, a float or text, the narrowest that
+    holds the whole column of a batch (the first batch decides, as for CSV)."""
+    first = reader(pa_csv.ConvertOptions())
+    try:
+        head = first.read_next_batch()
+    except StopIteration:
+        raise RFMError(f"{name} is empty: expected a first line naming the columns") from None
+    finally:
+        first.close()
+    names = head.column("line")[0].as_py().split()
+    if not names:
+        raise RFMError(f"the first line of {name} is blank: expected the column names")
+
+    def columns_of(lines: pa.Array, cols: list[str], first_row: int) -> pa.RecordBatch:
+        fields = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lines))
+        counts = pc.list_value_length(fields)
+        wrong = pc.and_(pc.not_equal(counts, len(names)), pc.greater(counts, 0))
+        bad = pc.index(wrong, True).as_py()
+        if bad >= 0:
+            raise RFMError(
+                f"line {first_row + bad + 1} of {name} has {counts[bad].as_py()} values; the "
+                f"first line names {len(names)} columns"
+            )
+        blank = pc.equal(counts, 0)
+        arrays = []
+        for column in cols:
+            values = pc.list_element(pc.if_else(blank, None, fields), names.index(column))
+            wanted = csv.column_types.get(column)
+            arrays.append(values.cast(wanted) if wanted is not None else _narrowest(values))
+        return pa.RecordBatch.from_arrays(arrays, names=cols)
+
+    def opener(cols: list[str]):
+        stream = reader(pa_csv.ConvertOptions())
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            row = 0
+            for batch in _rebatched(stream, batch_rows):
+                lines = batch.column("line")
+                if row == 0:
+                    lines = lines.slice(1)  # the header
+                yield columns_of(lines, cols, row + (1 if row == 0 else 0))
+                row += batch.num_rows
+
+        iterator = batches()
+        try:
+            peek = next(iterator)
+        except StopIteration:
+            return pa.schema([(c, pa.string()) for c in cols]), iter(())
+        schema = peek.schema
+
+        def all_batches() -> Iterator[pa.RecordBatch]:
+            yield peek
+            for batch in iterator:
+                if batch.schema != schema:
+                    yield _same_types(batch, schema, name, csv)
+                else:
+                    yield batch
+
+        return schema, _guarded(name, "whitespace-separated text", all_batches())
+
+    return Source(name, names, None, opener)
+
+
+def _same_types(
+    batch: pa.RecordBatch, schema: pa.Schema, name: str, csv: CsvReading
+) -> pa.RecordBatch:
+    """A later batch of a whitespace-separated file in the first batch's types; a column that
+    does not fit is widened in ``csv`` and the file read again (:class:`ReadAgain`)."""
+    arrays = []
+    for column, field_ in zip(batch.schema.names, schema, strict=True):
+        values = batch.column(column)
+        if values.type == field_.type:
+            arrays.append(values)
+            continue
+        try:
+            arrays.append(values.cast(field_.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            csv.column_types[column] = values.type  # float64, or text
+            warnings.warn(
+                f"column {column!r} of {name} looked like {field_.type} in its first rows, "
+                f"but not further on: read it again as {values.type}",
+                RFMWarning,
+                stacklevel=2,
+            )
+            raise ReadAgain(column) from None
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _narrowest(values: pa.Array) -> pa.Array:
+    """Text values as int64, else float64, else the text itself."""
+    for type_ in (pa.int64(), pa.float64()):
+        try:
+            return values.cast(type_)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return values
 
 
 def _rebatched(batches: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.RecordBatch]:
@@ -571,9 +761,9 @@ def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
 
 def _decoded(table: pa.Table) -> pa.Table:
     """Dictionary columns decoded to their values (CSV has no dictionaries)."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+    for i, column in enumerate(table.schema):
+        if pa.types.is_dictionary(column.type):
+            table = table.set_column(i, column.name, table.column(i).cast(column.type.value_type))
     return table
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from rfm_fast.core import binning
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
@@ -29,6 +30,7 @@ from rfm_fast.core.segments import SegmentsSpec, resolve_rules
 from rfm_fast.errors import RFMError
 
 FREQUENCIES = ("orders", "days")
+AMOUNT_FORMATS = (None, "currency")
 RETURNS = ("net", "purchase", "drop")
 """How rows with a negative amount are taken; the first is the default (docs/semantics.md,
 "Returns")."""
@@ -137,6 +139,14 @@ class ReadOptions:
     threads: int
     """Resolved: the number of cores where the user gave none."""
     returns: str = RETURNS[0]
+    delimiter: str | None = None
+    """CSV files: one character or ``"whitespace"``; None: ``","`` (tab for ``.tsv``)."""
+    column_types: dict[str, pa.DataType] = field(default_factory=dict)
+    """CSV files: types to read columns as, instead of those inferred (``schema=``)."""
+    amount_format: str | None = None
+    """``"currency"``: text amounts lose currency symbols and thousands separators."""
+    decimal: str = "."
+    """The decimal separator of text amounts: ``"."`` or ``","``."""
 
     @classmethod
     def checked(
@@ -152,6 +162,10 @@ class ReadOptions:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         threads: int | None = None,
         returns: str = RETURNS[0],
+        delimiter: str | None = None,
+        schema: Mapping[str, Any] | str | None = None,
+        amount_format: str | None = None,
+        decimal: str = ".",
     ) -> ReadOptions:
         """The options, checked (the columns are checked against the input when it is
         opened: :meth:`Columns.resolve`).
@@ -173,6 +187,17 @@ class ReadOptions:
             raise RFMError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
         if returns not in RETURNS:
             raise RFMError(f"returns must be one of {', '.join(RETURNS)}; got {returns!r}")
+        if delimiter not in (None, "whitespace") and (
+            not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"'
+        ):
+            raise RFMError(
+                f"delimiter must be one character (such as ';' or a tab) or 'whitespace'; "
+                f"got {delimiter!r}"
+            )
+        if amount_format not in AMOUNT_FORMATS:
+            raise RFMError(f"amount_format must be 'currency' or None; got {amount_format!r}")
+        if decimal not in (".", ","):
+            raise RFMError(f"decimal must be '.' or ','; got {decimal!r}")
         if not _is_positive_int(batch_rows):
             raise RFMError(f"batch_rows must be a positive integer; got {batch_rows!r}")
         if threads is None:
@@ -187,6 +212,10 @@ class ReadOptions:
             batch_rows,
             threads,
             returns,
+            delimiter,
+            column_types_of(schema),
+            amount_format,
+            decimal,
         )
 
     @property
@@ -293,9 +322,61 @@ class ScoringOptions:
 
 READ_OPTION_NAMES = frozenset(
     {"customer", "timestamp", "amount", "order", "as_of", "frequency", "timestamp_format"}
-    | {"batch_rows", "threads", "returns"}
+    | {"batch_rows", "threads", "returns", "delimiter", "schema", "amount_format", "decimal"}
 )
 SCORE_OPTION_NAMES = frozenset({"bins", "method", "monetary", "segments", "thresholds"})
+
+
+COLUMN_TYPES = {
+    "string": pa.string(),
+    "text": pa.string(),
+    "int64": pa.int64(),
+    "integer": pa.int64(),
+    "float64": pa.float64(),
+    "float": pa.float64(),
+    "double": pa.float64(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+}
+"""The types ``schema=`` (CLI: ``--schema``) names."""
+
+
+def column_types_of(schema: Mapping[str, Any] | str | None) -> dict[str, pa.DataType]:
+    """``schema=``: a mapping of column to type (a name of :data:`COLUMN_TYPES` or a
+    ``pyarrow.DataType``), or the text ``"customer=string,amount=float64"``.
+
+    Examples
+    --------
+    >>> column_types_of("CustomerID=string, Quantity=float64")
+    {'CustomerID': DataType(string), 'Quantity': DataType(double)}
+    """
+    if schema is None:
+        return {}
+    if isinstance(schema, str):
+        pairs = {}
+        for part in filter(None, (p.strip() for p in schema.split(","))):
+            name, sep, type_ = part.partition("=")
+            if not sep or not name.strip():
+                raise RFMError(
+                    f"schema must be written column=type, comma-separated (such as "
+                    f"'customer=string,amount=float64'); got {part!r}"
+                )
+            pairs[name.strip()] = type_.strip()
+        schema = pairs
+    if not isinstance(schema, Mapping):
+        raise RFMError(f"schema must be a mapping of column to type; got {type(schema).__name__}")
+    types = {}
+    for name, type_ in schema.items():
+        if isinstance(type_, pa.DataType):
+            types[str(name)] = type_
+        elif isinstance(type_, str) and type_.lower() in COLUMN_TYPES:
+            types[str(name)] = COLUMN_TYPES[type_.lower()]
+        else:
+            raise RFMError(
+                f"schema: unknown type {type_!r} for column {name!r}; the types are "
+                + ", ".join(COLUMN_TYPES)
+            )
+    return types
 
 
 def closest_name(name: str, available: Sequence[str]) -> str | None:

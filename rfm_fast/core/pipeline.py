@@ -10,6 +10,7 @@ and the partition engine (:mod:`rfm_fast.engines.distributed`) run them apart, a
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rfm_fast._kernels.config import load_numba_in_background
 from rfm_fast.core import arrow
@@ -29,7 +31,7 @@ from rfm_fast.core.aggregator import (
     RowCounts,
 )
 from rfm_fast.core.arrays import score_checked
-from rfm_fast.core.io import open_source, prefetched
+from rfm_fast.core.io import CsvReading, ReadAgain, open_source, prefetched
 from rfm_fast.core.options import ReadOptions, ResolvedColumns, ScoreOptions
 from rfm_fast.core.result import RESULT_COLUMNS, RFMResult, RunStats
 from rfm_fast.core.segments import assign_segments
@@ -99,14 +101,22 @@ def conformed_schema(
         elif role == "customer" and pa.types.is_floating(field.type):
             schema = schema.set(at, field.with_type(pa.int64()))
             conform[name] = "whole numbers"
+        elif role == "amount" and arrow.is_text_type(field.type):
+            schema = schema.set(at, field.with_type(pa.float64()))
+            conform[name] = "text amounts"
     return schema, conform
 
 
 def conformed_batches(
-    batches: Iterator[pa.RecordBatch], conform: dict[str, str], schema: pa.Schema
+    batches: Iterator[pa.RecordBatch],
+    conform: dict[str, str],
+    schema: pa.Schema,
+    options: ReadOptions | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The batches with the columns of ``conform`` converted to their type in ``schema``."""
     first_row = 0
+    amount_format = None if options is None else options.amount_format
+    decimal = "." if options is None else options.decimal
     for batch in batches:
         arrays = list(batch.columns)
         for name, how in conform.items():
@@ -114,10 +124,59 @@ def conformed_batches(
             wanted = schema.field(name).type
             if how == "nulls":
                 arrays[at] = pa.nulls(batch.num_rows, wanted)
+            elif how == "text amounts":
+                column = batch.column(at)
+                arrays[at] = amount_numbers(column, name, first_row, amount_format, decimal)
             else:
                 arrays[at] = whole_number_ids(batch.column(at), name, first_row)
         first_row += batch.num_rows
         yield pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+_PLAIN_NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def amount_numbers(
+    column: pa.Array, name: str, first_row: int, amount_format: str | None, decimal: str
+) -> pa.Array:
+    """Text amounts as float64: plain numbers, or with ``amount_format="currency"`` numbers
+    written as money (``$1,234.50``, ``(12.00)`` for -12.00, ``1.234,50 €`` with
+    ``decimal=","``). Empty text is null.
+
+    Raises
+    ------
+    RFMError
+        Showing the first value that is not an amount, its row (counting from 0), and the
+        option that would read it.
+    """
+    text = column.cast(pa.string()) if column.type != pa.string() else column
+    text = pc.utf8_trim_whitespace(text)
+    if amount_format == "currency":
+        text = pc.replace_substring_regex(text, r"^\((.*)\)$", r"-\1")  # accounting negatives
+        text = pc.replace_substring_regex(text, r"[^0-9.,+\-eE]", "")
+    if amount_format == "currency" or decimal == ",":
+        text = pc.replace_substring(text, "," if decimal == "." else ".", "")
+    if decimal == ",":
+        text = pc.replace_substring(text, ",", ".")
+    text = pc.if_else(pc.equal(text, ""), None, text)
+    good = pc.or_kleene(pc.is_null(text), pc.match_substring_regex(text, _PLAIN_NUMBER))
+    if pc.all(good).as_py() is not False:
+        return text.cast(pa.float64())
+    row = pc.index(good, False).as_py()
+    value = column[row].as_py()
+    if re.search(r"\d+,\d{1,2}$", value) and decimal == ".":
+        hint = "decimal=',' (CLI: --decimal ,) reads a comma as the decimal separator"
+    elif amount_format is None:
+        hint = (
+            "amount_format='currency' (CLI: --amount-format currency) drops currency "
+            "symbols and thousands separators"
+        )
+    else:
+        hint = "fix that row, or give the amounts as numbers"
+    raise RFMError(
+        f"amount column {name!r} is text, and row {first_row + row} (counting from 0) has "
+        f"{value!r}, which is not a number; {hint}"
+    )
 
 
 def whole_number_ids(column: pa.Array, name: str, first_row: int = 0) -> pa.Array:
@@ -180,6 +239,7 @@ def read_totals(
     progress: ProgressCallback | None = None,
     keep_parts: bool = False,
     observer: Callable[[BatchColumns], None] | None = None,
+    on_restart: Callable[[], None] | None = None,
 ) -> Aggregated:
     """Read ``data`` batch by batch into per-customer totals.
 
@@ -200,7 +260,31 @@ def read_totals(
     -------
     Aggregated
         The totals, row counts, time axis and ``as_of``, with the phases timed so far.
+
+    Notes
+    -----
+    A CSV file whose types change far into it (ids that are numbers and then ``C17``, whole
+    amounts and then ``2.5``), or whose quoted values hold line breaks, is read again from
+    the start with the wider types (and a warning); ``on_restart`` is called before each
+    new read, for an ``observer`` to forget what it saw.
     """
+    csv = CsvReading(delimiter=options.delimiter, column_types=dict(options.column_types))
+    while True:
+        try:
+            return _read_totals_once(data, options, csv, progress, keep_parts, observer)
+        except ReadAgain:
+            if on_restart is not None:
+                on_restart()
+
+
+def _read_totals_once(
+    data: Any,
+    options: ReadOptions,
+    csv: CsvReading,
+    progress: ProgressCallback | None,
+    keep_parts: bool,
+    observer: Callable[[BatchColumns], None] | None,
+) -> Aggregated:
     as_of, frequency, timestamp_format = options.as_of, options.frequency, options.timestamp_format
     timer = PhaseTimer()
     load_numba_in_background()
@@ -210,13 +294,14 @@ def read_totals(
         text_columns=() if options.columns.order is None else (options.columns.order,),
         timestamp_format=timestamp_format,
         timestamp_column=options.columns.timestamp,
+        csv=csv,
     )
     columns = options.columns.resolve(source.column_names)
     schema, batches = source.open(columns.names)
     schema, conform = conformed_schema(schema, columns)
     _check_types(schema, columns, timestamp_format)
     if conform:
-        batches = conformed_batches(batches, conform, schema)
+        batches = conformed_batches(batches, conform, schema, options)
 
     ts_type = schema.field(columns.timestamp).type
     text_timestamps = _needs_parsing(ts_type, timestamp_format)
@@ -280,7 +365,7 @@ def read_totals(
         totals = aggregator.finish(keep_sums=keep_parts, keep_pairs=keep_parts)
     limit = as_of_ticks
     if as_of_ticks is None and counts.max_timestamp is not None:
-        as_of_ticks = counts.max_timestamp + axis.ticks_per_day
+        as_of_ticks = axis.default_as_of(counts.max_timestamp)
     return Aggregated(
         totals,
         counts,
@@ -411,6 +496,15 @@ def customer_metrics(aggregated: Aggregated, monetary_mode: str) -> Metrics:
     totals, as_of_ticks = aggregated.totals, aggregated.as_of_ticks
     if len(totals):
         ticks_per_day = aggregated.axis.ticks_per_day
+        earliest = int(totals.first.min())
+        if as_of_ticks - earliest > INT64_MAX:  # (Python ints: no wrap-around)
+            axis = aggregated.axis
+            raise RFMError(
+                f"the timestamps run from {axis.moment_text(earliest)} to as_of "
+                f"{axis.moment_text(as_of_ticks)}, more than a {axis.type} column can count "
+                "between two moments; leave out rows with placeholder dates (such as "
+                "0001-01-01 or 9999-12-31), or cast the column to a coarser unit"
+            )
         recency = (as_of_ticks - totals.last) // ticks_per_day
         tenure = (as_of_ticks - totals.first) // ticks_per_day
     else:

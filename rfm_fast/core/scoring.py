@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
@@ -39,6 +39,10 @@ def score(
     segments: SegmentsSpec = "default",
     thresholds: dict[str, Sequence[float]] | None = None,
     timestamp_format: str | None = None,
+    delimiter: str | None = None,
+    schema: Mapping[str, Any] | str | None = None,
+    amount_format: str | None = None,
+    decimal: str = ".",
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
     progress: ProgressCallback | None = None,
@@ -93,6 +97,21 @@ def score(
         Explicit edges for some metrics, e.g. ``{"recency": [30, 90, 180, 365]}``.
     timestamp_format : str, optional
         ``strptime`` format of a text timestamp column, such as ``"%Y%m%d"``.
+    delimiter : str, optional
+        CSV files: the delimiter, one character, or ``"whitespace"`` for columns separated by
+        runs of spaces (the CDNOW master file). Default ``","``, a tab for ``.tsv``.
+    schema : mapping or str, optional
+        CSV files: types to read columns as instead of inferring them, such as
+        ``{"CustomerID": "string", "Quantity": "float64"}`` or the text
+        ``"CustomerID=string,Quantity=float64"`` (types: string, int64, float64, date,
+        timestamp). Without it a column whose values change type far into the file is read
+        again with the wider type, with a warning.
+    amount_format : {None, "currency"}, optional
+        Amounts held as text (``"$1,234.50"``, ``"(12.00)"``): ``"currency"`` drops currency
+        symbols, spaces and thousands separators, and reads ``(12.00)`` as -12.00. Without
+        it, text amounts must be plain numbers.
+    decimal : {".", ","}, default "."
+        The decimal separator of text amounts (``","`` for ``"1.234,50"``).
     batch_rows : int, default 1048576
         Rows per batch when reading files and large tables.
     threads : int, optional
@@ -145,5 +164,9 @@ def score(
         batch_rows=batch_rows,
         threads=threads,
         returns=returns,
+        delimiter=delimiter,
+        schema=schema,
+        amount_format=amount_format,
+        decimal=decimal,
     )
     return scored_result(read_totals(data, reading, progress=progress), scoring)

@@ -357,7 +357,7 @@ batch_rows, threads, returns
         latest = self.counts.max_timestamp
         if latest is None:
             return None
-        return latest + arrow.TimeAxis.of(self.time_type).ticks_per_day
+        return arrow.TimeAxis.of(self.time_type).default_as_of(latest)
 
     def score(
         self,

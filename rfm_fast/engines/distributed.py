@@ -237,7 +237,7 @@ def as_of_ticks(header: PartitionHeader) -> int | None:
         return header.as_of_limit
     if header.counts.max_timestamp is None:
         return None
-    return header.counts.max_timestamp + arrow.TimeAxis.of(header.time_type).ticks_per_day
+    return arrow.TimeAxis.of(header.time_type).default_as_of(header.counts.max_timestamp)
 
 
 def _aggregated(totals: pa.Table, header: PartitionHeader, as_of: int | None) -> Aggregated:

@@ -17,6 +17,7 @@ from strategies import CUSTOMER, cases, scaled
 import rfm_fast
 from rfm_fast import RFMError, RFMWarning
 from rfm_fast.clv import summary
+from rfm_fast.core import arrays
 
 DAY = dt.date(2024, 6, 1)
 AS_OF = dt.datetime(2024, 6, 30)
@@ -726,3 +727,63 @@ def test_numpy_layer_refuses_nan_metrics():
 
     with pytest.raises(rfm_fast.RFMError, match="monetary has NaN at position 1"):
         arrays.score_metrics(np.array([1, 2, 3]), np.array([1, 2, 3]), np.array([1.0, np.nan, 2]))
+
+
+# --------------------------------------------------------------------------- time at the edges
+def _at(values: list, type_: pa.DataType) -> pa.Table:
+    return pa.table(
+        {
+            "customer": list(range(len(values))),
+            "ts": pa.array(values, type_),
+            "amount": [1.0] * len(values),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "values, type_",
+    [
+        ([dt.datetime(9999, 12, 31), dt.datetime(2020, 1, 1)], pa.timestamp("us")),
+        ([dt.date(9999, 12, 31)], pa.date32()),
+        ([np.datetime64("2262-04-11T12:00", "ns")], pa.timestamp("ns")),
+    ],
+)
+def test_a_latest_timestamp_without_room_for_the_default_as_of(values, type_) -> None:
+    with pytest.raises(RFMError, match=r"leaves no room for the default as_of.*placeholder"):
+        score(_at(values, type_))
+    with pytest.raises(RFMError, match="leaves no room"):
+        rfm_fast.CustomerState.of(_at(values, type_), **BASE)
+
+
+def test_a_placeholder_date_scores_with_an_as_of() -> None:
+    table = _at([dt.datetime(9999, 12, 31), dt.datetime(2020, 1, 1)], pa.timestamp("us"))
+    result = score(table, as_of="9999-12-31T12:00", segments=None)
+    assert result.stats.as_of == dt.datetime(9999, 12, 31, 12)
+    assert column(result, "recency")[0] == 0
+
+
+@pytest.mark.parametrize("as_of", ["0001-01-01", np.datetime64("0001-01-01"), "2300-01-01"])
+def test_an_as_of_that_the_column_cannot_hold(as_of) -> None:
+    table = _at([np.datetime64("2020-01-01", "ns")], pa.timestamp("ns"))
+    with pytest.raises(RFMError, match=r"outside what a timestamp\[ns\] column holds \(1677-09-21"):
+        score(table, as_of=as_of)
+
+
+@pytest.mark.parametrize("as_of", [np.datetime64("NaT"), np.datetime64("NaT", "ns")])
+def test_as_of_nat_is_an_error(as_of) -> None:
+    table = _at([dt.datetime(2020, 1, 1)], pa.timestamp("us"))
+    with pytest.raises(RFMError, match="as_of is NaT"):
+        score(table, as_of=as_of)
+    with pytest.raises(RFMError, match="as_of is NaT"):
+        arrays.aggregate(
+            np.array([1]), np.array(["2024-01-01"], "datetime64[ns]"), np.ones(1), as_of=as_of
+        )
+
+
+def test_recency_that_would_not_fit_in_int64_is_an_error() -> None:
+    earliest = -(2**63) + 5  # 1677-09-21 in ns
+    table = _at([earliest, 2**62], pa.timestamp("ns"))
+    with pytest.raises(RFMError, match=r"timestamps run from 1677-09-21.*more than"):
+        score(table, as_of=np.datetime64(2**62 + 10, "ns"))
+    fits = _at([-(2**62), 0], pa.timestamp("ns"))  # 146 years: within int64 nanoseconds
+    assert column(score(fits, as_of=np.datetime64(10, "ns"), segments=None), "tenure")[0] > 0

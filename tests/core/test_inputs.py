@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -344,3 +345,137 @@ def test_a_column_of_nulls_only_drops_every_row_and_counts_them():
     with pytest.warns(rfm_fast.RFMWarning, match="no usable rows"):
         result = rfm_fast.score(table, customer="customer", timestamp="ts", amount="amount")
     assert result.stats.dropped["null_customer"] == 3
+
+
+# ---------------------------------------------------------------------- real files as they are
+def _write(path: Path, header: str, lines: list[str]) -> Path:
+    path.write_text(header + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+COLUMNS = dict(customer="customer", timestamp="ts", amount="amount", segments=None)
+
+
+@pytest.mark.parametrize(
+    "late, column, wider",
+    [("C17,2024-02-01,3", "customer", pa.string()), ("7,2024-02-01,2.5", "amount", pa.float64())],
+)
+def test_a_csv_whose_type_changes_far_into_the_file_is_read_again(tmp_path, late, column, wider):
+    """Arrow infers types from the first 16 MB block: a later value of another type must not
+    fail the run (it is read again, with a warning)."""
+    lines = [f"{i % 5000},2024-01-{1 + i % 28:02d},{i % 100}" for i in range(1_200_000)]
+    path = _write(tmp_path / "late.csv", "customer,ts,amount", [*lines, late])
+    assert path.stat().st_size > 1 << 24
+    with pytest.warns(rfm_fast.RFMWarning, match=f"CSV column '{column}'.*read the file again"):
+        result = rfm_fast.score(path, **COLUMNS)
+    assert result.stats.rows_read == 1_200_001
+    if column == "customer":
+        assert result.table.schema.field("customer").type == wider
+        assert "C17" in result.table.column("customer").to_pylist()
+    else:
+        assert (
+            pa.compute.sum(result.table["monetary"]).as_py()
+            == sum(i % 100 for i in range(1_200_000)) + 2.5
+        )
+
+
+def test_schema_gives_the_types_at_once(tmp_path):
+    path = _write(tmp_path / "s.csv", "customer,ts,amount", ["1,2024-01-01,5", "C2,2024-01-02,1"])
+    result = rfm_fast.score(path, **COLUMNS, schema="customer=string,amount=float64")
+    assert result.table.column("customer").to_pylist() == ["1", "C2"]
+    with pytest.raises(rfm_fast.RFMError, match=r"unknown type 'int128'.*the types are string"):
+        rfm_fast.score(path, **COLUMNS, schema={"amount": "int128"})
+
+
+def test_quoted_line_breaks_across_a_block_boundary(tmp_path):
+    lines = [
+        f'{i % 5000},2024-01-{1 + i % 28:02d},{i % 100},"line one\nline two"'
+        for i in range(700_000)
+    ]
+    path = _write(tmp_path / "notes.csv", "customer,ts,amount,note", lines)
+    assert path.stat().st_size > 1 << 24
+    assert rfm_fast.score(path, **COLUMNS).stats.rows_read == 700_000
+
+
+def test_whitespace_separated_columns_as_in_the_cdnow_master_file(tmp_path):
+    text = (
+        " customer_id  date number_of_cds  dollar_value\r\n"
+        " 00001 19970101  1   11.77\r\n 00002 19970112  1   12.00\r\n"
+        " 00002 19970112  5   77.00\r\n\r\n 00003 19970102  2   20.76\r\n"
+    )
+    path = tmp_path / "CDNOW_master.txt"
+    path.write_bytes(text.encode())
+    result = rfm_fast.score(
+        path, customer="customer_id", timestamp="date", amount="dollar_value",
+        delimiter="whitespace", timestamp_format="%Y%m%d", segments=None,
+    )  # fmt: skip
+    assert result.table.column("customer_id").to_pylist() == [1, 2, 3]
+    assert result.table.column("monetary").to_pylist() == [11.77, 89.0, 20.76]
+    with pytest.raises(rfm_fast.RFMError, match="has 1 values; the first line names 4 columns"):
+        path.write_bytes(text.encode() + b" 00004\r\n")
+        rfm_fast.score(path, customer="customer_id", timestamp="date", amount="dollar_value",
+                       delimiter="whitespace", timestamp_format="%Y%m%d")  # fmt: skip
+
+
+def test_a_semicolon_delimiter(tmp_path):
+    path = _write(
+        tmp_path / "eu.csv", "customer;ts;amount", ['1;2024-01-01;"12,50"', "2;2024-01-02;3"]
+    )
+    result = rfm_fast.score(path, **COLUMNS, delimiter=";", decimal=",")
+    assert result.table.column("monetary").to_pylist() == [12.5, 3.0]
+    with pytest.raises(rfm_fast.RFMError, match="delimiter must be one character"):
+        rfm_fast.score(path, **COLUMNS, delimiter=";;")
+
+
+@pytest.mark.parametrize(
+    "values, options, expected",
+    [
+        (["$1,234.50", "$3.00", "(12.00)"], {"amount_format": "currency"}, [1234.5, -9.0]),
+        (
+            ["1.234,50 €", "3,00 €", "-1,00 €"],
+            {"amount_format": "currency", "decimal": ","},
+            [1234.5, 2.0],
+        ),
+        (["12.5", "3", ""], {}, [12.5, 3.0]),
+    ],
+)
+def test_text_amounts(values, options, expected):
+    table = pa.table(
+        {"customer": [1, 2, 2], "ts": pa.array([dt.date(2024, 1, 1)] * 3), "amount": values}
+    )
+    result = rfm_fast.score(table, **{**COLUMNS, "timestamp": "ts"}, returns="purchase", **options)
+    assert result.table.column("monetary").to_pylist() == expected
+
+
+@pytest.mark.parametrize(
+    "value, hint",
+    [("$12.50", "--amount-format currency"), ("12,50", "--decimal ,"), ("n/a", "--amount-format")],
+)
+def test_an_amount_that_is_not_a_number_shows_the_value_its_row_and_the_option(value, hint):
+    table = pa.table(
+        {"customer": [1, 2], "ts": pa.array([dt.date(2024, 1, 1)] * 2), "amount": ["1", value]}
+    )
+    with pytest.raises(
+        rfm_fast.RFMError,
+        match=rf"row 1 \(counting from 0\) has '{re.escape(value)}'.*{re.escape(hint)}",
+    ):
+        rfm_fast.score(table, **COLUMNS)
+
+
+@pytest.mark.parametrize(
+    "texts, fragment",
+    [
+        (["03/15/2011 14:30", "03/16/2011 09:00"], "'%m/%d/%Y %H:%M' (CLI: --timestamp-format"),
+        (["15/03/2011 14:30"], "'%d/%m/%Y %H:%M'"),
+        (["03/11/2011 14:30"], "(month first) and, as far as the first values show, '%d/%m/%Y"),
+    ],
+)
+def test_a_timestamp_that_is_not_iso_suggests_the_format_that_reads_it(texts, fragment):
+    table = pa.table(
+        {"customer": list(range(len(texts))), "ts": texts, "amount": [1.0] * len(texts)}
+    )
+    with pytest.raises(rfm_fast.RFMError) as error:
+        rfm_fast.score(table, **COLUMNS)
+    message = str(error.value)
+    assert f"{texts[0]!r} (row 0 of its batch)" in message and fragment in message
+    assert "assume_timezone" not in message  # no text of Arrow's
