@@ -36,7 +36,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: nothing in it is markup, and it fits 80 columns
 )
+
+
+def _plain_usage_name(argument: Any) -> str:
+    """``INPUT`` in the usage line, as Click and the docs write it (Typer writes ``{INPUT}``)."""
+    name = argument.display_name_raw if argument.required else f"[{argument.display_name_raw}]"
+    return name + ("..." if argument.nargs != 1 else "")
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _plain_usage_name
 _CONTROL_CHARACTERS = re.compile(
     "[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]"
 )
@@ -44,11 +55,13 @@ _CONTROL_CHARACTERS = re.compile(
 sequences start with one), DEL, and the bidirectional marks and overrides."""
 
 
-def printable(text: str) -> str:
-    """``text`` with its control characters written as escapes (``\\x1b``), newlines kept."""
-    return _CONTROL_CHARACTERS.sub(
+def printable(text: str, one_line: bool = False) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``); newlines are kept,
+    or escaped too with ``one_line`` (an error or a warning is one line, whatever it quotes)."""
+    text = _CONTROL_CHARACTERS.sub(
         lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text
     )
+    return text.replace("\n", "\\n") if one_line else text
 
 
 class PlainConsole(Console):
@@ -99,7 +112,10 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(Text.assemble(("error:", "bold red"), " ", printable(message)), soft_wrap=True)
+    err.print(
+        Text.assemble(("error:", "bold red"), " ", printable(message, one_line=True)),
+        soft_wrap=True,
+    )
     return typer.Exit(code)
 
 
@@ -127,7 +143,7 @@ def _reported_errors() -> Iterator[None]:
             ) from None
         finally:
             for warning in caught:
-                warned = printable(str(warning.message))
+                warned = printable(str(warning.message), one_line=True)
                 err.print(Text.assemble(("warning:", "yellow"), " ", warned), soft_wrap=True)
 
 
@@ -225,7 +241,10 @@ def main_options(
 
 # Options shared by the commands that score an input.
 InputArg = Annotated[
-    Path, typer.Argument(help="Parquet, CSV or Arrow IPC file, a folder of them, or a glob.")
+    Path,
+    typer.Argument(
+        metavar="INPUT", help="Parquet, CSV or Arrow IPC file, a folder of them, or a glob."
+    ),
 ]
 CustomerOpt = Annotated[str, typer.Option(help="Customer id column.")]
 TimestampOpt = Annotated[str, typer.Option(help="Purchase date/time column.")]
@@ -736,7 +755,7 @@ def example(
     """Score the built-in example: CDNOW, 69,659 purchases of 23,570 customers (1997-1998)."""
     with _reported_errors():
         if output is not None:
-            check_output_path(output, [input])
+            check_output_path(output)
         path = rfm_fast.datasets.example_path()
         out.print(f"scoring the built-in example {path.name} (CDNOW, 1997-01 .. 1998-06)")
         result = rfm_fast.score(path, **rfm_fast.datasets.EXAMPLE_COLUMNS)

@@ -162,6 +162,13 @@ def _load_amount_overload(records, records_float, r, witness):
     return load_float
 
 
+@jit_inline
+def is_return(amounts, bitmap, bit_offset, i):
+    """Whether row ``i`` has an amount (not null, not NaN) below zero."""
+    value = amounts[i]
+    return is_valid(bitmap, bit_offset, i) and value < 0  # NaN < 0 is False
+
+
 @jit
 def scatter_int_rows(
     start,
@@ -232,6 +239,7 @@ def scatter_int_rows(
     max_ts = counters[MAX_TIMESTAMP]
     used = np.int64(0)
     null_amounts = np.int64(0)
+    returned = np.int64(0)
     stopped = stop
     for i in range(start, stop):
         # Written out here rather than in a helper: a helper with several exits that takes
@@ -246,12 +254,7 @@ def scatter_int_rows(
         if ts > as_of_limit:
             counters[DROPPED_AFTER_AS_OF] += 1
             continue
-        value = amounts[i]
-        has_amount = is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(
-            value
-        ) == np.float64(value)
-        negative = has_amount and value < 0
-        if negative and returns == RETURNS_DROP:
+        if returns == RETURNS_DROP and is_return(amounts, amount_bitmap, amount_bit_offset, i):
             counters[RETURN_ROWS] += 1
             continue
         key = np.int64(keys[i])
@@ -262,14 +265,15 @@ def scatter_int_rows(
             break
         fill[p] = f + 1
         used += 1
-        if negative:  # counted once stored: a row that did not fit is scattered again
-            counters[RETURN_ROWS] += 1
         if ts > max_ts:
             max_ts = ts
         records[p, f, R_KEY] = key
         records[p, f, R_TS] = ts
-        if has_amount:
+        value = amounts[i]
+        if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(value) == np.float64(value):
             store_amount(records, records_float, p, f, value)
+            if value < 0:  # counted once stored: a row that did not fit is scattered again
+                returned += 1
         else:
             records[p, f, R_AMOUNT] = 0
             null_amounts += 1
@@ -282,6 +286,7 @@ def scatter_int_rows(
                 records[p, f, R_FLAGS] = VALUE_IS_NULL
     counters[ROWS_USED] += used
     counters[NULL_AMOUNT] += null_amounts
+    counters[RETURN_ROWS] += returned
     counters[MAX_TIMESTAMP] = max_ts
     return stopped
 
@@ -399,6 +404,7 @@ def scatter_text_rows(
     max_ts = counters[MAX_TIMESTAMP]
     used = np.int64(0)
     null_amounts = np.int64(0)
+    returned = np.int64(0)
     stopped = stop
     for i in range(start, stop):
         # Written out here, as in scatter_int_rows (Numba's reference counting).
@@ -412,12 +418,7 @@ def scatter_text_rows(
         if ts > as_of_limit:
             counters[DROPPED_AFTER_AS_OF] += 1
             continue
-        value = amounts[i]
-        has_amount = is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(
-            value
-        ) == np.float64(value)
-        negative = has_amount and value < 0
-        if negative and returns == RETURNS_DROP:
+        if returns == RETURNS_DROP and is_return(amounts, amount_bitmap, amount_bit_offset, i):
             counters[RETURN_ROWS] += 1
             continue
         k = index[i] if indexed else i
@@ -433,8 +434,6 @@ def scatter_text_rows(
             break
         fill[p] = f + 1
         text_fill[p] = t + n_words
-        if negative:
-            counters[RETURN_ROWS] += 1
         for w in range(n_words):
             texts[p, t + w] = scratch[w]
         used += 1
@@ -443,8 +442,11 @@ def scatter_text_rows(
         records[p, f, R_KEY] = np.int64(h)
         records[p, f, text_at] = (t << TEXT_LENGTH_BITS) | length
         records[p, f, R_TS] = ts
-        if has_amount:
+        value = amounts[i]
+        if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(value) == np.float64(value):
             store_amount(records, records_float, p, f, value)
+            if value < 0:  # counted once stored: a row that did not fit is scattered again
+                returned += 1
         else:
             records[p, f, R_AMOUNT] = 0
             null_amounts += 1
@@ -457,6 +459,7 @@ def scatter_text_rows(
                 records[p, f, R_FLAGS] = VALUE_IS_NULL
     counters[ROWS_USED] += used
     counters[NULL_AMOUNT] += null_amounts
+    counters[RETURN_ROWS] += returned
     counters[MAX_TIMESTAMP] = max_ts
     return stopped
 

@@ -263,7 +263,7 @@ def test_column_literally_named_like_a_product_is_used() -> None:
         ("customer", pa.array([True]), r"customer column 'customer' has type bool"),
         ("ts", pa.array([1.0]), r"timestamp column 'ts' has type double"),
         ("ts", pa.array([20240101], pa.int64()), r"timestamp column 'ts' has type int64"),
-        ("amount", pa.array(["1.0"]), r"amount column 'amount' has type string"),
+        ("amount", pa.array(["abc"]), r"amount column 'amount' is text, and row 0 .* 'abc'"),
         ("amount", pa.array([True]), r"amount column 'amount' has type bool"),
     ],
 )
