@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import typer
 from rich.console import Console
@@ -109,6 +110,19 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: Any) -> None:
     raise Terminated
+
+
+def _written(path: Path) -> None:
+    """An output is complete and in place: from here on SIGTERM ends the command at once, as it
+    would any program (nothing is left to clean up, and "no output was written" would be
+    wrong)."""
+    if signal.getsignal(signal.SIGTERM) is _terminate:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _write(table: Any, path: Path) -> None:
+    write_table(table, path)
+    _written(path)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -400,7 +414,7 @@ def score(
         written = None
         if output is not None:
             started, cpu = time.perf_counter(), time.process_time()
-            write_table(result.table, output)
+            _write(result.table, output)
             written = PhaseTime(time.perf_counter() - started, time.process_time() - cpu)
         print_summary(result, output)
         if profile:
@@ -425,8 +439,16 @@ def print_profile(result: rfm_fast.RFMResult, written: PhaseTime | None) -> None
 def _print_table(table, columns: dict[str, str], title: str, percent=()) -> None:
     """Some columns of an Arrow table (name: header) as a terminal table."""
     view = Table(title=title, title_justify="left")
-    for k, header in enumerate(columns.values()):
-        view.add_column(header, justify="left" if k == 0 else "right", no_wrap=k == 0)
+    for name, header in columns.items():
+        type_ = table.schema.field(name).type
+        if (
+            pa.types.is_string(type_)
+            or pa.types.is_dictionary(type_)
+            or pa.types.is_large_string(type_)
+        ):
+            view.add_column(header, justify="left")  # names wrap at word breaks if they must
+        else:  # numbers, and their headers, stay whole
+            view.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     data = {c: table.column(c).to_pylist() for c in columns}
     for i in range(table.num_rows):
         cells = []
@@ -479,7 +501,7 @@ def segments(
         summary = rfm_fast.summarize(result)
         quality = rfm_fast.segment_quality(result)
         if output is not None:
-            write_table(summary, output)
+            _write(summary, output)
     columns = {
         "segment": "segment",
         "customers": "customers",
@@ -577,9 +599,9 @@ def migrate(
         matrix = moved.matrix()
         movers = moved.movers(source, target) if source is not None else None
         if output is not None:
-            write_table(matrix, output)
+            _write(matrix, output)
         if movers is not None and movers_output is not None:
-            write_table(movers, movers_output)
+            _write(movers, movers_output)
     busy = matrix.filter(pc.greater(matrix.column("customers"), 0))
     dates = f"{moved.before.stats.as_of} -> {moved.after.stats.as_of}"
     columns = {
@@ -650,6 +672,7 @@ def report(
             predictions = _default_predictions(input, options, dates[-1] if dates else None)
         title = title or f"RFM report: {input.name}"
         write_report(result, output, migration=migration, title=title, clv=predictions)
+        _written(output)
     out.print(f"wrote the report of {result.stats.customers:,} customers to {output}")
 
 
@@ -706,7 +729,7 @@ def clv_command(
             decimal=decimal,
         )
         if output is not None:
-            write_table(result.table, output)
+            _write(result.table, output)
     print_clv_summary(result, output)
 
 
@@ -760,7 +783,7 @@ def example(
         out.print(f"scoring the built-in example {path.name} (CDNOW, 1997-01 .. 1998-06)")
         result = rfm_fast.score(path, **rfm_fast.datasets.EXAMPLE_COLUMNS)
         if output is not None:
-            write_table(result.table, output)
+            _write(result.table, output)
         print_summary(result, output)
 
 
