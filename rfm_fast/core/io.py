@@ -231,16 +231,23 @@ def _mapping_source(mapping: Mapping, batch_rows: int) -> Source:
 
 
 def _guarded(
-    name: str, kind: str, batches: Iterator[pa.RecordBatch], row_groups: list[int] | None = None
+    name: str,
+    kind: str,
+    batches: Iterator[pa.RecordBatch],
+    row_groups: list[int] | None = None,
+    recover: Callable[[Exception], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Re-raise read errors in the middle of a file as one-line :class:`RFMError` that say
-    where (rows read before the error, and the Parquet row group)."""
+    where (rows read before the error, and the Parquet row group); ``recover`` sees the error
+    first, and may raise :class:`ReadAgain` instead."""
     rows = 0
     try:
         for batch in batches:
             rows += batch.num_rows
             yield batch
     except (pa.ArrowException, OSError) as exc:
+        if recover is not None:
+            recover(exc)
         where = f"after {rows:,} rows"
         if row_groups:
             group = int(np.searchsorted(np.cumsum(row_groups), rows, side="right"))
@@ -414,7 +421,8 @@ def _csv_source(
                 strings_can_be_null=True,
             )
         )
-        return stream.schema, _csv_batches(name, _rebatched(stream, batch_rows), names, csv)
+        recover = _csv_recovery(name, names, csv)
+        return stream.schema, _guarded(name, "CSV", _rebatched(stream, batch_rows), None, recover)
 
     return Source(name, names, None, opener)
 
@@ -424,17 +432,11 @@ _CONVERSION_ERROR = re.compile(
 )
 
 
-def _csv_batches(
-    name: str, batches: Iterator[pa.RecordBatch], names: list[str], csv: CsvReading
-) -> Iterator[pa.RecordBatch]:
-    """The batches of a CSV file; a value that does not fit its column's inferred type, or a
-    line break in a quoted value, raises :class:`ReadAgain` with ``csv`` widened."""
-    rows = 0
-    try:
-        for batch in batches:
-            rows += batch.num_rows
-            yield batch
-    except (pa.ArrowException, OSError) as exc:
+def _csv_recovery(name: str, names: list[str], csv: CsvReading) -> Callable[[Exception], None]:
+    """What a CSV read can recover from: a value that does not fit its column's inferred type,
+    or a line break in a quoted value. ``csv`` is widened and :class:`ReadAgain` raised."""
+
+    def recover(exc: Exception) -> None:
         text = str(exc)
         found = _CONVERSION_ERROR.search(text)
         if found is not None:
@@ -452,7 +454,8 @@ def _csv_batches(
         if "columns, got" in text and not csv.newlines_in_values:
             csv.newlines_in_values = True  # a quoted line break at a block boundary
             raise ReadAgain("newlines") from None
-        raise RFMError(f"cannot read {name} as CSV (after {rows:,} rows): {exc}") from None
+
+    return recover
 
 
 def _is_number(text: str) -> bool:
