@@ -112,8 +112,8 @@ def _terminate(signum: int, frame: Any) -> None:
     raise Terminated
 
 
-def _written(path: Path) -> None:
-    """An output is complete and in place: from here on SIGTERM ends the command at once, as it
+def _written(path: Path | None) -> None:
+    """The outputs are complete and in place: from here on SIGTERM ends the command at once, as it
     would any program (nothing is left to clean up, and "no output was written" would be
     wrong)."""
     if signal.getsignal(signal.SIGTERM) is _terminate:
@@ -599,9 +599,10 @@ def migrate(
         matrix = moved.matrix()
         movers = moved.movers(source, target) if source is not None else None
         if output is not None:
-            _write(matrix, output)
+            write_table(matrix, output)
         if movers is not None and movers_output is not None:
-            _write(movers, movers_output)
+            write_table(movers, movers_output)
+        _written(output or movers_output)
     busy = matrix.filter(pc.greater(matrix.column("customers"), 0))
     dates = f"{moved.before.stats.as_of} -> {moved.after.stats.as_of}"
     columns = {

@@ -540,8 +540,9 @@ def fold_records(
             if slot == capacity:
                 slot = 0
         ts = records[r, R_TS]
-        whole, fraction = amount_parts(load_amount(records, records_float, r, witness))
-        purchase = not (net_returns and (whole < 0 or fraction < 0))
+        amount = load_amount(records, records_float, r, witness)
+        whole, fraction = amount_parts(amount)
+        purchase = not (net_returns and amount < 0)  # (not the parts: -1e-19 splits to 0, 0)
         new = slots[slot, ROWS] == 0
         if new:
             slots[slot, KEY] = key
@@ -661,8 +662,9 @@ def fold_text_records(
             if slot == capacity:
                 slot = 0
         ts = records[r, R_TS]
-        whole, fraction = amount_parts(load_amount(records, records_float, r, witness))
-        purchase = not (net_returns and (whole < 0 or fraction < 0))
+        amount = load_amount(records, records_float, r, witness)
+        whole, fraction = amount_parts(amount)
+        purchase = not (net_returns and amount < 0)  # (not the parts: -1e-19 splits to 0, 0)
         new = slots[slot, ROWS] == 0
         if new:
             n_words = text_words(length)

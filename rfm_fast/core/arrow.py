@@ -243,6 +243,8 @@ _NANOSECONDS = {
 }
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _LAST_MOMENT = np.datetime64("9999-12-31T23:59:59.999999", "us")
+_FIRST_MOMENT = np.datetime64("0001-01-01T00:00:00", "us")
+_BELOW_NANOSECOND = {"ps": 1_000, "fs": 1_000_000, "as": 1_000_000_000}
 """The last moment a Python datetime holds (``RunStats.as_of`` is one)."""
 
 
@@ -287,14 +289,23 @@ class TimeAxis:
         if isinstance(when, np.datetime64) and self.tz is None:
             if np.isnat(when):
                 raise RFMError("as_of is NaT; expected a date or time")
-            unit, _ = np.datetime_data(when.dtype)
+            unit, count = np.datetime_data(when.dtype)
+            if unit in _BELOW_NANOSECOND:  # ps, fs, as: whole nanoseconds, rounded down
+                value = int(when.astype(np.int64)) * count // _BELOW_NANOSECOND[unit]
+                return self._checked(value // _NANOSECONDS[self.unit], when)
             if unit not in _NANOSECONDS:  # years, months, weeks: whole days
-                when, unit = when.astype("datetime64[D]"), "D"
-            nanoseconds = int(when.astype(np.int64)) * _NANOSECONDS[unit]  # Python ints: exact
+                when, unit, count = when.astype("datetime64[D]"), "D", 1
+            nanoseconds = int(when.astype(np.int64)) * count * _NANOSECONDS[unit]  # exact
             return self._checked(nanoseconds // _NANOSECONDS[self.unit], when)
         return self._checked(self._ticks_of_moment(parse_moment(when)), when)
 
     def _checked(self, ticks: int, when: Any) -> int:
+        last = int(_LAST_MOMENT.astype(np.int64)) * 1_000 // _NANOSECONDS[self.unit]
+        first = int(_FIRST_MOMENT.astype(np.int64)) * 1_000 // _NANOSECONDS[self.unit]
+        if not first <= ticks <= last:
+            raise RFMError(
+                f"as_of {when!s} is outside the years 0001 to 9999; give an as_of within them"
+            )
         if not INT64_MIN < ticks <= INT64_MAX:
             first, last = (self.moment_text(t) for t in (INT64_MIN + 1, INT64_MAX))
             raise RFMError(

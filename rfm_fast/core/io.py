@@ -363,6 +363,8 @@ class CsvReading:
     delimiter: str | None = None
     column_types: dict[str, pa.DataType] = field(default_factory=dict)
     newlines_in_values: bool = False
+    given: frozenset[str] = frozenset()
+    """The columns whose type the user gave: never widened behind their back."""
 
 
 class ReadAgain(Exception):
@@ -441,6 +443,11 @@ def _csv_recovery(name: str, names: list[str], csv: CsvReading) -> Callable[[Exc
         found = _CONVERSION_ERROR.search(text)
         if found is not None:
             column, value = names[int(found[1])], found[4]
+            if column in csv.given:
+                raise RFMError(
+                    f"CSV column {column!r} of {name} was given the type {found[3]} (schema=), "
+                    f"but has {value!r}; give it a type that holds that value"
+                ) from None
             wider = pa.float64() if _is_number(value) and "int" in found[3] else pa.string()
             if csv.column_types.get(column) != wider:
                 csv.column_types[column] = wider
@@ -502,7 +509,19 @@ def _whitespace_source(
         for column in cols:
             values = pc.list_element(pc.if_else(blank, None, fields), names.index(column))
             wanted = csv.column_types.get(column)
-            arrays.append(values.cast(wanted) if wanted is not None else _narrowest(values))
+            if wanted is None:
+                arrays.append(_narrowest(values))
+                continue
+            try:
+                arrays.append(values.cast(wanted))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                if column in csv.given:
+                    raise RFMError(
+                        f"column {column!r} of {name} was given the type {wanted} (schema=), "
+                        "but a value in it does not fit; give a type that holds its values"
+                    ) from None
+                csv.column_types[column] = pa.string()  # float64 did not hold it either
+                raise ReadAgain(column) from None
         return pa.RecordBatch.from_arrays(arrays, names=cols)
 
     def opener(cols: list[str]):
@@ -731,6 +750,11 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
         raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(handle)
     temporary = Path(name)
+    try:  # mkstemp makes the file private (0600); an output gets the usual mode
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        os.chmod(temporary, mode)
+    except OSError:
+        pass
     try:
         write(temporary)
         os.replace(temporary, path)
@@ -743,6 +767,12 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
             temporary.unlink()
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_table(table: pa.Table, path: str | os.PathLike) -> Path:

@@ -152,8 +152,9 @@ def amount_numbers(
     text = column.cast(pa.string()) if column.type != pa.string() else column
     text = pc.utf8_trim_whitespace(text)
     if amount_format == "currency":
+        text = pc.replace_substring_regex(text, r"[^\W\d_]+\.?", "")  # words: Rs., EUR, USD
+        text = pc.replace_substring_regex(text, r"[^0-9.,+\-()]", "")  # symbols and spaces
         text = pc.replace_substring_regex(text, r"^\((.*)\)$", r"-\1")  # accounting negatives
-        text = pc.replace_substring_regex(text, r"[^0-9.,+\-eE]", "")
     if amount_format == "currency" or decimal == ",":
         text = pc.replace_substring(text, "," if decimal == "." else ".", "")
     if decimal == ",":
@@ -268,7 +269,11 @@ def read_totals(
     the start with the wider types (and a warning); ``on_restart`` is called before each
     new read, for an ``observer`` to forget what it saw.
     """
-    csv = CsvReading(delimiter=options.delimiter, column_types=dict(options.column_types))
+    csv = CsvReading(
+        delimiter=options.delimiter,
+        column_types=dict(options.column_types),
+        given=frozenset(options.column_types),
+    )
     while True:
         try:
             return _read_totals_once(data, options, csv, progress, keep_parts, observer)

@@ -138,13 +138,17 @@ class CustomerState:
         batch_rows: int = DEFAULT_BATCH_ROWS,
         threads: int | None = None,
         returns: str = "net",
+        delimiter: str | None = None,
+        schema: Any = None,
+        amount_format: str | None = None,
+        decimal: str = ".",
     ) -> CustomerState:
         """The state of one part of an order history (any input :func:`rfm_fast.score` takes).
 
         Parameters
         ----------
         data, customer, timestamp, amount, order, as_of, frequency, timestamp_format, \
-batch_rows, threads, returns
+batch_rows, threads, returns, delimiter, schema, amount_format, decimal
             As for :func:`rfm_fast.score`. ``as_of`` must be the same for every part: rows after
             it are left out here, before any merge.
         complete : bool, default False
@@ -184,6 +188,10 @@ batch_rows, threads, returns
             batch_rows=batch_rows,
             threads=threads,
             returns=returns,
+            delimiter=delimiter,
+            schema=schema,
+            amount_format=amount_format,
+            decimal=decimal,
         )
         return cls.of_options(data, options, complete=complete)
 

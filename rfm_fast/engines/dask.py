@@ -62,6 +62,8 @@ def score_result(
     frequency: str = "orders",
     monetary: str = "sum",
     returns: str = "net",
+    amount_format: str | None = None,
+    decimal: str = ".",
     segments: SegmentsSpec = "default",
     thresholds: dict[str, Sequence[float]] | None = None,
     timestamp_format: str | None = None,
@@ -75,7 +77,8 @@ def score_result(
     ----------
     ddf : dask.dataframe.DataFrame
         The orders.
-    customer, timestamp, amount, order, as_of, bins, frequency, monetary, returns, segments, \
+    customer, timestamp, amount, order, as_of, bins, frequency, monetary, returns, \
+amount_format, decimal, segments, \
 thresholds, timestamp_format
         As for :func:`rfm_fast.score`.
     method : {"exact", "approx"}, default "exact"
@@ -118,6 +121,8 @@ thresholds, timestamp_format
         frequency=frequency,
         monetary=monetary,
         returns=returns,
+        amount_format=amount_format,
+        decimal=decimal,
         segments=segments,
         thresholds=thresholds,
         timestamp_format=timestamp_format,

@@ -50,6 +50,7 @@ from rfm_fast.core.pipeline import (
     output_keys,
     result_stats,
     result_table,
+    whole_number_ids,
 )
 from rfm_fast.core.result import RFMResult, RunStats
 from rfm_fast.core.sketch import bucket_keys
@@ -182,6 +183,7 @@ def combine_partition(
         parts = enumerate(state.split(buckets))
         return [(b, STATE_PIECE + part.to_bytes()) for b, part in parts if len(part)], header
     del state
+    rows = _integer_ids(rows, spec.reading.columns.customer)
     bucket = customer_buckets(rows.column(spec.reading.columns.customer), buckets)
     order = np.argsort(bucket, kind="stable")
     bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
@@ -192,6 +194,19 @@ def combine_partition(
         if hi > lo
     ]
     return pieces, header
+
+
+def _integer_ids(rows: pa.Table, customer: str) -> pa.Table:
+    """``rows`` with float customer ids that are whole numbers, or a column of nulls, as int64
+    (as :func:`rfm_fast.score` reads them), so that they can be bucketed like the states'."""
+    column = rows.column(customer)
+    if pa.types.is_floating(column.type):
+        ids = whole_number_ids(column.combine_chunks(), customer)
+    elif pa.types.is_null(column.type):
+        ids = pa.nulls(rows.num_rows, pa.int64())
+    else:
+        return rows
+    return rows.set_column(rows.schema.get_field_index(customer), customer, ids)
 
 
 def merge_pieces(spec: ScoringOptions, pieces: Iterable[bytes]) -> pa.Table | None:

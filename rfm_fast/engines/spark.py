@@ -78,6 +78,8 @@ def score_result(
     frequency: str = "orders",
     monetary: str = "sum",
     returns: str = "net",
+    amount_format: str | None = None,
+    decimal: str = ".",
     segments: SegmentsSpec = "default",
     thresholds: dict[str, Sequence[float]] | None = None,
     timestamp_format: str | None = None,
@@ -90,7 +92,8 @@ def score_result(
     ----------
     df : pyspark.sql.DataFrame
         The orders.
-    customer, timestamp, amount, order, as_of, bins, frequency, monetary, returns, segments, \
+    customer, timestamp, amount, order, as_of, bins, frequency, monetary, returns, \
+amount_format, decimal, segments, \
 thresholds, timestamp_format
         As for :func:`rfm_fast.score`. ``mapInArrow`` hands ``TimestampType`` columns to
         Python zoned in ``spark.sql.session.timeZone``: ``frequency="days"`` counts days in
@@ -145,6 +148,8 @@ thresholds, timestamp_format
         frequency=frequency,
         monetary=monetary,
         returns=returns,
+        amount_format=amount_format,
+        decimal=decimal,
         segments=segments,
         thresholds=thresholds,
         timestamp_format=timestamp_format,

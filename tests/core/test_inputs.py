@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from pathlib import Path
 
@@ -479,3 +480,31 @@ def test_a_timestamp_that_is_not_iso_suggests_the_format_that_reads_it(texts, fr
     message = str(error.value)
     assert f"{texts[0]!r} (row 0 of its batch)" in message and fragment in message
     assert "assume_timezone" not in message  # no text of Arrow's
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("$(12.00)", -12.0), ("$ (12.00)", -12.0), ("Rs. 1,200", 1200.0), ("(1,234.50) USD", -1234.5)],
+)
+def test_currency_text_keeps_its_sign_and_its_magnitude(text, value):
+    from rfm_fast.core.pipeline import amount_numbers
+
+    assert amount_numbers(pa.array([text]), "a", 0, "currency", ".").to_pylist() == [value]
+
+
+def test_a_type_given_in_the_schema_is_not_widened(tmp_path):
+    lines = [f"{i},2024-01-01,{i}" for i in range(1_200_000)] + ["7,2024-01-02,2.5"]
+    path = _write(tmp_path / "given.csv", "customer,ts,amount", lines)
+    with pytest.raises(rfm_fast.RFMError, match=r"was given the type int64 \(schema=\).*'2.5'"):
+        rfm_fast.score(path, **COLUMNS, schema="amount=int64")
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path, table):
+    from rfm_fast.core.io import write_table
+
+    mask = os.umask(0o022)
+    try:
+        write_table(table, tmp_path / "out.parquet")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out.parquet").stat().st_mode & 0o777 == 0o644

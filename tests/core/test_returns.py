@@ -175,3 +175,17 @@ def test_online_retail_customer_12346_bought_once_and_cancelled(returns, frequen
     row = result.table.slice(int(np.flatnonzero(keys == 12346)[0]), 1).to_pylist()[0]
     assert (row["frequency"], row["monetary"]) == (frequency, pytest.approx(monetary))
     assert result.stats.return_rows == 196  # the slice's cancellation lines
+
+
+def test_a_tiny_negative_amount_is_a_return_everywhere() -> None:
+    """-1e-19 splits to (0, 0) in units of 2**-60: the folds must test the amount itself."""
+    table = pa.table(
+        {
+            "customer": [1, 1, 2, 3, 3],
+            "day": pa.array([day(d) for d in (1, 5, 2, 3, 4)], pa.date32()),
+            "amount": [10.0, -1e-19, 5.0, -1e-19, -3.0],
+        }
+    )
+    rows, stats = scored(table)
+    assert sorted(rows) == [1, 2] and rows[1]["frequency"] == 1
+    assert stats.customers_only_returns == 1

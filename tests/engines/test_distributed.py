@@ -241,3 +241,22 @@ def test_a_column_named_like_a_product_is_one_column():
         "Quantity",
         "UnitPrice",
     ]
+
+
+def test_float_ids_that_are_whole_numbers_across_partitions():
+    """Rows sent as rows (one or two per customer) are bucketed by the same int64 ids."""
+    import datetime as dt
+
+    table = pa.table(
+        {
+            "c": [1.0, 2.0, 3.0, None],
+            "t": pa.array([dt.date(2024, 1, d) for d in (1, 2, 3, 4)]),
+            "a": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    spec = distributed.checked_options(customer="c", timestamp="t", amount="a", segments=None)
+    parts = [table.slice(0, 2).to_batches(), table.slice(2).to_batches()]
+    result = distributed.score_partitions(spec, parts, table.schema)
+    expected = rfm_fast.score(table, customer="c", timestamp="t", amount="a", segments=None)
+    assert result.table.sort_by("c").equals(expected.table)
+    assert result.stats == expected.stats
