@@ -49,6 +49,8 @@ from rfm_fast._kernels.totals import (
     DROPPED_AFTER_AS_OF,
     DROPPED_NULL_CUSTOMER,
     DROPPED_NULL_TIMESTAMP,
+    INT64_MAX,
+    INT64_MIN,
     MAX_TIMESTAMP,
     NULL_AMOUNT,
     RETURN_ROWS,
@@ -57,9 +59,6 @@ from rfm_fast._kernels.totals import (
     amount_parts,
     exact_sum,
 )
-
-INT64_MAX = np.int64(np.iinfo(np.int64).max)
-INT64_MIN = np.int64(np.iinfo(np.int64).min)
 
 # Words of a record.
 R_KEY = 0
@@ -84,10 +83,9 @@ LAST = 2
 ROWS = 3  # 0: the slot is empty
 SUM_WHOLE = 4
 SUM_FRACTION = 5
-DISTINCT = (
-    6  # null orders (each one of its own) while folding; compact_slots' callers add the rest.
-)
-# Without distinct values: the returns among ROWS (with net returns)
+# DISTINCT: with distinct values, the null orders (each one of its own) while folding, to which
+# compact_slots' callers add the rest; without, the returns among ROWS (with net returns).
+DISTINCT = 6
 LAST_VALUE = 7  # the customer's latest distinct value: a repeat is not appended to the pairs
 SLOT_WIDTH = 8
 N_TOTALS = DISTINCT - FIRST + 1

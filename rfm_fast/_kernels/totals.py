@@ -21,10 +21,12 @@ AMOUNT_LIMIT = 2.0**62
 sum can be checked for overflow without overflowing)."""
 INT_LIMIT = np.int64(1) << np.int64(62)
 """The same limit, for integer amounts."""
-SUM_LIMIT = np.int64(np.iinfo(np.int64).max - 1)
+INT64_MAX = np.int64(np.iinfo(np.int64).max)
+INT64_MIN = np.int64(np.iinfo(np.int64).min)
+SUM_LIMIT = INT64_MAX - np.int64(1)
 """The largest whole part of a sum, in absolute value: ``2**63 - 2``, so that a sum's whole
 part plus a carry, and its negation, stay int64."""
-SUM_OVERFLOW = np.int64(np.iinfo(np.int64).min)
+SUM_OVERFLOW = INT64_MIN
 """The fraction word of a sum that left the int64 range: it stays so through every later
 addition and merge, and :func:`sums_to_float` reports it (a valid fraction is below ``2**60``
 in absolute value)."""

@@ -504,10 +504,10 @@ def _whitespace_source(
                 f"line {first_row + bad + 1} of {name} has {counts[bad].as_py()} values; the "
                 f"first line names {len(names)} columns"
             )
-        blank = pc.equal(counts, 0)
+        fields = pc.if_else(pc.equal(counts, 0), None, fields)  # blank lines: null rows
         arrays = []
         for column in cols:
-            values = pc.list_element(pc.if_else(blank, None, fields), names.index(column))
+            values = pc.list_element(fields, names.index(column))
             wanted = csv.column_types.get(column)
             if wanted is None:
                 arrays.append(_narrowest(values))

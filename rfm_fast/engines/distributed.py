@@ -46,11 +46,12 @@ from rfm_fast.core.io import table_from_ipc, table_to_ipc
 from rfm_fast.core.options import ScoringOptions
 from rfm_fast.core.pipeline import (
     Aggregated,
+    conformed_batches,
+    conformed_schema,
     customer_metrics,
     output_keys,
     result_stats,
     result_table,
-    whole_number_ids,
 )
 from rfm_fast.core.result import RFMResult, RunStats
 from rfm_fast.core.sketch import bucket_keys
@@ -183,7 +184,7 @@ def combine_partition(
         parts = enumerate(state.split(buckets))
         return [(b, STATE_PIECE + part.to_bytes()) for b, part in parts if len(part)], header
     del state
-    rows = _integer_ids(rows, spec.reading.columns.customer)
+    rows = _conformed_rows(rows, spec)
     bucket = customer_buckets(rows.column(spec.reading.columns.customer), buckets)
     order = np.argsort(bucket, kind="stable")
     bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
@@ -196,17 +197,16 @@ def combine_partition(
     return pieces, header
 
 
-def _integer_ids(rows: pa.Table, customer: str) -> pa.Table:
-    """``rows`` with float customer ids that are whole numbers, or a column of nulls, as int64
-    (as :func:`rfm_fast.score` reads them), so that they can be bucketed like the states'."""
-    column = rows.column(customer)
-    if pa.types.is_floating(column.type):
-        ids = whole_number_ids(column.combine_chunks(), customer)
-    elif pa.types.is_null(column.type):
-        ids = pa.nulls(rows.num_rows, pa.int64())
-    else:
+def _conformed_rows(rows: pa.Table, spec: ScoringOptions) -> pa.Table:
+    """``rows`` with their columns read as :func:`rfm_fast.score` reads them (float ids that are
+    whole numbers and columns of nulls as int64, text amounts as numbers), so that they can be
+    bucketed like the states' keys."""
+    columns = spec.reading.columns.resolve(rows.column_names)
+    schema, conform = conformed_schema(rows.schema, columns)
+    if not conform:
         return rows
-    return rows.set_column(rows.schema.get_field_index(customer), customer, ids)
+    batches = list(conformed_batches(iter(rows.to_batches()), conform, schema, spec.reading))
+    return pa.Table.from_batches(batches) if batches else schema.empty_table()
 
 
 def merge_pieces(spec: ScoringOptions, pieces: Iterable[bytes]) -> pa.Table | None:
