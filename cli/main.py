@@ -135,18 +135,24 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 @contextlib.contextmanager
 def _reported_errors() -> Iterator[None]:
-    """Turn library errors into one line on stderr and exit code 1; print warnings."""
+    """Turn library errors into one line on stderr and exit code 1; print the warnings of a run
+    that succeeds (a failure is its one line only)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", rfm_fast.RFMWarning)
         try:
             yield
+            _print_warnings(caught)
         except rfm_fast.RFMError as exc:
             raise _fail(str(exc)) from None
         except Terminated:
             raise _fail("terminated (SIGTERM); no output was written", 143) from None
         except KeyboardInterrupt:
             raise _fail("interrupted; no output was written", 130) from None
-        except (typer.Exit, typer.Abort):
+        except typer.Exit as exit_:
+            if exit_.exit_code == 0:
+                _print_warnings(caught)
+            raise
+        except typer.Abort:
             raise
         except Exception as exc:
             if os.environ.get("RFM_DEBUG"):
@@ -155,10 +161,12 @@ def _reported_errors() -> Iterator[None]:
                 f"unexpected {type(exc).__name__}: {exc} (this is a bug in rfm_fast; run with "
                 "RFM_DEBUG=1 for the traceback and report it)"
             ) from None
-        finally:
-            for warning in caught:
-                warned = printable(str(warning.message), one_line=True)
-                err.print(Text.assemble(("warning:", "yellow"), " ", warned), soft_wrap=True)
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        warned = printable(str(warning.message), one_line=True)
+        err.print(Text.assemble(("warning:", "yellow"), " ", warned), soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -13,3 +13,10 @@ class RFMError(ValueError):
 
 class RFMWarning(UserWarning):
     """Something a user should know about a run that still produced a valid result."""
+
+
+class RFMDataWarning(RFMWarning):
+    """The result is valid but the input or options look like a mistake: over 10% of the rows
+    could not be used (no customer or no timestamp), or ``as_of`` lies further beyond the last
+    purchase than the data's own span. Filter with ``warnings.filterwarnings("ignore",
+    category=RFMDataWarning)`` where that is intended."""

@@ -10,7 +10,6 @@ missing engine fails the run instead.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib
 import os
@@ -35,6 +34,11 @@ TESTS = Path(__file__).resolve().parent
 REPOSITORY = TESTS.parent
 TEST_DATA = TESTS / "data"
 """The small real data that ships with the tests (see data/README.md)."""
+RETAIL_SLICE = TEST_DATA / "online_retail_slice.csv"
+RETAIL_OPTIONS = dict(
+    customer="CustomerID", timestamp="InvoiceDate", amount="Quantity*UnitPrice", order="InvoiceNo"
+)
+"""The Online Retail slice that ships with the tests, and the options that score its lines."""
 SHARED_DATA = REPOSITORY.parent / "shared" / "data"
 """The larger real data sets, beside the repository where they are present."""
 
@@ -115,13 +119,40 @@ class Case:
         )
 
 
-def expect_empty_warning(empty: bool):
-    """``pytest.warns(RFMWarning)`` when the run has no usable rows, else nothing."""
-    return (
-        pytest.warns(rfm_fast.RFMWarning, match="no usable rows")
-        if empty
-        else (contextlib.nullcontext())
-    )
+def scored_warning_checked(run: Any, fixed_recency: bool = False) -> rfm_fast.RFMResult:
+    """``run()``, which must warn (RFMWarning, nothing else) exactly as the rules say: "no usable
+    rows" when the result is empty, else an RFMDataWarning for over 10% of rows without customer
+    or timestamp, and one for an as_of further beyond the last purchase than the data's span
+    (unless the recency edges are ``fixed_recency``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run()
+    assert all(issubclass(w.category, rfm_fast.RFMWarning) for w in caught), caught
+    assert [str(w.message).split(":")[0] == "no usable rows" for w in caught] == [
+        w.category is rfm_fast.RFMWarning for w in caught
+    ], caught
+    assert [w.category for w in caught] == expected_warnings(result, fixed_recency), caught
+    return result
+
+
+def expected_warnings(result: rfm_fast.RFMResult, fixed_recency: bool) -> list[type[Warning]]:
+    """The warning categories :func:`rfm_fast.score` must give for ``result``, in order."""
+    stats, table = result.stats, result.table
+    if stats.customers == 0:
+        return [rfm_fast.RFMWarning]
+    expected: list[type[Warning]] = []
+    unusable = stats.dropped["null_customer"] + stats.dropped["null_timestamp"]
+    if unusable > 0.1 * stats.rows_read:
+        expected.append(rfm_fast.RFMDataWarning)
+    first = table.column("first_purchase").to_numpy().astype("datetime64[ns]").min()
+    last = table.column("last_purchase").to_numpy().astype("datetime64[ns]").max()
+    as_of = stats.as_of
+    if as_of.tzinfo is not None:
+        as_of = as_of.astimezone(dt.UTC).replace(tzinfo=None)
+    silent, span = np.datetime64(as_of, "ns") - last, last - first
+    if silent > max(span, np.timedelta64(1, "D")) and not fixed_recency:
+        expected.append(rfm_fast.RFMDataWarning)
+    return expected
 
 
 def time_unit(type_: pa.DataType) -> str:
@@ -172,8 +203,8 @@ def expected_key_type(type_: pa.DataType) -> pa.DataType:
 def assert_matches_reference(case: Case) -> rfm_fast.RFMResult:
     """Run both implementations and compare every column, the edges and the stats."""
     ref_table, ref_edges, ref_stats = case.run_reference()
-    with expect_empty_warning(ref_stats["customers"] == 0):
-        result = case.score()
+    result = scored_warning_checked(case.score, "recency" in (case.options.get("thresholds") or {}))
+    assert (result.stats.customers == 0) == (ref_stats["customers"] == 0)
     table, stats = result.table, result.stats
     customer = case.options["customer"]
     ts_type = case.table.schema.field(case.options["timestamp"]).type
@@ -241,14 +272,10 @@ def assert_same_result(a: rfm_fast.RFMResult, b: rfm_fast.RFMResult) -> None:
 
 
 def run_engine(case: Case, data: Any = None, **extra: Any) -> rfm_fast.RFMResult:
-    """Run the engine; it must warn (RFMWarning, and nothing else) exactly when the result is
-    empty."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = case.score(data, **extra)
-    assert [w.category for w in caught] == [rfm_fast.RFMWarning] * len(caught), caught
-    assert len(caught) == (result.stats.customers == 0), caught
-    return result
+    """Run the engine; it must warn as :func:`scored_warning_checked` says."""
+    options = {**case.options, **extra}
+    fixed_recency = "recency" in (options.get("thresholds") or {})
+    return scored_warning_checked(lambda: case.score(data, **extra), fixed_recency)
 
 
 def require(module: str, program: str | None = None):

@@ -784,12 +784,60 @@ def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
         if suffix == ".parquet":
             pq.write_table(table, temporary)
         elif suffix == ".csv":
-            pa_csv.write_csv(_decoded(table), temporary)
+            pa_csv.write_csv(_money_rounded(_decoded(table)), temporary)
         else:
             with pa_ipc.new_file(temporary, table.schema) as writer:
                 writer.write_table(table)
 
     return write_atomically(path, write)
+
+
+CSV_MAX_DECIMALS = 6
+"""The most decimals :func:`decimals_of` looks for; values finer than that are written as they
+are."""
+
+
+def decimals_of(values: np.ndarray) -> int | None:
+    """The fewest decimals (0 to :data:`CSV_MAX_DECIMALS`) that every finite value has, up to
+    the float64 noise of sums and products (256 units in the last place), or None.
+
+    >>> decimals_of(np.array([1168.0600000000002, 3.5, 0.30000000000000004]))
+    2
+    >>> decimals_of(np.array([1 / 3])) is None
+    True
+    """
+    finite = values[np.isfinite(values)]
+    for decimals in range(CSV_MAX_DECIMALS + 1):
+        scaled = finite * 10.0**decimals
+        noise = 256 * np.finfo(np.float64).eps * np.maximum(np.abs(scaled), 1.0)
+        if np.all(np.abs(scaled - np.rint(scaled)) <= noise):
+            return decimals
+    return None
+
+
+def _money_rounded(table: pa.Table) -> pa.Table:
+    """Float columns rounded to the decimals their values have (:func:`decimals_of`), so that
+    CSV shows ``1168.06``, not ``1168.0600000000002``. A ``monetary`` column next to a
+    ``frequency`` column takes the decimals of the sums (monetary times frequency): a mean per
+    order is written at the precision of the amounts. Values with more decimals are kept."""
+    names = table.column_names
+    for i, column in enumerate(table.schema):
+        if not pa.types.is_floating(column.type):
+            continue
+        values = table.column(i).to_numpy(zero_copy_only=False).astype(np.float64)
+        if column.name == "monetary" and "frequency" in names:
+            frequency = table.column("frequency").to_numpy(zero_copy_only=False)
+            decimals = decimals_of(values * frequency.astype(np.float64))
+        else:
+            decimals = decimals_of(values)
+        if decimals is not None:
+            # rint(x * 10**d) / 10**d: the division by an exact power of ten gives the double
+            # nearest the decimal (pyarrow's round multiplies by 10**-d, which is not exact)
+            scale = 10.0**decimals
+            nulls = table.column(i).is_null().to_numpy(zero_copy_only=False)
+            rounded = pa.array(np.rint(values * scale) / scale, column.type, mask=nulls)
+            table = table.set_column(i, column.name, rounded)
+    return table
 
 
 def _decoded(table: pa.Table) -> pa.Table:

@@ -36,7 +36,7 @@ from rfm_fast.core.options import ReadOptions, ResolvedColumns, ScoreOptions
 from rfm_fast.core.result import RESULT_COLUMNS, RFMResult, RunStats
 from rfm_fast.core.segments import assign_segments
 from rfm_fast.core.timing import PhaseTime, PhaseTimer
-from rfm_fast.errors import RFMError, RFMWarning
+from rfm_fast.errors import RFMDataWarning, RFMError, RFMWarning
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called after each batch with (rows read so far, total rows or None when unknown)."""
@@ -482,7 +482,46 @@ def scored_result(aggregated: Aggregated, options: ScoreOptions) -> RFMResult:
         )
         table = result_table(aggregated, metrics, scores.R, scores.F, scores.M, options.rules)
     stats = result_stats(aggregated, len(totals), scores.empty_bins, options, only_returns)
+    for message in data_warnings(aggregated, stats, options):
+        warnings.warn(message, RFMDataWarning, stacklevel=3)
     return RFMResult(table, scores.edges, stats)
+
+
+UNUSABLE_ROWS_WARNING = 0.10
+"""The fraction of rows without a customer or a timestamp above which a run warns."""
+
+
+def data_warnings(aggregated: Aggregated, stats: RunStats, options: ScoreOptions) -> list[str]:
+    """What looks like a mistake in a run that scored customers (see :class:`RFMDataWarning`).
+
+    Rows left out by a choice (after an ``as_of`` that was given, ``returns="drop"``) do not
+    count as unusable: only rows without a customer or a timestamp do. A distant ``as_of`` is
+    not called out when the recency edges are fixed (``thresholds``): the scores then say it.
+    """
+    if not stats.customers:
+        return []
+    found = []
+    unusable = stats.dropped["null_customer"] + stats.dropped["null_timestamp"]
+    if unusable > UNUSABLE_ROWS_WARNING * stats.rows_read:
+        found.append(
+            f"{unusable:,} of {stats.rows_read:,} rows ({unusable / stats.rows_read:.0%}) were "
+            f"left out: {stats.dropped['null_customer']:,} without customer, "
+            f"{stats.dropped['null_timestamp']:,} without timestamp; check the customer and "
+            "timestamp columns, or filter those rows out first if that is intended"
+        )
+    totals, axis = aggregated.totals, aggregated.axis
+    earliest, latest = int(totals.first.min()), int(totals.last.max())
+    silent, span = aggregated.as_of_ticks - latest, latest - earliest
+    if silent > max(span, axis.ticks_per_day) and "recency" not in options.thresholds:
+        days, span_days = silent // axis.ticks_per_day, span // axis.ticks_per_day
+        found.append(
+            f"as_of {axis.moment_text(aggregated.as_of_ticks)} is {days:,} days after the last "
+            f"purchase ({axis.moment_text(latest)}), more than the data's own span of "
+            f"{span_days:,} days: every customer is long silent, yet the quantile scores still "
+            f"rank them against each other (R {options.bins} for the most recent); give an as_of "
+            "near the data, or fixed recency edges in days (thresholds, --recency-edges)"
+        )
+    return found
 
 
 @dataclass(frozen=True)

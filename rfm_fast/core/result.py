@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from rfm_fast.core import arrow
+from rfm_fast.core.io import write_table
 from rfm_fast.core.timing import PhaseTime
 from rfm_fast.errors import RFMError
 
@@ -159,6 +162,28 @@ class RFMResult:
         except ImportError:
             raise RFMError("to_polars needs polars: pip install polars") from None
         return polars.from_arrow(self.table)
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write the table to ``path``, as ``rfm score -o`` does: the format from the suffix
+        (``.parquet``, ``.csv``, ``.arrow`` or ``.feather``), atomically (a failed write leaves
+        no file). CSV writes float columns at the decimals their values have, so monetary
+        shows ``1168.06``, not ``1168.0600000000002``; the other formats keep every bit.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, rfm_fast
+        >>> result = rfm_fast.score(rfm_fast.datasets.example_path(), customer="customer_id",
+        ...                         timestamp="date", amount="dollar_value")
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> result.write(folder / "scores.csv").name
+        'scores.csv'
+        """
+        return write_table(self.table, path)
 
     def _repr_html_(self) -> str:
         """A short summary for notebooks: the counts and customers per segment, not the table

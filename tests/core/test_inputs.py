@@ -14,6 +14,7 @@ import pyarrow.feather as feather
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 import pytest
+from helpers import require
 
 import rfm_fast
 from rfm_fast.core import arrays
@@ -69,7 +70,7 @@ def test_pandas_dataframe(table, expected):
 
 
 def test_polars_dataframe(table, expected):
-    polars = pytest.importorskip("polars")
+    polars = require("polars")
     assert_same(rfm_fast.score(polars.from_arrow(table), **KWARGS), expected)
 
 
@@ -293,13 +294,13 @@ def test_objects_that_export_an_arrow_stream(table, expected):
 
 
 def test_duckdb_relation(table, expected):
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = require("duckdb")
     relation = duckdb.from_arrow(table)
     assert_same(rfm_fast.score(relation, **KWARGS), expected)
 
 
 def test_result_converts_to_polars_and_shows_a_summary_in_notebooks(expected):
-    polars = pytest.importorskip("polars")
+    polars = require("polars")
     frame = expected.to_polars()
     assert isinstance(frame, polars.DataFrame)
     assert frame.columns == expected.table.column_names  # (polars has no second unit)

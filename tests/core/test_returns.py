@@ -9,7 +9,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pytest
-from helpers import TEST_DATA, Case, assert_matches_reference
+from helpers import RETAIL_OPTIONS, RETAIL_SLICE, Case, assert_matches_reference
 
 import rfm_fast
 from rfm_fast import CustomerState, RFMError, RFMWarning, arrays
@@ -163,14 +163,7 @@ def test_btyd_summary_leaves_returns_out_of_the_purchase_days() -> None:
     [("net", 1, 0.0), ("purchase", 2, 0.0), ("drop", 1, 77183.6)],
 )
 def test_online_retail_customer_12346_bought_once_and_cancelled(returns, frequency, monetary):
-    result = rfm_fast.score(
-        TEST_DATA / "online_retail_slice.csv",
-        customer="CustomerID",
-        timestamp="InvoiceDate",
-        amount="Quantity*UnitPrice",
-        order="InvoiceNo",
-        returns=returns,
-    )
+    result = rfm_fast.score(RETAIL_SLICE, **RETAIL_OPTIONS, returns=returns)
     keys = result.table.column("CustomerID").to_numpy()
     row = result.table.slice(int(np.flatnonzero(keys == 12346)[0]), 1).to_pylist()[0]
     assert (row["frequency"], row["monetary"]) == (frequency, pytest.approx(monetary))
