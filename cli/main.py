@@ -796,6 +796,12 @@ def example(
         print_summary(result, output)
 
 
+# `rfm state ...`: its module takes the shared options and helpers from this one
+from rfm_fast_cli.state import state_app  # noqa: E402
+
+app.add_typer(state_app)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``rfm`` command; ``argv`` (default: the process's arguments) lets a
     caller run a command in its own process.

@@ -21,6 +21,7 @@ from rfm_fast import _moved, datasets
 from rfm_fast.core.scoring import RFMResult, RunStats, score
 from rfm_fast.core.segments import DEFAULT_RULES, SegmentRule, load_rules
 from rfm_fast.core.state import CustomerState, merge_states
+from rfm_fast.daily import DailyState
 from rfm_fast.errors import RFMDataWarning, RFMError, RFMWarning
 from rfm_fast.insight.migration import Migration, migrate
 from rfm_fast.insight.tables import SegmentQuality, grid, segment_quality, summarize
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_RULES",
     "CustomerState",
+    "DailyState",
     "Migration",
     "RFMDataWarning",
     "RFMError",

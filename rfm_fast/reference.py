@@ -259,7 +259,8 @@ def score(
         null order id as an order of its own. Without it, frequency counts rows.
     as_of : pandas.Timestamp, optional
         End of the observation window (zoned iff the timestamp column is). Defaults to the
-        latest used timestamp plus one day. Later rows are dropped.
+        latest timestamp (of the rows with a customer, returns included) plus one day. Later
+        rows are dropped.
     bins : int, default 5
         Number of scores per metric, 2 to 9.
     method : {"exact", "split"}, default "exact"
@@ -356,8 +357,8 @@ def _used_rows(
     returns: str,
 ) -> _UsedRows:
     """Drop null customers, then null timestamps, then rows after ``as_of`` (by default the
-    latest used timestamp plus one day), then returns with ``returns="drop"``. The default
-    ``as_of`` comes from the rows kept, returns included where they are kept."""
+    latest timestamp plus one day), then returns with ``returns="drop"``. The default ``as_of``
+    comes from the rows with a customer and a timestamp, returns included in every mode."""
     amounts = _amounts(df, amount)
     ts_all = _timestamps(df[timestamp])
     null_customer = df[customer].isna().to_numpy()
@@ -368,11 +369,11 @@ def _used_rows(
     if as_of is not None:  # (no row is after the default as_of)
         after_as_of = keep & (ts_all > as_of).to_numpy()
     keep &= ~after_as_of
+    if as_of is None and keep.any():
+        as_of = ts_all[keep].max() + DAY
     return_rows = int((keep & negative).sum())
     dropped_returns = keep & negative if returns == "drop" else np.zeros(len(df), dtype=bool)
     keep &= ~dropped_returns
-    if as_of is None and keep.any():
-        as_of = ts_all[keep].max() + DAY
     keys = _customer_keys(df[customer][keep]).reset_index(drop=True)
     rows = pd.DataFrame(
         {"key": keys, "ts": ts_all[keep].reset_index(drop=True), "amount": amounts[keep]}

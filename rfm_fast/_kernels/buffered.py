@@ -254,6 +254,8 @@ def scatter_int_rows(
             continue
         if returns == RETURNS_DROP and is_return(amounts, amount_bitmap, amount_bit_offset, i):
             counters[RETURN_ROWS] += 1
+            if ts > max_ts:  # the latest timestamp counts returns in every mode
+                max_ts = ts
             continue
         key = np.int64(keys[i])
         p = partition_of(mix64(key), shift)
@@ -418,6 +420,8 @@ def scatter_text_rows(
             continue
         if returns == RETURNS_DROP and is_return(amounts, amount_bitmap, amount_bit_offset, i):
             counters[RETURN_ROWS] += 1
+            if ts > max_ts:  # the latest timestamp counts returns in every mode
+                max_ts = ts
             continue
         k = index[i] if indexed else i
         lo = np.int64(offsets[k])

@@ -487,6 +487,7 @@ class CustomerAggregator:
         total = self.counters.sum(axis=0)
         max_ts = int(self.counters[:, total_kernels.MAX_TIMESTAMP].max())
         used = int(total[total_kernels.ROWS_USED])
+        dropped_returns = int(total[total_kernels.RETURN_ROWS]) if self.returns == "drop" else 0
         return RowCounts(
             rows_read=self.rows_read,
             rows_used=used,
@@ -494,9 +495,9 @@ class CustomerAggregator:
             null_timestamp=int(total[total_kernels.DROPPED_NULL_TIMESTAMP]),
             after_as_of=int(total[total_kernels.DROPPED_AFTER_AS_OF]),
             null_amount=int(total[total_kernels.NULL_AMOUNT]),
-            max_timestamp=max_ts if used else None,
+            max_timestamp=max_ts if used or dropped_returns else None,  # returns count too
             return_rows=int(total[total_kernels.RETURN_ROWS]),
-            dropped_returns=int(total[total_kernels.RETURN_ROWS]) if self.returns == "drop" else 0,
+            dropped_returns=dropped_returns,
         )
 
     def finish(self, *, keep_sums: bool = False, keep_pairs: bool = False) -> CustomerTotals:

@@ -695,11 +695,11 @@ def _cpu_timed(batches: Iterator[pa.RecordBatch], cpu: list[float]) -> Iterator[
 def check_output_path(
     path: str | os.PathLike,
     inputs: Sequence[Any] = (),
-    suffixes: Sequence[str] = OUTPUT_SUFFIXES,
+    suffixes: Sequence[str] | None = OUTPUT_SUFFIXES,
 ) -> Path:
-    """The output path, checked before any work: its suffix names a format we write, it is not
-    a folder nor one of the ``inputs`` (paths; other inputs are ignored), and its folder
-    exists and can be written to.
+    """The output path, checked before any work: its suffix names a format we write (any, for
+    ``suffixes=None``), it is not a folder nor one of the ``inputs`` (paths; other inputs are
+    ignored), and its folder exists and can be written to.
 
     Raises
     ------
@@ -707,7 +707,7 @@ def check_output_path(
         Saying which of these does not hold.
     """
     path = Path(path)
-    if path.suffix.lower() not in suffixes:
+    if suffixes is not None and path.suffix.lower() not in suffixes:
         raise RFMError(
             f"cannot tell the output format of {path} from its suffix; use one of "
             f"{', '.join(suffixes)}"
@@ -732,18 +732,71 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def write_atomically(
+    path: str | os.PathLike, write: Callable[[Path], None], durable: bool = False
+) -> Path:
     """Call ``write(temporary)`` on a new temporary file beside ``path``, then rename it over
     ``path``: readers see the old file or the complete new one, and a failed or interrupted
     write (an exception, Ctrl-C, or SIGTERM under the ``rfm`` command) leaves nothing behind.
     Each call has a temporary name of its own, so concurrent writers do not collide.
+
+    ``durable=True`` also survives a crash of the machine: the temporary file is flushed to
+    disk (fsync) before the rename, and the folder after it, so the new name never points at
+    data that is not on disk yet.
 
     Raises
     ------
     RFMError
         When the file cannot be written, saying why (permission, disk full, ...).
     """
-    path = Path(path)
+    return write_together([(Path(path), write)], durable=durable)[0]
+
+
+def write_together(
+    writes: Sequence[tuple[str | os.PathLike, Callable[[Path], None]]], durable: bool = False
+) -> list[Path]:
+    """Write several files as :func:`write_atomically` writes one: every ``write(temporary)``
+    first, and only once all have succeeded, the renames, in the order given (put the file
+    that records the others' work, such as a state, last). A failure or interruption before the
+    renames leaves every path as it was.
+
+    Raises
+    ------
+    RFMError
+        When a file cannot be written, saying which and why.
+    """
+    temporaries: list[Path] = []
+    try:
+        for path, write in writes:
+            path = Path(path)
+            temporary = _temporary_beside(path)
+            temporaries.append(temporary)
+            try:
+                write(temporary)
+                if durable:
+                    _fsync(temporary)
+            except OSError as exc:
+                raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
+        renamed = []
+        for (path, _), temporary in zip(writes, temporaries, strict=True):
+            path = Path(path)
+            try:
+                os.replace(temporary, path)
+                if durable:
+                    _fsync(path.parent)
+            except OSError as exc:
+                raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
+            renamed.append(path)
+        return renamed
+    except BaseException:
+        for temporary in temporaries:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        raise
+
+
+def _temporary_beside(path: Path) -> Path:
+    """A new empty file of its own beside ``path``, with the mode ``path`` has (or would get)."""
     try:
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -755,18 +808,16 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> 
         os.chmod(temporary, mode)
     except OSError:
         pass
+    return temporary
+
+
+def _fsync(path: Path) -> None:
+    """Flush the file or folder at ``path`` to disk."""
+    handle = os.open(path, os.O_RDONLY)
     try:
-        write(temporary)
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    return path
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def _umask() -> int:
@@ -778,7 +829,13 @@ def _umask() -> int:
 def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
     """Write ``table`` in the format of the suffix, atomically (:func:`write_atomically`)."""
     path = check_output_path(path)
-    suffix = path.suffix.lower()
+    return write_atomically(path, table_writer(table, path))
+
+
+def table_writer(table: pa.Table, path: str | os.PathLike) -> Callable[[Path], None]:
+    """The function that writes ``table`` to a temporary file in the format of ``path``'s suffix
+    (Parquet, CSV at the decimals of its money columns, or Arrow IPC)."""
+    suffix = Path(path).suffix.lower()
 
     def write(temporary: Path) -> None:
         if suffix == ".parquet":
@@ -789,7 +846,7 @@ def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
             with pa_ipc.new_file(temporary, table.schema) as writer:
                 writer.write_table(table)
 
-    return write_atomically(path, write)
+    return write
 
 
 CSV_MAX_DECIMALS = 6

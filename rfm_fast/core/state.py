@@ -33,7 +33,7 @@ from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import INT64_MAX, CustomerTotals, RowCounts, monetary_sums
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
 from rfm_fast.core.options import ReadOptions, ScoreOptions
-from rfm_fast.core.pipeline import Aggregated, read_totals, scored_result
+from rfm_fast.core.pipeline import Aggregated, ProgressCallback, read_totals, scored_result
 from rfm_fast.core.result import RFMResult
 from rfm_fast.core.segments import SegmentsSpec
 from rfm_fast.errors import RFMError
@@ -196,9 +196,16 @@ batch_rows, threads, returns, delimiter, schema, amount_format, decimal
         return cls.of_options(data, options, complete=complete)
 
     @classmethod
-    def of_options(cls, data: Any, options: ReadOptions, complete: bool = False) -> CustomerState:
-        """:meth:`of` with the options already checked (the partition engine's form)."""
-        aggregated = read_totals(data, options, keep_parts=True)
+    def of_options(
+        cls,
+        data: Any,
+        options: ReadOptions,
+        complete: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> CustomerState:
+        """:meth:`of` with the options already checked (the partition engine's form);
+        ``progress`` as for :func:`rfm_fast.score`."""
+        aggregated = read_totals(data, options, keep_parts=True, progress=progress)
         frequency, order = options.frequency, options.columns.order
         mode = "days" if frequency == "days" else ("rows" if order is None else "orders")
         state = cls._of_totals(aggregated, mode)

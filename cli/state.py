@@ -1,0 +1,223 @@
+"""``rfm state``: a saved state that takes each day's orders (:class:`rfm_fast.DailyState`).
+
+A few lines per command over the library; the shared options, error handling and printing
+come from :mod:`rfm_fast_cli.main`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow as pa
+import typer
+from rfm_fast_cli.main import (
+    AmountFormatOpt,
+    AmountOpt,
+    BinsOpt,
+    CustomerOpt,
+    DecimalOpt,
+    DelimiterOpt,
+    FormatOpt,
+    Frequency,
+    FrequencyOpt,
+    InputArg,
+    Method,
+    MethodOpt,
+    Monetary,
+    MonetaryOpt,
+    OrderOpt,
+    Returns,
+    ReturnsOpt,
+    SchemaOpt,
+    SegmentsOpt,
+    TimestampOpt,
+    _edges_option,
+    _print_table,
+    _progress,
+    _reported_errors,
+    _scoring,
+    _written,
+    out,
+    print_summary,
+)
+
+import rfm_fast
+from rfm_fast.core.io import check_output_path
+
+state_app = typer.Typer(
+    name="state",
+    help="A saved state that takes each day's orders: init, update, score, info.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+StateArg = Annotated[Path, typer.Argument(metavar="STATE", help="The state file.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Score as of (ISO-8601); default: latest order + 1 day."),
+]
+ScoresOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Scores file: .parquet, .csv, .arrow.")
+]
+
+
+@state_app.command("init")
+def init(
+    input: InputArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The state file to write.")],
+    customer: CustomerOpt = "customer",
+    timestamp: TimestampOpt = "timestamp",
+    amount: AmountOpt = "amount",
+    order: OrderOpt = None,
+    bins: BinsOpt = 5,
+    method: MethodOpt = Method.exact,
+    frequency: FrequencyOpt = Frequency.orders,
+    monetary: MonetaryOpt = Monetary.sum,
+    returns: ReturnsOpt = Returns.net,
+    segments: SegmentsOpt = "default",
+    timestamp_format: FormatOpt = None,
+    delimiter: DelimiterOpt = None,
+    schema: SchemaOpt = None,
+    amount_format: AmountFormatOpt = None,
+    decimal: DecimalOpt = ".",
+    recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
+    frequency_edges: Annotated[str | None, typer.Option(help="e.g. 1,2,4,8.")] = None,
+    monetary_edges: Annotated[str | None, typer.Option(help="e.g. 50,100,250,1000.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
+) -> None:
+    """Build a state from the order history INPUT; its options are fixed from here on."""
+    edges = {
+        metric: values
+        for metric, values in (
+            ("recency", _edges_option(recency_edges, "recency")),
+            ("frequency", _edges_option(frequency_edges, "frequency")),
+            ("monetary", _edges_option(monetary_edges, "monetary")),
+        )
+        if values is not None
+    }
+    options = _scoring(**locals())
+    with _reported_errors():
+        check_output_path(output, [input], suffixes=None)
+        with _progress(progress) as on_batch:
+            state = rfm_fast.DailyState.init(
+                input, **options, thresholds=edges or None, progress=on_batch
+            )
+        state.save(output)
+        _written(output)
+    load = state.loads[-1]
+    out.print(
+        f"built {output}: {len(state.state):,} customers from {load.rows_read:,} rows "
+        f"({_moment(load.first)} .. {_moment(load.last)}); scored as of {_moment(load.as_of)}",
+        soft_wrap=True,
+    )
+
+
+@state_app.command("update")
+def update(
+    state_path: StateArg,
+    input: InputArg,
+    as_of: AsOfOpt = None,
+    output: ScoresOpt = None,
+    changes: Annotated[
+        Path | None,
+        typer.Option(help="Write the customers whose segment changed: .parquet, .csv, .arrow."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Apply a load that was applied before.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
+) -> None:
+    """Fold the orders of INPUT into STATE, score every customer, and write the scores and the
+    customers whose segment changed. STATE is replaced only once everything is written."""
+    with _reported_errors():
+        outputs = [path for path in (output, changes) if path is not None]
+        for path in outputs:
+            check_output_path(path, [input, state_path])
+        state = rfm_fast.DailyState.open(state_path)
+        with _progress(progress) as on_batch:
+            done = state.update(input, as_of=as_of, force=force, progress=on_batch)
+        written: dict[Path, pa.Table] = {}
+        if output is not None:
+            written[output] = done.result.table
+        if changes is not None:
+            written[changes] = done.changes
+        state.save(state_path, outputs=written)
+        _written(state_path)
+    print_summary(done.result, output)
+    out.print(
+        f"load {len(state.loads)}: {done.load.rows_read:,} rows ({_moment(done.load.first)} .. "
+        f"{_moment(done.load.last)}); {done.changes.num_rows:,} customers changed segment",
+        soft_wrap=True,
+    )
+    if changes is not None:
+        out.print(f"wrote the changes to {changes}")
+    out.print(f"saved {state_path}")
+
+
+@state_app.command("score")
+def score(state_path: StateArg, as_of: AsOfOpt = None, output: ScoresOpt = None) -> None:
+    """Score the customers of STATE again, as of another date, without new orders."""
+    with _reported_errors():
+        if output is not None:
+            check_output_path(output, [state_path])
+        result = rfm_fast.DailyState.open(state_path).score(as_of=as_of)
+        if output is not None:
+            result.write(output)
+            _written(output)
+    print_summary(result, output)
+
+
+@state_app.command("info")
+def info(state_path: StateArg) -> None:
+    """Print what STATE holds: its options, customers, rows, time range and every load."""
+    with _reported_errors():
+        state = rfm_fast.DailyState.open(state_path)
+    described = state.info()
+    options = dict(described["options"])
+    rules = options.pop("rules")
+    shown = ", ".join(f"{name}={value}" for name, value in options.items() if value is not None)
+    out.print(f"options: {shown}", soft_wrap=True)
+    names = ", ".join(rule["name"] for rule in rules) or "none"
+    out.print(f"segments: {len(rules)} rules ({names})", soft_wrap=True)
+    out.print(
+        f"customers {described['customers']:,}; rows read {described['rows_read']:,}, used "
+        f"{described['rows_used']:,}; purchases {_moment(described['first_purchase'])} .. "
+        f"{_moment(described['last_purchase'])}; {described['state_bytes']:,} bytes of totals",
+        soft_wrap=True,
+    )
+    loads = pa.Table.from_pylist(
+        [
+            {
+                "load": number,
+                "source": load.source,
+                "rows": load.rows_read,
+                "first": _moment(load.first),
+                "last": _moment(load.last),
+                "as_of": _moment(load.as_of),
+                "changed": load.changed,
+            }
+            for number, load in enumerate(state.loads, start=1)
+        ]
+    )
+    _print_table(loads, {name: name for name in loads.column_names}, "Loads")
+    recent = list(enumerate(state.loads, start=1))[-5:]
+    segments = list(dict.fromkeys(name for _, load in recent for name in load.segments))
+    sizes = pa.table(
+        {
+            "segment": segments,
+            **{
+                f"load {n}": [load.segments.get(name, 0) for name in segments] for n, load in recent
+            },
+        }
+    )
+    _print_table(sizes, {name: name for name in sizes.column_names}, "Segment sizes after loads")
+
+
+def _moment(text: str | None) -> str:
+    """An ISO-8601 moment as a short cell: the date alone at midnight, else date and time."""
+    if text is None:
+        return "-"
+    if text.endswith("T00:00:00") or text.endswith(" 00:00:00"):
+        return text[:10]
+    return text.replace("T", " ")

@@ -1,0 +1,571 @@
+"""A saved scoring state that takes each day's orders: :class:`DailyState`.
+
+A daily state is a :class:`rfm_fast.CustomerState` of every order loaded so far (built without
+``as_of``, so no row is left out), the options it was built with (fixed for its life), a record
+of every load applied (:class:`Load`) and the segments of the last scoring, from which each
+update finds the customers whose segment changed. Scoring it as of any moment on or after its
+latest order gives exactly what :func:`rfm_fast.score` gives over all the rows loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rfm_fast.core import arrow
+from rfm_fast.core.aggregator import RowCounts
+from rfm_fast.core.io import (
+    DEFAULT_BATCH_ROWS,
+    check_output_path,
+    table_from_ipc,
+    table_to_ipc,
+    table_writer,
+    write_together,
+)
+from rfm_fast.core.options import ReadOptions, ScoreOptions
+from rfm_fast.core.pipeline import ProgressCallback, scored_result
+from rfm_fast.core.result import RFMResult
+from rfm_fast.core.segments import SegmentRule
+from rfm_fast.core.state import CustomerState
+from rfm_fast.daily.state_file import pack_parts, read_state_file, state_file_writer, unpack_parts
+from rfm_fast.errors import RFMError
+
+READ_OPTIONS = (
+    "customer",
+    "timestamp",
+    "amount",
+    "order",
+    "frequency",
+    "returns",
+    "timestamp_format",
+    "delimiter",
+    "amount_format",
+    "decimal",
+)
+"""The reading options a state keeps (with the CSV column types): every load is read so."""
+SCORE_OPTIONS = ("bins", "method", "monetary")
+CHANGE_COLUMNS = ("segment_before", "segment", "as_of", "R_before", "F_before", "M_before")
+
+
+@dataclass(frozen=True)
+class Load:
+    """One load applied to a state: what it held and what the scoring after it found."""
+
+    fingerprint: str
+    """SHA-256 of the load's content (its per-customer totals and orders, whatever the row
+    order or batching): the same rows loaded again have the same fingerprint."""
+    source: str
+    """What was read: the file name, or the kind of object."""
+    rows_read: int
+    rows_used: int
+    first: str | None
+    """Earliest and latest timestamp of the load's rows, ISO-8601 (None for an empty load)."""
+    last: str | None
+    applied_at: str
+    """When the load was applied (UTC, ISO-8601)."""
+    as_of: str | None
+    """The ``as_of`` of the scoring after the load."""
+    customers: int
+    """Customers scored after the load."""
+    changed: int = 0
+    """Customers whose segment changed with the load (new customers included)."""
+    segments: dict[str, int] = field(default_factory=dict)
+    """Customers per segment after the load."""
+    forced: bool = False
+    """Applied with ``force=True``, although a load with this fingerprint was applied before."""
+
+
+@dataclass(frozen=True)
+class DailyUpdate:
+    """What :meth:`DailyState.update` did: the load's record, the scores after it, and the
+    customers whose segment changed (:meth:`DailyState.changes`)."""
+
+    load: Load
+    result: RFMResult
+    changes: pa.Table
+
+    def __repr__(self) -> str:
+        return (
+            f"DailyUpdate(rows={self.load.rows_read:,}, customers={self.result.stats.customers:,}"
+            f", changes={self.changes.num_rows:,}, as_of={self.load.as_of})"
+        )
+
+
+class DailyState:
+    """Per-customer totals of every order loaded so far, the options they were built with, the
+    loads applied and the last scoring: take each day's orders with :meth:`update`.
+
+    Build one with :meth:`init`, or read one with :meth:`open`; :meth:`save` writes it (the
+    file is replaced atomically and durably). The options are fixed at :meth:`init`.
+
+    Examples
+    --------
+    >>> import datetime as dt, pyarrow as pa
+    >>> from rfm_fast import DailyState
+    >>> def orders(customers, day):
+    ...     return pa.table({"customer": customers, "day": pa.array([day] * len(customers)),
+    ...                      "amount": [10.0] * len(customers)})
+    >>> state = DailyState.init(orders([1, 2, 3], dt.date(2024, 1, 1)), customer="customer",
+    ...                         timestamp="day", amount="amount", bins=2, segments=None)
+    >>> update = state.update(orders([1], dt.date(2024, 1, 9)))
+    >>> update.result.table.column("frequency").to_pylist()
+    [2, 1, 1]
+    >>> len(state.loads)
+    2
+    """
+
+    def __init__(
+        self,
+        read: dict[str, Any],
+        column_types: dict[str, pa.DataType],
+        scoring: dict[str, Any],
+        state: CustomerState,
+        loads: Sequence[Load] = (),
+        scores: pa.Table | None = None,
+    ) -> None:
+        self._read_kwargs = dict(read)
+        self._column_types = dict(column_types)
+        self._score_kwargs = dict(scoring)
+        self._read = ReadOptions.checked(**self._read_kwargs, schema=self._column_types or None)
+        self._score = ScoreOptions.checked(
+            **{k: scoring[k] for k in SCORE_OPTIONS},
+            segments=_rules_of(scoring["rules"]),
+            thresholds=scoring.get("thresholds"),
+        )
+        self.state = state
+        self.loads: list[Load] = list(loads)
+        self.scores = scores
+        """The customer, segment and scores of the last scoring (for the changes)."""
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def init(
+        cls,
+        data: Any,
+        *,
+        customer: str,
+        timestamp: str,
+        amount: str,
+        order: str | None = None,
+        frequency: str = "orders",
+        returns: str = "net",
+        timestamp_format: str | None = None,
+        delimiter: str | None = None,
+        schema: Any = None,
+        amount_format: str | None = None,
+        decimal: str = ".",
+        bins: int = 5,
+        method: str = "exact",
+        monetary: str = "sum",
+        segments: Any = "default",
+        thresholds: dict[str, Sequence[float]] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        threads: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DailyState:
+        """A state of the order history ``data``, scored once (as of its latest order plus a
+        day) so that the first update can tell what changed.
+
+        Parameters
+        ----------
+        data, customer, timestamp, amount, order, frequency, returns, timestamp_format, \
+delimiter, schema, amount_format, decimal, batch_rows, threads, progress
+            As for :func:`rfm_fast.score`: how every load is read (``batch_rows``, ``threads``
+            and ``progress`` only for this call).
+        bins, method, monetary, segments, thresholds
+            As for :func:`rfm_fast.score`: how every scoring scores. A rules file is read now
+            and its rules kept in the state.
+
+        Returns
+        -------
+        DailyState
+        """
+        read = dict(
+            customer=customer,
+            timestamp=timestamp,
+            amount=amount,
+            order=order,
+            frequency=frequency,
+            returns=returns,
+            timestamp_format=timestamp_format,
+            delimiter=delimiter,
+            amount_format=amount_format,
+            decimal=decimal,
+        )
+        options = ReadOptions.checked(**read, schema=schema)
+        score_options = ScoreOptions.checked(
+            bins=bins, method=method, monetary=monetary, segments=segments, thresholds=thresholds
+        )
+        scoring = {
+            "bins": bins,
+            "method": method,
+            "monetary": monetary,
+            "rules": _rules_document(score_options.rules),
+            "thresholds": None
+            if not score_options.thresholds
+            else {k: [float(x) for x in v] for k, v in score_options.thresholds.items()},
+        }
+        history = CustomerState.of_options(
+            data, _runtime(options, batch_rows, threads), progress=progress
+        )
+        daily = cls(read, options.column_types, scoring, _empty_like(history))
+        daily._apply(history, _source_name(data), as_of=None, force=False)
+        return daily
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> DailyState:
+        """The state saved at ``path`` (checked whole: see :mod:`rfm_fast.daily.state_file`).
+
+        Raises
+        ------
+        RFMError
+            When the file is missing, not a state, damaged, truncated, or of a newer format.
+        """
+        path = Path(path)
+        parts = unpack_parts(read_state_file(path), 4, path)
+        try:
+            header = json.loads(bytes(parts[0]))
+            types = table_from_ipc(parts[1]).schema
+            state = CustomerState.from_bytes(bytes(parts[2]))
+            scores = table_from_ipc(parts[3]) if len(parts[3]) else None
+            loads = [Load(**load) for load in header["loads"]]
+            return cls(
+                header["read"],
+                {f.name: f.type for f in types},
+                header["scoring"],
+                state,
+                loads,
+                scores,
+            )
+        except RFMError:
+            raise
+        except (ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+            raise RFMError(
+                f"state file {path} passed its checksum but cannot be read ({exc}); it was "
+                "written by a different rfm_fast: build it again with rfm state init"
+            ) from None
+
+    def save(
+        self, path: str | os.PathLike, outputs: Mapping[str | os.PathLike, pa.Table] | None = None
+    ) -> Path:
+        """Write the state to ``path``, and ``outputs`` (path: table, such as an update's scores
+        and changes, in the format of each suffix) with it.
+
+        Every file is first written in full to a temporary file beside it and flushed to disk;
+        then the outputs are renamed into place, and the state last. A crash or ``kill -9`` at
+        any moment leaves the previous state whole and loadable; one before the last rename
+        leaves the previous state, which has not seen the load, so running the update again
+        redoes it all.
+
+        Returns
+        -------
+        pathlib.Path
+            The path of the state.
+        """
+        writes = []
+        for target, table in (outputs or {}).items():
+            target = check_output_path(target, [path])
+            writes.append((target, table_writer(table, target)))
+        path = check_output_path(path, suffixes=None)
+        writes.append((path, state_file_writer(self.to_bytes())))
+        return write_together(writes, durable=True)[-1]
+
+    def to_bytes(self) -> bytes:
+        """The payload of the state file (:mod:`rfm_fast.daily.state_file` wraps it)."""
+        header = {
+            "kind": "rfm_fast daily state",
+            "read": self._read_kwargs,
+            "scoring": self._score_kwargs,
+            "loads": [asdict(load) for load in self.loads],
+        }
+        types = pa.schema(list(self._column_types.items()))
+        return pack_parts(
+            [
+                json.dumps(header).encode(),
+                table_to_ipc(types.empty_table()),
+                self.state.to_bytes(),
+                b"" if self.scores is None else table_to_ipc(self.scores),
+            ]
+        )
+
+    # ------------------------------------------------------------------ daily work
+    def update(
+        self,
+        data: Any,
+        *,
+        as_of: Any = None,
+        force: bool = False,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        threads: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> DailyUpdate:
+        """Fold the orders of ``data`` in, score every customer as of ``as_of`` and find the
+        customers whose segment changed since the last scoring.
+
+        The state changes only when all of this succeeds. Save it with :meth:`save`.
+
+        Parameters
+        ----------
+        data
+            Any input :func:`rfm_fast.score` takes, with the state's columns and types.
+        as_of : optional
+            The moment to score as of; default: the latest order plus one day. It must not lie
+            before an order of the state (rows after ``as_of`` would be left out of the state
+            for good).
+        force : bool, default False
+            Apply a load whose content was applied before (its rows then count twice).
+        batch_rows, threads, progress
+            As for :func:`rfm_fast.score`.
+
+        Raises
+        ------
+        RFMError
+            When the load was applied before (and ``force`` is False), when its columns or
+            types differ from the state's, or for ``as_of`` before the latest order.
+        """
+        part = CustomerState.of_options(
+            data, _runtime(self._read, batch_rows, threads), progress=progress
+        )
+        return self._apply(part, _source_name(data), as_of=as_of, force=force)
+
+    def score(self, as_of: Any = None) -> RFMResult:
+        """Score every customer of the state as of ``as_of`` (default: the latest order plus one
+        day), exactly as :func:`rfm_fast.score` scores all the rows loaded.
+
+        Raises
+        ------
+        RFMError
+            For an ``as_of`` before the state's latest order.
+        """
+        return self._scored(self.state, as_of)
+
+    def changes(self, result: RFMResult) -> pa.Table:
+        """The customers whose segment in ``result`` differs from the last scoring (new
+        customers too, with a null ``segment_before``), sorted by customer: the customer column,
+        then ``segment_before, segment, as_of, R_before, F_before, M_before, R, F, M``."""
+        customer = self.state.customer
+        after = _segments_of(result, customer)
+        before = self.scores
+        keys = after.column(customer).combine_chunks()
+        if before is None or not before.num_rows:
+            where = pa.nulls(len(keys), pa.int64())
+        else:
+            known = before.column(customer).combine_chunks()
+            where = pc.index_in(keys, value_set=known.cast(keys.type))
+        position = where.fill_null(0).to_numpy(zero_copy_only=False)
+        missing = where.is_null().to_numpy(zero_copy_only=False)
+
+        def earlier(name: str) -> pa.Array:
+            if before is None or not before.num_rows:
+                return pa.nulls(len(keys), after.schema.field(name).type)
+            values = before.column(name).combine_chunks().take(pa.array(position))
+            return pc.if_else(pa.array(missing), pa.nulls(len(keys), values.type), values)
+
+        segment_before = earlier("segment")
+        same = pc.fill_null(pc.equal(after.column("segment"), segment_before), False)
+        changed = pc.invert(same)
+        as_of = pa.array([result.stats.as_of], arrow.TimeAxis.of(self.state.time_type).type)
+        rows = pc.sum(changed.cast(pa.int64())).as_py() or 0
+        return pa.table(
+            [
+                keys.filter(changed),
+                segment_before.filter(changed),
+                after.column("segment").filter(changed),
+                as_of.take(pa.array(np.zeros(rows, dtype=np.int64))),
+                *(earlier(name).filter(changed) for name in ("R", "F", "M")),
+                *(after.column(name).filter(changed) for name in ("R", "F", "M")),
+            ],
+            names=[customer, *CHANGE_COLUMNS, "R", "F", "M"],
+        )
+
+    # ------------------------------------------------------------------ describing
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options the state was built with (those of :meth:`init`)."""
+        types = {name: str(t) for name, t in self._column_types.items()}
+        return {**self._read_kwargs, "schema": types or None, **self._score_kwargs}
+
+    def info(self) -> dict[str, Any]:
+        """What the state holds: options, customers, rows, time range, and every load."""
+        counts = self.state.counts
+        axis = arrow.TimeAxis.of(self.state.time_type)
+        buying = self.state.first != np.iinfo(np.int64).max
+        first = int(self.state.first[buying].min()) if buying.any() else None
+        last = int(self.state.last[buying].max()) if buying.any() else None
+        return {
+            "options": self.options,
+            "customer_type": str(self.state.customer_type),
+            "timestamp_type": str(self.state.time_type),
+            "customers": len(self.state),
+            "rows_read": counts.rows_read,
+            "rows_used": counts.rows_used,
+            "first_purchase": None if first is None else axis.moment_text(first),
+            "last_purchase": None if last is None else axis.moment_text(last),
+            "state_bytes": self.state.nbytes,
+            "loads": [asdict(load) for load in self.loads],
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"DailyState(customers={len(self.state):,}, rows={self.state.counts.rows_read:,}, "
+            f"loads={len(self.loads)})"
+        )
+
+    # ------------------------------------------------------------------ inside
+    def _apply(self, part: CustomerState, source: str, as_of: Any, force: bool) -> DailyUpdate:
+        self._check_part(part)
+        fingerprint = content_fingerprint(part)
+        earlier = [load for load in self.loads if load.fingerprint == fingerprint]
+        if earlier and part.counts.rows_read and not force:
+            raise RFMError(
+                f"this load was applied before ({earlier[0].source}, on "
+                f"{earlier[0].applied_at}; the same {part.counts.rows_read:,} rows): the state "
+                "is unchanged. Pass --force (force=True) to apply it again"
+            )
+        merged = self.state + part
+        result = self._scored(merged, as_of)
+        changes = self.changes(result)
+        axis = arrow.TimeAxis.of(merged.time_type)
+        buying = part.first != np.iinfo(np.int64).max
+        load = Load(
+            fingerprint=fingerprint,
+            source=source,
+            rows_read=part.counts.rows_read,
+            rows_used=part.counts.rows_used,
+            first=axis.moment_text(int(part.first[buying].min())) if buying.any() else None,
+            last=axis.moment_text(int(part.last[buying].max())) if buying.any() else None,
+            applied_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            as_of=None if result.stats.as_of is None else result.stats.as_of.isoformat(),
+            customers=result.stats.customers,
+            changed=changes.num_rows,
+            segments=dict(result.segment_counts()),
+            forced=bool(earlier) and force,
+        )
+        # everything succeeded: the state changes now, all at once
+        self.state = merged
+        self.loads.append(load)
+        self.scores = _segments_of(result, merged.customer)
+        return DailyUpdate(load, result, changes)
+
+    def _check_part(self, part: CustomerState) -> None:
+        if not self.loads:
+            return
+        state = self.state
+        if part.customer_type != state.customer_type:
+            raise RFMError(
+                f"the load's customer column {state.customer!r} has type {part.customer_type}; "
+                f"the state was built with {state.customer_type}: cast the column, or build a "
+                "new state with rfm state init"
+            )
+        if part.counts.rows_read and state.counts.rows_read and part.time_type != state.time_type:
+            column = self._read.columns.timestamp
+            raise RFMError(
+                f"the load's timestamp column {column!r} has type {part.time_type}; the state "
+                f"was built with {state.time_type}: cast the column, or build a new state with "
+                "rfm state init"
+            )
+
+    def _scored(self, state: CustomerState, as_of: Any) -> RFMResult:
+        aggregated = state.aggregated()
+        if as_of is not None:
+            axis = aggregated.axis
+            ticks = axis.ticks_of(as_of)
+            latest = state.counts.max_timestamp
+            if latest is not None and ticks < latest:
+                raise RFMError(
+                    f"as_of {as_of!s} is before the state's latest order "
+                    f"({axis.moment_text(latest)}); a state scores as of its latest order or "
+                    "later (score the history itself with rfm score --as-of for an earlier date)"
+                )
+            aggregated = replace(aggregated, as_of_ticks=ticks)
+        return scored_result(aggregated, self._score)
+
+
+def content_fingerprint(part: CustomerState) -> str:
+    """SHA-256 of what a load holds: its row counts, per-customer totals and distinct pairs, in
+    a canonical order, so that the same rows in any order or batching give the same digest."""
+    digest = hashlib.sha256()
+    counts = asdict(part.counts)
+    digest.update(json.dumps(counts, sort_keys=True).encode())
+    digest.update(str(part.customer_type).encode() + b"\0" + str(part.time_type).encode())
+    digest.update(table_to_ipc(pa.table({"key": _arrow(part.keys)})))
+    for name in ("first", "last", "rows", "sum_whole", "sum_fraction"):
+        digest.update(getattr(part, name).tobytes())
+    if part.distinct is not None:
+        digest.update(part.distinct.tobytes())
+    if part.pair_customers is not None:
+        values = _arrow(part.pair_values)
+        codes = (
+            part.pair_values
+            if isinstance(part.pair_values, np.ndarray)
+            else pc.sort_indices(values).to_numpy()
+        )
+        order = np.lexsort((np.asarray(codes), part.pair_customers))
+        digest.update(part.pair_customers[order].tobytes())
+        digest.update(table_to_ipc(pa.table({"value": values.take(pa.array(order))})))
+    return digest.hexdigest()
+
+
+def _arrow(values: np.ndarray | pa.Array) -> pa.Array:
+    return pa.array(values) if isinstance(values, np.ndarray) else values
+
+
+def _runtime(options: ReadOptions, batch_rows: int, threads: int | None) -> ReadOptions:
+    checked = ReadOptions.checked(
+        customer=options.columns.customer,
+        timestamp=options.columns.timestamp,
+        amount=options.columns.amount,
+        order=options.columns.order,
+        batch_rows=batch_rows,
+        threads=threads,
+    )
+    return replace(options, batch_rows=checked.batch_rows, threads=checked.threads)
+
+
+def _empty_like(state: CustomerState) -> CustomerState:
+    """A state with no customers and no rows, of the same kind as ``state``."""
+    empty = {name: getattr(state, name)[:0] for name in ("first", "last", "rows")}
+    empty.update({name: getattr(state, name)[:0] for name in ("sum_whole", "sum_fraction")})
+    if state.pair_customers is not None:
+        empty.update(pair_customers=state.pair_customers[:0], pair_values=state.pair_values[:0])
+    return replace(
+        state,
+        keys=state.keys[:0],
+        distinct=None if state.distinct is None else state.distinct[:0],
+        counts=RowCounts(),
+        **empty,
+    )
+
+
+def _source_name(data: Any) -> str:
+    if isinstance(data, str | os.PathLike):
+        return Path(data).name
+    return type(data).__name__
+
+
+def _rules_document(rules: Sequence[SegmentRule]) -> list[dict[str, Any]]:
+    return [{"name": r.name, **{k: list(v) for k, v in r.ranges.items()}} for r in rules]
+
+
+def _rules_of(document: list[dict[str, Any]]) -> tuple[SegmentRule, ...]:
+    return tuple(
+        SegmentRule(d["name"], {k: (int(v[0]), int(v[1])) for k, v in d.items() if k != "name"})
+        for d in document
+    )
+
+
+def _segments_of(result: RFMResult, customer: str) -> pa.Table:
+    """The customer, segment (as text) and scores of ``result``: what the changes compare."""
+    table = result.table.select([customer, "segment", "R", "F", "M"])
+    return table.set_column(1, "segment", table.column("segment").cast(pa.string()))

@@ -1,0 +1,108 @@
+"""The state file: one payload in a checked envelope, replaced atomically and durably.
+
+Layout (all integers little-endian)::
+
+    b"RFMDAILY"            8 bytes, what the file is
+    format version         u32
+    payload length         u64
+    SHA-256 of payload     32 bytes
+    payload                the parts below, each a u64 length and its bytes
+
+A file that does not start with the magic bytes, is shorter or longer than its header says, or
+whose payload does not hash to the recorded digest is refused whole: a state is never half read.
+A version newer than :data:`FORMAT_VERSION` is refused with a message to upgrade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rfm_fast.errors import RFMError
+
+MAGIC = b"RFMDAILY"
+FORMAT_VERSION = 1
+_HEADER = struct.Struct("<8sIQ32s")
+
+
+def pack_parts(parts: Sequence[bytes]) -> bytes:
+    """The payload of ``parts``: each as its u64 length and its bytes."""
+    return b"".join(struct.pack("<Q", len(part)) + bytes(part) for part in parts)
+
+
+def unpack_parts(payload: memoryview, count: int, path: Path) -> list[memoryview]:
+    """The ``count`` parts of a payload :func:`pack_parts` wrote."""
+    parts, at = [], 0
+    for _ in range(count):
+        if at + 8 > len(payload):
+            raise _damaged(path, "its payload ends early")
+        (size,) = struct.unpack_from("<Q", payload, at)
+        if at + 8 + size > len(payload):
+            raise _damaged(path, "its payload ends early")
+        parts.append(payload[at + 8 : at + 8 + size])
+        at += 8 + size
+    if at != len(payload):
+        raise _damaged(path, "its payload has bytes after its last part")
+    return parts
+
+
+def state_file_writer(payload: bytes) -> Callable[[Path], None]:
+    """The function that writes ``payload`` in its envelope to a (temporary) file; see
+    :meth:`rfm_fast.DailyState.save`, which renames it over the state's path once it is on disk,
+    so that a crash or ``kill -9`` at any moment leaves the old file or the new one, whole."""
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), hashlib.sha256(payload).digest())
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as out:
+            out.write(header)
+            out.write(payload)
+
+    return write
+
+
+def read_state_file(path: str | Path) -> memoryview:
+    """The payload of the state file at ``path``, checked whole.
+
+    Raises
+    ------
+    RFMError
+        When the file is missing, is not a state file, was written by a newer format, or is
+        truncated or damaged (its checksum does not match).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RFMError(f"state file not found: {path}; build one with rfm state init") from None
+    except IsADirectoryError:
+        raise RFMError(f"{path} is a folder, not a state file") from None
+    except OSError as exc:
+        raise RFMError(f"cannot read state file {path}: {exc.strerror or exc}") from None
+    if data[: len(MAGIC)] != MAGIC:
+        raise RFMError(
+            f"{path} is not an rfm_fast state file (it does not start with the RFMDAILY "
+            "header); give the file that rfm state init wrote"
+        )
+    if len(data) < _HEADER.size:
+        raise _damaged(path, f"it ends inside its {_HEADER.size}-byte header")
+    _, version, length, digest = _HEADER.unpack_from(data)
+    if version > FORMAT_VERSION:
+        raise RFMError(
+            f"{path} was written in state format {version}, by a newer rfm_fast; this release "
+            f"reads formats up to {FORMAT_VERSION}: upgrade rfm_fast to read it"
+        )
+    payload = memoryview(data)[_HEADER.size :]
+    if len(payload) != length:
+        raise _damaged(path, f"it holds {len(payload):,} bytes after its header, not {length:,}")
+    if hashlib.sha256(payload).digest() != digest:
+        raise _damaged(path, "its checksum does not match its content")
+    return payload
+
+
+def _damaged(path: Path, why: str) -> RFMError:
+    return RFMError(
+        f"state file {path} is damaged or truncated ({why}); it was not read. Restore it from a "
+        "backup, or build it again with rfm state init"
+    )
