@@ -151,8 +151,8 @@ def update(
         soft_wrap=True,
     )
     if changes is not None:
-        out.print(f"wrote the changes to {changes}")
-    out.print(f"saved {state_path}")
+        out.print(f"wrote the changes to {changes}", soft_wrap=True)
+    out.print(f"saved {state_path}", soft_wrap=True)
 
 
 @state_app.command("score")
@@ -195,7 +195,7 @@ def info(state_path: StateArg) -> None:
                 "first": _moment(load.first),
                 "last": _moment(load.last),
                 "as_of": _moment(load.as_of),
-                "changed": load.changed,
+                "moved": load.changed,
             }
             for number, load in enumerate(state.loads, start=1)
         ]

@@ -5,9 +5,11 @@ whole; the changes list the customers whose segment moved."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -313,3 +315,96 @@ def test_online_retail_in_daily_loads_scores_like_the_whole_slice():
         whole = rfm_fast.score(table, **RETAIL_OPTIONS)
     assert len(state.loads) == len(months) == 13
     assert_same_result(state.score(), whole)
+
+
+# ---------------------------------------------------------------------- kill -9
+CHILD = """
+import datetime as dt, os, signal, sys
+import numpy as np
+import pyarrow as pa
+from rfm_fast import DailyState
+
+path, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+kill_at = int(os.environ.get("KILL_AT_REPLACE", "0"))
+replace, calls = os.replace, [0]
+
+def replace_or_die(*args):  # kill -9 of this process at the chosen rename
+    calls[0] += 1
+    if calls[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return replace(*args)
+
+os.replace = replace_or_die
+for load in range(first, last):
+    state = DailyState.open(path)
+    day = dt.date(2024, 1, 1) + dt.timedelta(days=load)
+    orders = pa.table({"customer": [load % 7, 100 + load], "day": pa.array([day, day]),
+                       "amount": [1.0 + load, 2.0], "order": [load, 1000 + load]})
+    done = state.update(orders)
+    state.save(path, outputs={path + ".scores.parquet": done.result.table})
+"""
+
+
+def load_table(load: int) -> pa.Table:
+    day = dt.date(2024, 1, 1) + dt.timedelta(days=load)
+    return pa.table(
+        {
+            "customer": [load % 7, 100 + load],
+            "day": pa.array([day, day]),
+            "amount": [1.0 + load, 2.0],
+            "order": [load, 1000 + load],
+        }
+    )
+
+
+def assert_state_holds_loads(path: Path) -> int:
+    """The state at ``path`` opens, and scores like its recorded loads; their number."""
+    state = DailyState.open(path)
+    loads = len(state.loads) - 1  # after the history (load 0)
+    tables = [load_table(i) for i in range(loads + 1)]
+    whole = rfm_fast.score(pa.concat_tables(tables), **COLUMNS, segments=None)
+    assert_same_result(state.score(), whole)
+    return loads
+
+
+def run_child(path: Path, first: int, last: int, kill_at: int = 0, kill_after: float = 0.0):
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "KILL_AT_REPLACE": str(kill_at)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path), str(first), str(last)], env=env
+    )
+    if kill_after:
+        time.sleep(kill_after)
+        child.kill()  # SIGKILL
+    return child.wait(timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", [1, 2, 3, 4])
+def test_kill_9_at_any_rename_leaves_a_loadable_state(tmp_path: Path, kill_at: int):
+    path = tmp_path / "s.rfmstate"
+    DailyState.init(load_table(0), **COLUMNS, segments=None).save(path)
+    # each load renames its scores, then the state: kill at the scores or the state rename of
+    # the first or the second load
+    code = run_child(path, 1, 3, kill_at=kill_at)
+    assert code == -9
+    assert assert_state_holds_loads(path) == (kill_at - 1) // 2
+    assert run_child(path, assert_state_holds_loads(path) + 1, 4) == 0  # the rerun redoes it
+    assert assert_state_holds_loads(path) == 3
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_leaves_a_loadable_state(tmp_path: Path):
+    path = tmp_path / "s.rfmstate"
+    DailyState.init(load_table(0), **COLUMNS, segments=None).save(path)
+    rng = np.random.default_rng(9)
+    done = 0
+    for _ in range(4):
+        run_child(path, done + 1, done + 200, kill_after=float(rng.uniform(1.0, 4.0)))
+        now = assert_state_holds_loads(path)
+        assert now >= done
+        done = now
+    assert done > 0  # the children got loads done between the kills
