@@ -241,3 +241,44 @@ def text_key_buckets(offsets, data, buckets, out):
     count = np.uint64(buckets)
     for i in range(out.shape[0]):
         out[i] = np.int64(hash_bytes(data, np.int64(offsets[i]), np.int64(offsets[i + 1])) % count)
+
+
+@jit_inline
+def _pair_slot(customer, value, mask):
+    return np.int64(
+        mix64(np.uint64(customer) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(value)) & mask
+    )
+
+
+@jit
+def new_pairs(customers, values, base_customers, base_values, slots, keep):
+    """Which (customer, value) pairs are new: ``keep[i]`` is set when pair ``i`` is neither in
+    the base pairs nor an earlier pair of its own list.
+
+    ``slots`` is a power-of-two table of at least ``2 * len(customers)`` entries, all
+    ``EMPTY``: pairs ``i`` are inserted (the slot holds ``i``), then every base pair is looked
+    up and clears ``keep`` of the pair it finds. Linear in both lists; the base pairs (a large
+    state's, distinct among themselves) are only read.
+    """
+    mask = np.int64(slots.shape[0] - 1)
+    for i in range(customers.shape[0]):
+        c, v = customers[i], values[i]
+        h = _pair_slot(c, v, mask)
+        keep[i] = True
+        while slots[h] != EMPTY:
+            j = slots[h]
+            if customers[j] == c and values[j] == v:
+                keep[i] = False
+                break
+            h = (h + 1) & mask
+        if keep[i]:
+            slots[h] = i
+    for k in range(base_customers.shape[0]):
+        c, v = base_customers[k], base_values[k]
+        h = _pair_slot(c, v, mask)
+        while slots[h] != EMPTY:
+            j = slots[h]
+            if customers[j] == c and values[j] == v:
+                keep[j] = False
+                break
+            h = (h + 1) & mask

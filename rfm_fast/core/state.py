@@ -17,6 +17,7 @@ and Dask integrations do). Complete states merge only when they share no custome
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import struct
 from collections.abc import Sequence
@@ -668,7 +669,11 @@ def _union_keys(parts: list[np.ndarray | pa.Array]) -> tuple[np.ndarray | pa.Arr
 def _union_pairs(
     states: list[CustomerState], groups: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | pa.Array]:
-    """The distinct (customer, value) pairs of all states, customers renumbered by ``groups``."""
+    """The distinct (customer, value) pairs of all states, customers renumbered by ``groups``.
+
+    A state's own pairs are distinct. The state with the most pairs is kept whole; the pairs of
+    the others are deduplicated and looked up in it by a hash kernel, in one pass over each
+    (a daily update merges a few thousand new pairs into millions without sorting them)."""
     customers, values, base = [], [], 0
     for s in states:
         if s.pair_customers is None:
@@ -679,23 +684,31 @@ def _union_pairs(
         customers.append(groups[base + s.pair_customers])
         values.append(s.pair_values)
         base += len(s)
-    customer = np.concatenate(customers)
     if isinstance(values[0], np.ndarray):
-        value = np.concatenate(values)
-        codes = value
-    else:
-        value = pa.concat_arrays(values)
-        codes = pc.dictionary_encode(value).indices.to_numpy().astype(np.int64)
-    order = np.lexsort((codes, customer))
-    sorted_customers, sorted_codes = customer[order], codes[order]
-    keep = np.ones(order.shape[0], dtype=bool)
-    keep[1:] = (sorted_customers[1:] != sorted_customers[:-1]) | (
-        sorted_codes[1:] != sorted_codes[:-1]
-    )
-    chosen = np.sort(order[keep])
-    if isinstance(value, np.ndarray):
-        return customer[chosen], value[chosen]
-    return customer[chosen], value.take(pa.array(chosen))
+        # A part without rows holds int64 values even for uint64 ids: never mix the two
+        # (NumPy would promote both to float64); the codes are the values' 64 bits.
+        dtype = np.uint64 if any(v.dtype == np.uint64 for v in values) else np.int64
+        values = [v.astype(dtype, copy=False) for v in values]
+        codes = [v.view(np.int64) for v in values]
+    else:  # text order ids: one code per distinct text across all states
+        encoded = pc.dictionary_encode(pa.concat_arrays(values)).indices.to_numpy()
+        bounds = np.cumsum([0] + [len(v) for v in values])
+        codes = [encoded[a:b].astype(np.int64) for a, b in itertools.pairwise(bounds)]
+    largest = max(range(len(states)), key=lambda k: len(customers[k]))
+    others = [k for k in range(len(states)) if k != largest]
+    other_customers = np.concatenate([customers[k] for k in others])
+    other_codes = np.concatenate([codes[k] for k in others])
+    size = 1 << max(4, int(2 * max(other_customers.shape[0], 1) - 1).bit_length())
+    slots = np.full(size, hashing.EMPTY, dtype=np.int64)
+    keep = np.zeros(other_customers.shape[0], dtype=np.bool_)
+    hashing.new_pairs(other_customers, other_codes, customers[largest], codes[largest], slots, keep)
+    customer = np.concatenate([customers[largest], other_customers[keep]])
+    if isinstance(values[0], np.ndarray):
+        other_values = np.concatenate([values[k] for k in others])
+        return customer, np.concatenate([values[largest], other_values[keep]])
+    other_values = pa.concat_arrays([values[k] for k in others]) if others else values[largest]
+    kept = other_values.filter(pa.array(keep)) if others else other_values.slice(0, 0)
+    return customer, pa.concat_arrays([values[largest], kept])
 
 
 def _take(values: np.ndarray | pa.Array, positions: np.ndarray) -> np.ndarray | pa.Array:
