@@ -454,7 +454,8 @@ def _print_table(table, columns: dict[str, str], title: str, percent=()) -> None
             or pa.types.is_dictionary(type_)
             or pa.types.is_large_string(type_)
         ):
-            view.add_column(header, justify="left")  # names wrap at word breaks if they must
+            # names wrap at word breaks if they must, and a long word (a file name) folds
+            view.add_column(header, justify="left", overflow="fold")
         else:  # numbers, and their headers, stay whole
             view.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     data = {c: table.column(c).to_pylist() for c in columns}

@@ -84,6 +84,13 @@ def init(
     recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
     frequency_edges: Annotated[str | None, typer.Option(help="e.g. 1,2,4,8.")] = None,
     monetary_edges: Annotated[str | None, typer.Option(help="e.g. 50,100,250,1000.")] = None,
+    orders_within_loads: Annotated[
+        bool,
+        typer.Option(
+            "--orders-within-loads",
+            help="Every order lies in one load: keep counts, not (customer, order) pairs.",
+        ),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
 ) -> None:
     """Build a state from the order history INPUT; its options are fixed from here on."""
@@ -101,7 +108,11 @@ def init(
         check_output_path(output, [input], suffixes=None)
         with _progress(progress) as on_batch:
             state = rfm_fast.DailyState.init(
-                input, **options, thresholds=edges or None, progress=on_batch
+                input,
+                **options,
+                thresholds=edges or None,
+                orders_within_loads=orders_within_loads,
+                progress=on_batch,
             )
         state.save(output)
         _written(output)
@@ -192,9 +203,9 @@ def info(state_path: StateArg) -> None:
                 "load": number,
                 "source": load.source,
                 "rows": load.rows_read,
-                "first": _moment(load.first),
-                "last": _moment(load.last),
-                "as_of": _moment(load.as_of),
+                "first": _day(load.first),
+                "last": _day(load.last),
+                "as_of": _day(load.as_of),
                 "moved": load.changed,
             }
             for number, load in enumerate(state.loads, start=1)
@@ -221,3 +232,8 @@ def _moment(text: str | None) -> str:
     if text.endswith("T00:00:00") or text.endswith(" 00:00:00"):
         return text[:10]
     return text.replace("T", " ")
+
+
+def _day(text: str | None) -> str:
+    """The day of an ISO-8601 moment (the loads table: ``DailyState.info()`` has the times)."""
+    return "-" if text is None else text[:10]

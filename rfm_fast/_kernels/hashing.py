@@ -282,3 +282,25 @@ def new_pairs(customers, values, base_customers, base_values, slots, keep):
                 keep[j] = False
                 break
             h = (h + 1) & mask
+
+
+@jit
+def text_hashes(offsets, data, out):
+    """``out[i]``: the hash of text ``i`` (:func:`hash_bytes`), as int64 bits."""
+    for i in range(out.shape[0]):
+        out[i] = np.int64(hash_bytes(data, np.int64(offsets[i]), np.int64(offsets[i + 1])))
+
+
+@jit
+def pair_set_digest(customers, values, out):
+    """An order-free digest of a set of distinct (customer, value) pairs: ``out[0]`` the sum and
+    ``out[1]`` the xor of a 64-bit hash of each pair (the same set in any order gives the same
+    two words)."""
+    total = np.uint64(0)
+    mixed = np.uint64(0)
+    for i in range(customers.shape[0]):
+        h = mix64(mix64(np.uint64(customers[i])) ^ np.uint64(values[i]))
+        total += h
+        mixed ^= mix64(h + np.uint64(0x9E3779B97F4A7C15))
+    out[0] = np.int64(total)
+    out[1] = np.int64(mixed)

@@ -917,10 +917,15 @@ def require_rereadable(data: Any, what: str) -> None:
 
 def table_to_ipc(table: pa.Table) -> bytes:
     """``table`` as the bytes of one Arrow IPC stream (states and summaries travel so)."""
+    return table_to_ipc_buffer(table).to_pybytes()
+
+
+def table_to_ipc_buffer(table: pa.Table) -> pa.Buffer:
+    """:func:`table_to_ipc` without the copy into ``bytes``: the Arrow buffer itself."""
     sink = pa.BufferOutputStream()
     with pa_ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return sink.getvalue()
 
 
 def table_from_ipc(data: bytes | memoryview) -> pa.Table:

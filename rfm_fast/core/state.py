@@ -32,7 +32,7 @@ from rfm_fast._kernels import hashing
 from rfm_fast._kernels import totals as total_kernels
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import INT64_MAX, CustomerTotals, RowCounts, monetary_sums
-from rfm_fast.core.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc
+from rfm_fast.core.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc_buffer
 from rfm_fast.core.options import ReadOptions, ScoreOptions
 from rfm_fast.core.pipeline import Aggregated, ProgressCallback, read_totals, scored_result
 from rfm_fast.core.result import RFMResult
@@ -429,19 +429,9 @@ batch_rows, threads, returns, delimiter, schema, amount_format, decimal
         )
 
     # ------------------------------------------------------------------ bytes
-    def to_bytes(self) -> bytes:
-        """Serialize to bytes: Arrow IPC streams of the totals and the pairs, plus a header.
-
-        Examples
-        --------
-        >>> import pyarrow as pa
-        >>> from rfm_fast import CustomerState
-        >>> state = CustomerState.of(
-        ...     pa.table({"c": [1, 2], "t": pa.array([0, 1], pa.timestamp("s")), "a": [1.0, 2.0]}),
-        ...     customer="c", timestamp="t", amount="a")
-        >>> CustomerState.from_bytes(state.to_bytes()).rows.tolist()
-        [1, 1]
-        """
+    def to_chunks(self) -> list[bytes | pa.Buffer]:
+        """What :meth:`to_bytes` writes, as the pieces to write one after the other (a file
+        writer takes them without joining them first)."""
         header = {
             "version": FORMAT_VERSION,
             "customer": self.customer,
@@ -465,15 +455,31 @@ batch_rows, threads, returns, delimiter, schema, amount_format, decimal
         types = pa.schema([("customer_type", self.customer_type), ("time_type", self.time_type)])
         parts = [
             json.dumps(header).encode(),
-            table_to_ipc(types.empty_table()),
-            table_to_ipc(pa.table(columns)),
-            table_to_ipc(pa.table(pairs)) if pairs else b"",
+            table_to_ipc_buffer(types.empty_table()),
+            table_to_ipc_buffer(pa.table(columns)),
+            table_to_ipc_buffer(pa.table(pairs)) if pairs else b"",
         ]
-        out = io.BytesIO()
-        out.write(MAGIC)
+        chunks: list[bytes | pa.Buffer] = [MAGIC]
         for part in parts:
-            out.write(struct.pack("<Q", len(part)))
-            out.write(part)
+            chunks += [struct.pack("<Q", len(part)), part]
+        return chunks
+
+    def to_bytes(self) -> bytes:
+        """Serialize to bytes: Arrow IPC streams of the totals and the pairs, plus a header.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from rfm_fast import CustomerState
+        >>> state = CustomerState.of(
+        ...     pa.table({"c": [1, 2], "t": pa.array([0, 1], pa.timestamp("s")), "a": [1.0, 2.0]}),
+        ...     customer="c", timestamp="t", amount="a")
+        >>> CustomerState.from_bytes(state.to_bytes()).rows.tolist()
+        [1, 1]
+        """
+        out = io.BytesIO()
+        for chunk in self.to_chunks():
+            out.write(chunk)
         return out.getvalue()
 
     @classmethod
@@ -566,7 +572,9 @@ def customer_buckets(keys: np.ndarray | pa.Array | pa.ChunkedArray, buckets: int
     return out
 
 
-def merge_states(states: Sequence[CustomerState]) -> CustomerState:
+def merge_states(
+    states: Sequence[CustomerState], orders_within_parts: bool = False
+) -> CustomerState:
     """Merge partial states into the state of all their rows.
 
     Merging is associative and commutative, and exact: per customer the earliest first
@@ -574,11 +582,19 @@ def merge_states(states: Sequence[CustomerState]) -> CustomerState:
     amounts; distinct orders (or days) as the union of the pairs, so an order whose lines, or a
     customer whose orders, are spread over several parts is counted once.
 
+    Parameters
+    ----------
+    states : sequence of CustomerState
+    orders_within_parts : bool, default False
+        Promise that no order (or purchase day, for ``frequency="days"``) has rows in two of
+        the states: complete states (without pairs) may then share customers, and their
+        distinct counts are added. An order that does span two states is counted once in each.
+
     Raises
     ------
     RFMError
         When the states were built differently (columns, types, frequency or ``as_of``), or when
-        complete states share a customer.
+        complete states share a customer (without ``orders_within_parts``).
     """
     states = list(states)
     if not states:
@@ -611,18 +627,18 @@ def merge_states(states: Sequence[CustomerState]) -> CustomerState:
     )
     distinct = pair_customers = pair_values = None
     if first.frequency != "rows":
-        distinct = np.zeros(n, dtype=np.int64)
-        np.add.at(distinct, groups, np.concatenate([s.distinct for s in states]))
-        if complete:
+        counted = np.concatenate([s.distinct for s in states])
+        # (float weights: exact for counts below 2**53; np.add.at is ten times slower)
+        distinct = np.bincount(groups, weights=counted, minlength=n).astype(np.int64)
+        if not complete:
+            pair_customers, pair_values = _union_pairs(states, groups)
+        elif not orders_within_parts and np.bincount(groups, minlength=n).max(initial=0) > 1:
             # Complete states promise to hold all of their customers' rows: a customer in two
             # of them means the promise was broken and the counts would be wrong.
-            if np.bincount(groups, minlength=n).max(initial=0) > 1:
-                raise RFMError(
-                    "complete states share customers: build them with complete=False unless "
-                    "each part holds every row of its customers"
-                )
-        else:
-            pair_customers, pair_values = _union_pairs(states, groups)
+            raise RFMError(
+                "complete states share customers: build them with complete=False unless "
+                "each part holds every row of its customers"
+            )
     rows_counts = [s.counts for s in states]
     return CustomerState(
         customer=first.customer,
@@ -656,9 +672,26 @@ def _union_keys(parts: list[np.ndarray | pa.Array]) -> tuple[np.ndarray | pa.Arr
         # A part without rows holds int64 keys even for a uint64 column: never mix the two
         # (NumPy would promote both to float64 and round large keys).
         dtype = np.uint64 if any(p.dtype == np.uint64 for p in parts) else np.int64
-        keys = np.concatenate([p.astype(dtype, copy=False) for p in parts])
-        keys, groups = np.unique(keys, return_inverse=True)
-        return keys, groups.astype(np.int64)
+        parts = [p.astype(dtype, copy=False) for p in parts]
+        # Each part's keys are ascending and distinct: the largest is kept as it is and the
+        # keys of the others that it lacks are inserted (a daily update adds thousands of
+        # customers to millions without sorting them all again).
+        largest = max(range(len(parts)), key=lambda k: parts[k].shape[0])
+        base = parts[largest]
+        rest = [p for k, p in enumerate(parts) if k != largest]
+        others = rest[0] if len(rest) == 1 else np.unique(np.concatenate(rest))
+        at = np.searchsorted(base, others)
+        found = at < base.shape[0]
+        found[found] = base[at[found]] == others[found]
+        missing = others[~found]
+        keys = np.insert(base, at[~found], missing)
+        groups = [
+            np.arange(base.shape[0], dtype=np.int64) + np.searchsorted(missing, base)
+            if k == largest
+            else np.searchsorted(keys, p).astype(np.int64)
+            for k, p in enumerate(parts)
+        ]
+        return keys, np.concatenate(groups)
     text = pa.concat_arrays(parts)
     keys = pc.unique(text)
     keys = keys.take(pc.sort_indices(keys))

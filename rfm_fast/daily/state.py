@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rfm_fast._kernels import hashing
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import RowCounts
 from rfm_fast.core.io import (
@@ -29,6 +30,7 @@ from rfm_fast.core.io import (
     check_output_path,
     table_from_ipc,
     table_to_ipc,
+    table_to_ipc_buffer,
     table_writer,
     write_together,
 )
@@ -36,8 +38,13 @@ from rfm_fast.core.options import ReadOptions, ScoreOptions
 from rfm_fast.core.pipeline import ProgressCallback, scored_result
 from rfm_fast.core.result import RFMResult
 from rfm_fast.core.segments import SegmentRule
-from rfm_fast.core.state import CustomerState
-from rfm_fast.daily.state_file import pack_parts, read_state_file, state_file_writer, unpack_parts
+from rfm_fast.core.state import CustomerState, merge_states
+from rfm_fast.daily.state_file import (
+    payload_chunks,
+    read_state_file,
+    state_file_writer,
+    unpack_parts,
+)
 from rfm_fast.errors import RFMError
 
 READ_OPTIONS = (
@@ -69,7 +76,8 @@ class Load:
     rows_read: int
     rows_used: int
     first: str | None
-    """Earliest and latest timestamp of the load's rows, ISO-8601 (None for an empty load)."""
+    """The load's earliest purchase and latest row (returns included), ISO-8601; None for a
+    load without usable rows."""
     last: str | None
     applied_at: str
     """When the load was applied (UTC, ISO-8601)."""
@@ -132,6 +140,7 @@ class DailyState:
         state: CustomerState,
         loads: Sequence[Load] = (),
         scores: pa.Table | None = None,
+        orders_within_loads: bool = False,
     ) -> None:
         self._read_kwargs = dict(read)
         self._column_types = dict(column_types)
@@ -142,6 +151,8 @@ class DailyState:
             segments=_rules_of(scoring["rules"]),
             thresholds=scoring.get("thresholds"),
         )
+        self.orders_within_loads = bool(orders_within_loads)
+        """Whether no order (or purchase day) spans two loads: the state keeps no pairs."""
         self.state = state
         self.loads: list[Load] = list(loads)
         self.scores = scores
@@ -169,6 +180,7 @@ class DailyState:
         monetary: str = "sum",
         segments: Any = "default",
         thresholds: dict[str, Sequence[float]] | None = None,
+        orders_within_loads: bool = False,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         threads: int | None = None,
         progress: ProgressCallback | None = None,
@@ -185,6 +197,14 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         bins, method, monetary, segments, thresholds
             As for :func:`rfm_fast.score`: how every scoring scores. A rules file is read now
             and its rules kept in the state.
+        orders_within_loads : bool, default False
+            Promise that every order (every purchase day, with ``frequency="days"``) has all
+            its rows in one load, as in exports cut at midnight with orders stamped at
+            checkout. The state then keeps distinct counts instead of every (customer, order)
+            pair: a fraction of the size, and updates that do not grow with the history. An
+            order whose rows do come in two loads is counted once in each (its customer's
+            frequency is one too high); recency and monetary stay exact. Without it the state
+            is exact whatever the loads.
 
         Returns
         -------
@@ -218,7 +238,10 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         history = CustomerState.of_options(
             data, _runtime(options, batch_rows, threads), progress=progress
         )
-        daily = cls(read, options.column_types, scoring, _empty_like(history))
+        if orders_within_loads:
+            history = history.completed()
+        empty = _empty_like(history)
+        daily = cls(read, options.column_types, scoring, empty, (), None, orders_within_loads)
         daily._apply(history, _source_name(data), as_of=None, force=False)
         return daily
 
@@ -247,6 +270,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
                 state,
                 loads,
                 scores,
+                header.get("orders_within_loads", False),
             )
         except RFMError:
             raise
@@ -278,26 +302,28 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             target = check_output_path(target, [path])
             writes.append((target, table_writer(table, target)))
         path = check_output_path(path, suffixes=None)
-        writes.append((path, state_file_writer(self.to_bytes())))
+        writes.append((path, state_file_writer(self._parts())))
         return write_together(writes, durable=True)[-1]
 
     def to_bytes(self) -> bytes:
         """The payload of the state file (:mod:`rfm_fast.daily.state_file` wraps it)."""
+        return b"".join(bytes(chunk) for chunk in payload_chunks(self._parts()))
+
+    def _parts(self) -> list[list[Any]]:
         header = {
             "kind": "rfm_fast daily state",
             "read": self._read_kwargs,
             "scoring": self._score_kwargs,
+            "orders_within_loads": self.orders_within_loads,
             "loads": [asdict(load) for load in self.loads],
         }
         types = pa.schema(list(self._column_types.items()))
-        return pack_parts(
-            [
-                json.dumps(header).encode(),
-                table_to_ipc(types.empty_table()),
-                self.state.to_bytes(),
-                b"" if self.scores is None else table_to_ipc(self.scores),
-            ]
-        )
+        return [
+            [json.dumps(header).encode()],
+            [table_to_ipc_buffer(types.empty_table())],
+            self.state.to_chunks(),
+            [] if self.scores is None else [table_to_ipc_buffer(self.scores)],
+        ]
 
     # ------------------------------------------------------------------ daily work
     def update(
@@ -337,6 +363,8 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         part = CustomerState.of_options(
             data, _runtime(self._read, batch_rows, threads), progress=progress
         )
+        if self.orders_within_loads:
+            part = part.completed()
         return self._apply(part, _source_name(data), as_of=as_of, force=force)
 
     def score(self, as_of: Any = None) -> RFMResult:
@@ -360,6 +388,11 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         keys = after.column(customer).combine_chunks()
         if before is None or not before.num_rows:
             where = pa.nulls(len(keys), pa.int64())
+        elif pa.types.is_integer(keys.type):  # both ascending: a binary search, no hashing
+            known = before.column(customer).combine_chunks().cast(keys.type).to_numpy()
+            wanted = keys.to_numpy()
+            at = np.minimum(np.searchsorted(known, wanted), known.shape[0] - 1)
+            where = pa.array(at, mask=known[at] != wanted)
         else:
             known = before.column(customer).combine_chunks()
             where = pc.index_in(keys, value_set=known.cast(keys.type))
@@ -394,7 +427,12 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
     def options(self) -> dict[str, Any]:
         """The options the state was built with (those of :meth:`init`)."""
         types = {name: str(t) for name, t in self._column_types.items()}
-        return {**self._read_kwargs, "schema": types or None, **self._score_kwargs}
+        return {
+            **self._read_kwargs,
+            "schema": types or None,
+            **self._score_kwargs,
+            "orders_within_loads": self.orders_within_loads,
+        }
 
     def info(self) -> dict[str, Any]:
         """What the state holds: options, customers, rows, time range, and every load."""
@@ -426,25 +464,28 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
     def _apply(self, part: CustomerState, source: str, as_of: Any, force: bool) -> DailyUpdate:
         self._check_part(part)
         fingerprint = content_fingerprint(part)
-        earlier = [load for load in self.loads if load.fingerprint == fingerprint]
+        earlier = [n for n, load in enumerate(self.loads, 1) if load.fingerprint == fingerprint]
         if earlier and part.counts.rows_read and not force:
+            first = self.loads[earlier[0] - 1]
             raise RFMError(
-                f"this load was applied before ({earlier[0].source}, on "
-                f"{earlier[0].applied_at}; the same {part.counts.rows_read:,} rows): the state "
-                "is unchanged. Pass --force (force=True) to apply it again"
+                f"this load was applied before, as load {earlier[0]} ({first.source}, the same "
+                f"{part.counts.rows_read:,} rows): the state is unchanged. Pass --force "
+                "(force=True) to apply it again"
             )
-        merged = self.state + part
+        merged = merge_states([self.state, part], orders_within_parts=self.orders_within_loads)
         result = self._scored(merged, as_of)
         changes = self.changes(result)
         axis = arrow.TimeAxis.of(merged.time_type)
+        latest = part.counts.max_timestamp  # of every row, returns included
         buying = part.first != np.iinfo(np.int64).max
+        first = int(part.first[buying].min()) if buying.any() else latest
         load = Load(
             fingerprint=fingerprint,
             source=source,
             rows_read=part.counts.rows_read,
             rows_used=part.counts.rows_used,
-            first=axis.moment_text(int(part.first[buying].min())) if buying.any() else None,
-            last=axis.moment_text(int(part.last[buying].max())) if buying.any() else None,
+            first=None if first is None else axis.moment_text(first),
+            last=None if latest is None else axis.moment_text(latest),
             applied_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             as_of=None if result.stats.as_of is None else result.stats.as_of.isoformat(),
             customers=result.stats.customers,
@@ -493,8 +534,9 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
 
 
 def content_fingerprint(part: CustomerState) -> str:
-    """SHA-256 of what a load holds: its row counts, per-customer totals and distinct pairs, in
-    a canonical order, so that the same rows in any order or batching give the same digest."""
+    """SHA-256 of what a load holds: its row counts, per-customer totals (in key order) and the
+    set of its distinct pairs (an order-free digest, :func:`pair_set_digest`), so that the same
+    rows in any order or batching give the same fingerprint."""
     digest = hashlib.sha256()
     counts = asdict(part.counts)
     digest.update(json.dumps(counts, sort_keys=True).encode())
@@ -505,15 +547,16 @@ def content_fingerprint(part: CustomerState) -> str:
     if part.distinct is not None:
         digest.update(part.distinct.tobytes())
     if part.pair_customers is not None:
-        values = _arrow(part.pair_values)
-        codes = (
-            part.pair_values
-            if isinstance(part.pair_values, np.ndarray)
-            else pc.sort_indices(values).to_numpy()
-        )
-        order = np.lexsort((np.asarray(codes), part.pair_customers))
-        digest.update(part.pair_customers[order].tobytes())
-        digest.update(table_to_ipc(pa.table({"value": values.take(pa.array(order))})))
+        values = part.pair_values
+        if isinstance(values, np.ndarray):
+            codes = values.view(np.int64) if values.dtype == np.uint64 else values
+        else:
+            text = arrow.key_column(values)
+            codes = np.empty(len(values), dtype=np.int64)
+            hashing.text_hashes(text.offsets, text.data, codes)
+        words = np.zeros(2, dtype=np.int64)
+        hashing.pair_set_digest(part.pair_customers, codes.astype(np.int64, copy=False), words)
+        digest.update(words.tobytes())
     return digest.hexdigest()
 
 
@@ -535,8 +578,8 @@ def _runtime(options: ReadOptions, batch_rows: int, threads: int | None) -> Read
 
 def _empty_like(state: CustomerState) -> CustomerState:
     """A state with no customers and no rows, of the same kind as ``state``."""
-    empty = {name: getattr(state, name)[:0] for name in ("first", "last", "rows")}
-    empty.update({name: getattr(state, name)[:0] for name in ("sum_whole", "sum_fraction")})
+    totals = ("first", "last", "rows", "sum_whole", "sum_fraction")
+    empty = {name: getattr(state, name)[:0] for name in totals}
     if state.pair_customers is not None:
         empty.update(pair_customers=state.pair_customers[:0], pair_values=state.pair_values[:0])
     return replace(

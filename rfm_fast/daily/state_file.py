@@ -20,6 +20,8 @@ import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pyarrow as pa
+
 from rfm_fast.errors import RFMError
 
 MAGIC = b"RFMDAILY"
@@ -27,13 +29,22 @@ FORMAT_VERSION = 1
 _HEADER = struct.Struct("<8sIQ32s")
 
 
-def pack_parts(parts: Sequence[bytes]) -> bytes:
-    """The payload of ``parts``: each as its u64 length and its bytes."""
-    return b"".join(struct.pack("<Q", len(part)) + bytes(part) for part in parts)
+Chunk = bytes | memoryview | pa.Buffer
+"""A piece of a part, written as it is."""
+
+
+def payload_chunks(parts: Sequence[Sequence[Chunk]]) -> list[Chunk]:
+    """The payload of ``parts`` (each a sequence of chunks) as chunks to write in turn: each
+    part as its u64 length and its chunks."""
+    out: list[Chunk] = []
+    for part in parts:
+        out.append(struct.pack("<Q", sum(len(chunk) for chunk in part)))
+        out.extend(part)
+    return out
 
 
 def unpack_parts(payload: memoryview, count: int, path: Path) -> list[memoryview]:
-    """The ``count`` parts of a payload :func:`pack_parts` wrote."""
+    """The ``count`` parts of a payload :func:`payload_chunks` wrote."""
     parts, at = [], 0
     for _ in range(count):
         if at + 8 > len(payload):
@@ -48,16 +59,23 @@ def unpack_parts(payload: memoryview, count: int, path: Path) -> list[memoryview
     return parts
 
 
-def state_file_writer(payload: bytes) -> Callable[[Path], None]:
-    """The function that writes ``payload`` in its envelope to a (temporary) file; see
-    :meth:`rfm_fast.DailyState.save`, which renames it over the state's path once it is on disk,
-    so that a crash or ``kill -9`` at any moment leaves the old file or the new one, whole."""
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(payload), hashlib.sha256(payload).digest())
+def state_file_writer(parts: Sequence[Sequence[Chunk]]) -> Callable[[Path], None]:
+    """The function that writes ``parts`` (:func:`payload_chunks`) in their envelope to a
+    (temporary) file, hashing the payload as it goes, without joining it in memory first; see
+    :meth:`rfm_fast.DailyState.save`, which renames the file over the state's path once it is on
+    disk, so that a crash or ``kill -9`` at any moment leaves the old file or the new one."""
+    chunks = payload_chunks(parts)
+    length = sum(len(chunk) for chunk in chunks)
 
     def write(temporary: Path) -> None:
+        digest = hashlib.sha256()
         with open(temporary, "wb") as out:
-            out.write(header)
-            out.write(payload)
+            out.write(_HEADER.pack(MAGIC, FORMAT_VERSION, length, bytes(32)))
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+            out.seek(_HEADER.size - 32)
+            out.write(digest.digest())
 
     return write
 

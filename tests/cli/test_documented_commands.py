@@ -1,7 +1,7 @@
 """Every `rfm` command shown in README.md and docs/*.md runs as it is written, from the
-repository's root, and prints what the page says it prints (its summary lines, warnings and
-errors). Commands on the larger files of ../shared/data skip, with a reason, where those are
-not beside the repository."""
+repository's root, after the commands before it in its block, and prints what the page says it
+prints (its summary lines, warnings and errors). Commands on the larger files of ../shared/data
+skip, with a reason, where those are not beside the repository."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class Command:
     args: list[str]
     expected: list[str]  # the printed lines shown below it (console blocks)
     files: dict[str, str]  # files a block writes first (`$ cat NAME` and its text)
+    before: list[list[str]]  # the block's earlier commands (a state they build, a file)
 
     def __str__(self) -> str:
         return f"{self.page}:{self.line}"
@@ -46,6 +47,7 @@ def _commands(page: Path) -> list[Command]:
         if line.strip().startswith("```"):
             in_block = not in_block
             language, start = line.strip()[3:], i
+            earlier: list[list[str]] = []
             i += 1
             continue
         stripped = line.strip()
@@ -71,7 +73,8 @@ def _commands(page: Path) -> list[Command]:
             if not ("..." in command or "[" in command.split("#")[0] or "INPUT" in command):
                 args = shlex.split(command, comments=True)[1:]
                 files = _cat_files(lines[start:first], prompt) if prompt else {}
-                found.append(Command(page.name, first + 1, args, expected, files))
+                found.append(Command(page.name, first + 1, args, expected, files, list(earlier)))
+                earlier.append(args)
         i += 1
     return found
 
@@ -119,6 +122,9 @@ def test_documented_command_runs_as_written(command: Command, root: Path):
     inputs = [a for a in command.args if a.startswith("../shared/")]
     if inputs and not (root / inputs[0]).parent.exists():
         pytest.skip(f"{inputs[0]} is not beside the repository")
+    for args in command.before:  # in the block's order: what they write, this one reads
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code in (0, 1), (args, done.output, done.stderr)
     result = CliRunner().invoke(app, command.args)
     shown = [line for line in command.expected if line.startswith(CHECKED)]
     if any(line.startswith("Error:") for line in command.expected):  # the parser's: exit 2

@@ -131,7 +131,8 @@ def test_a_load_applied_twice_is_refused_and_the_state_is_unchanged(tmp_path: Pa
     path = state.save(tmp_path / "s.rfmstate")
     saved = path.read_bytes()
     reordered = take(DAY_5, [1, 0])  # the same rows in another order: the same content
-    with pytest.raises(RFMError, match=r"applied before \(Table, on .*the same 2 rows.*--force"):
+    refused = r"applied before, as load 2 \(Table, the same 2 rows\).*--force"
+    with pytest.raises(RFMError, match=refused):
         state.update(reordered)
     assert len(state.loads) == 2 and state.to_bytes() == DailyState.open(path).to_bytes()
     assert path.read_bytes() == saved
@@ -408,3 +409,31 @@ def test_kill_9_at_random_moments_leaves_a_loadable_state(tmp_path: Path):
         assert now >= done
         done = now
     assert done > 0  # the children got loads done between the kills
+
+
+# ---------------------------------------------------------------------- orders within loads
+@given(case=cases(min_rows=0, max_rows=50, exact_amounts=False, order=True), data=st.data())
+def test_loads_of_whole_orders_score_like_one_run_without_pairs(case: Case, data: st.DataObject):
+    table = case.table
+    options = {k: v for k, v in case.options.items() if k in INIT_OPTIONS}
+    options["frequency"] = "orders"  # every order goes to one load
+    labels = [repr(v) for v in table.column("order").to_pylist()]
+    loads = data.draw(st.integers(1, 3), label="loads")
+    load_of = {x: data.draw(st.integers(0, loads - 1), label=x) for x in sorted(set(labels))}
+    parts = [
+        take(table, [i for i, x in enumerate(labels) if load_of[x] == k]) for k in range(loads)
+    ]
+    state = quietly(DailyState.init, parts[0], **options, orders_within_loads=True)
+    for part in parts[1:]:
+        applied(state, part)
+    assert state.state.pair_customers is None  # counts only
+    assert_same_result(quietly(state.score), quietly(rfm_fast.score, table, **options))
+
+
+def test_an_order_in_two_loads_counts_once_in_each_without_pairs():
+    state = new_state(orders_within_loads=True)
+    state.update(orders([(1, 5, 4.0, 101)]))
+    state.update(orders([(1, 6, 6.0, 101)]))  # order 101 again: the promise is broken
+    row = state.score().table.slice(0, 1).to_pylist()[0]
+    assert (row["frequency"], row["monetary"]) == (3, 20.0)  # 2 with pairs; monetary exact
+    assert state.options["orders_within_loads"] is True
