@@ -717,6 +717,7 @@ def _union_pairs(
         customers.append(groups[base + s.pair_customers])
         values.append(s.pair_values)
         base += len(s)
+    values = _same_kind(values)
     if isinstance(values[0], np.ndarray):
         # A part without rows holds int64 values even for uint64 ids: never mix the two
         # (NumPy would promote both to float64); the codes are the values' 64 bits.
@@ -742,6 +743,17 @@ def _union_pairs(
     other_values = pa.concat_arrays([values[k] for k in others]) if others else values[largest]
     kept = other_values.filter(pa.array(keep)) if others else other_values.slice(0, 0)
     return customer, pa.concat_arrays([values[largest], kept])
+
+
+def _same_kind(values: list[np.ndarray | pa.Array]) -> list[np.ndarray | pa.Array]:
+    """Order ids of one kind: integers stay integers; when some parts hold text ids (a CSV file
+    whose invoice numbers all look like numbers, another with ``C536379``), every id is taken
+    as text, ``581000`` and ``"581000"`` being the same order, as one read of all the files
+    would have them. Parts without pairs take the kind of the others."""
+    kinds = {isinstance(v, np.ndarray) for v in values if len(v)}
+    if kinds == {True} or (not kinds and isinstance(values[0], np.ndarray)):
+        return [v if isinstance(v, np.ndarray) else np.zeros(0, np.int64) for v in values]
+    return [pa.array(v).cast(pa.large_string()) if isinstance(v, np.ndarray) else v for v in values]
 
 
 def _take(values: np.ndarray | pa.Array, positions: np.ndarray) -> np.ndarray | pa.Array:

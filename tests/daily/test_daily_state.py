@@ -437,3 +437,16 @@ def test_an_order_in_two_loads_counts_once_in_each_without_pairs():
     row = state.score().table.slice(0, 1).to_pylist()[0]
     assert (row["frequency"], row["monetary"]) == (3, 20.0)  # 2 with pairs; monetary exact
     assert state.options["orders_within_loads"] is True
+
+
+def test_order_ids_read_as_numbers_in_one_load_and_text_in_another_are_one_kind():
+    """A CSV export whose invoice numbers that day all look like numbers is read as int64; on
+    another day a cancellation ``C581001`` makes them text. ``581000`` is the same order in
+    both, as one read of all the files (text) would have it."""
+    table = orders([(1, 1, 5.0, 581000), (1, 2, 5.0, 581001)])
+    text = table.set_column(3, "order", pa.array(["581001", "581002"]))  # 581001 again
+    text = text.set_column(1, "day", pa.array([dt.date(2024, 1, 3)] * 2, pa.date32()))
+    for first, second in ((table, text), (text, table)):
+        state = DailyState.init(first, **COLUMNS, bins=2, segments=None)
+        state.update(second, force=True)
+        assert state.score().table.column("frequency").to_pylist() == [3]
