@@ -201,6 +201,13 @@ def _edges_option(text: str | None, metric: str) -> list[float] | None:
         ) from None
 
 
+def _user_edges(recency: str | None, frequency: str | None, monetary: str | None) -> dict:
+    """``thresholds`` from ``--recency-edges``, ``--frequency-edges``, ``--monetary-edges``."""
+    given = {"recency": recency, "frequency": frequency, "monetary": monetary}
+    parsed = {metric: _edges_option(text, metric) for metric, text in given.items()}
+    return {metric: values for metric, values in parsed.items() if values is not None}
+
+
 def print_summary(result: rfm_fast.RFMResult, output: Path | None) -> None:
     """The run summary: rows, drops, customers, as_of, edges, empty scores, segments."""
     s = result.stats
@@ -393,15 +400,7 @@ def score(
     INPUT is a Parquet, CSV (.csv, .csv.gz) or Arrow IPC file, a folder of them, or a glob such
     as 'orders/*.parquet' (quoted). Files are read batch by batch, never whole.
     """
-    edges = {
-        metric: values
-        for metric, values in (
-            ("recency", _edges_option(recency_edges, "recency")),
-            ("frequency", _edges_option(frequency_edges, "frequency")),
-            ("monetary", _edges_option(monetary_edges, "monetary")),
-        )
-        if values is not None
-    }
+    edges = _user_edges(recency_edges, frequency_edges, monetary_edges)
     options = _scoring(**locals())
     with _reported_errors():
         if output is not None:

@@ -32,11 +32,11 @@ from rfm_fast_cli.main import (
     SchemaOpt,
     SegmentsOpt,
     TimestampOpt,
-    _edges_option,
     _print_table,
     _progress,
     _reported_errors,
     _scoring,
+    _user_edges,
     _written,
     out,
     print_summary,
@@ -94,15 +94,7 @@ def init(
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
 ) -> None:
     """Build a state from the order history INPUT; its options are fixed from here on."""
-    edges = {
-        metric: values
-        for metric, values in (
-            ("recency", _edges_option(recency_edges, "recency")),
-            ("frequency", _edges_option(frequency_edges, "frequency")),
-            ("monetary", _edges_option(monetary_edges, "monetary")),
-        )
-        if values is not None
-    }
+    edges = _user_edges(recency_edges, frequency_edges, monetary_edges)
     options = _scoring(**locals())
     with _reported_errors():
         check_output_path(output, [input], suffixes=None)
