@@ -483,7 +483,7 @@ batch_rows, threads, returns, delimiter, schema, amount_format, decimal
         return out.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> CustomerState:
+    def from_bytes(cls, data: bytes | memoryview) -> CustomerState:
         """The state that :meth:`to_bytes` wrote."""
         view = memoryview(data)
         if bytes(view[: len(MAGIC)]) != MAGIC:

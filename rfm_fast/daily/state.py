@@ -260,7 +260,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         try:
             header = json.loads(bytes(parts[0]))
             types = table_from_ipc(parts[1]).schema
-            state = CustomerState.from_bytes(bytes(parts[2]))
+            state = CustomerState.from_bytes(parts[2])  # (no copy: the arrays view the file)
             scores = table_from_ipc(parts[3]) if len(parts[3]) else None
             loads = [Load(**load) for load in header["loads"]]
             return cls(
