@@ -108,8 +108,19 @@ class Terminated(KeyboardInterrupt):
     being written are removed on the way out, as they are on Ctrl-C."""
 
 
+TERMINATED = "terminated (SIGTERM); no output was written"
+_working = False
+"""True inside :func:`_reported_errors`: a SIGTERM then unwinds the work, removing what was
+being written."""
+
+
 def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated
+    if _working:
+        raise Terminated
+    # Before the work (the options are still being parsed) nothing is being written, and Click
+    # would turn the exception into its own exit code: end here, with the one line.
+    err.print(Text.assemble(("error:", "bold red"), " ", TERMINATED))
+    raise SystemExit(143)
 
 
 def _written(path: Path | None) -> None:
@@ -137,15 +148,18 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _reported_errors() -> Iterator[None]:
     """Turn library errors into one line on stderr and exit code 1; print the warnings of a run
     that succeeds (a failure is its one line only)."""
+    global _working
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", rfm_fast.RFMWarning)
+        _working = True
         try:
             yield
+            _working = False
             _print_warnings(caught)
         except rfm_fast.RFMError as exc:
             raise _fail(str(exc)) from None
         except Terminated:
-            raise _fail("terminated (SIGTERM); no output was written", 143) from None
+            raise _fail(TERMINATED, 143) from None
         except KeyboardInterrupt:
             raise _fail("interrupted; no output was written", 130) from None
         except typer.Exit as exit_:
@@ -161,6 +175,8 @@ def _reported_errors() -> Iterator[None]:
                 f"unexpected {type(exc).__name__}: {exc} (this is a bug in rfm_fast; run with "
                 "RFM_DEBUG=1 for the traceback and report it)"
             ) from None
+        finally:
+            _working = False
 
 
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:

@@ -400,8 +400,10 @@ def _wait_for_sigterm_handler(pid: int, timeout: float = 60.0) -> None:
     raise AssertionError("the command never installed its SIGTERM handler")
 
 
-def test_sigterm_is_one_line_exit_143_and_no_output(tmp_path: Path):
-    """A real process killed while it works: the message, the code, and no file left."""
+@pytest.mark.parametrize("after", [0.0, 0.2])
+def test_sigterm_is_one_line_exit_143_and_no_output(tmp_path: Path, after: float):
+    """A real process killed as soon as it handles SIGTERM (still parsing its options, or at
+    work) and while it works: the message, the code, and no file left."""
     n = 3_000_000
     big = tmp_path / "big.parquet"
     pq.write_table(
@@ -422,7 +424,7 @@ def test_sigterm_is_one_line_exit_143_and_no_output(tmp_path: Path):
         text=True,
     )
     _wait_for_sigterm_handler(process.pid)
-    time.sleep(0.2)  # at work: reading, or loading Numba
+    time.sleep(after)  # 0.2 s: at work, reading or loading Numba
     process.terminate()
     _, stderr = process.communicate(timeout=60)
     if process.returncode == 0:  # pragma: no cover - finished before the signal

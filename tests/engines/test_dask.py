@@ -27,7 +27,9 @@ def client():
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        # a free port of its own: the scheduler's HTTP server starts even without a dashboard,
+        # and the default, 8787, may be taken (another test run on the machine)
+        dashboard_address="127.0.0.1:0",
         host="127.0.0.1",
     )
     with cluster, Client(cluster) as connected:
