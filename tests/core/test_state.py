@@ -197,3 +197,23 @@ def test_customer_buckets_take_text_in_numpy_and_refuse_other_keys():
     for keys in (np.array([1.5, 2.5]), pa.array([1.5, 2.5]), pa.array([True, False])):
         with pytest.raises(RFMError, match="integers or text"):
             customer_buckets(keys, 8)
+
+
+def test_a_state_with_unsorted_keys_merges_by_sorting_them():
+    """Keys of a state built by hand may be in any order: the merge must not take them as
+    sorted (the kernels index with the positions it finds)."""
+    orders = pa.table(
+        {"c": [5, 3, 9, 3], "t": pa.array([0, 1, 2, 3], pa.date32()), "a": [1.0, 2.0, 3.0, 4.0]}
+    )
+    state = CustomerState.of(orders, customer="c", timestamp="t", amount="a")
+    backwards = slice(None, None, -1)
+    reversed_state = replace(
+        state,
+        keys=state.keys[backwards].copy(),
+        **{n: getattr(state, n)[backwards].copy() for n in ("first", "last", "rows")},
+        **{n: getattr(state, n)[backwards].copy() for n in ("sum_whole", "sum_fraction")},
+    )
+    other = CustomerState.of(orders.slice(0, 1), customer="c", timestamp="t", amount="a")
+    merged = merge_states([reversed_state, other])
+    assert merged.keys.tolist() == [3, 5, 9]
+    assert merged.rows.tolist() == [2, 2, 1]
