@@ -248,7 +248,9 @@ def print_summary(result: rfm_fast.RFMResult, output: Path | None) -> None:
             f"{s.returns}){only}",
             soft_wrap=True,
         )
-    out.print(f"customers scored {s.customers:,}; as_of {as_of}; bins {s.bins}; method {s.method}")
+    window = "" if s.window is None else f"; window {s.window:,} days"
+    line = f"customers scored {s.customers:,}; as_of {as_of}{window}; bins {s.bins}"
+    out.print(f"{line}; method {s.method}", soft_wrap=True)
     edges = Table(title="Edges (score boundaries)", title_justify="left")
     edges.add_column("metric")
     edges.add_column("edges", overflow="fold")
@@ -325,6 +327,14 @@ AmountFormatOpt = Annotated[
     typer.Option(help="Text amounts: 'currency' drops symbols and thousands separators."),
 ]
 DecimalOpt = Annotated[str, typer.Option(help="Decimal separator of text amounts: . or ,")]
+WindowOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--window",
+        metavar="DAYS",
+        help="Score only the rows of the last DAYS days before as_of (e.g. 365).",
+    ),
+]
 FormatOpt = Annotated[
     str | None, typer.Option("--timestamp-format", help="strptime format, e.g. '%Y%m%d'.")
 ]
@@ -394,6 +404,7 @@ def score(
     schema: SchemaOpt = None,
     amount_format: AmountFormatOpt = None,
     decimal: DecimalOpt = ".",
+    window: WindowOpt = None,
     recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
     frequency_edges: Annotated[str | None, typer.Option(help="e.g. 1,2,4,8.")] = None,
     monetary_edges: Annotated[str | None, typer.Option(help="e.g. 50,100,250,1000.")] = None,
@@ -426,6 +437,7 @@ def score(
                 input,
                 **options,
                 as_of=as_of,
+                window=window,
                 thresholds=edges or None,
                 threads=threads,
                 progress=on_batch,
@@ -515,13 +527,14 @@ def segments(
     schema: SchemaOpt = None,
     amount_format: AmountFormatOpt = None,
     decimal: DecimalOpt = ".",
+    window: WindowOpt = None,
 ) -> None:
     """Score INPUT and describe its segments: size, revenue, typical customer, quality."""
     options = _scoring(**locals())
     with _reported_errors():
         if output is not None:
             check_output_path(output, [input])
-        result = rfm_fast.score(input, **options, as_of=as_of)
+        result = rfm_fast.score(input, **options, as_of=as_of, window=window)
         summary = rfm_fast.summarize(result)
         quality = rfm_fast.segment_quality(result)
         if output is not None:

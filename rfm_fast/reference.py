@@ -239,6 +239,7 @@ def score(
     thresholds: dict[str, list[float]] | None = None,
     rules: list[Rule] | None = DEFAULT_RULES,
     returns: str = "net",
+    window: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, list[float]], dict[str, Any]]:
     """Score customers by recency, frequency and monetary value, as ``docs/semantics.md`` says.
 
@@ -281,6 +282,10 @@ def score(
         purchase (no frequency, first or last purchase); customers with only returns are left
         out. ``"purchase"``: a row like any other. ``"drop"``: left out, after the other
         reasons, and counted.
+    window : int, optional
+        Days: rows more than this before ``as_of`` (``timestamp < as_of - window days``) are
+        left out, after the rows without customer or timestamp and before returns, and counted
+        as ``dropped["before_window"]``.
 
     Returns
     -------
@@ -305,7 +310,9 @@ def score(
     _check_options(bins, method, frequency, monetary, thresholds, rules)
     if returns not in ("net", "purchase", "drop"):
         raise ValueError(f"returns must be 'net', 'purchase' or 'drop', got {returns!r}")
-    used = _used_rows(df, customer, timestamp, amount, as_of, returns)
+    if window is not None and (not isinstance(window, int) or window < 1):
+        raise ValueError(f"window must be a positive number of days, got {window!r}")
+    used = _used_rows(df, customer, timestamp, amount, as_of, returns, window)
     all_customers = _per_customer(used, df, order, frequency, returns)
     per = all_customers[all_customers["frequency"] > 0] if returns == "net" else all_customers
     values = _metric_values(per, used.as_of, monetary)
@@ -319,6 +326,7 @@ def score(
             "null_timestamp": int(used.null_timestamp.sum()),
             "after_as_of": int(used.after_as_of.sum()),
             "returns": int(used.dropped_returns.sum()),
+            **({} if window is None else {"before_window": int(used.before_window.sum())}),
         },
         "null_amount": int(np.isnan(used.rows["amount"].to_numpy()).sum()),
         "return_rows": used.return_rows,
@@ -343,6 +351,7 @@ class _UsedRows:
     null_customer: np.ndarray
     null_timestamp: np.ndarray
     after_as_of: np.ndarray
+    before_window: np.ndarray
     dropped_returns: np.ndarray
     return_rows: int  # rows with a negative amount, of those not dropped for another reason
     as_of: pd.Timestamp | None
@@ -355,6 +364,7 @@ def _used_rows(
     amount: str,
     as_of: pd.Timestamp | None,
     returns: str,
+    window: int | None = None,
 ) -> _UsedRows:
     """Drop null customers, then null timestamps, then rows after ``as_of`` (by default the
     latest timestamp plus one day), then returns with ``returns="drop"``. The default ``as_of``
@@ -371,6 +381,13 @@ def _used_rows(
     keep &= ~after_as_of
     if as_of is None and keep.any():
         as_of = ts_all[keep].max() + DAY
+    before_window = np.zeros(len(df), dtype=bool)
+    if window is not None and as_of is not None:
+        # as_of at the column's resolution: a column of dates counts whole days
+        dates = not pd.api.types.is_datetime64_any_dtype(df[timestamp].dtype)
+        end = as_of.floor("D") if dates else as_of
+        before_window = keep & (ts_all < end - window * DAY).to_numpy()
+    keep &= ~before_window
     return_rows = int((keep & negative).sum())
     dropped_returns = keep & negative if returns == "drop" else np.zeros(len(df), dtype=bool)
     keep &= ~dropped_returns
@@ -385,6 +402,7 @@ def _used_rows(
         null_customer,
         null_timestamp,
         after_as_of,
+        before_window,
         dropped_returns,
         return_rows,
         as_of,

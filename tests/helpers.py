@@ -116,6 +116,7 @@ class Case:
             thresholds=o.get("thresholds"),
             rules=self.rules,
             returns=o.get("returns", "net"),
+            window=o.get("window"),
         )
 
 
@@ -249,6 +250,7 @@ def assert_matches_reference(case: Case) -> rfm_fast.RFMResult:
     assert stats.customers == ref_stats["customers"] == table.num_rows
     assert stats.empty_bins == ref_stats["empty_bins"]
     assert stats.bins == case.options.get("bins", 5)
+    assert stats.window == case.options.get("window")
     if ref_stats["as_of"] is None:
         assert stats.as_of is None
     else:

@@ -291,10 +291,12 @@ def cases(
     as_of: bool | None = None,
     with_thresholds: bool | None = None,
     exact_amounts: bool = True,
+    window: bool | None = False,
 ) -> Case:
     """A random order table and a random set of options.
 
-    ``order``, ``as_of`` and ``with_thresholds``: True or False forces the choice, None draws it.
+    ``order``, ``as_of``, ``with_thresholds`` and ``window`` (a window of 1-40 days; none by
+    default): True or False forces the choice, None draws it.
     ``customers`` bounds the number of distinct customer keys. ``exact_amounts``: amounts whose
     float sums are exact (else any finite amounts, for tests that compare the engine with
     itself).
@@ -336,6 +338,8 @@ def cases(
     moment = None
     if as_of if as_of is not None else draw(st.booleans()):
         options["as_of"], moment = draw(user_as_of(base_day))
+    if window if window is not None else draw(st.booleans()):
+        options["window"] = draw(st.integers(1, 40))
     # shuffle the column order: nothing may depend on it
     names = draw(st.permutations(list(columns)))
     table = pa.table({name: columns[name] for name in names})

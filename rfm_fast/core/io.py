@@ -905,13 +905,15 @@ def _decoded(table: pa.Table) -> pa.Table:
     return table
 
 
-def require_rereadable(data: Any, what: str) -> None:
+def require_rereadable(data: Any, what: str, other_fix: str = "") -> None:
     """Raise RFMError for inputs that can be read only once (record batch readers, iterators),
-    for functions that read their input twice."""
+    for functions that read their input twice; ``other_fix`` starts the advice."""
     if isinstance(data, pa.RecordBatchReader | Iterator):
+        fix = f"{other_fix} " if other_fix else ""
         raise RFMError(
             f"{what} reads its input twice, and a {type(data).__name__} can be read only once; "
-            "pass a file, a folder, a table or a data frame (or call reader.read_all() first)"
+            f"{fix}pass a file, a folder, a table or a data frame (or call reader.read_all() "
+            "first)"
         )
 
 

@@ -147,6 +147,9 @@ class ReadOptions:
     """``"currency"``: text amounts lose currency symbols and thousands separators."""
     decimal: str = "."
     """The decimal separator of text amounts: ``"."`` or ``","``."""
+    window: int | None = None
+    """Days: only the rows at most this many days before ``as_of`` count (see
+    :func:`check_window`); None: every row up to ``as_of``."""
 
     @classmethod
     def checked(
@@ -166,6 +169,7 @@ class ReadOptions:
         schema: Mapping[str, Any] | str | None = None,
         amount_format: str | None = None,
         decimal: str = ".",
+        window: int | None = None,
     ) -> ReadOptions:
         """The options, checked (the columns are checked against the input when it is
         opened: :meth:`Columns.resolve`).
@@ -173,8 +177,8 @@ class ReadOptions:
         Raises
         ------
         RFMError
-            For an unknown ``frequency`` or ``returns``, or ``batch_rows`` or ``threads``
-            that are not positive integers.
+            For an unknown ``frequency`` or ``returns``, ``batch_rows`` or ``threads``
+            that are not positive integers, or a ``window`` that is not a number of days.
 
         Examples
         --------
@@ -216,6 +220,7 @@ class ReadOptions:
             column_types_of(schema),
             amount_format,
             decimal,
+            check_window(window),
         )
 
     @property
@@ -323,6 +328,7 @@ class ScoringOptions:
 READ_OPTION_NAMES = frozenset(
     {"customer", "timestamp", "amount", "order", "as_of", "frequency", "timestamp_format"}
     | {"batch_rows", "threads", "returns", "delimiter", "schema", "amount_format", "decimal"}
+    | {"window"}
 )
 SCORE_OPTION_NAMES = frozenset({"bins", "method", "monetary", "segments", "thresholds"})
 
@@ -402,6 +408,40 @@ def closest_name(name: str, available: Sequence[str]) -> str | None:
     by_folded = {folded(c): c for c in names}
     close = difflib.get_close_matches(folded(name), list(by_folded), n=1, cutoff=0.75)
     return by_folded[close[0]] if close else None
+
+
+MAX_WINDOW_DAYS = 3_660_000
+"""The longest window: ten thousand years, longer than any timestamp type spans."""
+
+
+def check_window(window: Any) -> int | None:
+    """``window=`` (CLI: ``--window``): None, or a whole number of days from 1 to
+    :data:`MAX_WINDOW_DAYS`.
+
+    A run with a window of ``n`` days scores only the rows at most ``n`` days before
+    ``as_of`` (``as_of - n days <= timestamp <= as_of``): exactly what a run over those rows
+    alone gives. The rows before the window are left out and counted.
+
+    Raises
+    ------
+    RFMError
+        For anything else, saying what was found.
+
+    Examples
+    --------
+    >>> check_window(365), check_window(None)
+    (365, None)
+    """
+    if window is None:
+        return None
+    if isinstance(window, np.integer):
+        window = int(window)
+    if not _is_positive_int(window) or window > MAX_WINDOW_DAYS:
+        raise RFMError(
+            f"window must be a whole number of days from 1 to {MAX_WINDOW_DAYS:,} (such as 365 "
+            f"for the last year); got {window!r}"
+        )
+    return window
 
 
 def _is_positive_int(value: Any) -> bool:

@@ -31,12 +31,21 @@ from rfm_fast.core.aggregator import (
     RowCounts,
 )
 from rfm_fast.core.arrays import score_checked
-from rfm_fast.core.io import CsvReading, ReadAgain, open_source, prefetched
+from rfm_fast.core.io import (
+    CsvReading,
+    ReadAgain,
+    Source,
+    open_source,
+    prefetched,
+    require_rereadable,
+)
 from rfm_fast.core.options import ReadOptions, ResolvedColumns, ScoreOptions
 from rfm_fast.core.result import RESULT_COLUMNS, RFMResult, RunStats
 from rfm_fast.core.segments import assign_segments
 from rfm_fast.core.timing import PhaseTime, PhaseTimer
 from rfm_fast.errors import RFMDataWarning, RFMError, RFMWarning
+
+INT64_MIN = int(np.iinfo(np.int64).min)
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called after each batch with (rows read so far, total rows or None when unknown)."""
@@ -49,7 +58,10 @@ def _needs_parsing(ts_type: pa.DataType, timestamp_format: str | None) -> bool:
     )
 
 
-def _check_types(schema: pa.Schema, columns: ResolvedColumns, timestamp_format: str | None) -> None:
+def check_types(schema: pa.Schema, columns: ResolvedColumns, timestamp_format: str | None) -> None:
+    """Raise RFMError, naming the column, its type and the types expected, where a column of
+    ``columns`` has a type that a run cannot read as its role."""
+
     def found(name: str) -> str:
         return f"column {name!r} has type {schema.field(name).type}"
 
@@ -231,6 +243,8 @@ class Aggregated:
     timer: PhaseTimer = field(default_factory=PhaseTimer)  # phases so far
     threads: int = 1  # for the steps after aggregation
     returns: str = "net"  # how rows with a negative amount were taken
+    window: int | None = None  # days: rows more than this before as_of were left out
+    before_window: int = 0  # those rows (also in counts.rows_read)
 
 
 def read_totals(
@@ -302,9 +316,17 @@ def _read_totals_once(
         csv=csv,
     )
     columns = options.columns.resolve(source.column_names)
+    latest = None  # a window without as_of: the default as_of comes first, from a pass of its own
+    if options.window is not None and as_of is None:
+        require_rereadable(
+            data,
+            "a window without as_of",
+            "give as_of (--as-of) with the window, or",
+        )
+        latest = latest_timestamp(source, columns, options)
     schema, batches = source.open(columns.names)
     schema, conform = conformed_schema(schema, columns)
-    _check_types(schema, columns, timestamp_format)
+    check_types(schema, columns, timestamp_format)
     if conform:
         batches = conformed_batches(batches, conform, schema, options)
 
@@ -314,6 +336,7 @@ def _read_totals_once(
         ts_type = pa.timestamp("us")  # refined by the first batch (text with offsets -> UTC)
     axis = arrow.TimeAxis.of(ts_type)
     as_of_ticks = None if as_of is None else axis.ticks_of(as_of)
+    window = None if options.window is None else RowWindow(options.window)
 
     distinct = None
     if frequency == "days":
@@ -346,18 +369,26 @@ def _read_totals_once(
         return batch, aggregator.dense_order_ids(orders)
 
     prepared = (with_order_ids(batch) for batch in batches)  # run by the reader thread
+    first_batch = True
     for batch, order_ids in prefetched(prepared, timer=timer):
         ts_array = batch.column(columns.timestamp)
         if text_timestamps:
             ts_array = arrow.parse_text_timestamps(ts_array, columns.timestamp, timestamp_format)
-            if aggregator.rows_read == 0 and ts_array.type != axis.type:
+            if first_batch and ts_array.type != axis.type:
                 axis = arrow.TimeAxis.of(ts_array.type)
                 as_of_ticks = None if as_of is None else axis.ticks_of(as_of)
                 aggregator.as_of_limit = INT64_MAX if as_of_ticks is None else as_of_ticks
             ts_array = ts_array.cast(axis.type)
-        fold_batch(aggregator, batch, ts_array, axis, columns, frequency, observer, order_ids)
+        first_batch = False
+        if window is None:
+            fold_batch(aggregator, batch, ts_array, axis, columns, frequency, observer, order_ids)
+        else:
+            if window.start is None:
+                window.begin(axis, as_of_ticks, latest)
+            window.fold(aggregator, batch, ts_array, axis, columns, frequency, observer, order_ids)
         if progress is not None:
-            progress(aggregator.rows_read, source.total_rows)
+            rows = aggregator.rows_read + (0 if window is None else window.left_out)
+            progress(rows, source.total_rows)
 
     read = timer.phases.get("read", PhaseTime(0.0, 0.0))
     timer.add(
@@ -369,6 +400,12 @@ def _read_totals_once(
     with timer.measure("finish"):
         totals = aggregator.finish(keep_sums=keep_parts, keep_pairs=keep_parts)
     limit = as_of_ticks
+    before_window = 0
+    if window is not None:
+        before_window = window.left_out
+        counts = replace(counts, rows_read=counts.rows_read + before_window)
+        if window.as_of is not None:
+            as_of_ticks = window.as_of
     if as_of_ticks is None and counts.max_timestamp is not None:
         as_of_ticks = axis.default_as_of(counts.max_timestamp)
     return Aggregated(
@@ -382,7 +419,149 @@ def _read_totals_once(
         timer,
         options.threads,
         options.returns,
+        options.window,
+        before_window,
     )
+
+
+@dataclass(frozen=True)
+class Latest:
+    """The latest timestamp of the rows with a customer (in ``axis`` ticks)."""
+
+    ticks: int
+    axis: arrow.TimeAxis
+
+
+def timed_batches(
+    source: Source, columns: ResolvedColumns, options: ReadOptions
+) -> Iterator[tuple[pa.RecordBatch, pa.Array, arrow.TimeAxis]]:
+    """The batches of ``columns`` of ``source`` as a scoring pass reads them (types checked,
+    columns conformed), each with its timestamps parsed to the run's time axis, and the axis.
+
+    Raises
+    ------
+    RFMError
+        As the scoring pass would, for columns of the wrong type or text that is not a time.
+    """
+    schema, batches = source.open(columns.names)
+    schema, conform = conformed_schema(schema, columns)
+    check_types(schema, columns, options.timestamp_format)
+    if conform:
+        batches = conformed_batches(batches, conform, schema, options)
+    ts_type = schema.field(columns.timestamp).type
+    text_timestamps = _needs_parsing(ts_type, options.timestamp_format)
+    axis = None if text_timestamps else arrow.TimeAxis.of(ts_type)
+    for batch in batches:
+        ts_array = batch.column(columns.timestamp)
+        if text_timestamps:
+            ts_array = arrow.parse_text_timestamps(
+                ts_array, columns.timestamp, options.timestamp_format
+            )
+            axis = axis or arrow.TimeAxis.of(ts_array.type)  # as the scoring pass refines it
+            ts_array = ts_array.cast(axis.type)
+        yield batch, ts_array, axis
+
+
+def latest_timestamp(
+    source: Source, columns: ResolvedColumns, options: ReadOptions
+) -> Latest | None:
+    """The latest timestamp of the rows of ``source`` that have a customer (returns included):
+    the moment the default ``as_of`` is a day after. One pass over the customer and timestamp
+    columns only; None when no row has both.
+
+    Raises
+    ------
+    RFMError
+        As the scoring pass would, for columns of the wrong type or text that is not a time.
+    """
+    keys = ResolvedColumns(columns.customer, columns.timestamp, (), None)
+    latest, axis = None, None
+    for batch, ts_array, axis in timed_batches(source, keys, options):
+        both = pc.and_(batch.column(columns.customer).is_valid(), ts_array.is_valid())
+        if pc.any(both).as_py():
+            ticks, _ = axis.ticks(pc.filter(ts_array, both))
+            most = int(ticks.max())
+            latest = most if latest is None else max(latest, most)
+    return None if latest is None else Latest(latest, axis)
+
+
+class RowWindow:
+    """Leaves out the rows more than ``days`` before ``as_of`` (``as_of - days <= timestamp``
+    is kept), counting them, and folds the rest (see :func:`fold_batch`). A row without a
+    customer or a timestamp is never left out here: it is dropped and counted for that."""
+
+    def __init__(self, days: int) -> None:
+        self.days = days
+        self.start: int | None = None  # the first tick in the window
+        self.as_of: int | None = None  # the default as_of, where the run had none
+        self.left_out = 0
+        self.rows_seen = 0
+
+    def begin(self, axis: arrow.TimeAxis, as_of_ticks: int | None, latest: Latest | None) -> None:
+        """Fix the window once the time axis is known (the first batch)."""
+        if as_of_ticks is None:
+            if latest is None:  # no row has a customer and a timestamp: nothing to leave out
+                self.start = INT64_MIN
+                return
+            ticks = latest.ticks
+            if latest.axis.type != axis.type:  # (both passes parse the same text alike)
+                ticks = axis.ticks_of(np.datetime64(latest.ticks, latest.axis.unit))
+            as_of_ticks = self.as_of = axis.default_as_of(ticks)
+        if pa.types.is_date(axis.type):  # a column of dates counts whole days
+            as_of_ticks -= as_of_ticks % axis.ticks_per_day
+        self.start = max(as_of_ticks - self.days * axis.ticks_per_day, INT64_MIN)
+
+    def fold(
+        self,
+        aggregator: CustomerAggregator,
+        batch: pa.RecordBatch,
+        ts_array: pa.Array,
+        axis: arrow.TimeAxis,
+        columns: ResolvedColumns,
+        frequency: str,
+        observer: Callable[[BatchColumns], None] | None,
+        order_ids: arrow.IntColumn | None,
+    ) -> None:
+        """:func:`fold_batch` over the rows of ``batch`` inside the window."""
+        ticks, valid = axis.ticks(ts_array)
+        n = batch.num_rows
+        before = (ticks < self.start) & valid.mask(n)
+        before &= arrow.validity(batch.column(columns.customer)).mask(n)
+        rows = None
+        if before.any():
+            keep = ~before
+            rows = np.flatnonzero(keep)
+            mask = pa.array(keep)
+            batch = pa.RecordBatch.from_arrays(
+                [_kept(column, mask) for column in batch.columns], names=batch.schema.names
+            )
+            ts_array = _kept(ts_array, mask)
+            if order_ids is not None:
+                kept = order_ids.values[keep]
+                order_ids = arrow.IntColumn(kept, arrow.validity(pa.array(kept, mask=kept < 0)))
+            self.left_out += n - rows.shape[0]
+        first_row = self.rows_seen
+        self.rows_seen += n
+        fold_batch(
+            aggregator,
+            batch,
+            ts_array,
+            axis,
+            columns,
+            frequency,
+            observer,
+            order_ids,
+            first_row=first_row,
+            rows=rows,
+        )
+
+
+def _kept(array: pa.Array, mask: pa.Array) -> pa.Array:
+    """The values of ``array`` where ``mask`` is true (``string_view`` has no filter kernel:
+    as ``string``, which the kernels read alike)."""
+    if pa.types.is_string_view(array.type):
+        array = array.cast(pa.large_string())
+    return array.filter(mask)
 
 
 def fold_batch(
@@ -394,22 +573,33 @@ def fold_batch(
     frequency: str,
     observer: Callable[[BatchColumns], None] | None = None,
     order_ids: arrow.IntColumn | None = None,
+    first_row: int | None = None,
+    rows: np.ndarray | None = None,
 ) -> None:
     """Fold one batch into ``aggregator``: its timestamps ``ts_array`` already parsed to
     ``axis``, its text or dictionary order ids already dense (``order_ids``).
+
+    ``first_row`` is the input row of the batch's first row (default: the rows folded so
+    far), ``rows`` the input row of each of its rows, counting from ``first_row``, where rows
+    were left out of it (:class:`RowWindow`): error messages name rows of the input.
 
     Raises
     ------
     RFMError
         For an infinite amount, or one too large to be summed exactly, naming its row.
     """
-    first_row = aggregator.rows_read  # of this batch, counting from 0
+    if first_row is None:
+        first_row = aggregator.rows_read  # of this batch, counting from 0
+
+    def input_row(at: int) -> int:
+        return first_row + (at if rows is None else int(rows[at]))
+
     if len(columns.amount) == 2:
         factors = [batch.column(name) for name in columns.amount]
         for name, factor in zip(columns.amount, factors, strict=True):
             bad = arrow.first_infinite(factor)
             if bad >= 0:
-                raise bad_amount_error(name, first_row + bad, float(factor[bad].as_py()))
+                raise bad_amount_error(name, input_row(bad), float(factor[bad].as_py()))
         amount_array = arrow.product_of(*factors)
     else:
         amount_array = batch.column(columns.amount[0])
@@ -426,7 +616,7 @@ def fold_batch(
         distinct = None
     bad = aggregator.update(customers, ticks, ticks_valid, amounts, amounts_valid, distinct)
     if bad >= 0:
-        raise bad_amount_error("*".join(columns.amount), first_row + bad, amounts[bad])
+        raise bad_amount_error("*".join(columns.amount), input_row(bad), amounts[bad])
     if observer is not None:
         observer(
             BatchColumns(
@@ -604,6 +794,7 @@ def result_stats(
             "null_timestamp": counts.null_timestamp,
             "after_as_of": counts.after_as_of,
             "returns": counts.dropped_returns,
+            **({} if aggregated.window is None else {"before_window": aggregated.before_window}),
         },
         null_amount=counts.null_amount,
         customers=customers,
@@ -615,6 +806,7 @@ def result_stats(
         returns=aggregated.returns,
         return_rows=counts.return_rows,
         customers_only_returns=only_returns,
+        window=aggregated.window,
         timings=aggregated.timer.result(),
     )
 

@@ -106,6 +106,9 @@ class RunStats:
     ``dropped["returns"]``)."""
     customers_only_returns: int = 0
     """Customers whose rows were all returns (``returns="net"``): left out of the result."""
+    window: int | None = None
+    """Days: only the rows at most this many days before ``as_of`` were scored; the others
+    are in ``dropped["before_window"]``. None: no window."""
     timings: dict[str, PhaseTime] = field(default_factory=dict, compare=False)
     """Wall and CPU seconds per phase (``read``, ``aggregate``, ``finish``, ``score``; see
     :mod:`rfm_fast.core.timing`). Not compared: two runs with equal results have equal stats."""
@@ -126,6 +129,7 @@ class RunStats:
             "returns": self.returns,
             "return_rows": self.return_rows,
             "customers_only_returns": self.customers_only_returns,
+            "window": self.window,
             "timings": {k: {"wall_s": t.wall_s, "cpu_s": t.cpu_s} for k, t in self.timings.items()},
         }
 

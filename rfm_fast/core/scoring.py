@@ -43,6 +43,7 @@ def score(
     schema: Mapping[str, Any] | str | None = None,
     amount_format: str | None = None,
     decimal: str = ".",
+    window: int | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
     progress: ProgressCallback | None = None,
@@ -112,6 +113,14 @@ def score(
         it, text amounts must be plain numbers.
     decimal : {".", ","}, default "."
         The decimal separator of text amounts (``","`` for ``"1.234,50"``).
+    window : int, optional
+        Days: score only the rows at most this many days before ``as_of``
+        (``as_of - window days <= timestamp <= as_of``), as a run over those rows alone would:
+        "the last 365 days". The rows before the window are left out and counted
+        (``stats.dropped["before_window"]``). Without ``as_of``, the default ``as_of`` (the
+        latest timestamp of all rows plus one day) is found first, in a pass over the customer
+        and timestamp columns, so the input must be readable twice (not a record batch
+        reader). See docs/semantics.md, "Windows".
     batch_rows : int, default 1048576
         Rows per batch when reading files and large tables.
     threads : int, optional
@@ -168,5 +177,6 @@ def score(
         schema=schema,
         amount_format=amount_format,
         decimal=decimal,
+        window=window,
     )
     return scored_result(read_totals(data, reading, progress=progress), scoring)

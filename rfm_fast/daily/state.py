@@ -34,7 +34,7 @@ from rfm_fast.core.io import (
     table_writer,
     write_together,
 )
-from rfm_fast.core.options import ReadOptions, ScoreOptions
+from rfm_fast.core.options import ReadOptions, ScoreOptions, check_window
 from rfm_fast.core.pipeline import ProgressCallback, scored_result
 from rfm_fast.core.result import RFMResult
 from rfm_fast.core.segments import SegmentRule
@@ -45,6 +45,7 @@ from rfm_fast.daily.state_file import (
     state_file_writer,
     unpack_parts,
 )
+from rfm_fast.daily.window import LoadRows, RowTally, WindowRows, read_load
 from rfm_fast.errors import RFMError
 
 READ_OPTIONS = (
@@ -141,6 +142,7 @@ class DailyState:
         loads: Sequence[Load] = (),
         scores: pa.Table | None = None,
         orders_within_loads: bool = False,
+        rows: WindowRows | None = None,
     ) -> None:
         self._read_kwargs = dict(read)
         self._column_types = dict(column_types)
@@ -154,6 +156,9 @@ class DailyState:
         self.orders_within_loads = bool(orders_within_loads)
         """Whether no order (or purchase day) spans two loads: the state keeps no pairs."""
         self.state = state
+        """The totals of every row loaded (None for a state with a window: :attr:`rows`)."""
+        self.rows = rows
+        """A state with a window: the rows a window can still reach, and the others counted."""
         self.loads: list[Load] = list(loads)
         self.scores = scores
         """The customer, segment and scores of the last scoring (for the changes)."""
@@ -181,6 +186,7 @@ class DailyState:
         segments: Any = "default",
         thresholds: dict[str, Sequence[float]] | None = None,
         orders_within_loads: bool = False,
+        window: int | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         threads: int | None = None,
         progress: ProgressCallback | None = None,
@@ -205,6 +211,12 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             order whose rows do come in two loads is counted once in each (its customer's
             frequency is one too high); recency and monetary stay exact. Without it the state
             is exact whatever the loads.
+        window : int, optional
+            Days: every scoring scores only the rows at most this many days before its
+            ``as_of``, as :func:`rfm_fast.score` with ``window`` does over all the rows loaded
+            ("spent over $1,000 in the last 365 days" changes every day as old orders leave the
+            window). The state then keeps the rows that a window can still reach, not totals:
+            rows more than ``window + 1`` days older than the latest are counted and let go.
 
         Returns
         -------
@@ -235,6 +247,21 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             if not score_options.thresholds
             else {k: [float(x) for x in v] for k, v in score_options.thresholds.items()},
         }
+        window = check_window(window)
+        if window is not None:
+            if orders_within_loads:
+                raise RFMError(
+                    "orders_within_loads is for states without a window: a state with a window "
+                    "keeps rows, and counts each order once whatever the loads"
+                )
+            if method == "approx":
+                raise RFMError("a state with a window scores with method 'exact' or 'split'")
+            load = read_load(data, _runtime(options, batch_rows, threads), window, progress)
+            empty = replace(load.rows, table=load.rows.table.schema.empty_table(), latest=None)
+            empty = replace(empty, tally=RowTally())
+            daily = cls(read, options.column_types, scoring, None, (), None, rows=empty)
+            daily._apply(load, _source_name(data), as_of=None, force=False)
+            return daily
         history = CustomerState.of_options(
             data, _runtime(options, batch_rows, threads), progress=progress
         )
@@ -260,7 +287,11 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         try:
             header = json.loads(bytes(parts[0]))
             types = table_from_ipc(parts[1]).schema
-            state = CustomerState.from_bytes(parts[2])  # (no copy: the arrays view the file)
+            rows = state = None
+            if header.get("window") is not None:
+                rows = WindowRows.from_parts(header["window"], parts[2])
+            else:
+                state = CustomerState.from_bytes(parts[2])  # (no copy: the arrays view the file)
             scores = table_from_ipc(parts[3]) if len(parts[3]) else None
             loads = [Load(**load) for load in header["loads"]]
             return cls(
@@ -271,6 +302,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
                 loads,
                 scores,
                 header.get("orders_within_loads", False),
+                rows,
             )
         except RFMError:
             raise
@@ -315,13 +347,14 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             "read": self._read_kwargs,
             "scoring": self._score_kwargs,
             "orders_within_loads": self.orders_within_loads,
+            "window": None if self.rows is None else self.rows.header(),
             "loads": [asdict(load) for load in self.loads],
         }
         types = pa.schema(list(self._column_types.items()))
         return [
             [json.dumps(header).encode()],
             [table_to_ipc_buffer(types.empty_table())],
-            self.state.to_chunks(),
+            self.state.to_chunks() if self.rows is None else [self.rows.to_ipc()],
             [] if self.scores is None else [table_to_ipc_buffer(self.scores)],
         ]
 
@@ -360,9 +393,11 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             When the load was applied before (and ``force`` is False), when its columns or
             types differ from the state's, or for ``as_of`` before the latest order.
         """
-        part = CustomerState.of_options(
-            data, _runtime(self._read, batch_rows, threads), progress=progress
-        )
+        runtime = _runtime(self._read, batch_rows, threads)
+        if self.rows is not None:
+            load = read_load(data, runtime, self.rows.window, progress)
+            return self._apply(load, _source_name(data), as_of=as_of, force=force)
+        part = CustomerState.of_options(data, runtime, progress=progress)
         if self.orders_within_loads:
             part = part.completed()
         return self._apply(part, _source_name(data), as_of=as_of, force=force)
@@ -376,13 +411,13 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         RFMError
             For an ``as_of`` before the state's latest order.
         """
-        return self._scored(self.state, as_of)
+        return self._scored(self.state if self.rows is None else self.rows, as_of)
 
     def changes(self, result: RFMResult) -> pa.Table:
         """The customers whose segment in ``result`` differs from the last scoring (new
         customers too, with a null ``segment_before``), sorted by customer: the customer column,
         then ``segment_before, segment, as_of, R_before, F_before, M_before, R, F, M``."""
-        customer = self.state.customer
+        customer = self._customer
         after = _segments_of(result, customer)
         before = self.scores
         keys = after.column(customer).combine_chunks()
@@ -408,7 +443,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         segment_before = earlier("segment")
         same = pc.fill_null(pc.equal(after.column("segment"), segment_before), False)
         changed = pc.invert(same)
-        as_of = pa.array([result.stats.as_of], arrow.TimeAxis.of(self.state.time_type).type)
+        as_of = pa.array([result.stats.as_of], arrow.TimeAxis.of(self._time_type).type)
         rows = pc.sum(changed.cast(pa.int64())).as_py() or 0
         return pa.table(
             [
@@ -432,58 +467,102 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             "schema": types or None,
             **self._score_kwargs,
             "orders_within_loads": self.orders_within_loads,
+            "window": None if self.rows is None else self.rows.window,
         }
 
     def info(self) -> dict[str, Any]:
         """What the state holds: options, customers, rows, time range, and every load."""
-        counts = self.state.counts
-        axis = arrow.TimeAxis.of(self.state.time_type)
-        buying = self.state.first != np.iinfo(np.int64).max
-        first = int(self.state.first[buying].min()) if buying.any() else None
-        last = int(self.state.last[buying].max()) if buying.any() else None
+        if self.rows is None:
+            counts = self.state.counts
+            axis = arrow.TimeAxis.of(self.state.time_type)
+            buying = self.state.first != np.iinfo(np.int64).max
+            first = int(self.state.first[buying].min()) if buying.any() else None
+            last = int(self.state.last[buying].max()) if buying.any() else None
+            rows_read, rows_used, customers = counts.rows_read, counts.rows_used, len(self.state)
+            kept = None
+        else:
+            axis = arrow.TimeAxis.of(self.rows.time_type)
+            ticks, _ = axis.ticks(self.rows.table.column(1).combine_chunks())
+            first = int(ticks.min()) if ticks.shape[0] else None
+            last = self.rows.latest
+            tally = self.rows.tally
+            rows_read = tally.rows_read
+            rows_used = rows_read - tally.null_customer - tally.null_timestamp
+            customers = 0 if self.scores is None else self.scores.num_rows
+            kept = self.rows.table.num_rows
         return {
             "options": self.options,
-            "customer_type": str(self.state.customer_type),
-            "timestamp_type": str(self.state.time_type),
-            "customers": len(self.state),
-            "rows_read": counts.rows_read,
-            "rows_used": counts.rows_used,
+            "customer_type": str(self._customer_type),
+            "timestamp_type": str(self._time_type),
+            "customers": customers,
+            "rows_read": rows_read,
+            "rows_used": rows_used,
+            "rows_kept": kept,
             "first_purchase": None if first is None else axis.moment_text(first),
             "last_purchase": None if last is None else axis.moment_text(last),
-            "state_bytes": self.state.nbytes,
+            "state_bytes": self.state.nbytes if self.rows is None else self.rows.nbytes,
             "loads": [asdict(load) for load in self.loads],
         }
 
     def __repr__(self) -> str:
+        info = self.info()
+        window = "" if self.rows is None else f", window={self.rows.window}"
         return (
-            f"DailyState(customers={len(self.state):,}, rows={self.state.counts.rows_read:,}, "
-            f"loads={len(self.loads)})"
+            f"DailyState(customers={info['customers']:,}, rows={info['rows_read']:,}, "
+            f"loads={len(self.loads)}{window})"
         )
 
     # ------------------------------------------------------------------ inside
-    def _apply(self, part: CustomerState, source: str, as_of: Any, force: bool) -> DailyUpdate:
-        self._check_part(part)
-        fingerprint = content_fingerprint(part)
+    @property
+    def _customer(self) -> str:
+        return self.state.customer if self.rows is None else self.rows.table.column_names[0]
+
+    @property
+    def _customer_type(self) -> pa.DataType:
+        return self.state.customer_type if self.rows is None else self.rows.customer_type
+
+    @property
+    def _time_type(self) -> pa.DataType:
+        return self.state.time_type if self.rows is None else self.rows.time_type
+
+    def _apply(
+        self, part: CustomerState | LoadRows, source: str, as_of: Any, force: bool
+    ) -> DailyUpdate:
+        if isinstance(part, LoadRows):
+            self._check_types(
+                part.rows.customer_type, part.rows.time_type, part.rows.tally.rows_read
+            )
+            fingerprint = part.fingerprint
+            tally = part.rows.tally
+            rows_read = tally.rows_read
+            rows_used = rows_read - tally.null_customer - tally.null_timestamp
+            latest = part.rows.latest
+            first = part.first if part.first is not None else latest
+            merged: CustomerState | WindowRows = self.rows.merged(part.rows)
+        else:
+            self._check_types(part.customer_type, part.time_type, part.counts.rows_read)
+            fingerprint = content_fingerprint(part)
+            rows_read, rows_used = part.counts.rows_read, part.counts.rows_used
+            latest = part.counts.max_timestamp  # of every row, returns included
+            buying = part.first != np.iinfo(np.int64).max
+            first = int(part.first[buying].min()) if buying.any() else latest
+            merged = merge_states([self.state, part], orders_within_parts=self.orders_within_loads)
         earlier = [n for n, load in enumerate(self.loads, 1) if load.fingerprint == fingerprint]
-        if earlier and part.counts.rows_read and not force:
-            first = self.loads[earlier[0] - 1]
+        if earlier and rows_read and not force:
+            first_load = self.loads[earlier[0] - 1]
             raise RFMError(
-                f"this load was applied before, as load {earlier[0]} ({first.source}, the same "
-                f"{part.counts.rows_read:,} rows): the state is unchanged. Pass --force "
+                f"this load was applied before, as load {earlier[0]} ({first_load.source}, the "
+                f"same {rows_read:,} rows): the state is unchanged. Pass --force "
                 "(force=True) to apply it again"
             )
-        merged = merge_states([self.state, part], orders_within_parts=self.orders_within_loads)
         result = self._scored(merged, as_of)
         changes = self.changes(result)
-        axis = arrow.TimeAxis.of(merged.time_type)
-        latest = part.counts.max_timestamp  # of every row, returns included
-        buying = part.first != np.iinfo(np.int64).max
-        first = int(part.first[buying].min()) if buying.any() else latest
+        axis = arrow.TimeAxis.of(self._time_type)
         load = Load(
             fingerprint=fingerprint,
             source=source,
-            rows_read=part.counts.rows_read,
-            rows_used=part.counts.rows_used,
+            rows_read=rows_read,
+            rows_used=rows_used,
             first=None if first is None else axis.moment_text(first),
             last=None if latest is None else axis.moment_text(latest),
             applied_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -494,41 +573,50 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             forced=bool(earlier) and force,
         )
         # everything succeeded: the state changes now, all at once
-        self.state = merged
+        if isinstance(merged, WindowRows):
+            self.rows = merged
+        else:
+            self.state = merged
         self.loads.append(load)
-        self.scores = _segments_of(result, merged.customer)
+        self.scores = _segments_of(result, self._customer)
         return DailyUpdate(load, result, changes)
 
-    def _check_part(self, part: CustomerState) -> None:
+    def _check_types(self, customer_type: pa.DataType, time_type: pa.DataType, rows: int) -> None:
         if not self.loads:
             return
-        state = self.state
-        if part.customer_type != state.customer_type:
+        if customer_type != self._customer_type:
             raise RFMError(
-                f"the load's customer column {state.customer!r} has type {part.customer_type}; "
-                f"the state was built with {state.customer_type}: cast the column, or build a "
+                f"the load's customer column {self._customer!r} has type {customer_type}; "
+                f"the state was built with {self._customer_type}: cast the column, or build a "
                 "new state with rfm state init"
             )
-        if part.counts.rows_read and state.counts.rows_read and part.time_type != state.time_type:
+        known = self.state.counts.rows_read if self.rows is None else self.rows.tally.rows_read
+        if rows and known and time_type != self._time_type:
             column = self._read.columns.timestamp
             raise RFMError(
-                f"the load's timestamp column {column!r} has type {part.time_type}; the state "
-                f"was built with {state.time_type}: cast the column, or build a new state with "
+                f"the load's timestamp column {column!r} has type {time_type}; the state "
+                f"was built with {self._time_type}: cast the column, or build a new state with "
                 "rfm state init"
             )
 
-    def _scored(self, state: CustomerState, as_of: Any) -> RFMResult:
-        aggregated = state.aggregated()
-        if as_of is not None:
-            axis = aggregated.axis
-            ticks = axis.ticks_of(as_of)
-            latest = state.counts.max_timestamp
-            if latest is not None and ticks < latest:
-                raise RFMError(
-                    f"as_of {as_of!s} is before the state's latest order "
-                    f"({axis.moment_text(latest)}); a state scores as of its latest order or "
-                    "later (score the history itself with rfm score --as-of for an earlier date)"
-                )
+    def _scored(self, state: CustomerState | WindowRows, as_of: Any) -> RFMResult:
+        if isinstance(state, WindowRows):
+            axis = arrow.TimeAxis.of(state.time_type)
+            latest = state.latest
+            ticks = None if as_of is None else axis.ticks_of(as_of)
+        else:
+            aggregated = state.aggregated()
+            axis, latest = aggregated.axis, state.counts.max_timestamp
+            ticks = None if as_of is None else axis.ticks_of(as_of)
+        if ticks is not None and latest is not None and ticks < latest:
+            raise RFMError(
+                f"as_of {as_of!s} is before the state's latest order "
+                f"({axis.moment_text(latest)}); a state scores as of its latest order or "
+                "later (score the history itself with rfm score --as-of for an earlier date)"
+            )
+        if isinstance(state, WindowRows):
+            return state.scored(self._read, self._score, ticks)
+        if ticks is not None:
             aggregated = replace(aggregated, as_of_ticks=ticks)
         return scored_result(aggregated, self._score)
 

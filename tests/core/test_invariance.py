@@ -11,12 +11,15 @@ import itertools
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 from helpers import Case, assert_same_result, run_engine, take
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import cases
 
-CASES = cases(min_rows=1, max_rows=60, exact_amounts=False)
+from rfm_fast import RFMError
+
+CASES = cases(min_rows=1, max_rows=60, exact_amounts=False, window=None)
 
 
 def _boundaries(data: st.DataObject, n: int) -> list[int]:
@@ -78,7 +81,12 @@ def test_record_batch_reader(case: Case, data: st.DataObject) -> None:
     expected = run_engine(case)
     batches = _batches(case.table, _boundaries(data, case.table.num_rows), data)
     reader = pa.RecordBatchReader.from_batches(case.table.schema, batches)
-    assert_same_result(run_engine(case, reader), expected)
+    if "window" in case.options and "as_of" not in case.options:
+        # the default as_of of a window needs a pass of its own: a reader is read only once
+        with pytest.raises(RFMError, match="a window without as_of reads its input twice"):
+            run_engine(case, reader)
+    else:
+        assert_same_result(run_engine(case, reader), expected)
     # a single record batch, and the table as one chunk
     batch = case.table.combine_chunks().to_batches()[0]
     assert_same_result(run_engine(case, batch), expected)
