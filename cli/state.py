@@ -32,6 +32,7 @@ from rfm_fast_cli.main import (
     SchemaOpt,
     SegmentsOpt,
     TimestampOpt,
+    WindowOpt,
     _print_table,
     _progress,
     _reported_errors,
@@ -91,6 +92,7 @@ def init(
             help="Every order lies in one load: keep counts, not (customer, order) pairs.",
         ),
     ] = False,
+    window: WindowOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
 ) -> None:
     """Build a state from the order history INPUT; its options are fixed from here on."""
@@ -104,13 +106,14 @@ def init(
                 **options,
                 thresholds=edges or None,
                 orders_within_loads=orders_within_loads,
+                window=window,
                 progress=on_batch,
             )
         state.save(output)
         _written(output)
     load = state.loads[-1]
     out.print(
-        f"built {output}: {len(state.state):,} customers from {load.rows_read:,} rows "
+        f"built {output}: {state.info()['customers']:,} customers from {load.rows_read:,} rows "
         f"({_moment(load.first)} .. {_moment(load.last)}); scored as of {_moment(load.as_of)}",
         soft_wrap=True,
     )
@@ -183,10 +186,14 @@ def info(state_path: StateArg) -> None:
     out.print(f"options: {shown}", soft_wrap=True)
     names = ", ".join(rule["name"] for rule in rules) or "none"
     out.print(f"segments: {len(rules)} rules ({names})", soft_wrap=True)
+    held = f"{described['state_bytes']:,} bytes of totals"
+    if described["rows_kept"] is not None:
+        kept, size = described["rows_kept"], described["state_bytes"]
+        held = f"{kept:,} rows kept for the window ({size:,} bytes)"
     out.print(
         f"customers {described['customers']:,}; rows read {described['rows_read']:,}, used "
         f"{described['rows_used']:,}; purchases {_moment(described['first_purchase'])} .. "
-        f"{_moment(described['last_purchase'])}; {described['state_bytes']:,} bytes of totals",
+        f"{_moment(described['last_purchase'])}; {held}",
         soft_wrap=True,
     )
     loads = pa.Table.from_pylist(

@@ -239,9 +239,8 @@ def read_load(
         if progress is not None:
             progress(tally.rows_read, source.total_rows)
     if schema is None:  # no row with a customer and a timestamp
-        time_type = axis.type if axis is not None else pa.timestamp("us")
-        schema = _empty_schema(source, columns, names, options, time_type)
-        axis = arrow.TimeAxis.of(time_type)
+        schema = _empty_schema(source, columns, names, axis)
+        axis = arrow.TimeAxis.of(schema.field(1).type)
     rows = _window_rows(kept, schema, tally, latest, axis, window).trimmed()
     fingerprint = hashlib.sha256()
     fingerprint.update(json.dumps(asdict(tally), sort_keys=True).encode())
@@ -293,14 +292,14 @@ def _amounts(batch: pa.RecordBatch, columns: ResolvedColumns) -> pa.Array:
 
 
 def _empty_schema(
-    source: Any,
-    columns: ResolvedColumns,
-    names: list[str],
-    options: ReadOptions,
-    time_type: pa.DataType,
+    source: Any, columns: ResolvedColumns, names: list[str], axis: arrow.TimeAxis | None
 ) -> pa.Schema:
-    """The kept columns' schema of a load without usable rows."""
+    """The kept columns' schema of a load without usable rows (its time axis, where a batch
+    gave it one; else the timestamp column's type, or timestamp[us] for text, as a run)."""
     schema, _ = source.open(columns.names)
+    time_type = axis.type if axis is not None else schema.field(columns.timestamp).type
+    if not arrow.is_time_type(time_type):
+        time_type = pa.timestamp("us")
     amount = pa.float64() if len(columns.amount) == 2 else schema.field(columns.amount[0]).type
     if arrow.is_text_type(amount):
         amount = pa.float64()

@@ -86,6 +86,69 @@ def test_any_sequence_of_loads_scores_like_one_run(
     assert_same_result(got, whole)
 
 
+@given(case=cases(min_rows=0, max_rows=50, exact_amounts=False, window=True), data=st.data())
+def test_a_window_state_scores_like_one_run_with_the_window(
+    case: Case, data: st.DataObject, tmp_path_factory
+):
+    """A state with a window keeps only the rows a window can still reach, yet scores as
+    ``rfm_fast.score(window=...)`` over every row loaded, with the row counts of all of them."""
+    table = case.table
+    loads = data.draw(st.integers(1, 4), label="loads")
+    part_of = data.draw(
+        st.lists(st.integers(0, loads - 1), min_size=table.num_rows, max_size=table.num_rows),
+        label="part of each row",
+    )
+    order = data.draw(st.permutations(range(loads)), label="load order")  # late files too
+    parts = [take(table, [i for i, p in enumerate(part_of) if p == k]) for k in order]
+    options = {k: v for k, v in case.options.items() if k in (*INIT_OPTIONS, "window")}
+    path = tmp_path_factory.mktemp("state") / "orders.rfmstate"
+
+    state = quietly(DailyState.init, parts[0], **options)
+    for part in parts[1:]:
+        if data.draw(st.booleans(), label="save and open"):
+            state.save(path)
+            state = DailyState.open(path)
+        applied(state, part)
+        assert state.state is None and state.rows is not None
+        kept = state.rows.table.num_rows
+        assert kept <= table.num_rows
+
+    assert_same_result(quietly(state.score), quietly(rfm_fast.score, table, **options))
+    as_of = case.options.get("as_of")
+    if as_of is None:
+        return
+    whole = quietly(rfm_fast.score, table, **options, as_of=as_of)
+    try:
+        got = quietly(state.score, as_of=as_of)
+    except RFMError as exc:  # rows after as_of: a state cannot leave them out
+        assert "before the state's latest order" in str(exc)
+        axis = TimeAxis.of(state.rows.time_type)
+        assert state.rows.latest > axis.ticks_of(as_of)
+        return
+    assert_same_result(got, whole)
+
+
+def test_a_window_state_lets_old_rows_go():
+    """Rows more than window + 1 days older than the latest are counted, not kept."""
+    state = DailyState.init(HISTORY, **COLUMNS, bins=2, segments=_RULES, window=2)
+    assert state.rows.table.num_rows == 4  # 2024-01-01 .. 04: all within 3 days of the 4th
+    state.update(orders([(1, 10, 10.0, 101)]))
+    assert state.rows.table.num_rows == 1  # only the 10th is within 3 days of it
+    assert state.rows.tally.let_go == 4
+    result = state.score()
+    assert result.stats.dropped["before_window"] == 4
+    assert result.stats.rows_read == 5
+    assert result.table.column("customer").to_pylist() == [1]
+    assert state.info()["options"]["window"] == 2
+
+
+def test_a_window_state_refuses_what_it_cannot_keep():
+    with pytest.raises(RFMError, match="orders_within_loads is for states without a window"):
+        DailyState.init(HISTORY, **COLUMNS, window=30, orders_within_loads=True)
+    with pytest.raises(RFMError, match="window must be a whole number of days"):
+        DailyState.init(HISTORY, **COLUMNS, window=0)
+
+
 # ---------------------------------------------------------------------- by hand
 COLUMNS = {"customer": "customer", "timestamp": "day", "amount": "amount", "order": "order"}
 
