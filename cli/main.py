@@ -430,6 +430,11 @@ def score(
     edges = _user_edges(recency_edges, frequency_edges, monetary_edges)
     options = _scoring(**locals())
     with _reported_errors():
+        if p_alive and window is not None:
+            raise rfm_fast.RFMError(
+                "--p-alive fits the BG/NBD model on the whole history, and --window scores "
+                "only its last days: give one of them (rfm clv predicts from the whole history)"
+            )
         if output is not None:
             check_output_path(output, [input])
         with _progress(progress) as on_batch:

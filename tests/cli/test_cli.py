@@ -124,6 +124,35 @@ def test_score_options_reach_the_library(orders: Path, tmp_path: Path):
     assert "null customer 1" in result.output
 
 
+def test_score_window_scores_the_last_days_and_counts_the_rest(orders: Path, tmp_path: Path):
+    output = tmp_path / "out.parquet"
+    result = run("score", orders, "-o", output, "--segments", "none", "--window", "12")
+    assert result.exit_code == 0, result.output
+    expected = rfm_fast.score(
+        orders,
+        customer="customer",
+        timestamp="timestamp",
+        amount="amount",
+        segments=None,
+        window=12,
+    )
+    assert pq.read_table(output).equals(expected.table)
+    assert expected.table.column("customer").to_pylist() == [1, 3]  # 2024-01-20 and -30 only
+    assert "before window 2" in result.output
+    assert "window 12 days" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--window", "0"], "window must be a whole number of days"),
+        (["--window", "12", "--p-alive"], "--p-alive fits the BG/NBD model on the whole history"),
+    ],
+)
+def test_score_window_errors_are_one_line(orders: Path, args: list[str], fragment: str):
+    assert_one_line_error(run("score", orders, *args), fragment)
+
+
 def score_with_rules(orders: Path, tmp_path: Path, rules_toml: str):
     """``rfm score`` with a rules file of this text and 3 bins: the result and the output."""
     rules = tmp_path / "rules.toml"
