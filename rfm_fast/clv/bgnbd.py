@@ -307,7 +307,7 @@ class BetaGeo:
     def _check_times(times: np.ndarray) -> None:
         bad = ~(times >= 0)
         if bad.any():
-            raise RFMError(f"t must be a non-negative time; got {times[bad][0]!r}")
+            raise RFMError(f"t must be a non-negative time; got {float(times[bad][0]):g}")
 
     def _expected(
         self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, times: list[float | np.ndarray]
@@ -404,7 +404,7 @@ class BetaGeo:
         x, t = inputs.columns
         bad = ~((x >= 0) & (x == np.floor(x)) & np.isfinite(x))
         if bad.any():
-            raise RFMError(f"x must be a whole number of purchases >= 0; got {x[bad][0]!r}")
+            raise RFMError(f"x must be a whole number of purchases >= 0; got {float(x[bad][0]):g}")
         self._check_times(t)
         log_poisson = (
             gammaln(r + x) - gammaln(r) - gammaln(x + 1)
