@@ -226,6 +226,8 @@ class BetaGeo:
         """
         if t is None:
             return keyed_table(summary, {"p_alive": self.p_alive(summary)})
+        if np.ndim(t) != 0:
+            raise RFMError(f"t must be one number, the horizon of every customer; got {t!r:.60}")
         alive, (expected,) = self.expected_purchases_curves([t], summary)
         return keyed_table(summary, {"p_alive": alive, "expected_purchases": expected})
 
@@ -299,8 +301,14 @@ class BetaGeo:
         """
         self._require_fit()
         inputs = self._inputs(summary, frequency, recency, T)
-        self._check_times(np.asarray(times, dtype=float))
-        alive, results = self._expected(*inputs.columns, [float(t) for t in times])
+        horizons = broadcast_inputs({"times": times}).columns[0]
+        if np.ndim(times) != 1:
+            raise RFMError(
+                f"times must be a list of horizons, one number each; got {times!r:.60}: for a "
+                "horizon per customer, call expected_purchases"
+            )
+        self._check_times(horizons)
+        alive, results = self._expected(*inputs.columns, [float(t) for t in horizons])
         return inputs.shaped(alive), [inputs.shaped(result) for result in results]
 
     @staticmethod

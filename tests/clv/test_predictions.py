@@ -258,6 +258,10 @@ def test_bad_prediction_inputs_are_clear_errors(models, example):
         bg.p_alive(frequency=[1, 2], recency=[1, 5], T=4)  # recency beyond T
     with pytest.raises(RFMError, match="missing: monetary"):
         gg.expected_spend(frequency=2)
+    with pytest.raises(RFMError, match="times must be a list of horizons"):
+        bg.expected_purchases_curves([[1, 2]], example)
+    with pytest.raises(RFMError, match="t must be one number"):
+        bg.predict(example, t=[1, 2])
     with pytest.raises(RFMError, match="one row per customer"):
         bg.predict({"frequency": [[1]], "recency": [[1.0]], "T": [[2.0]]})
 
