@@ -8,8 +8,13 @@ are worth, with the buy-till-you-die models BG/NBD and Gamma-Gamma.
   (frequency, recency, T) profiles, and scipy's L-BFGS-B drives it.
 * :class:`GammaGamma` fits the Gamma-Gamma spend model (Fader & Hardie 2013) the same way.
 
-* :func:`customer_lifetime_value` combines the two; :func:`analyze` runs everything at once
-  (what ``rfm clv`` runs); :func:`evaluate_holdout` and :func:`simulate` check a fit.
+* :func:`customer_lifetime_value` combines the two; :func:`predict` gives every prediction on
+  a summary as a table keyed by customer; :func:`analyze` runs everything at once (what
+  ``rfm clv`` runs); :func:`evaluate_holdout` and :func:`simulate` check a fit.
+
+The prediction methods take a summary table or its columns as keywords (numbers, lists or
+arrays, broadcast together as NumPy broadcasts) and return a float for scalar inputs, else an
+array; ``predict`` (the function and the models' methods) returns a table keyed by customer.
 
 The modules: :mod:`~rfm_fast.clv.profiles` (the summary), :mod:`~rfm_fast.clv.fitting` (shared
 by the models), :mod:`~rfm_fast.clv.bgnbd`, :mod:`~rfm_fast.clv.gamma_gamma`,
@@ -24,7 +29,7 @@ from __future__ import annotations
 from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo
 from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
 from rfm_fast.clv.gamma_gamma import GammaGamma
-from rfm_fast.clv.lifetime_value import customer_lifetime_value
+from rfm_fast.clv.lifetime_value import customer_lifetime_value, predict
 from rfm_fast.clv.profiles import UNITS, calibration_holdout, summary
 from rfm_fast.clv.valuation import (
     CLVResult,
@@ -48,6 +53,7 @@ __all__ = [
     "calibration_holdout",
     "customer_lifetime_value",
     "evaluate_holdout",
+    "predict",
     "simulate",
     "summary",
     "with_p_alive",

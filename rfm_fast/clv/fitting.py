@@ -1,12 +1,14 @@
-"""Maximum-likelihood fitting shared by the models: customers collapsed into weighted
-distinct profiles (:func:`collapse`), and the optimizer over positive parameters
-(:func:`maximize`, scipy's L-BFGS-B on their logs)."""
+"""What the models share: the columns of a summary (:func:`column_values`), the inputs of a
+prediction broadcast together (:func:`summary_inputs`, :class:`Inputs`), predictions keyed by
+customer (:func:`keyed_table`), customers collapsed into weighted distinct profiles
+(:func:`collapse`), and the optimizer over positive parameters (:func:`maximize`, scipy's
+L-BFGS-B on their logs)."""
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +45,131 @@ def column_values(table: Any, name: str) -> np.ndarray:
     return np.asarray(column, dtype=np.float64)
 
 
+SUMMARY_COLUMNS = frozenset(
+    {"frequency", "recency", "T", "monetary", "frequency_holdout", "monetary_holdout",
+     "duration_holdout"}
+)  # fmt: skip
+"""The columns of :func:`rfm_fast.clv.summary` and :func:`rfm_fast.clv.calibration_holdout`
+other than the customer."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The inputs of a prediction, broadcast together as NumPy broadcasts: each as a flat
+    float64 array, and the broadcast shape to give the result."""
+
+    columns: tuple[np.ndarray, ...]
+    shape: tuple[int, ...]
+
+    def shaped(self, values: np.ndarray) -> float | np.ndarray:
+        """``values`` (flat, one per broadcast element) in the broadcast shape: a float when
+        every input was a scalar, else an array."""
+        if self.shape == ():
+            return float(values.reshape(-1)[0])
+        return values.reshape(self.shape)
+
+
+def scalar_or_array(values: Any) -> float | np.ndarray:
+    """A 0-d result as a float, any other as an array: the return rule of the predictions."""
+    return float(values) if np.ndim(values) == 0 else np.asarray(values)
+
+
+def broadcast_inputs(values: Mapping[str, Any]) -> Inputs:
+    """Numbers, lists or arrays (by name, for the messages) as float64, broadcast together.
+
+    Raises
+    ------
+    RFMError
+        Where a value is not numeric, or the shapes do not broadcast.
+    """
+    arrays = {}
+    for name, value in values.items():
+        try:
+            arrays[name] = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise RFMError(
+                f"{name} must be a number, a list or an array of numbers; got {value!r:.60}"
+            ) from None
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        found = ", ".join(f"{name} has shape {a.shape}" for name, a in arrays.items())
+        raise RFMError(
+            f"the inputs do not broadcast together ({found}): give scalars, or arrays whose "
+            "shapes NumPy can broadcast"
+        ) from None
+    return Inputs(tuple(np.broadcast_to(a, shape).reshape(-1) for a in arrays.values()), shape)
+
+
+def summary_inputs(
+    summary: Any, given: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> Inputs:
+    """The columns named by ``given`` from ``summary``, or, without a summary, the values of
+    ``given`` (the keyword form of the predictions), then ``extra`` (such as the horizon
+    ``t``), broadcast together.
+
+    Raises
+    ------
+    RFMError
+        When both or neither of the summary and the keywords are given, or as
+        :func:`column_values` and :func:`broadcast_inputs` do.
+    """
+    names = list(given)
+    passed = [name for name, value in given.items() if value is not None]
+    if summary is not None:
+        if passed:
+            raise RFMError(
+                f"pass either a summary or {', '.join(names)} as keywords, not both "
+                f"(got a summary and {', '.join(passed)})"
+            )
+        values = {name: column_values(summary, name) for name in names}
+    else:
+        missing = [name for name in names if given[name] is None]
+        if missing:
+            raise RFMError(
+                f"pass a summary, or {', '.join(names)} as keywords; missing: " + ", ".join(missing)
+            )
+        values = dict(given)
+    return broadcast_inputs({**values, **(extra or {})})
+
+
+def customer_column(summary: Any) -> str | None:
+    """The customer column of a summary: its first column, unless that is one of
+    :data:`SUMMARY_COLUMNS` (a summary without customers, such as :func:`simulate` gives)."""
+    names = getattr(summary, "column_names", None)
+    if names is None:
+        names = list(summary)
+    if not names or names[0] in SUMMARY_COLUMNS:
+        return None
+    return str(names[0])
+
+
+def keyed_table(summary: Any, predictions: Mapping[str, Any]) -> pa.Table:
+    """The customer column of ``summary`` (under its name, in its order; none when the summary
+    has none) followed by the ``predictions``, one value per customer.
+
+    Raises
+    ------
+    RFMError
+        Where the predictions are not one value per row (a summary of more than one
+        dimension).
+    """
+    columns: dict[str, Any] = {}
+    name = customer_column(summary)
+    if name is not None:
+        keys = summary[name]
+        columns[name] = keys if isinstance(keys, pa.ChunkedArray | pa.Array) else pa.array(keys)
+    for key, values in predictions.items():
+        values = np.atleast_1d(values)
+        if values.ndim != 1:
+            raise RFMError(
+                f"a table of predictions needs one row per customer; the inputs have shape "
+                f"{values.shape}: call the prediction methods for arrays of other shapes"
+            )
+        columns[key] = values
+    return pa.table(columns)
+
+
 def _factorized(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct values, index of each value among them), by the hash kernels of the
     aggregation (floats by their bits; the distinct values come in first-seen order)."""
@@ -63,6 +190,12 @@ class Collapsed:
     at: list[np.ndarray]
     weight: np.ndarray
     profile_of: np.ndarray
+
+    def __repr__(self) -> str:
+        return (
+            f"Collapsed(customers={self.profile_of.shape[0]:,}, profiles={self.weight.shape[0]:,}"
+            f", columns={len(self.values)})"
+        )
 
     def column(self, k: int) -> np.ndarray:
         """Column ``k`` of each profile."""

@@ -7,9 +7,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
+from numpy.typing import ArrayLike
 
 from rfm_fast._kernels import btyd
-from rfm_fast.clv.fitting import collapse, column_values, maximize
+from rfm_fast.clv.fitting import collapse, column_values, keyed_table, maximize, summary_inputs
 from rfm_fast.clv.lifetime_value import customer_lifetime_value
 from rfm_fast.errors import RFMError
 
@@ -81,42 +83,121 @@ class GammaGamma:
         p, q, gamma = self._require_fit()
         return gamma * p / (q - 1) if q > 1 else math.inf
 
-    def expected_spend(self, summary: Any) -> np.ndarray:
-        """Expected spend per transaction of each customer (eq. 4 of the note): a weighted
-        mean of the population mean and the customer's own mean repeat spend. Customers left
-        out of the fit (no repeat purchase, or a mean repeat spend of 0 or less) get the
-        population mean."""
+    def __repr__(self) -> str:
+        if not self.params:
+            return "GammaGamma(not fitted)"
+        params = ", ".join(f"{k}={v:.4g}" for k, v in self.params.items())
+        return (
+            f"GammaGamma({params}, log_likelihood={self.log_likelihood:,.2f}, "
+            f"customers={self.customers:,}, excluded={self.excluded:,}"
+            + ("" if self.converged else ", converged=False")
+            + ")"
+        )
+
+    def expected_spend(
+        self,
+        summary: Any = None,
+        *,
+        frequency: ArrayLike | None = None,
+        monetary: ArrayLike | None = None,
+    ) -> float | np.ndarray:
+        """Expected spend per transaction of a customer (eq. 4 of the note): a weighted mean
+        of the population mean and the customer's own mean repeat spend.
+
+        Customers left out of the fit (no repeat purchase, or a mean repeat spend of 0 or
+        less) get the population mean.
+
+        Parameters
+        ----------
+        summary : table, optional
+            The customers, as :func:`rfm_fast.clv.summary` gives them: an Arrow table, a
+            pandas frame or a mapping of columns.
+        frequency, monetary : number, list or array, optional
+            Instead of ``summary``: the columns, broadcast together as NumPy broadcasts.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            A float when every input is a scalar, else an array of the broadcast shape (one
+            value per customer of a summary). :meth:`predict` gives a table keyed by customer.
+
+        Examples
+        --------
+        >>> from rfm_fast import clv
+        >>> model = clv.GammaGamma().fit({"frequency": [1, 2, 5, 3, 1, 4],
+        ...                               "monetary": [20.0, 35.0, 18.0, 50.0, 9.0, 27.0]})
+        >>> round(model.expected_spend(frequency=4, monetary=30.0), 2)
+        28.98
+        >>> model.expected_spend(frequency=[0, 4], monetary=30.0).round(2)
+        array([28.17, 28.98])
+        """
         p, q, gamma = self._require_fit()
-        x = column_values(summary, "frequency")
-        m = column_values(summary, "monetary")
+        inputs = summary_inputs(summary, {"frequency": frequency, "monetary": monetary})
+        x, m = inputs.columns
         usable = (x > 0) & (m > 0) & np.isfinite(m)
         own = (gamma + x * np.where(usable, m, 0)) * p / (p * x + q - 1)
-        return np.where(usable, own, self.population_mean)
+        return inputs.shaped(np.where(usable, own, self.population_mean))
+
+    def predict(self, summary: Any) -> pa.Table:
+        """Expected spend per transaction on a summary, keyed by customer.
+
+        Returns
+        -------
+        pyarrow.Table
+            The summary's customer column (under its name, in its order; left out when the
+            summary has none) and ``expected_spend``.
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from rfm_fast import clv
+        >>> customers = pa.table({"customer_id": ["ann", "bob", "cy", "dee", "ed", "flo"],
+        ...                       "frequency": [1, 2, 5, 3, 1, 4],
+        ...                       "monetary": [20.0, 35.0, 18.0, 50.0, 9.0, 27.0]})
+        >>> spend = clv.GammaGamma().fit(customers).predict(customers)
+        >>> spend.column_names, spend.num_rows
+        (['customer_id', 'expected_spend'], 6)
+        """
+        return keyed_table(summary, {"expected_spend": self.expected_spend(summary)})
 
     def clv(
         self,
         purchases: BetaGeo,
-        summary: Any,
+        summary: Any = None,
         *,
         horizon: float,
         discount_rate: float = 0.0,
         step: float = 1.0,
-    ) -> np.ndarray:
-        """Lifetime value of each customer with this spend model and the fitted BG/NBD
+        frequency: ArrayLike | None = None,
+        recency: ArrayLike | None = None,
+        T: ArrayLike | None = None,
+        monetary: ArrayLike | None = None,
+    ) -> float | np.ndarray:
+        """Lifetime value of a customer with this spend model and the fitted BG/NBD
         ``purchases``.
 
         Parameters
         ----------
         purchases : BetaGeo
             The fitted purchase model.
-        summary, horizon, discount_rate, step
+        summary, horizon, discount_rate, step, frequency, recency, T, monetary
             As for :func:`rfm_fast.clv.customer_lifetime_value`.
 
         Returns
         -------
-        numpy.ndarray
-            One value per customer of ``summary``.
+        float or numpy.ndarray
+            A float when every input is a scalar, else an array of the broadcast shape (one
+            value per customer of a summary).
         """
         return customer_lifetime_value(
-            purchases, self, summary, horizon=horizon, discount_rate=discount_rate, step=step
+            purchases,
+            self,
+            summary,
+            horizon=horizon,
+            discount_rate=discount_rate,
+            step=step,
+            frequency=frequency,
+            recency=recency,
+            T=T,
+            monetary=monetary,
         )

@@ -11,12 +11,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast.clv.bgnbd import BetaGeo
-from rfm_fast.clv.fitting import column_values
+from rfm_fast.clv.fitting import column_values, keyed_table
 from rfm_fast.clv.gamma_gamma import GammaGamma
-from rfm_fast.clv.lifetime_value import discount_steps, discounted_sum
+from rfm_fast.clv.lifetime_value import predict
 from rfm_fast.clv.profiles import summary
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
 from rfm_fast.errors import RFMError
+
+PREDICTIONS = ("p_alive", "expected_purchases", "expected_spend", "clv")
+"""The prediction columns of :func:`predict` and :attr:`CLVResult.table`."""
 
 
 def simulate(
@@ -70,15 +73,15 @@ def simulate(
     return pa.table({"frequency": x.astype(np.int64), "recency": t_x, "T": T})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class HoldoutEvaluation:
     """Predicted against actual purchases in a holdout period (see :func:`evaluate_holdout`).
 
     Attributes
     ----------
     customers : pyarrow.Table
-        Per customer: ``frequency`` (calibration), ``predicted`` and ``actual`` holdout
-        purchases.
+        Per customer: the customer column of the table (under its name, in its order),
+        ``frequency`` (calibration), ``predicted`` and ``actual`` holdout purchases.
     by_frequency : pyarrow.Table
         Per calibration frequency (the last row gathers ``max_frequency`` and more):
         ``customers``, ``actual`` and ``predicted`` mean holdout purchases (the "conditional
@@ -91,6 +94,14 @@ class HoldoutEvaluation:
     customers: pa.Table
     by_frequency: pa.Table
     totals: dict[str, float]
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (
+            f"HoldoutEvaluation(customers={self.customers.num_rows:,}, "
+            f"predicted={t['predicted']:,.1f}, actual={t['actual']:,.0f}, mae={t['mae']:.4g}, "
+            f"rmse={t['rmse']:.4g}, correlation={t['correlation']:.3f})"
+        )
 
 
 def evaluate_holdout(
@@ -123,6 +134,8 @@ def evaluate_holdout(
     >>> evaluation = clv.evaluate_holdout(clv.BetaGeo().fit(table), table)
     >>> round(evaluation.totals["predicted"] / evaluation.totals["actual"], 2)
     0.86
+    >>> evaluation  # doctest: +ELLIPSIS
+    HoldoutEvaluation(customers=..., predicted=..., actual=..., mae=..., rmse=..., correlation=...)
     """
     actual = column_values(calibration_and_holdout, "frequency_holdout")
     duration = column_values(calibration_and_holdout, "duration_holdout")
@@ -137,12 +150,13 @@ def evaluate_holdout(
         mean_predicted = np.bincount(group, predicted, max_frequency + 1) / count
     error = predicted - actual
     return HoldoutEvaluation(
-        customers=pa.table(
+        customers=keyed_table(
+            calibration_and_holdout,
             {
                 "frequency": x.astype(np.int64),
                 "predicted": predicted,
                 "actual": actual.astype(np.int64),
-            }
+            },
         ),
         by_frequency=pa.table(
             {
@@ -162,7 +176,7 @@ def evaluate_holdout(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CLVResult:
     """The result of :func:`analyze`.
 
@@ -187,6 +201,24 @@ class CLVResult:
     horizon: float
     discount_rate: float
     step: float
+
+    def __repr__(self) -> str:
+        table = self.table
+        totals = ""
+        if table.num_rows:
+            alive = pc.mean(table.column("p_alive")).as_py()
+            expected = pc.sum(table.column("expected_purchases")).as_py()
+            value = pc.sum(table.column("clv")).as_py()
+            totals = (
+                f"\n  mean p_alive {alive:.3f}, expected purchases {expected:,.1f}, "
+                f"total clv {value:,.2f}"
+            )
+        return (
+            f"CLVResult(customers={table.num_rows:,}, unit={self.unit!r}, "
+            f"horizon={self.horizon:g}, discount_rate={self.discount_rate:g}, "
+            f"step={self.step:.4g}){totals}\n  purchases: {self.purchases!r}"
+            f"\n  spend: {self.spend!r}"
+        )
 
 
 def analyze(
@@ -265,19 +297,11 @@ returns, delimiter, schema, amount_format, decimal
     )
     purchases = BetaGeo().fit(table)
     spend = GammaGamma().fit(table)
-    # One pass of the predictions: p_alive and the expected purchases at every step's end
-    # (and at the horizon, the last step's end unless rounding moved it).
-    times = discount_steps(horizon, step, discount_rate)
-    wanted = times if times[-1] == horizon else [*times, horizon]
-    alive, curves = purchases.expected_purchases_curves(wanted, table)
-    spend_per_purchase = spend.expected_spend(table)
-    value = discounted_sum(curves[: len(times)], discount_rate) * spend_per_purchase
-    table = (
-        table.append_column("p_alive", pa.array(alive))
-        .append_column("expected_purchases", pa.array(curves[-1]))
-        .append_column("expected_spend", pa.array(spend_per_purchase))
-        .append_column("clv", pa.array(value))
+    predictions = predict(
+        purchases, spend, table, horizon=horizon, discount_rate=discount_rate, step=step
     )
+    for name in PREDICTIONS:
+        table = table.append_column(name, predictions.column(name))
     return CLVResult(table, purchases, spend, unit, float(horizon), float(discount_rate), step)
 
 
