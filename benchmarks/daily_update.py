@@ -14,6 +14,10 @@ ranges and can save them as JSON for docs/performance.md.
 
     python benchmarks/daily_update.py --orders 100M --customers 5M --json results.json
     python benchmarks/daily_update.py --orders 10M --customers 500k --pairs
+    python benchmarks/daily_update.py --orders 10M --customers 500k --window 365
+
+With ``--window DAYS`` both sides score the trailing window: ``rfm score --window`` and a state
+built with ``rfm state init --window`` (which keeps rows, not totals).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ def main() -> None:
     parser.add_argument("--new", default="1M", help="orders in today's load")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pairs", action="store_true", help="keep every (customer, order) pair")
+    parser.add_argument("--window", type=int, help="score the trailing window of DAYS days")
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -99,7 +104,11 @@ def main() -> None:
     rfm = [sys.executable, "-m", "rfm_fast_cli"]
     subprocess.run([*rfm, "example"], check=True, stdout=subprocess.DEVNULL)  # warm the cache
     mode = [] if args.pairs else ["--orders-within-loads"]
-    state = args.data / f"{name}{'_pairs' if args.pairs else ''}.rfmstate"
+    window = [] if args.window is None else ["--window", str(args.window)]
+    if window:
+        mode = window
+    kind = "_pairs" if args.pairs else f"_window{args.window}" if window else ""
+    state = args.data / f"{name}{kind}.rfmstate"
     init_s = timed([*rfm, "state", "init", str(history), "-o", str(state), *COLUMNS, *mode])
     open_s = timed(
         [sys.executable, "-c", f"import rfm_fast; rfm_fast.DailyState.open({str(state)!r})"]
@@ -109,7 +118,9 @@ def main() -> None:
     full_out, update_out = args.data / "full_scores.parquet", args.data / "update_scores.parquet"
     walls: dict[str, list[float]] = {"full": [], "update": []}
     for _ in range(args.runs):
-        walls["full"].append(timed([*rfm, "score", str(source), "-o", str(full_out), *COLUMNS]))
+        walls["full"].append(
+            timed([*rfm, "score", str(source), "-o", str(full_out), *COLUMNS, *window])
+        )
         shutil.copyfile(state, work)
         walls["update"].append(
             timed(
@@ -132,7 +143,11 @@ def main() -> None:
         "orders": pq.ParquetFile(source).metadata.num_rows,
         "history_rows": pq.ParquetFile(history).metadata.num_rows,
         "today_rows": pq.ParquetFile(today).metadata.num_rows,
-        "mode": "pairs" if args.pairs else "orders within loads",
+        "mode": f"window {args.window} days"
+        if window
+        else "pairs"
+        if args.pairs
+        else "orders within loads",
         "init_s": init_s,
         "state_bytes": state.stat().st_size,
         "open_s (process, incl. import)": open_s,

@@ -283,17 +283,22 @@ def read_totals(
     the start with the wider types (and a warning); ``on_restart`` is called before each
     new read, for an ``observer`` to forget what it saw.
     """
-    csv = CsvReading(
-        delimiter=options.delimiter,
-        column_types=dict(options.column_types),
-        given=frozenset(options.column_types),
-    )
+    csv = csv_reading(options)
     while True:
         try:
             return _read_totals_once(data, options, csv, progress, keep_parts, observer)
         except ReadAgain:
             if on_restart is not None:
                 on_restart()
+
+
+def csv_reading(options: ReadOptions) -> CsvReading:
+    """How a run reads CSV files, before it has learned anything of them."""
+    return CsvReading(
+        delimiter=options.delimiter,
+        column_types=dict(options.column_types),
+        given=frozenset(options.column_types),
+    )
 
 
 def _read_totals_once(

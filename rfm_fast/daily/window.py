@@ -22,10 +22,17 @@ import pyarrow.compute as pc
 
 from rfm_fast._kernels import hashing
 from rfm_fast.core import arrow
-from rfm_fast.core.io import open_source, table_from_ipc, table_to_ipc_buffer
+from rfm_fast.core.io import (
+    CsvReading,
+    ReadAgain,
+    open_source,
+    table_from_ipc,
+    table_to_ipc_buffer,
+)
 from rfm_fast.core.options import Columns, ReadOptions, ResolvedColumns, ScoreOptions
 from rfm_fast.core.pipeline import (
     ProgressCallback,
+    csv_reading,
     read_totals,
     scored_result,
     timed_batches,
@@ -80,7 +87,8 @@ class WindowRows:
             return replace(self, tally=self.tally + other.tally)
         if not self.table.num_rows and self.latest is None:
             return replace(other, tally=self.tally + other.tally)
-        table = pa.concat_tables([self.table, other.table.cast(self.table.schema)])
+        schema = common_schema(self.table.schema, other.table.schema)
+        table = pa.concat_tables([self.table.cast(schema), other.table.cast(schema)])
         latest = max(x for x in (self.latest, other.latest) if x is not None)
         merged = WindowRows(table, self.tally + other.tally, latest, self.time_type, self.window)
         return merged.trimmed()
@@ -162,6 +170,22 @@ class WindowRows:
         )
 
 
+def common_schema(a: pa.Schema, b: pa.Schema) -> pa.Schema:
+    """The schema both loads' rows are kept in: where a column's type differs (a CSV file read
+    amounts as integers one day and as floats the next, or order ids as numbers and as text),
+    numbers as float64 and anything else as text, as a run over both files would merge them.
+    The customer and timestamp types are checked to be equal before (:class:`DailyState`)."""
+    fields = []
+    for left, right in zip(a, b, strict=True):
+        if left.type == right.type:
+            fields.append(left)
+        elif all(arrow.is_amount_type(t) for t in (left.type, right.type)):
+            fields.append(left.with_type(pa.float64()))
+        else:
+            fields.append(left.with_type(pa.string()))
+    return pa.schema(fields)
+
+
 @dataclass(frozen=True)
 class LoadRows:
     """One load read for a windowed state: its rows, and an order-free fingerprint."""
@@ -184,12 +208,28 @@ def read_load(
     with a customer and a timestamp (the same rows in any order or batching give the same
     fingerprint).
     """
+    csv = csv_reading(options)
+    while True:
+        try:
+            return _read_load_once(data, options, window, progress, csv)
+        except ReadAgain:  # a CSV file whose types change far into it: read with the wider ones
+            continue
+
+
+def _read_load_once(
+    data: Any,
+    options: ReadOptions,
+    window: int,
+    progress: ProgressCallback | None,
+    csv: CsvReading,
+) -> LoadRows:
     source = open_source(
         data,
         batch_rows=options.batch_rows,
         text_columns=() if options.columns.order is None else (options.columns.order,),
         timestamp_format=options.timestamp_format,
         timestamp_column=options.columns.timestamp,
+        csv=csv,
     )
     columns = options.columns.resolve(source.column_names)
     names = stored_names(options.columns, columns)

@@ -142,6 +142,27 @@ def test_a_window_state_lets_old_rows_go():
     assert state.info()["options"]["window"] == 2
 
 
+def test_a_window_state_merges_loads_read_with_other_types():
+    """Amounts read as integers one day and floats the next, order ids as numbers and as
+    text: kept as float64 and text, as a run over both files merges them."""
+    state = DailyState.init(HISTORY, **COLUMNS, bins=2, segments=_RULES, window=30)
+    day = pa.table(
+        {
+            "customer": pa.array([1, 6], pa.int64()),
+            "day": pa.array([dt.date(2024, 1, 6)] * 2, pa.date32()),
+            "amount": pa.array([3, 4], pa.int64()),
+            "order": pa.array(["A-1", "A-2"]),
+        }
+    )
+    state.update(day)
+    assert state.rows.table.schema.field("amount").type == pa.float64()
+    assert state.rows.table.schema.field("order").type == pa.string()
+    frequency = dict(
+        zip(*state.score().table.select(["customer", "frequency"]).to_pydict().values())
+    )
+    assert frequency == {1: 2, 2: 1, 3: 1, 4: 1, 6: 1}
+
+
 def test_a_window_state_refuses_what_it_cannot_keep():
     with pytest.raises(RFMError, match="orders_within_loads is for states without a window"):
         DailyState.init(HISTORY, **COLUMNS, window=30, orders_within_loads=True)
