@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import secrets
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -182,6 +181,9 @@ class Database:
         what = f"table={self.table!r}" if self.table is not None else f"query={self.query!r}"
         return f"Database({redacted(self.uri)!r}, {what})"
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def name(self) -> str:
         """What messages call it: the table or "query", and the URI, redacted."""
@@ -321,7 +323,7 @@ def connected(db: Database, what: str, must_exist: bool = True) -> Iterator[Any]
 
 def _text(exc: BaseException) -> str:
     """A driver's message without its status prefix and the query it repeats."""
-    text = str(exc).split("\nQuery was:")[0]
+    text = str(exc).split("\nQuery was:")[0].split("\nLINE ")[0]
     for prefix in ("IO: ", "NOT_FOUND: ", "INVALID_ARGUMENT: ", "INTERNAL: ", "UNKNOWN: "):
         text = text.removeprefix(prefix)
     return text.strip()
@@ -554,7 +556,7 @@ def _replace(connection: Any, db: Database, table: pa.Table) -> None:
     name = quoted(db.table)
     parts = _name_parts(db.table)
     with contextlib.closing(connection.cursor()) as cursor:
-        existing = _columns_of(connection, parts)
+        existing = _columns_of(connection, db.scheme, parts)
         if existing == table.column_names:
             cursor.execute(f"DELETE FROM {name}")
             cursor.adbc_ingest(parts[-1], table, mode="append", **_schema_of(parts))
@@ -568,21 +570,24 @@ def _schema_of(parts: list[str]) -> dict[str, str]:
     return {"db_schema_name": parts[0]} if len(parts) == 2 else {}
 
 
-def _columns_of(connection: Any, parts: list[str]) -> list[str] | None:
-    """The column names of the table, or None where there is none (in this transaction)."""
-    savepoint = f"rfm_{secrets.token_hex(4)}"
+def _columns_of(connection: Any, scheme: str, parts: list[str]) -> list[str] | None:
+    """The column names of the table, or None where there is none (asked of the catalog: a
+    failed statement would end the transaction)."""
+    if scheme == "sqlite":
+        sql = "SELECT name FROM pragma_table_info(?" + (", ?)" if len(parts) == 2 else ")")
+        parameters = (parts[-1], parts[0]) if len(parts) == 2 else (parts[-1],)
+    else:
+        sql = (
+            "SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND "
+            "table_schema = "
+            + ("$2" if len(parts) == 2 else "current_schema()")
+            + " ORDER BY ordinal_position"
+        )
+        parameters = (parts[-1], parts[0]) if len(parts) == 2 else (parts[-1],)
     with contextlib.closing(connection.cursor()) as cursor:
-        cursor.execute(f"SAVEPOINT {savepoint}")
-        try:
-            cursor.execute(f"SELECT * FROM {'.'.join(map(_identifier, parts))} WHERE 1 = 0")
-            reader = cursor.fetch_record_batch()
-            names = list(reader.schema.names)
-            reader.close()
-        except Exception:  # no such table: undo the failed statement, keep the transaction
-            cursor.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
-            names = None
-        cursor.execute(f"RELEASE SAVEPOINT {savepoint}")
-    return names
+        cursor.execute(sql, parameters)
+        names = [str(row[0]) for row in cursor.fetchall()]
+    return names or None
 
 
 def _ingestible(table: pa.Table) -> pa.Table:
