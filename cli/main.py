@@ -267,7 +267,7 @@ def print_summary(result: rfm_fast.RFMResult, output: Any) -> None:
         segments.add_row(name, f"{count:,}", share)
     out.print(segments)
     if output is not None:
-        out.print(f"wrote {s.customers:,} customers to {output}")
+        out.print(f"wrote {s.customers:,} customers to {output}", soft_wrap=True)
 
 
 def _version(value: bool) -> None:

@@ -88,7 +88,10 @@ def redacted(uri: str) -> str:
         query = urlencode(
             [(k, "***" if k.lower() in SECRET_PARAMETERS else v) for k, v in pairs], safe="*"
         )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    if not netloc and uri[len(parts.scheme) :].startswith("://"):  # postgresql:///db
+        shown = f"{parts.scheme}://{shown[len(parts.scheme) + 1 :]}"
+    return shown
 
 
 def secrets_of(uri: str) -> list[str]:
@@ -151,13 +154,12 @@ class Database:
     >>> rfm_fast.core.database.replace_tables([(orders, pa.table({
     ...     "customer": [1, 1, 2], "timestamp": ["2024-01-05", "2024-03-01", "2024-02-10"],
     ...     "amount": [10.0, 20.0, 5.0]}))])
-    >>> result = rfm_fast.score(orders, customer="customer", timestamp="timestamp",
-    ...                         amount="amount", bins=2)
-    >>> result.table.column("frequency").to_pylist()
+    >>> columns = dict(customer="customer", timestamp="timestamp", amount="amount")
+    >>> rfm_fast.score(orders, **columns).table.column("frequency").to_pylist()
     [2, 1]
     >>> query = rfm_fast.Database(f"sqlite:{folder}/shop.db",
     ...                           query="SELECT * FROM orders WHERE amount > 6")
-    >>> rfm_fast.score(query, bins=2).stats.rows_read
+    >>> rfm_fast.score(query, **columns).stats.rows_read
     2
     """
 
@@ -524,7 +526,10 @@ def check_database_output(db: Database) -> Database:
     return db
 
 
-def replace_tables(writes: Sequence[tuple[Database, pa.Table]]) -> None:
+def replace_tables(
+    writes: Sequence[tuple[Database, pa.Table]],
+    before_commit: Callable[[Database], None] | None = None,
+) -> None:
     """Replace each table with its new rows: those of one database in one transaction, so that
     a reader in another connection sees every old table or every new one, never a table half
     written. Databases are written in the order given, each committed once all its tables are.
@@ -532,6 +537,9 @@ def replace_tables(writes: Sequence[tuple[Database, pa.Table]]) -> None:
     An existing table with the same column names keeps its definition (its rows are deleted
     and the new ones inserted: readers are never blocked); otherwise it is dropped and created
     again with the new columns.
+
+    ``before_commit(database)``, if given, is called once the tables of a database are written,
+    before they are committed (what another connection sees then is the old tables).
 
     Raises
     ------
@@ -548,6 +556,8 @@ def replace_tables(writes: Sequence[tuple[Database, pa.Table]]) -> None:
             for db, table in group:
                 with connected_errors(db, lambda: "write"):
                     _replace(connection, db, _ingestible(table))
+            if before_commit is not None:
+                before_commit(group[0][0])
             with connected_errors(group[0][0], lambda: "commit"):
                 connection.commit()
 
