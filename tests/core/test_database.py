@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -67,11 +68,8 @@ class Backend:
         return Database(self.uri, query=sql.replace("{prefix}", self.prefix))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request, tmp_path: Path):
-    if request.param == "sqlite":
-        yield Backend("sqlite", f"sqlite:{tmp_path / 'shop.db'}", "")
-        return
+def _postgres() -> Iterator[Backend]:
+    """A schema of its own in the server at RFM_TEST_POSTGRES_URI, dropped after the test."""
     if POSTGRES_URI is None:
         if os.environ.get("RFM_REQUIRE_ENGINES") == "1":
             raise RuntimeError("RFM_REQUIRE_ENGINES=1, but RFM_TEST_POSTGRES_URI is not set")
@@ -85,6 +83,19 @@ def backend(request, tmp_path: Path):
     with pg.connect(POSTGRES_URI) as connection, connection.cursor() as cursor:
         cursor.execute(f"DROP SCHEMA {schema} CASCADE")
         connection.commit()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        yield Backend("sqlite", f"sqlite:{tmp_path / 'shop.db'}", "")
+    else:
+        yield from _postgres()
+
+
+@pytest.fixture
+def postgres() -> Iterator[Backend]:
+    yield from _postgres()
 
 
 def _retail() -> pa.Table:
@@ -121,10 +132,8 @@ def test_a_table_is_read_in_batches_of_the_columns_asked_for(backend: Backend):
     )
 
 
-def test_postgres_streams_a_large_query_in_several_batches(backend: Backend):
-    if backend.kind != "postgres":
-        pytest.skip("PostgreSQL's reader")
-    query = backend.query(
+def test_postgres_streams_a_large_query_in_several_batches(postgres: Backend):
+    query = postgres.query(
         "SELECT g % 5000 AS customer, timestamp '2024-01-01' + g * interval '1 minute' AS "
         "ordered_at, (g % 97)::numeric(10, 2) AS amount FROM generate_series(1, 300000) g"
     )
@@ -136,11 +145,9 @@ def test_postgres_streams_a_large_query_in_several_batches(backend: Backend):
     assert result.stats.rows_read == 300_000 and result.stats.customers == 5_000
 
 
-def test_postgres_numeric_without_a_scale_is_read_as_float(backend: Backend):
-    if backend.kind != "postgres":
-        pytest.skip("PostgreSQL's numeric type")
-    backend.load("orders", order_lines(rows=400))
-    query = backend.query(
+def test_postgres_numeric_without_a_scale_is_read_as_float(postgres: Backend):
+    postgres.load("orders", order_lines(rows=400))
+    query = postgres.query(
         'SELECT customer, ordered_at, amount::numeric AS amount FROM {prefix}"orders"'
     )
     result = rfm_fast.score(query, **ORDERS)
