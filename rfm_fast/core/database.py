@@ -521,6 +521,14 @@ def check_database_output(db: Database) -> Database:
     """
     if db.table is None:
         raise RFMError(f"name the table to write in {redacted(db.uri)}")
+    if db.scheme == "sqlite" and not Path(_sqlite_path(db.uri)).exists():
+        _driver(db)  # a new file: written only once there is something to write
+        folder = Path(_sqlite_path(db.uri)).parent
+        if not folder.is_dir():
+            raise RFMError(f"output folder {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise RFMError(f"cannot write to the output folder {folder}: permission denied")
+        return db
     with connected(db, "write", must_exist=False):
         pass
     return db
