@@ -422,3 +422,18 @@ def test_rfm_state_from_a_database_to_tables(backend: Backend, tmp_path: Path):
     info = runner.invoke(app, ["state", "info", state])
     secret = _password(backend.uri)
     assert info.exit_code == 0 and (secret is None or secret not in info.stdout)
+
+
+def test_other_commands_read_a_database(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Backend("sqlite", "sqlite:shop.db", "").load("orders", _retail())
+    args = ["--customer", "CustomerID", "--timestamp", "InvoiceDate"]
+    args += ["--amount", "Quantity*UnitPrice", "--order", "InvoiceNo"]
+    for uri in ("sqlite:shop.db", "sqlite:///shop.db", f"sqlite:///{tmp_path}/shop.db"):
+        done = runner.invoke(app, ["segments", uri, "--table", "orders", *args])
+        assert done.exit_code == 0, (done.output, done.stderr)
+        assert "Segments: 60 customers" in done.stdout
+    moved = ["migrate", "sqlite:shop.db", "--query", "SELECT * FROM orders", *args]
+    done = runner.invoke(app, [*moved, "--as-of", "2011-06-01", "--as-of", "2011-12-01"])
+    assert done.exit_code == 0, (done.output, done.stderr)
+    assert "Transitions 2011-06-01 00:00:00 -> 2011-12-01 00:00:00" in done.stdout
