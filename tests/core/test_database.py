@@ -437,3 +437,15 @@ def test_other_commands_read_a_database(tmp_path: Path, monkeypatch):
     done = runner.invoke(app, [*moved, "--as-of", "2011-06-01", "--as-of", "2011-12-01"])
     assert done.exit_code == 0, (done.output, done.stderr)
     assert "Transitions 2011-06-01 00:00:00 -> 2011-12-01 00:00:00" in done.stdout
+
+
+def test_the_password_can_come_from_the_environment(postgres: Backend, monkeypatch):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(postgres.uri)
+    postgres.load("orders", order_lines(rows=300))
+    bare = postgres.uri.replace(f"{parts.username}:{parts.password}@", "")
+    monkeypatch.setenv("PGUSER", parts.username)
+    monkeypatch.setenv("PGPASSWORD", parts.password)
+    table = Database(bare, table=postgres.name("orders"))
+    assert rfm_fast.score(table, **ORDERS).stats.rows_read == order_lines(rows=300).num_rows
