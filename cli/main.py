@@ -28,7 +28,8 @@ from rich.table import Table
 from rich.text import Text
 
 import rfm_fast
-from rfm_fast.core.io import check_output_path, write_table
+from rfm_fast.core.database import database_input, database_output
+from rfm_fast.core.io import check_output, check_output_path, write_table
 from rfm_fast.core.timing import PhaseTime
 
 app = typer.Typer(
@@ -123,7 +124,7 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(143)
 
 
-def _written(path: Path | None) -> None:
+def _written(path: Any) -> None:
     """The outputs are complete and in place: from here on SIGTERM ends the command at once, as it
     would any program (nothing is left to clean up, and "no output was written" would be
     wrong)."""
@@ -131,7 +132,7 @@ def _written(path: Path | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _write(table: Any, path: Path) -> None:
+def _write(table: Any, path: Any) -> None:
     write_table(table, path)
     _written(path)
 
@@ -224,7 +225,7 @@ def _user_edges(recency: str | None, frequency: str | None, monetary: str | None
     return {metric: values for metric, values in parsed.items() if values is not None}
 
 
-def print_summary(result: rfm_fast.RFMResult, output: Path | None) -> None:
+def print_summary(result: rfm_fast.RFMResult, output: Any) -> None:
     """The run summary: rows, drops, customers, as_of, edges, empty scores, segments."""
     s = result.stats
     dropped = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in s.dropped.items())
@@ -268,7 +269,7 @@ def print_summary(result: rfm_fast.RFMResult, output: Path | None) -> None:
         segments.add_row(name, f"{count:,}", share)
     out.print(segments)
     if output is not None:
-        out.print(f"wrote {s.customers:,} customers to {output}")
+        out.print(f"wrote {s.customers:,} customers to {output}", soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -288,10 +289,18 @@ def main_options(
 
 # Options shared by the commands that score an input.
 InputArg = Annotated[
-    Path,
+    str,  # not a Path: that would turn postgresql://host into postgresql:/host
     typer.Argument(
-        metavar="INPUT", help="Parquet, CSV or Arrow IPC file, a folder of them, or a glob."
+        metavar="INPUT",
+        help="Parquet, CSV or Arrow IPC file, a folder of them, a glob, or a database URI "
+        "(postgresql://..., sqlite:PATH) with --query or --table.",
     ),
+]
+QueryOpt = Annotated[
+    str | None, typer.Option("--query", help="INPUT is a database: the SQL that gives the rows.")
+]
+TableOpt = Annotated[
+    str | None, typer.Option("--table", help="INPUT is a database: the table of the rows.")
 ]
 CustomerOpt = Annotated[str, typer.Option(help="Customer id column.")]
 TimestampOpt = Annotated[str, typer.Option(help="Purchase date/time column.")]
@@ -383,7 +392,18 @@ def _scoring(
 def score(
     input: InputArg,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Scores file: .parquet, .csv, .arrow.")
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Scores file: .parquet, .csv, .arrow; or a database URI with --output-table.",
+        ),
+    ] = None,
+    query: QueryOpt = None,
+    table: TableOpt = None,
+    output_table: Annotated[
+        str | None,
+        typer.Option(help="-o is a database: the table to replace with the scores."),
     ] = None,
     customer: CustomerOpt = "customer",
     timestamp: TimestampOpt = "timestamp",
@@ -435,11 +455,13 @@ def score(
                 "--p-alive fits the BG/NBD model on the whole history, and --window scores "
                 "only its last days: give one of them (rfm clv predicts from the whole history)"
             )
+        data = database_input(input, query, table)
+        target = None
         if output is not None:
-            check_output_path(output, [input])
+            target = check_output(database_output(output, output_table, "--output-table"), [data])
         with _progress(progress) as on_batch:
             result = rfm_fast.score(
-                input,
+                data,
                 **options,
                 as_of=as_of,
                 window=window,
@@ -450,13 +472,13 @@ def score(
         if p_alive:
             from rfm_fast import clv
 
-            result = clv.with_p_alive(result, _default_predictions(input, options, as_of))
+            result = clv.with_p_alive(result, _default_predictions(data, options, as_of))
         written = None
-        if output is not None:
+        if target is not None:
             started, cpu = time.perf_counter(), time.process_time()
-            _write(result.table, output)
+            _write(result.table, target)
             written = PhaseTime(time.perf_counter() - started, time.process_time() - cpu)
-        print_summary(result, output)
+        print_summary(result, target)
         if profile:
             print_profile(result, written)
 
@@ -533,13 +555,16 @@ def segments(
     amount_format: AmountFormatOpt = None,
     decimal: DecimalOpt = ".",
     window: WindowOpt = None,
+    query: QueryOpt = None,
+    table: TableOpt = None,
 ) -> None:
     """Score INPUT and describe its segments: size, revenue, typical customer, quality."""
     options = _scoring(**locals())
     with _reported_errors():
+        data = database_input(input, query, table)
         if output is not None:
-            check_output_path(output, [input])
-        result = rfm_fast.score(input, **options, as_of=as_of, window=window)
+            check_output_path(output, [data])
+        result = rfm_fast.score(data, **options, as_of=as_of, window=window)
         summary = rfm_fast.summarize(result)
         quality = rfm_fast.segment_quality(result)
         if output is not None:
@@ -573,7 +598,7 @@ def segments(
         out.print(f"wrote the summary of {summary.num_rows} segments to {output}")
 
 
-def _default_predictions(input: Path, options: dict[str, Any], as_of: str | None):
+def _default_predictions(input: Any, options: dict[str, Any], as_of: str | None):
     """BG/NBD and Gamma-Gamma with the defaults of ``rfm clv`` (weeks, 52 ahead), for the
     columns of a scoring command."""
     from rfm_fast import clv
@@ -622,6 +647,8 @@ def migrate(
     schema: SchemaOpt = None,
     amount_format: AmountFormatOpt = None,
     decimal: DecimalOpt = ".",
+    query: QueryOpt = None,
+    table: TableOpt = None,
 ) -> None:
     """Score INPUT at two dates and show who moved between segments.
 
@@ -634,10 +661,11 @@ def migrate(
         raise _fail("--from and --to go together (and --movers-output needs both)")
     options = _scoring(**locals())
     with _reported_errors():
+        data = database_input(input, query, table)
         for path in (output, movers_output):
             if path is not None:
-                check_output_path(path, [input])
-        moved = rfm_fast.migrate(input, as_of=tuple(as_of), **options)
+                check_output_path(path, [data])
+        moved = rfm_fast.migrate(data, as_of=tuple(as_of), **options)
         matrix = moved.matrix()
         movers = moved.movers(source, target) if source is not None else None
         if output is not None:
@@ -692,6 +720,8 @@ def report(
     schema: SchemaOpt = None,
     amount_format: AmountFormatOpt = None,
     decimal: DecimalOpt = ".",
+    query: QueryOpt = None,
+    table: TableOpt = None,
 ) -> None:
     """Score INPUT and write a self-contained HTML report (needs the extra: report)."""
     dates = as_of or []
@@ -703,17 +733,18 @@ def report(
     with _reported_errors():
         from rfm_fast.insight.report import write_report
 
-        check_output_path(output, [input], suffixes=(".html", ".htm"))
+        data = database_input(input, query, table)
+        check_output_path(output, [data], suffixes=(".html", ".htm"))
         migration = None
         if len(dates) == 2:
-            migration = rfm_fast.migrate(input, as_of=tuple(dates), **options)
+            migration = rfm_fast.migrate(data, as_of=tuple(dates), **options)
             result = migration.after
         else:
-            result = rfm_fast.score(input, **options, as_of=dates[0] if dates else None)
+            result = rfm_fast.score(data, **options, as_of=dates[0] if dates else None)
         predictions = None
         if with_clv:
-            predictions = _default_predictions(input, options, dates[-1] if dates else None)
-        title = title or f"RFM report: {input.name}"
+            predictions = _default_predictions(data, options, dates[-1] if dates else None)
+        title = title or f"RFM report: {data.name}"
         write_report(result, output, migration=migration, title=title, clv=predictions)
         _written(output)
     out.print(f"wrote the report of {result.stats.customers:,} customers to {output}")
@@ -746,16 +777,19 @@ def clv_command(
     schema: SchemaOpt = None,
     amount_format: AmountFormatOpt = None,
     decimal: DecimalOpt = ".",
+    query: QueryOpt = None,
+    table: TableOpt = None,
 ) -> None:
     """Fit BG/NBD and Gamma-Gamma to INPUT and predict p_alive, purchases, spend and CLV per
     customer (needs the extra: clv)."""
     with _reported_errors():
+        data = database_input(input, query, table)
         if output is not None:
-            check_output_path(output, [input])
+            check_output_path(output, [data])
         from rfm_fast import clv
 
         result = clv.analyze(
-            input,
+            data,
             customer=customer,
             timestamp=timestamp,
             amount=amount,

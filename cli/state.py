@@ -7,7 +7,7 @@ come from :mod:`rfm_fast_cli.main`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pyarrow as pa
 import typer
@@ -27,10 +27,12 @@ from rfm_fast_cli.main import (
     Monetary,
     MonetaryOpt,
     OrderOpt,
+    QueryOpt,
     Returns,
     ReturnsOpt,
     SchemaOpt,
     SegmentsOpt,
+    TableOpt,
     TimestampOpt,
     WindowOpt,
     _print_table,
@@ -44,7 +46,8 @@ from rfm_fast_cli.main import (
 )
 
 import rfm_fast
-from rfm_fast.core.io import check_output_path
+from rfm_fast.core.database import database_input, database_output
+from rfm_fast.core.io import check_output, check_output_path
 
 state_app = typer.Typer(
     name="state",
@@ -60,6 +63,17 @@ AsOfOpt = Annotated[
 ]
 ScoresOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Scores file: .parquet, .csv, .arrow.")
+]
+OutputsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Scores file: .parquet, .csv, .arrow; or a database URI with --output-table.",
+    ),
+]
+OutputTableOpt = Annotated[
+    str | None, typer.Option(help="-o is a database: the table to replace with the scores.")
 ]
 
 
@@ -94,15 +108,18 @@ def init(
     ] = False,
     window: WindowOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
+    query: QueryOpt = None,
+    table: TableOpt = None,
 ) -> None:
     """Build a state from the order history INPUT; its options are fixed from here on."""
     edges = _user_edges(recency_edges, frequency_edges, monetary_edges)
     options = _scoring(**locals())
     with _reported_errors():
-        check_output_path(output, [input], suffixes=None)
+        data = database_input(input, query, table)
+        check_output_path(output, [data], suffixes=None)
         with _progress(progress) as on_batch:
             state = rfm_fast.DailyState.init(
-                input,
+                data,
                 **options,
                 thresholds=edges or None,
                 orders_within_loads=orders_within_loads,
@@ -124,10 +141,20 @@ def update(
     state_path: StateArg,
     input: InputArg,
     as_of: AsOfOpt = None,
-    output: ScoresOpt = None,
+    output: OutputsOpt = None,
     changes: Annotated[
-        Path | None,
-        typer.Option(help="Write the customers whose segment changed: .parquet, .csv, .arrow."),
+        str | None,
+        typer.Option(
+            help="Write the customers whose segment changed: .parquet, .csv, .arrow; or a "
+            "database URI with --changes-table."
+        ),
+    ] = None,
+    query: QueryOpt = None,
+    table: TableOpt = None,
+    output_table: OutputTableOpt = None,
+    changes_table: Annotated[
+        str | None,
+        typer.Option(help="--changes is a database: the table to replace with the changes."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Apply a load that was applied before.")
@@ -137,27 +164,32 @@ def update(
     """Fold the orders of INPUT into STATE, score every customer, and write the scores and the
     customers whose segment changed. STATE is replaced only once everything is written."""
     with _reported_errors():
-        outputs = [path for path in (output, changes) if path is not None]
-        for path in outputs:
-            check_output_path(path, [input, state_path])
+        data = database_input(input, query, table)
+        scores_to = changes_to = None
+        if output is not None:
+            scores_to = database_output(output, output_table, "--output-table")
+            check_output(scores_to, [data, state_path])
+        if changes is not None:
+            changes_to = database_output(changes, changes_table, "--changes-table")
+            check_output(changes_to, [data, state_path])
         state = rfm_fast.DailyState.open(state_path)
         with _progress(progress) as on_batch:
-            done = state.update(input, as_of=as_of, force=force, progress=on_batch)
-        written: dict[Path, pa.Table] = {}
-        if output is not None:
-            written[output] = done.result.table
-        if changes is not None:
-            written[changes] = done.changes
+            done = state.update(data, as_of=as_of, force=force, progress=on_batch)
+        written: dict[Any, pa.Table] = {}
+        if scores_to is not None:
+            written[scores_to] = done.result.table
+        if changes_to is not None:
+            written[changes_to] = done.changes
         state.save(state_path, outputs=written)
         _written(state_path)
-    print_summary(done.result, output)
+    print_summary(done.result, scores_to)
     out.print(
         f"load {len(state.loads)}: {done.load.rows_read:,} rows ({_moment(done.load.first)} .. "
         f"{_moment(done.load.last)}); {done.changes.num_rows:,} customers changed segment",
         soft_wrap=True,
     )
-    if changes is not None:
-        out.print(f"wrote the changes to {changes}", soft_wrap=True)
+    if changes_to is not None:
+        out.print(f"wrote the changes to {changes_to}", soft_wrap=True)
     out.print(f"saved {state_path}", soft_wrap=True)
 
 

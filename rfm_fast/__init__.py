@@ -18,6 +18,7 @@ import (:mod:`rfm_fast._moved`).
 from __future__ import annotations
 
 from rfm_fast import _moved, datasets
+from rfm_fast.core.database import Database
 from rfm_fast.core.scoring import RFMResult, RunStats, score
 from rfm_fast.core.segments import DEFAULT_RULES, SegmentRule, load_rules
 from rfm_fast.core.state import CustomerState, merge_states
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_RULES",
     "CustomerState",
     "DailyState",
+    "Database",
     "Migration",
     "RFMDataWarning",
     "RFMError",

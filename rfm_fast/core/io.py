@@ -1,8 +1,9 @@
-"""Inputs (Arrow, pandas, polars, NumPy, Parquet/CSV/IPC files) as streams of record batches,
-and outputs written atomically.
+"""Inputs (Arrow, pandas, polars, NumPy, Parquet/CSV/IPC files, database queries and tables) as
+streams of record batches, and outputs written atomically (files renamed into place, database
+tables replaced inside a transaction).
 
 Every input becomes a :class:`Source`: its column names, and a way to stream the columns a run
-needs as Arrow record batches. Files are read batch by batch, never whole.
+needs as Arrow record batches. Files and databases are read batch by batch, never whole.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ import pyarrow.csv as pa_csv
 import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 
+from rfm_fast.core.database import (
+    Database,
+    check_database_output,
+    database_reader,
+    replace_tables,
+)
 from rfm_fast.core.timing import PhaseTimer
 from rfm_fast.errors import RFMError, RFMWarning
 
@@ -78,8 +85,9 @@ def open_source(
     ----------
     data : table, data frame, mapping or path
         Any input :func:`rfm_fast.score` takes: an Arrow Table, RecordBatch or
-        RecordBatchReader, a pandas or polars DataFrame, a mapping of names to arrays, or a
-        Parquet, CSV or Arrow IPC file, a folder of them, or a glob.
+        RecordBatchReader, a pandas or polars DataFrame, a mapping of names to arrays, a
+        Parquet, CSV or Arrow IPC file, a folder of them, or a glob, or a database query or
+        table (:class:`rfm_fast.Database`).
     batch_rows : int, default 1048576
         Rows per batch, for inputs that are not already in batches.
     text_columns : tuple of str, default ()
@@ -117,6 +125,9 @@ def open_source(
             for f in _expand(data)
         ]
         return sources[0] if len(sources) == 1 else _many_files_source(sources, str(data))
+    if isinstance(data, Database):
+        name, columns, opener = database_reader(data, batch_rows)
+        return Source(name, columns, None, opener)
     if isinstance(data, pa.Table):
         return _table_source("Arrow table", data, batch_rows)
     if isinstance(data, pa.RecordBatch):
@@ -141,8 +152,9 @@ def open_source(
     raise RFMError(
         "data must be a pyarrow Table, RecordBatch or RecordBatchReader, a pandas or polars "
         "DataFrame, any object that exports an Arrow stream (__arrow_c_stream__: DuckDB, "
-        "ibis, nanoarrow, ...), a mapping of column name to NumPy array, or a path to a "
-        f"Parquet, CSV or Arrow IPC file; got {type(data).__module__}.{type(data).__name__}"
+        "ibis, nanoarrow, ...), a mapping of column name to NumPy array, a path to a "
+        "Parquet, CSV or Arrow IPC file, or an rfm_fast.Database; "
+        f"got {type(data).__module__}.{type(data).__name__}"
     )
 
 
@@ -725,6 +737,27 @@ def check_output_path(
     return path
 
 
+def check_output(
+    target: str | os.PathLike | Database,
+    inputs: Sequence[Any] = (),
+    suffixes: Sequence[str] | None = OUTPUT_SUFFIXES,
+) -> Path | Database:
+    """:func:`check_output_path` for a file; for a database table (:class:`Database`), that the
+    driver is installed, the database can be reached, and the table is not an input's.
+
+    Raises
+    ------
+    RFMError
+        Saying what does not hold.
+    """
+    if not isinstance(target, Database):
+        return check_output_path(target, inputs, suffixes)
+    for given in inputs:
+        if isinstance(given, Database) and (given.uri, given.table) == (target.uri, target.table):
+            raise RFMError(f"the output {target} is the input table; write to another table")
+    return check_database_output(target)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)
@@ -753,12 +786,17 @@ def write_atomically(
 
 
 def write_together(
-    writes: Sequence[tuple[str | os.PathLike, Callable[[Path], None]]], durable: bool = False
+    writes: Sequence[tuple[str | os.PathLike, Callable[[Path], None]]],
+    durable: bool = False,
+    before_renames: Callable[[], None] | None = None,
 ) -> list[Path]:
     """Write several files as :func:`write_atomically` writes one: every ``write(temporary)``
     first, and only once all have succeeded, the renames, in the order given (put the file
     that records the others' work, such as a state, last). A failure or interruption before the
     renames leaves every path as it was.
+
+    ``before_renames`` is called once every temporary file is written, before the first rename
+    (database tables are committed there): if it fails, no file is renamed.
 
     Raises
     ------
@@ -777,6 +815,8 @@ def write_together(
                     _fsync(temporary)
             except OSError as exc:
                 raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if before_renames is not None:
+            before_renames()
         renamed = []
         for (path, _), temporary in zip(writes, temporaries, strict=True):
             path = Path(path)
@@ -826,10 +866,50 @@ def _umask() -> int:
     return mask
 
 
-def write_table(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Write ``table`` in the format of the suffix, atomically (:func:`write_atomically`)."""
-    path = check_output_path(path)
-    return write_atomically(path, table_writer(table, path))
+def write_table(table: pa.Table, path: str | os.PathLike | Database) -> Path | Database:
+    """Write ``table`` in the format of the suffix, atomically (:func:`write_atomically`), or
+    to a database table (a :class:`Database`), replaced inside one transaction."""
+    target = check_output(path)
+    if isinstance(target, Database):
+        replace_tables([(target, table)])
+        return target
+    return write_atomically(target, table_writer(table, target))
+
+
+def write_outputs(
+    outputs: Mapping[str | os.PathLike | Database, pa.Table],
+    last: tuple[Path, Callable[[Path], None]] | None = None,
+    inputs: Sequence[Any] = (),
+    durable: bool = False,
+) -> list[Path | Database]:
+    """Write tables to files and database tables, and ``last`` (a path and its writer, such as
+    a state) after them: the files are written to temporary files, then the database tables
+    are replaced (one transaction per database), then the files renamed into place, ``last``
+    at the end. A failure before the renames (a table that cannot be written included) leaves
+    every file as it was.
+
+    Raises
+    ------
+    RFMError
+        When an output cannot be written, saying which and why.
+    """
+    files: list[tuple[Path, Callable[[Path], None]]] = []
+    tables: list[tuple[Database, pa.Table]] = []
+    targets: list[Path | Database] = []
+    for given, table in outputs.items():
+        target = check_output(given, inputs)
+        targets.append(target)
+        if isinstance(target, Database):
+            tables.append((target, table))
+        else:
+            files.append((target, table_writer(table, target)))
+    if last is not None:
+        files.append(last)
+        targets.append(last[0])
+    write_together(
+        files, durable=durable, before_renames=(lambda: replace_tables(tables)) if tables else None
+    )
+    return targets
 
 
 def table_writer(table: pa.Table, path: str | os.PathLike) -> Callable[[Path], None]:

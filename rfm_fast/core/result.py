@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from rfm_fast.core import arrow
+from rfm_fast.core.database import Database
 from rfm_fast.core.io import write_table
 from rfm_fast.core.timing import PhaseTime
 from rfm_fast.errors import RFMError
@@ -167,16 +168,18 @@ class RFMResult:
             raise RFMError("to_polars needs polars: pip install polars") from None
         return polars.from_arrow(self.table)
 
-    def write(self, path: str | os.PathLike) -> Path:
+    def write(self, path: str | os.PathLike | Database) -> Path | Database:
         """Write the table to ``path``, as ``rfm score -o`` does: the format from the suffix
         (``.parquet``, ``.csv``, ``.arrow`` or ``.feather``), atomically (a failed write leaves
         no file). CSV writes float columns at the decimals their values have, so monetary
         shows ``1168.06``, not ``1168.0600000000002``; the other formats keep every bit.
+        ``path`` may also be a database table (``rfm_fast.Database(uri, table=...)``),
+        replaced inside one transaction.
 
         Returns
         -------
-        pathlib.Path
-            The path written.
+        pathlib.Path or Database
+            The path (or table) written.
 
         Examples
         --------

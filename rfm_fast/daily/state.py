@@ -25,14 +25,14 @@ import pyarrow.compute as pc
 from rfm_fast._kernels import hashing
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import RowCounts
+from rfm_fast.core.database import Database
 from rfm_fast.core.io import (
     DEFAULT_BATCH_ROWS,
     check_output_path,
     table_from_ipc,
     table_to_ipc,
     table_to_ipc_buffer,
-    table_writer,
-    write_together,
+    write_outputs,
 )
 from rfm_fast.core.options import ReadOptions, ScoreOptions, check_window
 from rfm_fast.core.pipeline import ProgressCallback, scored_result
@@ -313,29 +313,30 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             ) from None
 
     def save(
-        self, path: str | os.PathLike, outputs: Mapping[str | os.PathLike, pa.Table] | None = None
+        self,
+        path: str | os.PathLike,
+        outputs: Mapping[str | os.PathLike | Database, pa.Table] | None = None,
     ) -> Path:
         """Write the state to ``path``, and ``outputs`` (path: table, such as an update's scores
-        and changes, in the format of each suffix) with it.
+        and changes, in the format of each suffix) with it. An output may also be a database
+        table (``rfm_fast.Database(uri, table=...)``).
 
         Every file is first written in full to a temporary file beside it and flushed to disk;
-        then the outputs are renamed into place, and the state last. A crash or ``kill -9`` at
-        any moment leaves the previous state whole and loadable; one before the last rename
-        leaves the previous state, which has not seen the load, so running the update again
-        redoes it all.
+        then the database tables are replaced (one transaction per database), then the files
+        are renamed into place, and the state last. A crash or ``kill -9`` at any moment leaves
+        the previous state whole and loadable; one before the last rename leaves the previous
+        state, which has not seen the load, so running the update again redoes it all (a table
+        that cannot be written leaves every file, the state included, as it was).
 
         Returns
         -------
         pathlib.Path
             The path of the state.
         """
-        writes = []
-        for target, table in (outputs or {}).items():
-            target = check_output_path(target, [path])
-            writes.append((target, table_writer(table, target)))
         path = check_output_path(path, suffixes=None)
-        writes.append((path, state_file_writer(self._parts())))
-        return write_together(writes, durable=True)[-1]
+        last = (path, state_file_writer(self._parts()))
+        write_outputs(outputs or {}, last=last, inputs=[path], durable=True)
+        return path
 
     def to_bytes(self) -> bytes:
         """The payload of the state file (:mod:`rfm_fast.daily.state_file` wraps it)."""
@@ -680,6 +681,8 @@ def _empty_like(state: CustomerState) -> CustomerState:
 
 
 def _source_name(data: Any) -> str:
+    if isinstance(data, Database):
+        return data.name
     if isinstance(data, str | os.PathLike):
         return Path(data).name
     return type(data).__name__

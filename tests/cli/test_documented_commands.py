@@ -1,7 +1,9 @@
 """Every `rfm` command shown in README.md and docs/*.md runs as it is written, from the
 repository's root, after the commands before it in its block, and prints what the page says it
 prints (its summary lines, warnings and errors). Commands on the larger files of ../shared/data
-skip, with a reason, where those are not beside the repository."""
+skip, with a reason, where those are not beside the repository. A page's Python block that
+starts with ``# builds NAME`` (a database its commands read) runs first where a command names
+NAME."""
 
 from __future__ import annotations
 
@@ -95,6 +97,15 @@ def _cat_files(block: list[str], prompt: str) -> dict[str, str]:
 
 
 COMMANDS = [command for page in PAGES for command in _commands(page)]
+BUILDS = re.compile(r"```python\n# builds ([^\s:]+)[^\n]*\n(.*?)```", re.S)
+
+
+def _setup_blocks(page: Path) -> dict[str, str]:
+    """The Python blocks of a page that build a file its commands read: name, code."""
+    return {m[1]: m[0][len("```python") : -3] for m in BUILDS.finditer(page.read_text("utf-8"))}
+
+
+SETUP = {page.name: _setup_blocks(page) for page in PAGES}
 
 
 def test_the_pages_show_commands():
@@ -119,6 +130,10 @@ def root(tmp_path: Path, monkeypatch) -> Path:
 def test_documented_command_runs_as_written(command: Command, root: Path):
     for name, text in command.files.items():
         (root / name).write_text(text, encoding="utf-8")
+    named = " ".join(" ".join(args) for args in [*command.before, command.args])
+    for name, code in SETUP[command.page].items():
+        if name in named:
+            exec(compile(code, f"{command.page} (builds {name})", "exec"), {})
     inputs = [a for a in command.args if a.startswith("../shared/")]
     if inputs and not (root / inputs[0]).parent.exists():
         pytest.skip(f"{inputs[0]} is not beside the repository")

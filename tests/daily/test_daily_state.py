@@ -158,7 +158,9 @@ def test_a_window_state_merges_loads_read_with_other_types():
     assert state.rows.table.schema.field("amount").type == pa.float64()
     assert state.rows.table.schema.field("order").type == pa.string()
     frequency = dict(
-        zip(*state.score().table.select(["customer", "frequency"]).to_pydict().values())
+        zip(
+            *state.score().table.select(["customer", "frequency"]).to_pydict().values(), strict=True
+        )
     )
     assert frequency == {1: 2, 2: 1, 3: 1, 4: 1, 6: 1}
 
