@@ -78,8 +78,8 @@ def checked_options(**options: Any) -> ScoringOptions:
     Raises
     ------
     RFMError
-        For ``method="split"``, ``threads``, and whatever :meth:`ScoringOptions.checked`
-        refuses.
+        For ``method="split"``, ``threads``, ``window``, and whatever
+        :meth:`ScoringOptions.checked` refuses.
 
     Examples
     --------
@@ -90,6 +90,11 @@ def checked_options(**options: Any) -> ScoringOptions:
     """
     if "threads" in options:
         raise RFMError("threads is not an option across partitions: each task runs one thread")
+    if options.get("window") is not None:
+        raise RFMError(
+            "window is not available across partitions yet: filter the rows to the window "
+            "first (timestamp >= as_of - window days), with an as_of given"
+        )
     defaults = {"batch_rows": PARTITION_BATCH_ROWS}
     checked = ScoringOptions.checked(**{**defaults, **options, "threads": 1})
     if checked.scoring.method not in METHODS:  # a valid method, but not this one

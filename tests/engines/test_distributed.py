@@ -203,6 +203,12 @@ def test_split_is_refused_across_partitions():
         distributed.checked_options(customer="c", timestamp="t", amount="a", method="split")
 
 
+def test_a_window_is_refused_across_partitions():
+    """Not silently ignored: the partitions would score every row."""
+    with pytest.raises(RFMError, match="window is not available across partitions"):
+        distributed.checked_options(customer="c", timestamp="t", amount="a", window=30)
+
+
 def test_summaries_and_candidates_travel_as_bytes():
     spec = distributed.checked_options(
         customer="c", timestamp="t", amount="a", bins=3, segments=None
