@@ -486,7 +486,7 @@ def _costs(values: pa.Array) -> np.ndarray:
     if len(bad):
         raise RFMError(
             f"the campaign's 'cost' column must hold finite amounts of 0 or more; found "
-            f"{cost[bad[0]]!r} in row {bad[0] + 1}"
+            f"{float(cost[bad[0]])!r} in row {bad[0] + 1}"
         )
     return cost
 
@@ -517,7 +517,7 @@ def matched_keys(keys: pa.Array, target: pa.DataType, name: str) -> pa.Array:
         if len(fraction):
             raise RFMError(
                 f"the campaign's customer ids are numbers with fractions, such as "
-                f"{values[fraction[0]]!r} (row {fraction[0] + 1}); the orders' {name!r} ids are "
+                f"{float(values[fraction[0]])!r} (row {fraction[0] + 1}); the orders' {name!r} ids are "
                 f"{target}: give whole-number or text ids"
             )
         keys, type_ = keys.cast(pa.int64()), pa.int64()
