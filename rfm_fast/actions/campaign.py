@@ -517,8 +517,8 @@ def matched_keys(keys: pa.Array, target: pa.DataType, name: str) -> pa.Array:
         if len(fraction):
             raise RFMError(
                 f"the campaign's customer ids are numbers with fractions, such as "
-                f"{float(values[fraction[0]])!r} (row {fraction[0] + 1}); the orders' {name!r} ids are "
-                f"{target}: give whole-number or text ids"
+                f"{float(values[fraction[0]])!r} (row {fraction[0] + 1}); the orders' "
+                f"{name!r} ids are {target}: give whole-number or text ids"
             )
         keys, type_ = keys.cast(pa.int64()), pa.int64()
     if pa.types.is_integer(target):
