@@ -820,7 +820,7 @@ def print_campaign(result: rfm_fast.CampaignResult, output: Path | None) -> None
         if r["note"]:
             out.print(printable(f"note: {r['segment']}: {r['note']}"), soft_wrap=True)
     if output is not None:
-        out.print(f"wrote the measurement of {len(rows)} rows to {output}")
+        out.print(f"wrote the measurement of {len(rows)} rows to {output}", soft_wrap=True)
 
 
 @app.command()
