@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from rfm_fast.core.io import CsvReading, ReadAgain, open_source, require_rereada
 from rfm_fast.core.options import ScoringOptions, closest_name
 from rfm_fast.core.pipeline import output_keys, read_totals, scored_result
 from rfm_fast.core.result import RFMResult
-from rfm_fast.errors import RFMError
+from rfm_fast.errors import RFMError, RFMWarning
 
 GROUPS = ("treatment", "control")
 """The values of the campaign's ``group`` column."""
@@ -233,12 +234,15 @@ def campaign(
     outcome_reading = replace(reading, frequency="orders", window=None)
     reuse = reading.frequency == "orders" and reading.window is None
     totals: dict[dt.datetime, tuple[pa.Array, np.ndarray, np.ndarray]] = {}
+    data_end: dict[dt.datetime, str | None] = {}
+
+    def keep(moment: dt.datetime, aggregated: Any) -> None:
+        totals[moment] = _outcome_totals(aggregated)
+        data_end[moment] = _latest_if_before(aggregated, moment)
 
     def totals_at(moment: dt.datetime) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         if moment not in totals:
-            totals[moment] = _outcome_totals(
-                read_totals(data, replace(outcome_reading, as_of=moment))
-            )
+            keep(moment, read_totals(data, replace(outcome_reading, as_of=moment)))
         return totals[moment]
 
     scores: list[RFMResult] = []
@@ -252,7 +256,7 @@ def campaign(
         result = scored_result(aggregated, checked.scoring)
         scores.append(result)
         if reuse and moment not in totals:
-            totals[moment] = _outcome_totals(aggregated)
+            keep(moment, aggregated)
         scored = result.table.column(customer).combine_chunks()
         if keys is None:
             keys = matched_keys(sends.customers, scored.type, customer)
@@ -268,6 +272,19 @@ def campaign(
         orders[rows] = _lookup(mine, after, 1) - _lookup(mine, before, 1)
         revenue[rows] = _lookup(mine, after, 2) - _lookup(mine, before, 2)
     assert keys is not None
+    short = [(m, data_end[m + dt.timedelta(days=days)]) for m in moments]
+    short = [(m, latest) for m, latest in short if latest is not None]
+    if short:
+        moment, latest = short[0]
+        end = moment + dt.timedelta(days=days)
+        warnings.warn(
+            f"the outcome window of the send at {moment.isoformat(sep=' ')} ends at "
+            f"{end.isoformat(sep=' ')}, after the latest order ({latest}): the orders do not "
+            "cover the whole window, so conversion and revenue are understated; use fewer "
+            "days or more recent orders",
+            RFMWarning,
+            stacklevel=2,
+        )
     treated = sends.treated
     customers = pa.table(
         {
@@ -560,6 +577,17 @@ def _outcome_totals(aggregated: Any) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     keys = output_keys(totals.keys, aggregated.customer_type)
     counted = totals.rows if totals.distinct is None else totals.distinct
     return keys, np.asarray(counted, dtype=np.int64), np.asarray(totals.monetary, np.float64)
+
+
+def _latest_if_before(aggregated: Any, moment: dt.datetime) -> str | None:
+    """The latest order's time, as text, when the input ends before ``moment`` (no row was
+    after it); None when some row was."""
+    counts = aggregated.counts
+    if counts.after_as_of or counts.max_timestamp is None:
+        return None
+    if counts.max_timestamp >= aggregated.axis.ticks_of(moment):
+        return None
+    return aggregated.axis.moment_text(counts.max_timestamp)
 
 
 def _positions(keys: pa.Array, among: pa.Array) -> np.ndarray:

@@ -216,7 +216,7 @@ def test_segments_follow_the_scoring_options():
 
 def test_each_send_time_is_scored_on_its_own():
     later = DAY + dt.timedelta(days=5)
-    result = run(sends(sent_at=[DAY] * 4 + [later] * 4))
+    result = run(sends(sent_at=[DAY] * 4 + [later] * 4), days=5)
     assert result.sent == [DAY, later]
     got = {row["customer"]: row for row in result.customers.to_pylist()}
     # customer 8's purchase (day 1) is before its send (day 5): not an outcome, a segment
@@ -344,3 +344,9 @@ def test_synthetic_campaign_over_online_retail(tmp_path):
     assert sizes.drop("All")[["treatment", "control"]].sum().tolist() == [30, 30]
     written = result.write(tmp_path / "lift.parquet")
     assert pa.parquet.read_table(written).num_rows == result.table.num_rows
+
+
+def test_a_window_past_the_latest_order_is_warned_about():
+    with pytest.warns(rfm_fast.RFMWarning, match=r"ends at 2024-03-31 00:00:00, after the latest"):
+        result = run(days=30)
+    assert result.row()["treatment"] == 4
