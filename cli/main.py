@@ -739,7 +739,14 @@ def _p_value(value: float | None) -> str:
 def _compact_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
     """A table without borders (the first column text, the others numbers), to fit 80
     columns."""
-    view = Table(title=title, title_justify="left", box=None, padding=(0, 1), pad_edge=False)
+    view = Table(
+        title=title,
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for k, header in enumerate(headers):
         if k == 0:
             view.add_column(header, justify="left", overflow="fold")

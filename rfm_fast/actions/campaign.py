@@ -417,7 +417,8 @@ def read_campaign(campaign: Any, orders_customer: str = "customer") -> Sends:
     others = [(c["values"], c["counts"]) for c in counts if c["values"] not in GROUPS]
     if others:
         found = ", ".join(
-            f"{'null' if value is None else repr(value)} ({n:,} rows)" for value, n in others[:5]
+            f"{'null' if value is None else repr(value)} ({n:,} row{'' if n == 1 else 's'})"
+            for value, n in others[:5]
         )
         raise RFMError(
             f"the campaign's {group_name!r} column must hold 'treatment' or 'control' "

@@ -514,7 +514,7 @@ def test_campaign_prints_the_measurement_and_writes_it(tmp_path):
         (
             "customer,group,sent_at\n1,treatment,2024-01-01\n2,holdout,2024-01-01\n",
             [],
-            ["'treatment' or 'control'", "found 'holdout' (1 rows)"],
+            ["'treatment' or 'control'", "found 'holdout' (1 row)"],
         ),
         (
             "customer,grp,sent_at\n1,treatment,2024-01-01\n",
