@@ -155,16 +155,19 @@ def sends(**extra) -> dict:
     return table
 
 
+COLUMNS = dict(customer="customer", timestamp="ts", amount="amount", order="order")
+
+
 def run(campaign_table=None, **options) -> rfm_fast.CampaignResult:
-    options = {
-        "days": 10,
-        "customer": "customer",
-        "timestamp": "ts",
-        "amount": "amount",
-        "order": "order",
-        **options,
-    }
+    options = {"days": 10, **COLUMNS, **options}
     return rfm_fast.campaign(orders_table(), campaign_table or sends(), **options)
+
+
+def segments_at(as_of: dt.datetime) -> dict[int, str]:
+    """Each customer's segment in rfm_fast.score(orders, as_of=as_of)."""
+    table = rfm_fast.score(orders_table(), **COLUMNS, as_of=as_of).table
+    names = table.column("segment").to_pylist()
+    return dict(zip(table.column("customer").to_pylist(), names, strict=True))
 
 
 def test_outcome_window_and_segments_at_the_send():
@@ -176,21 +179,7 @@ def test_outcome_window_and_segments_at_the_send():
     assert [got[c]["converted"] for c in sorted(got)] == [True, True, False, True] + [False] * 3 + [
         True
     ]
-    at_send = rfm_fast.score(
-        orders_table(),
-        customer="customer",
-        timestamp="ts",
-        amount="amount",
-        order="order",
-        as_of=DAY,
-    )
-    segments = dict(
-        zip(
-            at_send.table.column("customer").to_pylist(),
-            at_send.table.column("segment").to_pylist(),
-            strict=True,
-        )
-    )
+    segments = segments_at(DAY)
     for customer, row in got.items():
         assert row["segment"] == segments.get(customer, NEW_SEGMENT)
     assert got[7]["segment"] == got[8]["segment"] == NEW_SEGMENT
@@ -221,21 +210,7 @@ def test_each_send_time_is_scored_on_its_own():
     got = {row["customer"]: row for row in result.customers.to_pylist()}
     # customer 8's purchase (day 1) is before its send (day 5): not an outcome, a segment
     assert got[8]["orders"] == 0 and got[8]["segment"] != NEW_SEGMENT
-    at_later = rfm_fast.score(
-        orders_table(),
-        customer="customer",
-        timestamp="ts",
-        amount="amount",
-        order="order",
-        as_of=later,
-    )
-    segments = dict(
-        zip(
-            at_later.table.column("customer").to_pylist(),
-            at_later.table.column("segment").to_pylist(),
-            strict=True,
-        )
-    )
+    segments = segments_at(later)
     for customer in (5, 6, 7, 8):
         assert got[customer]["segment"] == segments.get(customer, NEW_SEGMENT)
 
