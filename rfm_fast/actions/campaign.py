@@ -123,6 +123,18 @@ class CampaignResult:
         -------
         pathlib.Path
             The path written.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile, rfm_fast
+        >>> sent = {"customer": [1, 2, 3, 4], "group": ["treatment", "control"] * 2,
+        ...         "sent_at": ["1997-03-01"] * 4}
+        >>> result = rfm_fast.campaign(rfm_fast.datasets.load_example(), sent, days=90,
+        ...                            **rfm_fast.datasets.EXAMPLE_COLUMNS)
+        >>> result.row("All")["note"]
+        'fewer than 10 customers in a group: no intervals'
+        >>> result.write(pathlib.Path(tempfile.mkdtemp()) / "lift.csv").name
+        'lift.csv'
         """
         return write_table(self.table, path)
 
