@@ -6,6 +6,7 @@ The main entry point is :func:`score`. The package, by concern (docs/architectur
   mergeable state); :mod:`rfm_fast.core.arrays` is its NumPy-level layer;
 * :mod:`rfm_fast.engines`: scoring across partitions, with Spark and Dask;
 * :mod:`rfm_fast.insight`: segment tables, migration and the HTML report;
+* :mod:`rfm_fast.actions`: campaign measurement (treatment against control, per segment);
 * :mod:`rfm_fast.clv`: churn, expected purchases and lifetime value (BG/NBD, Gamma-Gamma);
 * :mod:`rfm_fast.reference`: a plain pandas implementation of the same contract;
 * :mod:`rfm_fast.datasets`: the built-in example;
@@ -18,6 +19,7 @@ import (:mod:`rfm_fast._moved`).
 from __future__ import annotations
 
 from rfm_fast import _moved, datasets
+from rfm_fast.actions import CampaignResult, campaign
 from rfm_fast.core.database import Database
 from rfm_fast.core.scoring import RFMResult, RunStats, score
 from rfm_fast.core.segments import DEFAULT_RULES, SegmentRule, load_rules
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_RULES",
+    "CampaignResult",
     "CustomerState",
     "DailyState",
     "Database",
@@ -45,6 +48,7 @@ __all__ = [
     "SegmentQuality",
     "SegmentRule",
     "__version__",
+    "campaign",
     "datasets",
     "grid",
     "load_rules",

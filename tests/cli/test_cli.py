@@ -466,3 +466,86 @@ def test_sigterm_is_one_line_exit_143_and_no_output(tmp_path: Path, after: float
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines == ["error: terminated (SIGTERM); no output was written"], stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.parquet"]
+
+
+RETAIL_SLICE = Path(__file__).resolve().parents[1] / "data" / "online_retail_slice.csv"
+RETAIL_CAMPAIGN = RETAIL_SLICE.with_name("campaign_retail_slice.csv")
+RETAIL_ARGS = ["--customer", "CustomerID", "--timestamp", "InvoiceDate"]
+RETAIL_ARGS += ["--amount", "Quantity*UnitPrice", "--order", "InvoiceNo"]
+
+
+def test_campaign_prints_the_measurement_and_writes_it(tmp_path):
+    output = tmp_path / "lift.csv"
+    result = run(
+        "campaign",
+        RETAIL_SLICE,
+        "--campaign",
+        RETAIL_CAMPAIGN,
+        "--days",
+        30,
+        *RETAIL_ARGS,
+        "-o",
+        output,
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "campaign: 60 customers (30 treatment, 30 control)"
+    assert lines[1] == "sent 2011-09-01 00:00:00; outcomes in the 30 days after the send"
+    assert max(len(line) for line in lines[2:-1] if not line.startswith("note:")) <= 80
+    assert any(line.startswith("All ") and "1.000" not in line for line in lines)
+    assert lines[-1] == f"wrote the measurement of 10 rows to {output}"
+    written = pa_csv.read_csv(output)
+    expected = rfm_fast.campaign(
+        str(RETAIL_SLICE),
+        str(RETAIL_CAMPAIGN),
+        days=30,
+        customer="CustomerID",
+        timestamp="InvoiceDate",
+        amount="Quantity*UnitPrice",
+        order="InvoiceNo",
+    ).table
+    assert written.column("segment").to_pylist() == expected.column("segment").to_pylist()
+    assert written.column("cost").to_pylist() == pytest.approx(expected.column("cost").to_pylist())
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "fragments"),
+    [
+        (
+            "customer,group,sent_at\n1,treatment,2024-01-01\n2,holdout,2024-01-01\n",
+            [],
+            ["'treatment' or 'control'", "found 'holdout' (1 row)"],
+        ),
+        (
+            "customer,grp,sent_at\n1,treatment,2024-01-01\n",
+            [],
+            ["no column 'group'; did you mean 'grp'?"],
+        ),
+        (
+            "customer,group,sent_at\n1,treatment,2024-01-01\n1,control,2024-01-01\n",
+            [],
+            ["more than once"],
+        ),
+        (
+            "customer,group,sent_at\n1,treatment,2024-01-01\n2,control,\n",
+            [],
+            ["1 null send times (the first in row 2)"],
+        ),
+        (
+            "customer,group,sent_at\n1,treatment,2024-01-01\n2,control,2024-01-01\n",
+            ["--days", "0"],
+            ["days must be a positive whole number"],
+        ),
+    ],
+)
+def test_campaign_errors_are_one_line(orders, tmp_path, text, extra, fragments):
+    sent = tmp_path / "sent.csv"
+    sent.write_text(text, encoding="utf-8")
+    days = extra or ["--days", "7"]
+    result = run("campaign", orders, "--campaign", sent, *days)
+    assert_one_line_error(result, *fragments)
+
+
+def test_campaign_needs_a_readable_campaign_file(orders, tmp_path):
+    result = run("campaign", orders, "--campaign", tmp_path / "nope.csv", "--days", "7")
+    assert_one_line_error(result, "nope.csv")
