@@ -1003,11 +1003,18 @@ def table_to_ipc(table: pa.Table) -> bytes:
 
 
 def table_to_ipc_buffer(table: pa.Table) -> pa.Buffer:
-    """:func:`table_to_ipc` without the copy into ``bytes``: the Arrow buffer itself."""
-    sink = pa.BufferOutputStream()
-    with pa_ipc.new_stream(sink, table.schema) as writer:
+    """:func:`table_to_ipc` without the copy into ``bytes``: the Arrow buffer itself.
+
+    The stream's size is counted first and the buffer allocated once: a growing
+    ``BufferOutputStream`` copies a large table several times as it doubles (a 4.9M-customer
+    state: 0.7-1.6 s against 0.05 s)."""
+    counted = pa.MockOutputStream()
+    with pa_ipc.new_stream(counted, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue()
+    buffer = pa.allocate_buffer(counted.size())
+    with pa_ipc.new_stream(pa.FixedSizeBufferWriter(buffer), table.schema) as writer:
+        writer.write_table(table)
+    return buffer
 
 
 def table_from_ipc(data: bytes | memoryview) -> pa.Table:

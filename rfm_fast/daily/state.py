@@ -422,38 +422,36 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         after = _segments_of(result, customer)
         before = self.scores
         keys = after.column(customer).combine_chunks()
+        segment = after.column("segment").combine_chunks()  # dictionary-encoded
+        codes = _codes(segment, segment.dictionary)
         if before is None or not before.num_rows:
-            where = pa.nulls(len(keys), pa.int64())
-        elif pa.types.is_integer(keys.type):  # both ascending: a binary search, no hashing
-            known = before.column(customer).combine_chunks().cast(keys.type).to_numpy()
-            wanted = keys.to_numpy()
-            at = np.minimum(np.searchsorted(known, wanted), known.shape[0] - 1)
-            where = pa.array(at, mask=known[at] != wanted)
+            position = np.zeros(len(keys), dtype=np.int64)
+            missing = np.ones(len(keys), dtype=bool)
+            earlier_codes = np.full(len(keys), -1, dtype=np.int64)
         else:
-            known = before.column(customer).combine_chunks()
-            where = pc.index_in(keys, value_set=known.cast(keys.type))
-        position = where.fill_null(0).to_numpy(zero_copy_only=False)
-        missing = where.is_null().to_numpy(zero_copy_only=False)
+            position, missing = _positions(before.column(customer).combine_chunks(), keys)
+            earlier_codes = _codes(before.column("segment").combine_chunks(), segment.dictionary)
+            earlier_codes = np.where(missing, -1, earlier_codes[position])
+        # a segment the last scoring had and this one has not is -2: changed, as a new customer
+        changed = np.flatnonzero((earlier_codes != codes) | missing)
+        picked = pa.array(changed)
 
         def earlier(name: str) -> pa.Array:
+            type_ = pa.string() if name == "segment" else after.schema.field(name).type
             if before is None or not before.num_rows:
-                return pa.nulls(len(keys), after.schema.field(name).type)
-            values = before.column(name).combine_chunks().take(pa.array(position))
-            return pc.if_else(pa.array(missing), pa.nulls(len(keys), values.type), values)
+                return pa.nulls(len(changed), type_)
+            values = before.column(name).combine_chunks().take(pa.array(position[changed]))
+            return pc.if_else(pa.array(missing[changed]), pa.nulls(len(changed), type_), values)
 
-        segment_before = earlier("segment")
-        same = pc.fill_null(pc.equal(after.column("segment"), segment_before), False)
-        changed = pc.invert(same)
         as_of = pa.array([result.stats.as_of], arrow.TimeAxis.of(self._time_type).type)
-        rows = pc.sum(changed.cast(pa.int64())).as_py() or 0
         return pa.table(
             [
-                keys.filter(changed),
-                segment_before.filter(changed),
-                after.column("segment").filter(changed),
-                as_of.take(pa.array(np.zeros(rows, dtype=np.int64))),
-                *(earlier(name).filter(changed) for name in ("R", "F", "M")),
-                *(after.column(name).filter(changed) for name in ("R", "F", "M")),
+                keys.take(picked),
+                earlier("segment").cast(pa.string()),
+                segment.take(picked).cast(pa.string()),
+                as_of.take(pa.array(np.zeros(len(changed), dtype=np.int64))),
+                *(earlier(name) for name in ("R", "F", "M")),
+                *(after.column(name).combine_chunks().take(picked) for name in ("R", "F", "M")),
             ],
             names=[customer, *CHANGE_COLUMNS, "R", "F", "M"],
         )
@@ -700,6 +698,33 @@ def _rules_of(document: list[dict[str, Any]]) -> tuple[SegmentRule, ...]:
 
 
 def _segments_of(result: RFMResult, customer: str) -> pa.Table:
-    """The customer, segment (as text) and scores of ``result``: what the changes compare."""
+    """The customer, segment (dictionary-encoded) and scores of ``result``: what the changes
+    compare."""
     table = result.table.select([customer, "segment", "R", "F", "M"])
-    return table.set_column(1, "segment", table.column("segment").cast(pa.string()))
+    segment = table.column("segment").combine_chunks()
+    if not pa.types.is_dictionary(segment.type):
+        segment = segment.dictionary_encode()
+    return table.set_column(1, "segment", segment)
+
+
+def _positions(known: pa.Array, wanted: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``wanted`` (sorted keys) is in ``known`` (sorted keys of the same kind),
+    and which are not there."""
+    if pa.types.is_integer(wanted.type):  # both ascending: a binary search, no hashing
+        values, targets = known.cast(wanted.type).to_numpy(), wanted.to_numpy()
+        at = np.minimum(np.searchsorted(values, targets), values.shape[0] - 1)
+        return at.astype(np.int64), values[at] != targets
+    where = pc.index_in(wanted, value_set=known.cast(wanted.type))
+    missing = where.is_null().to_numpy(zero_copy_only=False)
+    return where.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), missing
+
+
+def _codes(segment: pa.Array, names: pa.Array) -> np.ndarray:
+    """Each segment of ``segment`` (text, or dictionary-encoded: states saved before kept
+    text) as its position in ``names``; -2 for a name not there."""
+    if pa.types.is_dictionary(segment.type):
+        mapping = pc.index_in(segment.dictionary.cast(pa.string()), value_set=names)
+        mapping = mapping.fill_null(-2).to_numpy(zero_copy_only=False).astype(np.int64)
+        return mapping[segment.indices.fill_null(0).to_numpy(zero_copy_only=False)]
+    where = pc.index_in(segment.cast(pa.string()), value_set=names.cast(pa.string()))
+    return where.fill_null(-2).to_numpy(zero_copy_only=False).astype(np.int64)
