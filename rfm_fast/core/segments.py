@@ -11,6 +11,7 @@ file is ever evaluated as code. See docs/semantics.md, "Segments".
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import tomllib
@@ -903,3 +904,81 @@ def recent_segments_long_silent(
         if days.shape[0] and float(np.median(days)) > LOST_DAYS:
             found.append((rule.name, float(np.median(days))))
     return found
+
+
+def rules_document(rules: Sequence[SegmentRule]) -> list[dict[str, Any]]:
+    """``rules`` as plain JSON-ready data (what a daily state keeps in its header): per rule
+    ``name``, each score range as ``[low, high]``, ``metrics`` (``{"recency": [min, max]}``,
+    null for an open end) and the playbook fields that are set.
+
+    Examples
+    --------
+    >>> from rfm_fast.core.segments import LIFECYCLE_RULES, rules_document, rules_of_document
+    >>> rules_document(LIFECYCLE_RULES)[1]["metrics"]
+    {'recency': [None, 89]}
+    >>> rules_of_document(rules_document(LIFECYCLE_RULES)) == LIFECYCLE_RULES
+    True
+    """
+    documents = []
+    for rule in rules:
+        document: dict[str, Any] = {"name": rule.name}
+        document.update({k: [int(low), int(high)] for k, (low, high) in rule.ranges.items()})
+        if rule.metrics:
+            document["metrics"] = {k: [low, high] for k, (low, high) in rule.metrics.items()}
+        for key in PLAYBOOK_KEYS:
+            if getattr(rule, key) is not None:
+                document[key] = getattr(rule, key)
+        documents.append(document)
+    return documents
+
+
+def rules_of_document(documents: Sequence[Mapping[str, Any]]) -> tuple[SegmentRule, ...]:
+    """The rules of :func:`rules_document`'s data (also of its older form: name and score
+    ranges only)."""
+    rules = []
+    for d in documents:
+        ranges = {k: (int(d[k][0]), int(d[k][1])) for k in SCORE_NAMES if k in d}
+        metrics = {k: (v[0], v[1]) for k, v in d.get("metrics", {}).items()}
+        playbook_fields = {k: d[k] for k in PLAYBOOK_KEYS if k in d}
+        rules.append(SegmentRule(d["name"], ranges, metrics, **playbook_fields))
+    return tuple(rules)
+
+
+def _toml_text(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's, but for DEL)."""
+    return json.dumps(text).replace("\x7f", "\\u007f")
+
+
+def rules_toml(rules: Sequence[SegmentRule], title: str | None = None) -> str:
+    """``rules`` as a TOML rules file that :func:`load_rules` reads back to the same rules (a
+    built-in map to copy and edit: ``rfm segments --list --segments NAME``).
+
+    Examples
+    --------
+    >>> from rfm_fast.core.segments import LIFECYCLE_RULES, rules_toml
+    >>> print(rules_toml(LIFECYCLE_RULES[:1]))
+    [[segment]]
+    name = "New"
+    tenure_max = 30
+    action = "Onboard: welcome series, help with the first use, an incentive for the second order."
+    priority = 2
+    <BLANKLINE>
+    """
+    lines = [f"# {line}".rstrip() for line in (title or "").splitlines()]
+    for rule in rules:
+        if lines:
+            lines.append("")
+        lines += ["[[segment]]", f"name = {_toml_text(rule.name)}"]
+        for key, (low, high) in rule.ranges.items():
+            lines.append(f"{key} = {low}" if low == high else f'{key} = "{low}-{high}"')
+        for key, (low, high) in rule.metrics.items():
+            for end, value in (("min", low), ("max", high)):
+                if value is not None:
+                    lines.append(f"{key}_{end} = {value!r}")
+        for key in PLAYBOOK_KEYS:
+            value = getattr(rule, key)
+            if isinstance(value, str):
+                lines.append(f"{key} = {_toml_text(value)}")
+            elif value is not None:
+                lines.append(f"{key} = {value}")
+    return "\n".join(lines) + "\n"
