@@ -171,7 +171,7 @@ def lifecycle_table(result: RFMResult, stages: SegmentsSpec = "lifecycle") -> pa
     >>> table.column_names
     ['segment', 'New', 'Active', 'Lapsing', 'Dormant', 'Lost']
     >>> table.to_pylist()[0]
-    {'segment': 'Champions', 'New': 0, 'Active': 3282, 'Lapsing': 853, 'Dormant': 0, 'Lost': 0}
+    {'segment': 'Champions', 'New': 0, 'Active': 2989, 'Lapsing': 1146, 'Dormant': 0, 'Lost': 0}
     """
     rules = resolve_rules(stages, result.stats.bins)
     if not rules:
