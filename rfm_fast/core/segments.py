@@ -105,8 +105,11 @@ class SegmentRule:
         ]
         for k, (low, high) in self.metrics.items():
             if low is not None and high is not None:
+                between = "-" if low >= 0 else " to "  # "monetary -50 to 100"
                 parts.append(
-                    f"{k} {_number(low)}" if low == high else f"{k} {_number(low)}-{_number(high)}"
+                    f"{k} {_number(low)}"
+                    if low == high
+                    else f"{k} {_number(low)}{between}{_number(high)}"
                 )
             elif low is not None:
                 parts.append(f"{k} >= {_number(low)}")
