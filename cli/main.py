@@ -321,7 +321,11 @@ ReturnsOpt = Annotated[
     ),
 ]
 SegmentsOpt = Annotated[
-    str, typer.Option(help="Segment rules: 'default', 'none', or a TOML rules file.")
+    str,
+    typer.Option(
+        help="Segment rules: a map (default, value, compact, lifecycle), 'none', or a TOML "
+        "rules file. List them: rfm segments --list."
+    ),
 ]
 DelimiterOpt = Annotated[
     str | None,
@@ -438,6 +442,10 @@ def score(
             "--p-alive", help="Add p_alive, expected purchases and CLV (BG/NBD, in weeks)."
         ),
     ] = False,
+    playbook: Annotated[
+        bool,
+        typer.Option("--playbook", help="Add the action and priority of each customer's segment."),
+    ] = False,
     profile: Annotated[
         bool, typer.Option("--profile", help="Print wall and CPU seconds per phase.")
     ] = False,
@@ -468,6 +476,7 @@ def score(
                 thresholds=edges or None,
                 threads=threads,
                 progress=on_batch,
+                playbook=playbook,
             )
         if p_alive:
             from rfm_fast import clv
@@ -531,9 +540,17 @@ def _print_table(table, columns: dict[str, str], title: str, percent=()) -> None
     out.print(view)
 
 
+OptionalInputArg = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="INPUT", help="Parquet, CSV or Arrow IPC file, a folder of them, or a glob."
+    ),
+]
+
+
 @app.command()
 def segments(
-    input: InputArg,
+    input: OptionalInputArg = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Also write the summary: .parquet, .csv, .arrow."),
@@ -548,7 +565,25 @@ def segments(
     frequency: FrequencyOpt = Frequency.orders,
     monetary: MonetaryOpt = Monetary.sum,
     returns: ReturnsOpt = Returns.net,
-    segments: SegmentsOpt = "default",
+    segments: Annotated[
+        str | None,
+        typer.Option(
+            help="Segment rules: a map (default, value, compact, lifecycle), 'none', or a TOML "
+            "rules file [default: default]."
+        ),
+    ] = None,
+    stages: Annotated[
+        str,
+        typer.Option(help="Lifecycle stages for the stage table: 'lifecycle' or a rules file."),
+    ] = "lifecycle",
+    list_maps: Annotated[
+        bool,
+        typer.Option(
+            "--list",
+            help="List the built-in maps and their rules (no INPUT); with --segments, print "
+            "those rules as a TOML rules file to edit.",
+        ),
+    ] = False,
     timestamp_format: FormatOpt = None,
     delimiter: DelimiterOpt = None,
     schema: SchemaOpt = None,
@@ -558,7 +593,18 @@ def segments(
     query: QueryOpt = None,
     table: TableOpt = None,
 ) -> None:
-    """Score INPUT and describe its segments: size, revenue, typical customer, quality."""
+    """Score INPUT and describe its segments: size, revenue, typical customer, playbook,
+    lifecycle stages, quality. With --list: the built-in segment maps."""
+    if list_maps:
+        with _reported_errors():
+            print_maps(segments, bins)
+        return
+    if input is None:
+        raise typer.BadParameter(
+            "missing: give the orders to score, or --list to list the segment maps",
+            param_hint="'INPUT'",
+        )
+    segments = segments or "default"
     options = _scoring(**locals())
     with _reported_errors():
         data = database_input(input, query, table)
@@ -567,6 +613,7 @@ def segments(
         result = rfm_fast.score(data, **options, as_of=as_of, window=window)
         summary = rfm_fast.summarize(result)
         quality = rfm_fast.segment_quality(result)
+        stage_table = rfm_fast.lifecycle_table(result, stages)
         if output is not None:
             _write(summary, output)
     columns = {
@@ -585,6 +632,15 @@ def segments(
     _print_table(summary, columns, title, percent=("share", "revenue_share"))
     columns = {
         "segment": "segment",
+        "priority": "priority",
+        "description": "who",
+        "action": "action",
+    }
+    _print_table(summary, columns, "Playbook (priority 1 = act first)")
+    columns = {name: name for name in stage_table.column_names}
+    _print_table(stage_table, columns, "Customers per segment and lifecycle stage (days)")
+    columns = {
+        "segment": "segment",
         "homogeneity": "homogeneity",
         "nearest_segment": "nearest segment",
         "separation": "separation",
@@ -596,6 +652,31 @@ def segments(
         out.print(Text.assemble(("flag:", "yellow"), " ", printable(f"{segment}: {flag}")))
     if output is not None:
         out.print(f"wrote the summary of {summary.num_rows} segments to {output}")
+
+
+def print_maps(segments: str | None, bins: int) -> None:
+    """The built-in maps and their rules; or, for ``segments`` (a map, a rules file), those
+    rules as a TOML rules file."""
+    from rfm_fast.core.segments import MAP_DESCRIPTIONS, resolve_rules, rules_toml
+
+    if segments is not None:
+        rules = resolve_rules(segments, bins)
+        title = (
+            f"Segment rules '{segments}' ({MAP_DESCRIPTIONS.get(segments, 'a rules file')}).\n"
+            "Rules are checked in order; the first that matches a customer wins, and a customer\n"
+            "that none matches is Other. See docs/semantics.md, 'Segments'."
+        )
+        print(rules_toml(rules, title), end="")
+        return
+    for name, rules in rfm_fast.BUILTIN_MAPS.items():
+        table = rfm_fast.playbook(rules)
+        columns = {"segment": "segment", "conditions": "rules", "priority": "priority"}
+        columns["action"] = "action"
+        _print_table(table.slice(0, len(rules)), columns, f"{name}: {MAP_DESCRIPTIONS[name]}")
+    out.print(
+        "Use one with --segments NAME; print one as a rules file to edit with "
+        "rfm segments --list --segments NAME."
+    )
 
 
 def _default_predictions(input: Any, options: dict[str, Any], as_of: str | None):

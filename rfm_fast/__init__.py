@@ -22,18 +22,25 @@ from rfm_fast import _moved, datasets
 from rfm_fast.actions import CampaignResult, campaign
 from rfm_fast.core.database import Database
 from rfm_fast.core.scoring import RFMResult, RunStats, score
-from rfm_fast.core.segments import DEFAULT_RULES, SegmentRule, load_rules
+from rfm_fast.core.segments import BUILTIN_MAPS, DEFAULT_RULES, SegmentRule, load_rules, playbook
 from rfm_fast.core.state import CustomerState, merge_states
 from rfm_fast.daily import DailyState
 from rfm_fast.errors import RFMDataWarning, RFMError, RFMWarning
 from rfm_fast.insight.migration import Migration, migrate
-from rfm_fast.insight.tables import SegmentQuality, grid, segment_quality, summarize
+from rfm_fast.insight.tables import (
+    SegmentQuality,
+    grid,
+    lifecycle_table,
+    segment_quality,
+    summarize,
+)
 
 _moved.install()
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BUILTIN_MAPS",
     "DEFAULT_RULES",
     "CampaignResult",
     "CustomerState",
@@ -51,9 +58,11 @@ __all__ = [
     "campaign",
     "datasets",
     "grid",
+    "lifecycle_table",
     "load_rules",
     "merge_states",
     "migrate",
+    "playbook",
     "score",
     "segment_quality",
     "summarize",

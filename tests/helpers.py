@@ -137,7 +137,10 @@ def scored_warning_checked(run: Any, fixed_recency: bool = False) -> rfm_fast.RF
 
 
 def expected_warnings(result: rfm_fast.RFMResult, fixed_recency: bool) -> list[type[Warning]]:
-    """The warning categories :func:`rfm_fast.score` must give for ``result``, in order."""
+    """The warning categories :func:`rfm_fast.score` must give for ``result``, in order.
+
+    The warning about segments called recent whose median recency is over 365 days never
+    applies here: the generated cases span about a month, with ``as_of`` near it."""
     stats, table = result.stats, result.table
     if stats.customers == 0:
         return [rfm_fast.RFMWarning]

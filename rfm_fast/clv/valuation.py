@@ -318,4 +318,4 @@ def with_p_alive(result: Any, predictions: CLVResult) -> Any:
     for name in ("p_alive", "expected_purchases", "clv"):
         column = predictions.table.column(name).combine_chunks()
         table = table.append_column(name, column.take(where))
-    return RFMResult(table, result.edges, result.stats)
+    return RFMResult(table, result.edges, result.stats, result.rules)

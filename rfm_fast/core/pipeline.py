@@ -41,7 +41,7 @@ from rfm_fast.core.io import (
 )
 from rfm_fast.core.options import ReadOptions, ResolvedColumns, ScoreOptions
 from rfm_fast.core.result import RESULT_COLUMNS, RFMResult, RunStats
-from rfm_fast.core.segments import assign_segments
+from rfm_fast.core.segments import LOST_DAYS, assign_segments, recent_segments_long_silent
 from rfm_fast.core.timing import PhaseTime, PhaseTimer
 from rfm_fast.errors import RFMDataWarning, RFMError, RFMWarning
 
@@ -677,9 +677,10 @@ def scored_result(aggregated: Aggregated, options: ScoreOptions) -> RFMResult:
         )
         table = result_table(aggregated, metrics, scores.R, scores.F, scores.M, options.rules)
     stats = result_stats(aggregated, len(totals), scores.empty_bins, options, only_returns)
-    for message in data_warnings(aggregated, stats, options):
+    found = data_warnings(aggregated, stats, options) + segment_warnings(table, options)
+    for message in found:
         warnings.warn(message, RFMDataWarning, stacklevel=3)
-    return RFMResult(table, scores.edges, stats)
+    return RFMResult(table, scores.edges, stats, options.rules)
 
 
 UNUSABLE_ROWS_WARNING = 0.10
@@ -717,6 +718,28 @@ def data_warnings(aggregated: Aggregated, stats: RunStats, options: ScoreOptions
             "near the data, or fixed recency edges in days (thresholds, --recency-edges)"
         )
     return found
+
+
+def segment_warnings(table: pa.Table, options: ScoreOptions) -> list[str]:
+    """A warning when segments that their rules call recent (R above the middle score) hold
+    customers whose median recency is over :data:`rfm_fast.core.segments.LOST_DAYS` days
+    (not with fixed recency edges: the scores then mean days)."""
+    if not table.num_rows or "recency" in options.thresholds or not options.rules:
+        return []
+    recency = table.column("recency").to_numpy()
+    found = recent_segments_long_silent(
+        options.rules, table.column("segment"), recency, options.bins
+    )
+    if not found:
+        return []
+    listed = ", ".join(f"{name} {days:,.0f}" for name, days in found)
+    return [
+        f"segments defined by recent purchases hold long-silent customers (median recency in "
+        f"days: {listed}; over {LOST_DAYS} days is lost in the lifecycle map): R scores rank "
+        "customers against each other, so the most recent of them score high however long "
+        "ago they bought; give an as_of near the data, fixed recency edges in days "
+        "(thresholds, --recency-edges), or a map over days (--segments lifecycle)"
+    ]
 
 
 @dataclass(frozen=True)
@@ -773,7 +796,16 @@ def result_table(
         arrow.from_numpy(m),
         rfm_cells(r, f, m),
         arrow.from_numpy(r.astype(np.int16) + f + m, pa.int16()),
-        assign_segments(rules, {"R": r, "F": f, "M": m}),
+        assign_segments(
+            rules,
+            {"R": r, "F": f, "M": m},
+            {
+                "recency": metrics.recency,
+                "tenure": metrics.tenure,
+                "frequency": metrics.frequency,
+                "monetary": metrics.monetary,
+            },
+        ),
     )
     return pa.Table.from_arrays(
         [output_keys(totals.keys, aggregated.customer_type), *columns],

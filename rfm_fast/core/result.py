@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pyarrow as pa
 from rfm_fast.core import arrow
 from rfm_fast.core.database import Database
 from rfm_fast.core.io import write_table
+from rfm_fast.core.segments import SegmentRule, playbook_columns
 from rfm_fast.core.timing import PhaseTime
 from rfm_fast.errors import RFMError
 
@@ -150,11 +151,15 @@ class RFMResult:
         reproduce the scores (see docs/semantics.md, "Edges returned").
     stats : RunStats
         Rows read, used and dropped by reason, customers, ``as_of`` and the empty scores.
+    rules : tuple of SegmentRule
+        The segment rules that gave ``segment``, with their playbook (description, action,
+        priority); empty for ``segments=None``. Not compared: the table holds their effect.
     """
 
     table: pa.Table
     edges: dict[str, list[float]]
     stats: RunStats
+    rules: tuple[SegmentRule, ...] = field(default=(), compare=False)
 
     def to_pandas(self):
         """The table as a pandas DataFrame (needs pandas: ``pip install rfm_fast[reference]``)."""
@@ -208,6 +213,31 @@ class RFMResult:
             f"<table><tr><th>segment</th><th>customers</th></tr>{rows}</table>"
             "<small><code>.table</code> holds one row per customer</small></div>"
         )
+
+    def with_playbook(self) -> RFMResult:
+        """This result with the playbook of each customer's segment as columns after
+        ``segment``: ``action`` (dictionary-encoded text) and ``priority`` (int16, 1 = act
+        first); nulls for ``"Other"`` and for segments without them. Descriptions are per
+        segment, in :func:`rfm_fast.summarize` and :func:`rfm_fast.playbook`.
+
+        Examples
+        --------
+        >>> import rfm_fast
+        >>> result = rfm_fast.score(rfm_fast.datasets.load_example(),
+        ...                         **rfm_fast.datasets.EXAMPLE_COLUMNS, segments="compact")
+        >>> row = result.with_playbook().table.to_pylist()[0]
+        >>> row["segment"], row["priority"], row["action"]
+        ('Lost', 4, 'Low-cost reactivation at most; then suppress them from paid campaigns.')
+        """
+        table = self.table
+        if "action" in table.column_names:
+            return self
+        at = table.column_names.index("segment") + 1
+        for offset, (name, column) in enumerate(
+            playbook_columns(self.rules, table.column("segment")).items()
+        ):
+            table = table.add_column(at + offset, name, column)
+        return replace(self, table=table)
 
     def segment_counts(self) -> list[tuple[str, int]]:
         """(segment, customers) for every segment name, in rule order, then "Other"."""

@@ -11,6 +11,7 @@ from rfm_fast.core.options import FREQUENCIES, MONETARIES, ReadOptions, ScoreOpt
 from rfm_fast.core.pipeline import BatchColumns, ProgressCallback, read_totals, scored_result
 from rfm_fast.core.result import RFMResult, RunStats
 from rfm_fast.core.segments import SegmentsSpec
+from rfm_fast.errors import RFMError
 
 __all__ = [
     "FREQUENCIES",
@@ -37,6 +38,7 @@ def score(
     monetary: str = "sum",
     returns: str = "net",
     segments: SegmentsSpec = "default",
+    playbook: bool = False,
     thresholds: dict[str, Sequence[float]] | None = None,
     timestamp_format: str | None = None,
     delimiter: str | None = None,
@@ -91,9 +93,14 @@ def score(
         (counted in ``stats.dropped["returns"]``). With ``"net"``, customers whose rows are all
         returns are left out of the result (``stats.customers_only_returns``). See
         docs/semantics.md, "Returns".
-    segments : "default", None, path or sequence of SegmentRule, default "default"
-        Segment rules: the default 5-bin map, none (every customer is "Other"), a TOML file, or
-        rules built in Python.
+    segments : str, None, path or sequence of SegmentRule, default "default"
+        Segment rules: a built-in map by name (``"default"``: R x F, ``"value"``: R, F and M,
+        ``"compact"``: 5 groups, ``"lifecycle"``: stages in days; see
+        :data:`rfm_fast.core.segments.BUILTIN_MAPS`), None or ``"none"`` (every customer is
+        "Other"), a TOML rules file, or rules built in Python.
+    playbook : bool, default False
+        Add the columns ``action`` (dictionary-encoded text) and ``priority`` (int16) of each
+        customer's segment after ``segment`` (see :meth:`RFMResult.with_playbook`).
     thresholds : dict of str to list of float, optional
         Explicit edges for some metrics, e.g. ``{"recency": [30, 90, 180, 365]}``.
     timestamp_format : str, optional
@@ -179,4 +186,7 @@ def score(
         decimal=decimal,
         window=window,
     )
-    return scored_result(read_totals(data, reading, progress=progress), scoring)
+    if not isinstance(playbook, bool):
+        raise RFMError(f"playbook must be True or False; got {playbook!r}")
+    result = scored_result(read_totals(data, reading, progress=progress), scoring)
+    return result.with_playbook() if playbook else result

@@ -37,7 +37,7 @@ from rfm_fast.core.io import (
 from rfm_fast.core.options import ReadOptions, ScoreOptions, check_window
 from rfm_fast.core.pipeline import ProgressCallback, scored_result
 from rfm_fast.core.result import RFMResult
-from rfm_fast.core.segments import SegmentRule
+from rfm_fast.core.segments import SegmentRule, rules_document, rules_of_document
 from rfm_fast.core.state import CustomerState, merge_states
 from rfm_fast.daily.state_file import (
     payload_chunks,
@@ -687,14 +687,14 @@ def _source_name(data: Any) -> str:
 
 
 def _rules_document(rules: Sequence[SegmentRule]) -> list[dict[str, Any]]:
-    return [{"name": r.name, **{k: list(v) for k, v in r.ranges.items()}} for r in rules]
+    """The rules as JSON-ready data, every field kept (conditions on scores and raw metrics,
+    description, action, priority)."""
+    return rules_document(rules)
 
 
 def _rules_of(document: list[dict[str, Any]]) -> tuple[SegmentRule, ...]:
-    return tuple(
-        SegmentRule(d["name"], {k: (int(v[0]), int(v[1])) for k, v in d.items() if k != "name"})
-        for d in document
-    )
+    """The rules of :func:`_rules_document`'s data (older states: name and scores only)."""
+    return rules_of_document(document)
 
 
 def _segments_of(result: RFMResult, customer: str) -> pa.Table:

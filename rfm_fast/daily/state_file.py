@@ -25,7 +25,9 @@ import pyarrow as pa
 from rfm_fast.errors import RFMError
 
 MAGIC = b"RFMDAILY"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: a state may keep rows for a window, and segment rules with a playbook and bounds in days
+(1: totals and score rules only; still read)."""
 _HEADER = struct.Struct("<8sIQ32s")
 
 

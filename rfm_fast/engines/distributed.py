@@ -697,7 +697,9 @@ def score_partitions(
         lambda current: [candidates(spec, t, header, current).to_bytes() for t in parts],
     )
     tables = [apply(spec, totals, header, final) for totals in parts]
-    return RFMResult(pa.concat_tables(tables), final.edges, run_stats(spec, header, final))
+    return RFMResult(
+        pa.concat_tables(tables), final.edges, run_stats(spec, header, final), spec.scoring.rules
+    )
 
 
 # ---------------------------------------------------------------------- bytes

@@ -5,6 +5,20 @@
 from __future__ import annotations
 
 from rfm_fast.insight.migration import Migration, migrate
-from rfm_fast.insight.tables import SegmentQuality, grid, segment_quality, summarize
+from rfm_fast.insight.tables import (
+    SegmentQuality,
+    grid,
+    lifecycle_table,
+    segment_quality,
+    summarize,
+)
 
-__all__ = ["Migration", "SegmentQuality", "grid", "migrate", "segment_quality", "summarize"]
+__all__ = [
+    "Migration",
+    "SegmentQuality",
+    "grid",
+    "lifecycle_table",
+    "migrate",
+    "segment_quality",
+    "summarize",
+]

@@ -26,7 +26,7 @@ from rfm_fast.core.io import check_output_path, write_atomically
 from rfm_fast.core.scoring import RFMResult
 from rfm_fast.errors import RFMError
 from rfm_fast.insight.migration import Migration
-from rfm_fast.insight.tables import grid, segment_quality, summarize
+from rfm_fast.insight.tables import grid, lifecycle_table, segment_quality, summarize
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -111,6 +111,14 @@ MIGRATION_HEADERS = {
     "share_of_before": "share of 'from'",
     "revenue_between": "revenue between the dates",
 }
+PLAYBOOK_HEADERS = {
+    "segment": "segment",
+    "priority": "priority (1 = act first)",
+    "customers": "customers",
+    "description": "who is in it",
+    "action": "recommended action",
+}
+"""The playbook columns of :func:`rfm_fast.summarize` the report shows, and their headings."""
 CLV_HEADERS = {
     "segment": "segment",
     "customers": "customers",
@@ -371,6 +379,7 @@ def build_report(
     Figure = _require_matplotlib()
     summary = summarize(result)
     quality = segment_quality(result)
+    stages = lifecycle_table(result)
     title = title or "RFM report"
     made = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     parts = [
@@ -382,6 +391,13 @@ def build_report(
         _stats_section(result),
         "<h2>Segments</h2>",
         _table(summary, SEGMENT_HEADERS, pct=("share", "revenue_share")),
+        "<h2>Playbook</h2>",
+        _table(summary, PLAYBOOK_HEADERS),
+        "<h2>Lifecycle stages</h2>",
+        "<p>Customers of each segment by lifecycle stage, in days before as_of: New = first "
+        "purchase within 30 days; Active = last purchase within 89 days; Lapsing = 90-180; "
+        "Dormant = 181-365; Lost = over 365. Scores are relative; these stages are not.</p>",
+        _table(stages, {name: name for name in stages.column_names}),
     ]
     if result.stats.customers:
         parts += [

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from rfm_fast.core.arrow import primitive_values
 from rfm_fast.core.scoring import RFMResult
+from rfm_fast.core.segments import OTHER, SegmentsSpec, assign_segments, playbook, resolve_rules
 from rfm_fast.errors import RFMError
 
 SCORES = ("R", "F", "M")
@@ -79,7 +80,9 @@ def summarize(result: RFMResult) -> pa.Table:
     -------
     pyarrow.Table
         One row per segment in rule order (segments without customers included), with columns
-        ``segment, customers, share, revenue, revenue_share``, ``mean_R, median_R`` (and F, M),
+        ``segment``, its playbook (``description, action, priority``: see
+        :func:`rfm_fast.playbook`; nulls where a segment has none),
+        ``customers, share, revenue, revenue_share``, ``mean_R, median_R`` (and F, M),
         ``mean_recency, median_recency`` (and frequency, monetary), ``average_order_value``
         (revenue / orders) and ``revenue_per_customer``. Shares are fractions of all customers
         and of all revenue; "revenue" is the sum of the amounts (``monetary`` times
@@ -98,7 +101,8 @@ def summarize(result: RFMResult) -> pa.Table:
     c = _columns(result)
     total_customers = c.starts[-1]
     total_revenue = float(c.revenue.sum())
-    rows: dict[str, list] = {"segment": c.names, "customers": [], "share": []}
+    book = _playbook_of(result, c.names)
+    rows: dict[str, list] = {"segment": c.names, **book, "customers": [], "share": []}
     for name in ("revenue", "revenue_share"):
         rows[name] = []
     for column in (*SCORES, *METRICS):
@@ -121,8 +125,77 @@ def summarize(result: RFMResult) -> pa.Table:
             rows[f"median_{column}"].append(_stat(c.metrics[column][part], np.median))
         rows["average_order_value"].append(revenue / orders if orders else float("nan"))
         rows["revenue_per_customer"].append(revenue / n if n else float("nan"))
-    table = pa.table(rows)
-    return table.set_column(1, "customers", table.column("customers").cast(pa.int64()))
+    types = {"customers": pa.int64(), "priority": pa.int16()}
+    types.update(description=pa.string(), action=pa.string())
+    return pa.table({k: pa.array(v, types.get(k)) for k, v in rows.items()})
+
+
+def _playbook_of(result: RFMResult, names: list[str]) -> dict[str, list]:
+    """The description, action and priority of the segments ``names`` (by name, from the
+    result's rules; "Other" and names without a rule have no action and priority)."""
+    book = playbook(result.rules, result.stats.bins).to_pydict()
+    at = {name: i for i, name in enumerate(book["segment"])}
+    return {
+        key: [book[key][at[n]] if n in at else None for n in names]
+        for key in ("description", "action", "priority")
+    }
+
+
+def lifecycle_table(result: RFMResult, stages: SegmentsSpec = "lifecycle") -> pa.Table:
+    """Customers per segment and lifecycle stage: how long ago each segment's customers first
+    and last bought, in days rather than relative scores.
+
+    Parameters
+    ----------
+    result : RFMResult
+        A result of :func:`rfm_fast.score`.
+    stages : str, path or sequence of SegmentRule, default "lifecycle"
+        The stages: ordered rules as for ``segments`` (the built-in ``"lifecycle"`` map: New =
+        first purchase within 30 days, Active = last purchase within 89 days, Lapsing = 90-180,
+        Dormant = 181-365, Lost = over 365; or a rules file of your own, usually over
+        ``recency`` and ``tenure`` in days).
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per segment in rule order (as :func:`summarize`), column ``segment``, then the
+        number of customers in each stage (int64), one column per stage in rule order, named
+        after it, and ``Other`` last when some customer matches no stage.
+
+    Examples
+    --------
+    >>> import rfm_fast
+    >>> result = rfm_fast.score(rfm_fast.datasets.load_example(),
+    ...                         **rfm_fast.datasets.EXAMPLE_COLUMNS)
+    >>> table = rfm_fast.lifecycle_table(result)
+    >>> table.column_names
+    ['segment', 'New', 'Active', 'Lapsing', 'Dormant', 'Lost']
+    >>> table.to_pylist()[0]
+    {'segment': 'Champions', 'New': 0, 'Active': 2989, 'Lapsing': 1146, 'Dormant': 0, 'Lost': 0}
+    """
+    rules = resolve_rules(stages, result.stats.bins)
+    if not rules:
+        raise RFMError("stages must be at least one rule, e.g. the 'lifecycle' map")
+    if "segment" in [rule.name for rule in rules]:
+        raise RFMError("a stage may not be named 'segment' (the table's first column)")
+    table = result.table
+    segment = table.column("segment").combine_chunks()
+    names = [str(n) for n in segment.dictionary.to_pylist()]
+    codes = primitive_values(segment.indices, segment.indices.type.to_pandas_dtype())
+    scores = {s: table.column(s).to_numpy() for s in SCORES}
+    metrics = {m: table.column(m).to_numpy() for m in ("recency", "tenure", *METRICS[1:])}
+    stage = assign_segments(rules, scores, metrics)
+    stage_codes = stage.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    n_stages = len(rules) + 1
+    counts = np.bincount(
+        codes.astype(np.int64) * n_stages + stage_codes, minlength=len(names) * n_stages
+    ).reshape(len(names), n_stages)
+    columns: dict[str, pa.Array] = {"segment": pa.array(names, pa.string())}
+    for k, rule in enumerate(rules):
+        columns[rule.name] = pa.array(counts[:, k], pa.int64())
+    if counts[:, -1].any():
+        columns[OTHER] = pa.array(counts[:, -1], pa.int64())
+    return pa.table(columns)
 
 
 def _transformed(metrics: dict[str, np.ndarray]) -> np.ndarray:

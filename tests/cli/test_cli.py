@@ -549,3 +549,63 @@ def test_campaign_errors_are_one_line(orders, tmp_path, text, extra, fragments):
 def test_campaign_needs_a_readable_campaign_file(orders, tmp_path):
     result = run("campaign", orders, "--campaign", tmp_path / "nope.csv", "--days", "7")
     assert_one_line_error(result, "nope.csv")
+
+
+def test_segments_list_shows_every_map_without_input():
+    result = run("segments", "--list")
+    assert result.exit_code == 0, result.output
+    for name in rfm_fast.BUILTIN_MAPS:
+        assert f"{name}: " in result.output
+    assert "High-spending New" in result.output and "recency 90-180" in result.output
+
+
+@pytest.mark.parametrize("name", list(rfm_fast.BUILTIN_MAPS))
+def test_segments_list_prints_a_map_as_a_rules_file_that_reads_back(tmp_path, name):
+    result = run("segments", "--list", "--segments", name)
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "map.toml"
+    path.write_text(result.stdout)
+    assert rfm_fast.load_rules(path, 5) == rfm_fast.BUILTIN_MAPS[name]
+
+
+def test_segments_needs_input_or_list():
+    result = run("segments")
+    assert result.exit_code == 2
+    assert "--list" in result.output
+
+
+def test_segments_prints_playbook_and_lifecycle_tables():
+    result = run("segments", EXAMPLE, *EXAMPLE_ARGS, "--segments", "compact")
+    assert result.exit_code == 0, result.output
+    assert "Playbook (priority 1 = act first)" in result.output
+    assert "Customers per segment and lifecycle stage" in result.output
+    assert "Dormant" in result.output and "VIP" in result.output
+
+
+def test_score_playbook_adds_action_and_priority(tmp_path):
+    output = tmp_path / "scores.parquet"
+    result = run("score", EXAMPLE, *EXAMPLE_ARGS, "--playbook", "-o", output)
+    assert result.exit_code == 0, result.output
+    names = pq.read_table(output).column_names
+    assert names[-3:] == ["segment", "action", "priority"]
+    plain = tmp_path / "plain.parquet"
+    assert run("score", EXAMPLE, *EXAMPLE_ARGS, "-o", plain).exit_code == 0
+    assert pq.read_table(plain).column_names[-1] == "segment"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[[segment]]\nname="x"\nrecency="0-30"\n', "write recency_min and/or recency_max"),
+        ('[[segment]]\nname="x"\nrecency_min=9\nrecency_max=3\n', "above recency_max = 3"),
+        ('[[segment]]\nname="x"\nR=5\npriority="high"\n', "priority must be a whole number"),
+    ],
+)
+def test_bad_raw_metric_rules_are_one_line(tmp_path, text, fragment):
+    result = run("score", EXAMPLE, *EXAMPLE_ARGS, "--segments", _rules(tmp_path, text))
+    assert_one_line_error(result, fragment)
+
+
+def test_unknown_map_name_is_one_line():
+    result = run("score", EXAMPLE, *EXAMPLE_ARGS, "--segments", "valeu")
+    assert_one_line_error(result, "not found: valeu", "default, value, compact, lifecycle")

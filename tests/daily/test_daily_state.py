@@ -536,3 +536,32 @@ def test_order_ids_read_as_numbers_in_one_load_and_text_in_another_are_one_kind(
         state = DailyState.init(first, **COLUMNS, bins=2, segments=None)
         state.update(second, force=True)
         assert state.score().table.column("frequency").to_pylist() == [3]
+
+
+def test_rules_with_a_playbook_and_raw_metrics_round_trip(tmp_path: Path):
+    rules = (
+        rfm_fast.SegmentRule(
+            "Fresh", {"R": (2, 2)}, {"tenure": (None, 30), "monetary": (-5.5, None)},
+            description="new and spending", action="Welcome them", priority=1,
+        ),
+        rfm_fast.SegmentRule("Active", {"R": (2, 2)}, action="Keep them"),
+        rfm_fast.SegmentRule("Lapsed", {}, {"recency": (3, None)}, priority=4),
+    )  # fmt: skip
+    state = DailyState.init(HISTORY, **COLUMNS, bins=2, segments=rules)
+    state.update(DAY_5)
+    reopened = DailyState.open(state.save(tmp_path / "s.rfmstate"))
+    result = reopened.score()
+    assert result.rules == rules
+    expected = rfm_fast.score(pa.concat_tables([HISTORY, DAY_5]), **COLUMNS, bins=2, segments=rules)
+    assert_same_result(result, expected)
+    assert reopened.to_bytes() == state.to_bytes()
+
+
+def test_rules_of_an_older_state_header_still_read():
+    from rfm_fast.core.segments import rules_of_document
+
+    old = [{"name": "Active", "R": [2, 2]}, {"name": "Lapsed", "R": [1, 1], "F": [1, 2]}]
+    assert rules_of_document(old) == (
+        rfm_fast.SegmentRule("Active", {"R": (2, 2)}),
+        rfm_fast.SegmentRule("Lapsed", {"R": (1, 1), "F": (1, 2)}),
+    )

@@ -4,6 +4,8 @@ and batching."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -266,3 +268,18 @@ def test_float_ids_that_are_whole_numbers_across_partitions():
     expected = rfm_fast.score(table, customer="c", timestamp="t", amount="a", segments=None)
     assert result.table.sort_by("c").equals(expected.table)
     assert result.stats == expected.stats
+
+
+@given(CASES, st.integers(1, 5), st.sampled_from(["lifecycle", "value"]))
+def test_raw_metric_and_value_maps_score_like_one_run(case: Case, parts: int, name: str):
+    assume(case.options.get("method", "exact") != "split")
+    assume(name == "lifecycle" or case.options.get("bins", 5) == 5)
+    options = {**case.options, "segments": name}
+    spec = distributed.checked_options(**options)
+    partitions = customer_partitions(case.table, parts, 7)
+    result = distributed.score_partitions(spec, partitions, case.table.schema, 3)
+    assert result.rules == rfm_fast.BUILTIN_MAPS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rfm_fast.RFMWarning)
+        expected = rfm_fast.score(case.table, **options)
+    assert_same_result(sorted_by_customer(result, CUSTOMER), expected)

@@ -49,6 +49,9 @@ def test_report_is_self_contained(migration):
     for pattern in ("<script", "<link", "<img", "@import", "url(http", 'href="http'):
         assert pattern not in document, pattern
     assert "Champions" in document and "indistinguishable from Hibernating" in document
+    assert "<h2>Playbook</h2>" in document and "<h2>Lifecycle stages</h2>" in document
+    assert "Personalised win-back offer" in document  # At Risk's action
+    assert "R 5, F 4-5: bought most recently, buy often" in document
 
 
 def test_report_without_migration_and_without_customers(tmp_path):
