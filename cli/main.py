@@ -1112,9 +1112,11 @@ def example(
         print_summary(result, output)
 
 
-# `rfm state ...`: its module takes the shared options and helpers from this one
+# `rfm export` and `rfm state ...`: their modules take the shared options and helpers from this one
+from rfm_fast_cli.lists import export  # noqa: E402
 from rfm_fast_cli.state import state_app  # noqa: E402
 
+app.command("export")(export)
 app.add_typer(state_app)
 
 

@@ -19,7 +19,7 @@ import (:mod:`rfm_fast._moved`).
 from __future__ import annotations
 
 from rfm_fast import _moved, datasets
-from rfm_fast.actions import CampaignResult, campaign
+from rfm_fast.actions import CampaignResult, campaign, customer_list
 from rfm_fast.core.database import Database
 from rfm_fast.core.scoring import RFMResult, RunStats, score
 from rfm_fast.core.segments import BUILTIN_MAPS, DEFAULT_RULES, SegmentRule, load_rules, playbook
@@ -56,6 +56,7 @@ __all__ = [
     "SegmentRule",
     "__version__",
     "campaign",
+    "customer_list",
     "datasets",
     "grid",
     "lifecycle_table",

@@ -1,0 +1,156 @@
+"""``rfm export``: the customers of some segments, or of a condition, as a list a CRM or an
+e-mail tool imports (:func:`rfm_fast.customer_list`).
+
+A few lines over the library; the shared options, error handling and printing come from
+:mod:`rfm_fast_cli.main`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rfm_fast_cli.main import (
+    AmountFormatOpt,
+    AmountOpt,
+    BinsOpt,
+    CustomerOpt,
+    DecimalOpt,
+    DelimiterOpt,
+    FormatOpt,
+    Frequency,
+    FrequencyOpt,
+    InputArg,
+    Method,
+    MethodOpt,
+    Monetary,
+    MonetaryOpt,
+    OrderOpt,
+    QueryOpt,
+    Returns,
+    ReturnsOpt,
+    SchemaOpt,
+    SegmentsOpt,
+    TableOpt,
+    TimestampOpt,
+    WindowOpt,
+    _default_predictions,
+    _reported_errors,
+    _scoring,
+    _write,
+    _written,
+    out,
+    printable,
+)
+
+import rfm_fast
+from rfm_fast.actions.lists import (
+    LIST_FORMATS,
+    check_segment_names,
+    parse_condition,
+    write_lists,
+)
+from rfm_fast.core.database import database_input
+from rfm_fast.core.io import check_output_path
+from rfm_fast.core.segments import resolve_rules
+
+
+def export(
+    input: InputArg,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The list: .csv or .parquet; with --per-segment, a folder of one file each.",
+        ),
+    ],
+    segment: Annotated[
+        list[str] | None,
+        typer.Option("--segment", help="A segment to export (repeat for several; default: all)."),
+    ] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            help="Only customers for whom this holds, e.g. 'monetary >= 1000 and R >= 4'."
+        ),
+    ] = None,
+    sort_by: Annotated[
+        str | None,
+        typer.Option(help="Sort by this column, largest first [default: clv, else monetary]."),
+    ] = None,
+    per_segment: Annotated[
+        bool, typer.Option("--per-segment", help="One file per segment in the folder OUTPUT.")
+    ] = False,
+    file_format: Annotated[
+        str, typer.Option("--format", help="With --per-segment: csv or parquet.")
+    ] = "csv",
+    with_clv: Annotated[
+        bool,
+        typer.Option("--clv", help="Add p_alive, expected purchases and CLV; sort by CLV."),
+    ] = False,
+    customer: CustomerOpt = "customer",
+    timestamp: TimestampOpt = "timestamp",
+    amount: AmountOpt = "amount",
+    order: OrderOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="End of the window.")] = None,
+    bins: BinsOpt = 5,
+    method: MethodOpt = Method.exact,
+    frequency: FrequencyOpt = Frequency.orders,
+    monetary: MonetaryOpt = Monetary.sum,
+    returns: ReturnsOpt = Returns.net,
+    segments: SegmentsOpt = "default",
+    timestamp_format: FormatOpt = None,
+    delimiter: DelimiterOpt = None,
+    schema: SchemaOpt = None,
+    amount_format: AmountFormatOpt = None,
+    decimal: DecimalOpt = ".",
+    window: WindowOpt = None,
+    query: QueryOpt = None,
+    table: TableOpt = None,
+) -> None:
+    """Score INPUT and write the customers of some segments (or of a condition) with their
+    segment, action, scores, metrics and last purchase, most valuable first."""
+    options = _scoring(**locals())
+    with _reported_errors():
+        if with_clv and window is not None:
+            raise rfm_fast.RFMError(
+                "--clv fits the models on the whole history, and --window scores only its last "
+                "days: give one of them"
+            )
+        rules = resolve_rules(segments, bins)
+        check_segment_names(segment or [], [rule.name for rule in rules] + ["Other"])
+        if where is not None:
+            parse_condition(where)
+        data = database_input(input, query, table)
+        if per_segment:
+            if file_format not in LIST_FORMATS:
+                raise rfm_fast.RFMError(
+                    f"--format must be one of {', '.join(LIST_FORMATS)}; got {file_format!r}"
+                )
+        else:
+            check_output_path(output, [data], suffixes=tuple(f".{f}" for f in LIST_FORMATS))
+        result = rfm_fast.score(data, **options, as_of=as_of, window=window)
+        if with_clv:
+            from rfm_fast import clv
+
+            result = clv.with_p_alive(result, _default_predictions(data, options, as_of))
+        customers = rfm_fast.customer_list(result, segments=segment, where=where, sort_by=sort_by)
+        if per_segment:
+            chosen = segment or [name for name, _ in result.segment_counts()]
+            files = write_lists(customers, output, file_format, segments=chosen)
+            for name, (path, rows) in files.items():
+                out.print(
+                    f"wrote {rows:,} customers of {printable(name)} to {path}", soft_wrap=True
+                )
+        else:
+            _write(customers, output)
+            _written(output)
+    if not per_segment:
+        which = ", ".join(printable(name) for name in segment) if segment else "every segment"
+        condition = f" where {printable(where)}" if where else ""
+        out.print(
+            f"wrote {customers.num_rows:,} customers ({which}{condition}) to {output}",
+            soft_wrap=True,
+        )
