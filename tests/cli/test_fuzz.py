@@ -136,6 +136,41 @@ def test_hostile_segment_names_print_as_written(tmp_path_factory, name: str) -> 
 
 
 @FUZZ
+@given(option=st.sampled_from(["--where", "--segment", "--sort-by"]), text=HOSTILE)
+def test_hostile_export_conditions_and_segments(tmp_path_factory, option: str, text: str) -> None:
+    """A condition is parsed, never evaluated; a segment name only ever matches a name."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    orders = _orders(folder / "orders.parquet")
+    result = CliRunner().invoke(
+        app, ["export", str(orders), option, text, "-o", str(folder / "out.csv")]
+    )
+    _check_outcome(result, folder, {"orders.parquet", "out.csv"})
+    assert not (folder / "pwned").exists()
+
+
+@FUZZ
+@given(name=HOSTILE)
+def test_hostile_segment_names_make_safe_list_files(tmp_path_factory, name: str) -> None:
+    """One file per segment: named from the segment, always inside the folder given."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    orders = _orders(folder / "orders.parquet")
+    rules = folder / "rules.toml"
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    quoted = "".join(c if ord(c) >= 32 and c != "\x7f" else f"\\u{ord(c):04x}" for c in quoted)
+    rules.write_text(f'[[segment]]\nname = "{quoted}"\nR = "1-5"\n', encoding="utf-8")
+    lists = folder / "lists"
+    result = CliRunner().invoke(
+        app, ["export", str(orders), "--segments", str(rules), "-o", str(lists), "--per-segment"]
+    )
+    _check_outcome(result, folder, {"orders.parquet", "rules.toml", "lists"})
+    if result.exit_code == 0:
+        files = sorted(p.name for p in lists.iterdir())
+        assert len(files) == 2  # the segment's, and Other's
+        assert all(set(f.removesuffix(".csv")) <= set(string.ascii_lowercase + string.digits + "_")
+                   for f in files)  # fmt: skip
+
+
+@FUZZ
 @given(
     name=st.text(
         alphabet=string.ascii_letters + string.digits + " []{}%$'-_.", min_size=1, max_size=30
