@@ -541,9 +541,11 @@ def _print_table(table, columns: dict[str, str], title: str, percent=()) -> None
 
 
 OptionalInputArg = Annotated[
-    Path | None,
+    str | None,  # not a Path: that would turn postgresql://host into postgresql:/host
     typer.Argument(
-        metavar="INPUT", help="Parquet, CSV or Arrow IPC file, a folder of them, or a glob."
+        metavar="INPUT",
+        help="Parquet, CSV or Arrow IPC file, a folder of them, a glob, or a database URI "
+        "(postgresql://..., sqlite:PATH) with --query or --table.",
     ),
 ]
 

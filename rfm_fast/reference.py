@@ -383,6 +383,7 @@ def _used_rows(
         as_of = ts_all[keep].max() + DAY
     before_window = np.zeros(len(df), dtype=bool)
     if window is not None and as_of is not None:
+        as_of = pd.Timestamp(as_of)
         # as_of at the column's resolution: a column of dates counts whole days
         dates = not pd.api.types.is_datetime64_any_dtype(df[timestamp].dtype)
         end = as_of.floor("D") if dates else as_of

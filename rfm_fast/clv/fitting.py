@@ -84,8 +84,11 @@ def broadcast_inputs(values: Mapping[str, Any]) -> Inputs:
     """
     arrays = {}
     for name, value in values.items():
+        given = np.asarray(value)
         try:
-            arrays[name] = np.asarray(value, dtype=np.float64)
+            if given.dtype.kind not in "iuf":  # text is not parsed, True is not 1
+                raise TypeError
+            arrays[name] = given.astype(np.float64)
         except (TypeError, ValueError):
             raise RFMError(
                 f"{name} must be a number, a list or an array of numbers; got {value!r:.60}"

@@ -128,7 +128,7 @@ def predict(
     >>> predictions["customer_id"].equals(table["customer_id"])
     True
     """
-    if step is None:
+    if step is None and isinstance(horizon, int | float | np.integer | np.floating):
         step = horizon / 12
     # One pass of the predictions: p_alive and the expected purchases at every step's end
     # (and at the horizon, the last step's end unless rounding moved it).
@@ -150,6 +150,11 @@ def predict(
 
 def discount_steps(horizon: float, step: float, discount_rate: float) -> list[float]:
     """The ends of the discounting steps (checked options)."""
+    for name, value in (("horizon", horizon), ("step", step), ("discount_rate", discount_rate)):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            raise RFMError(f"{name} must be one number; got {value!r:.60}")
+        if not math.isfinite(value):
+            raise RFMError(f"{name} must be a finite number; got {value!r}")
     if not horizon > 0 or not step > 0:
         raise RFMError(f"horizon and step must be positive; got {horizon!r} and {step!r}")
     if discount_rate < 0:

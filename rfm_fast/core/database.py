@@ -142,7 +142,8 @@ class Database:
         twice (:func:`rfm_fast.migrate`) runs it twice: its result must not change in between.
     table : str, optional
         An input: the table whose rows are the orders (only the columns a run needs are read).
-        An output: the table to replace. ``schema.table`` names a table in a schema.
+        An output: the table to replace. ``schema.table`` names a table in a schema
+        (PostgreSQL; SQLite has none).
 
     Examples
     --------
@@ -178,6 +179,11 @@ class Database:
         for what, value in (("query", self.query), ("table", self.table)):
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise RFMError(f"the {what} of a database must be non-empty text; got {value!r}")
+        if self.table is not None and self.scheme == "sqlite" and len(_name_parts(self.table)) > 1:
+            raise RFMError(
+                f"table {self.table!r}: SQLite has no schemas; name the table alone, or write a "
+                'name with a dot in double quotes ("a.b")'
+            )
 
     def __repr__(self) -> str:
         what = f"table={self.table!r}" if self.table is not None else f"query={self.query!r}"
@@ -279,7 +285,8 @@ def _sqlite_path(uri: str) -> str:
         return rest[3:]
     if rest.startswith("//"):
         raise RFMError(
-            f"a SQLite URI is sqlite:PATH or sqlite:///PATH (a host has no meaning); got {uri}"
+            "a SQLite URI is sqlite:PATH or sqlite:///PATH (a host has no meaning); got "
+            f"{redacted(uri)}"
         )
     return rest
 

@@ -658,8 +658,13 @@ def scored_result(aggregated: Aggregated, options: ScoreOptions) -> RFMResult:
         warnings.warn(
             f"no usable rows: {counts.rows_read} read, {counts.null_customer} without customer, "
             f"{counts.null_timestamp} without timestamp, {counts.after_as_of} after as_of, "
-            f"{counts.return_rows} returns ({only_returns} customers with only returns); "
-            "the result is empty",
+            f"{counts.return_rows} returns ({only_returns} customers with only returns)"
+            + (
+                ""
+                if aggregated.window is None
+                else f", {aggregated.before_window} before the window"
+            )
+            + "; the result is empty",
             RFMWarning,
             stacklevel=3,
         )

@@ -416,8 +416,10 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
 
     def changes(self, result: RFMResult) -> pa.Table:
         """The customers whose segment in ``result`` differs from the last scoring (new
-        customers too, with a null ``segment_before``), sorted by customer: the customer column,
-        then ``segment_before, segment, as_of, R_before, F_before, M_before, R, F, M``."""
+        customers too, with a null ``segment_before``; customers the last scoring had and
+        ``result`` has not, as a window's without a purchase in it any more, with a null
+        ``segment`` and scores), sorted by customer: the customer column, then
+        ``segment_before, segment, as_of, R_before, F_before, M_before, R, F, M``."""
         customer = self._customer
         after = _segments_of(result, customer)
         before = self.scores
@@ -444,7 +446,8 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             return pc.if_else(pa.array(missing[changed]), pa.nulls(len(changed), type_), values)
 
         as_of = pa.array([result.stats.as_of], arrow.TimeAxis.of(self._time_type).type)
-        return pa.table(
+        names = [customer, *CHANGE_COLUMNS, "R", "F", "M"]
+        changes = pa.table(
             [
                 keys.take(picked),
                 earlier("segment").cast(pa.string()),
@@ -453,8 +456,32 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
                 *(earlier(name) for name in ("R", "F", "M")),
                 *(after.column(name).combine_chunks().take(picked) for name in ("R", "F", "M")),
             ],
-            names=[customer, *CHANGE_COLUMNS, "R", "F", "M"],
+            names=names,
         )
+        if before is None or not before.num_rows:
+            return changes
+        # customers scored before and not now (a window's: no purchase in it any more)
+        known = before.column(customer).combine_chunks().cast(keys.type)
+        if len(keys):
+            _, gone = _positions(keys, known)
+        else:
+            gone = np.ones(len(known), dtype=bool)
+        if not gone.any():
+            return changes
+        left = pa.array(np.flatnonzero(gone))
+        rows = pa.table(
+            [
+                known.take(left),
+                before.column("segment").combine_chunks().take(left).cast(pa.string()),
+                pa.nulls(len(left), pa.string()),
+                as_of.take(pa.array(np.zeros(len(left), dtype=np.int64))),
+                *(before.column(n).combine_chunks().take(left) for n in ("R", "F", "M")),
+                *(pa.nulls(len(left), after.schema.field(n).type) for n in ("R", "F", "M")),
+            ],
+            names=names,
+        )
+        both = pa.concat_tables([changes, rows.cast(changes.schema)])
+        return both.take(pc.sort_indices(both, sort_keys=[(customer, "ascending")]))
 
     # ------------------------------------------------------------------ describing
     @property

@@ -8,6 +8,7 @@ in batches; an output table is replaced inside one transaction; the password nev
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from collections.abc import Iterator
@@ -208,12 +209,18 @@ def test_an_output_with_other_columns_replaces_the_table(backend: Backend):
         assert cursor.fetch_arrow_table().to_pydict() == {"b": ["x"], "c": [1.5]}
 
 
+UNWRITABLE = {"sqlite": "sqlite_changes", "postgres": "no_such_schema.changes"}
+"""A table that cannot be made: under a name SQLite keeps for its own tables (SQLite has no
+schemas), or in a PostgreSQL schema that does not exist."""
+
+
 def test_a_failed_write_leaves_every_table_of_the_database_as_it_was(backend: Backend):
     scores = Database(backend.uri, table=backend.name("scores"))
     changes = Database(backend.uri, table=backend.name("changes"))
     replace_tables([(scores, pa.table({"a": [1, 2]})), (changes, pa.table({"a": [1]}))])
-    nowhere = Database(backend.uri, table="no_such_schema.changes")
-    with pytest.raises(rfm_fast.RFMError, match=r"cannot write table no_such_schema\.changes"):
+    bad = UNWRITABLE[backend.kind]
+    nowhere = Database(backend.uri, table=bad)
+    with pytest.raises(rfm_fast.RFMError, match=f"cannot write table {re.escape(bad)}"):
         replace_tables([(scores, pa.table({"a": [7, 8, 9]})), (nowhere, pa.table({"a": [1]}))])
     assert backend.rows("scores") == 2 and backend.rows("changes") == 1
 
@@ -259,7 +266,7 @@ def test_a_table_that_cannot_be_written_leaves_the_state_unchanged(
     done = state.update(lines.slice(600))
     outputs = {
         tmp_path / "scores.csv": done.result.table,
-        Database(backend.uri, table="no_such_schema.changes"): done.changes,
+        Database(backend.uri, table=UNWRITABLE[backend.kind]): done.changes,
     }
     with pytest.raises(rfm_fast.RFMError, match="cannot write table"):
         state.save(path, outputs=outputs)
@@ -307,6 +314,16 @@ def test_text_inputs():
         database_input("orders.csv", table="orders")
     with pytest.raises(rfm_fast.RFMError, match="a query or a table, not both"):
         Database("sqlite:x.db", query="SELECT 1", table="t")
+    with pytest.raises(rfm_fast.RFMError, match="SQLite has no schemas"):
+        Database("sqlite:x.db", table="main.scores")
+    assert Database("sqlite:x.db", table='"main.scores"').table == '"main.scores"'
+
+
+def test_a_sqlite_uri_with_a_host_is_refused_without_its_credentials():
+    with pytest.raises(rfm_fast.RFMError) as caught:
+        open_source(Database("sqlite://user:s3cret@host/x.db", table="orders"))
+    assert "a host has no meaning" in str(caught.value)
+    assert "s3cret" not in str(caught.value) and "user" not in str(caught.value)
 
 
 def _one_line_error(result, *fragments: str, secret: str | None = None) -> str:

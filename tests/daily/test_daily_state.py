@@ -132,8 +132,18 @@ def test_a_window_state_lets_old_rows_go():
     """Rows more than window + 1 days older than the latest are counted, not kept."""
     state = DailyState.init(HISTORY, **COLUMNS, bins=2, segments=_RULES, window=2)
     assert state.rows.table.num_rows == 4  # 2024-01-01 .. 04: all within 3 days of the 4th
-    state.update(orders([(1, 10, 10.0, 101)]))
+    scored_before = state.scores.column("customer").to_pylist()
+    assert scored_before == [3, 4]  # as_of is the 5th: the window holds the 3rd and the 4th
+    update = state.update(orders([(1, 10, 10.0, 101)]))
     assert state.rows.table.num_rows == 1  # only the 10th is within 3 days of it
+    # customers who left the window are changes too: no segment, no scores now
+    changes = update.changes.to_pylist()
+    assert [(c["customer"], c["segment"]) for c in changes] == [
+        (1, "Lapsed"),  # (the one customer scored: the lowest score of each)
+        (3, None),
+        (4, None),
+    ]
+    assert all(c["R"] is None and c["R_before"] is not None for c in changes[1:])
     assert state.rows.tally.let_go == 4
     result = state.score()
     assert result.stats.dropped["before_window"] == 4
