@@ -16,7 +16,7 @@ from rfm_fast.clv.lifetime_value import customer_lifetime_value
 from rfm_fast.errors import RFMError
 
 if TYPE_CHECKING:  # only in annotations: the models do not import each other
-    from rfm_fast.clv.bgnbd import BetaGeo
+    from rfm_fast.clv.purchase_model import PurchaseModel
 
 
 class GammaGamma:
@@ -162,7 +162,7 @@ class GammaGamma:
 
     def clv(
         self,
-        purchases: BetaGeo,
+        purchases: PurchaseModel,
         summary: Any = None,
         *,
         horizon: float,
@@ -173,8 +173,8 @@ class GammaGamma:
         T: ArrayLike | None = None,
         monetary: ArrayLike | None = None,
     ) -> float | np.ndarray:
-        """Lifetime value of a customer with this spend model and the fitted BG/NBD
-        ``purchases``.
+        """Lifetime value of a customer with this spend model and the fitted purchase
+        model ``purchases``.
 
         Parameters
         ----------

@@ -1,0 +1,248 @@
+"""BG/BB (Fader, Hardie & Shang 2010), the discrete-time model of repeat transactions:
+:class:`BetaGeoBetaBinom`, with p_alive and the expected transactions of each customer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import ArrayLike
+
+from rfm_fast._kernels import btyd
+from rfm_fast.clv.fitting import Collapsed, Inputs, collapse, off_one
+from rfm_fast.clv.purchase_model import PurchaseModel
+from rfm_fast.errors import RFMError
+
+
+class BetaGeoBetaBinom(PurchaseModel):
+    """The BG/BB model (Fader, Hardie & Shang 2010): at each of ``T`` discrete opportunities
+    (years of a donor, issues of a magazine) an alive customer transacts with a probability
+    that is beta(alpha, beta) across customers, and becomes inactive at the start of each
+    opportunity with a probability that is beta(gamma, delta) across customers.
+
+    The summary has ``frequency`` (opportunities with a repeat transaction), ``recency`` (the
+    last of them, 0 without one) and ``T`` (the number of opportunities), all whole numbers,
+    and optionally ``weights`` (customers per row): the donations data of the paper is one row
+    per pattern. Horizons are numbers of opportunities.
+
+    Examples
+    --------
+    >>> from rfm_fast import clv
+    >>> summary = {"frequency": [0, 1, 6, 3, 2], "recency": [0, 1, 6, 4, 6], "T": 6,
+    ...            "weights": [3464, 1091, 1203, 100, 200]}
+    >>> model = clv.BetaGeoBetaBinom().fit(summary)
+    >>> model.customers
+    6058
+    >>> round(model.p_alive(frequency=3, recency=4, T=6), 3)
+    0.259
+    """
+
+    NAMES = ("alpha", "beta", "gamma", "delta")
+    LABEL = "BG/BB"
+
+    @classmethod
+    def _checked(cls, inputs: Inputs) -> Inputs:
+        x, t_x, n = inputs.columns[:3]
+        bad = ~(np.isfinite(x) & np.isfinite(t_x) & np.isfinite(n))
+        bad |= (x != np.floor(x)) | (t_x != np.floor(t_x)) | (n != np.floor(n))
+        bad |= (x < 0) | (t_x < x) | (t_x > n) | ((x == 0) & (t_x != 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise RFMError(
+                f"invalid summary row {i}: frequency={x[i]}, recency={t_x[i]}, T={n[i]}; BG/BB "
+                "expects whole numbers with frequency <= recency <= T (the opportunities), "
+                "and recency 0 when frequency is 0"
+            )
+        return inputs
+
+    def _likelihood(self, profiles: Collapsed) -> Callable[[np.ndarray, np.ndarray], float]:
+        x, t_x, n = (profiles.column(k) for k in range(3))
+        weight = profiles.weight
+
+        def loglik(params: np.ndarray, grad: np.ndarray) -> float:
+            alpha, beta, gamma, delta = params
+            return btyd.bgbb_loglik(x, t_x, n, weight, alpha, beta, gamma, delta, grad)
+
+        return loglik
+
+    def _log_terms(
+        self, x: np.ndarray, t_x: np.ndarray, n: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per customer, the log-likelihood and its 'alive through n' term, both without the
+        beta functions of the parameters (collapsed: the sum once per distinct customer)."""
+        profiles = collapse(x, t_x, n)
+        m = profiles.weight.shape[0]
+        likelihood, alive = np.empty(m), np.empty(m)
+        columns = (profiles.column(k) for k in range(3))
+        btyd.bgbb_log_terms(*columns, *self._require_fit(), likelihood, alive)
+        return likelihood[profiles.profile_of], alive[profiles.profile_of]
+
+    def _p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        # eq. 11: alive in period n + 1
+        _, _, gamma, delta = self._require_fit()
+        likelihood, alive = self._log_terms(x, t_x, T)
+        return np.exp(alive - likelihood + np.log((delta + T) / (gamma + delta + T)))
+
+    def _expected(
+        self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, times: list[float | np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        # eq. 13, in logs: B(alpha+x+1, beta+n-x) Gamma(gamma) R(n) / (gamma - 1) / L times
+        # 1 - R(n + t) / R(n), where R(m) = Gamma(1+delta+m) / Gamma(gamma+delta+m).
+        from scipy.special import betaln, gammaln
+
+        alpha, beta, gamma, delta = self._require_fit()
+        likelihood, alive = self._log_terms(x, t_x, T)
+        p_alive = np.exp(alive - likelihood + np.log((delta + T) / (gamma + delta + T)))
+        gamma = off_one(gamma)
+
+        def log_r(m: np.ndarray) -> np.ndarray:
+            return gammaln(1 + delta + m) - gammaln(gamma + delta + m)
+
+        head = np.exp(betaln(alpha + x + 1, beta + T - x) + gammaln(gamma) + log_r(T) - likelihood)
+        results = [head * -np.expm1(log_r(T + t) - log_r(T)) / (gamma - 1) for t in times]
+        return p_alive, results
+
+    def expected_purchases_new(self, t: ArrayLike) -> float | np.ndarray:
+        """Expected transactions of a new customer in the next ``t`` opportunities (Fader,
+        Hardie & Shang 2010, eq. 8).
+
+        Parameters
+        ----------
+        t : number, list or array
+            Numbers of opportunities.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            A float for a scalar ``t``, else an array of its shape.
+
+        Examples
+        --------
+        >>> from rfm_fast import clv
+        >>> model = clv.BetaGeoBetaBinom.from_params(alpha=1.204, beta=0.750, gamma=0.657,
+        ...                                          delta=2.783)
+        >>> model.expected_purchases_new([0, 1, 6]).round(3)
+        array([0.   , 0.496, 2.216])
+        """
+        from scipy.special import gammaln
+
+        alpha, beta, gamma, delta = self._require_fit()
+        inputs = self._new_customer_times(t)
+        (t,) = inputs.columns
+        gamma = off_one(gamma)
+        ratio = (
+            gammaln(gamma + delta) + gammaln(1 + delta + t)
+            - gammaln(gamma + delta + t) - gammaln(1 + delta)
+        )  # fmt: skip
+        return inputs.shaped(alpha / (alpha + beta) * delta / (gamma - 1) * -np.expm1(ratio))
+
+    def probability_of_purchases(self, x: ArrayLike, t: ArrayLike) -> float | np.ndarray:
+        """P(X(t) = x): the probability that a new customer makes ``x`` transactions in the
+        next ``t`` opportunities (Fader, Hardie & Shang 2010, eq. 7).
+
+        Parameters
+        ----------
+        x : int, list or array
+            Numbers of transactions (whole, at least 0).
+        t : int, list or array
+            Numbers of opportunities (whole, at least 0); broadcast with ``x``.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            A float when ``x`` and ``t`` are scalars, else an array of their broadcast shape.
+
+        Examples
+        --------
+        >>> from rfm_fast import clv
+        >>> model = clv.BetaGeoBetaBinom.from_params(alpha=1.204, beta=0.750, gamma=0.657,
+        ...                                          delta=2.783)
+        >>> model.probability_of_purchases([0, 1, 6], 6).round(4)
+        array([0.3116, 0.1386, 0.1201])
+        """
+        from scipy.special import betaln, gammaln
+
+        alpha, beta, gamma, delta = self._require_fit()
+        inputs = self._counts_and_times(x, t)
+        x, n = inputs.columns
+        if (n != np.floor(n)).any():
+            raise RFMError(
+                f"t must be a whole number of opportunities; got {float(n[n != np.floor(n)][0]):g}"
+            )
+
+        def log_choose(m: np.ndarray, k: np.ndarray) -> np.ndarray:
+            return gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)
+
+        base = -betaln(alpha, beta) - betaln(gamma, delta)
+        possible = x <= n
+        xs, ns = np.where(possible, x, 0), np.where(possible, n, 0)
+        result = np.exp(
+            log_choose(ns, xs) + betaln(alpha + xs, beta + ns - xs) + betaln(gamma, delta + ns)
+            + base
+        )  # fmt: skip
+        # inactive from opportunity i + 1 on, with x transactions in the first i
+        for i in range(int(ns.max(initial=0))):
+            terms = (xs <= i) & (i < ns)
+            if not terms.any():
+                continue
+            xi = xs[terms]
+            result[terms] += np.exp(
+                log_choose(i, xi) + betaln(alpha + xi, beta + i - xi)
+                + betaln(gamma + 1, delta + i) + base
+            )  # fmt: skip
+        return inputs.shaped(np.where(possible, result, 0.0))
+
+    def simulate(
+        self,
+        customers: int,
+        *,
+        T: float | np.ndarray,
+        resolution: float | None = None,
+        seed: int | None = None,
+    ) -> pa.Table:
+        """A summary drawn from the model with its parameters (for tests, benchmarks and
+        checks).
+
+        Each customer gets a transaction probability from beta(alpha, beta) and a dropout
+        probability from beta(gamma, delta); at each of ``T`` opportunities, an alive customer
+        first drops out with the dropout probability, then, if still alive, transacts with
+        the transaction probability.
+
+        Parameters
+        ----------
+        customers : int
+            How many customers.
+        T : int or array
+            The opportunities of each customer (whole numbers).
+        resolution : None
+            Not used (the opportunities are whole numbers); for the signature of the models.
+        seed : int, optional
+            Seed of the random numbers.
+
+        Returns
+        -------
+        pyarrow.Table
+            ``frequency``, ``recency`` and ``T``.
+
+        Examples
+        --------
+        >>> from rfm_fast import clv
+        >>> model = clv.BetaGeoBetaBinom.from_params(alpha=1.2, beta=0.75, gamma=0.66, delta=2.8)
+        >>> model.simulate(4, T=6, seed=2).column_names
+        ['frequency', 'recency', 'T']
+        """
+        alpha, beta, gamma, delta = self._require_fit()
+        rng = np.random.default_rng(seed)
+        n = np.broadcast_to(np.asarray(T, dtype=np.int64), (customers,)).copy()
+        buy = rng.beta(alpha, beta, customers)
+        dropout = rng.beta(gamma, delta, customers)
+        # alive in opportunities 1 .. lifetime (geometric: the first opportunity it drops at)
+        lifetime = rng.geometric(np.clip(dropout, 1e-12, 1.0)) - 1
+        x = np.zeros(customers, dtype=np.int64)
+        t_x = np.zeros(customers, dtype=np.int64)
+        for period in range(1, int(n.max(initial=0)) + 1):
+            bought = (period <= np.minimum(lifetime, n)) & (rng.random(customers) < buy)
+            x += bought
+            t_x[bought] = period
+        return pa.table({"frequency": x, "recency": t_x, "T": n})
