@@ -35,7 +35,7 @@ class BetaGeoBetaBinom(PurchaseModel):
     >>> model.customers
     6058
     >>> round(model.p_alive(frequency=3, recency=4, T=6), 3)
-    0.259
+    0.455
     """
 
     NAMES = ("alpha", "beta", "gamma", "delta")
@@ -123,7 +123,7 @@ class BetaGeoBetaBinom(PurchaseModel):
         >>> model = clv.BetaGeoBetaBinom.from_params(alpha=1.204, beta=0.750, gamma=0.657,
         ...                                          delta=2.783)
         >>> model.expected_purchases_new([0, 1, 6]).round(3)
-        array([0.   , 0.496, 2.216])
+        array([0.   , 0.498, 2.22 ])
         """
         from scipy.special import gammaln
 
@@ -159,7 +159,7 @@ class BetaGeoBetaBinom(PurchaseModel):
         >>> model = clv.BetaGeoBetaBinom.from_params(alpha=1.204, beta=0.750, gamma=0.657,
         ...                                          delta=2.783)
         >>> model.probability_of_purchases([0, 1, 6], 6).round(4)
-        array([0.3116, 0.1386, 0.1201])
+        array([0.3112, 0.1701, 0.1128])
         """
         from scipy.special import betaln, gammaln
 
