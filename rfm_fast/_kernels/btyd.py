@@ -235,6 +235,68 @@ def pareto_nbd_integral(p, q, alpha, beta, t0, t1):
     return total, j_la, j_lb, j_ia, j_ib
 
 
+SERIES_TERMS = 60
+"""At most this many terms of the Pareto/NBD series before the panels take over."""
+SERIES_REACH = 0.5
+"""The series is tried where (larger shift - smaller shift) / (larger shift + t_x) <= this."""
+
+
+@jit_inline
+def pareto_nbd_series(p, q, big, small, t0, t1):
+    """The five integrals of :func:`pareto_nbd_integral` with ``big`` >= ``small`` the shifts
+    (``p`` the exponent of ``big + tau``, ``q`` that of ``small + tau``), by the series of
+    Fader & Hardie's hypergeometric form, term by term, and a flag: False where it did not
+    converge in :data:`SERIES_TERMS` terms.
+
+    With z = (big - small) / (big + tau) < 1, (small + tau)^-q = (big + tau)^-q (1 - z)^-q =
+    sum over k of (q)_k / k! z^k (big + tau)^-q, and each term integrates in closed form:
+    (big + t0)^-(m+k) (1 - rho^(m+k)) / (m + k), m = p + q - 1, rho = (big + t0) / (big + t1).
+    Every term is positive (1 - rho^(m+k) by a recurrence without cancellation), so there is
+    no difference of two hypergeometric functions. The derivatives in the exponents are the
+    series differentiated term by term (d/dq of (q)_k / k! is (q)_k / k! times the sum of
+    1 / (q + j) for j < k).
+    """
+    ua = big + t0
+    z0 = (big - small) / ua
+    m = p + q - 1.0
+    span = math.log1p((t1 - t0) / ua)  # -log(rho)
+    rho = math.exp(-span)
+    one_minus_rho = (t1 - t0) / (big + t1)
+    e = -math.expm1(-m * span)  # 1 - rho^m
+    s0 = s_ia = s_ib = s_log = s_h = 0.0
+    c = c1 = zk = 1.0
+    h = 0.0
+    converged = False
+    for k in range(SERIES_TERMS):
+        n = m + k
+        e_next = one_minus_rho + rho * e  # 1 - rho^(n + 1)
+        base = c * zk
+        term = base * e / n
+        s0 += term
+        s_ia += base * e_next / (n + 1.0)
+        s_ib += c1 * zk * e_next / (n + 1.0)
+        s_log += base / n * (e / n - (1.0 - e) * span)
+        s_h += term * h
+        ratio1 = z0 * (q + 1.0 + k) / (k + 1.0)
+        if ratio1 < 0.5 and c1 * zk * (1.0 + h) <= 1e-17 * s0 * n:
+            converged = True
+            break
+        h += 1.0 / (q + k)
+        c *= (q + k) / (k + 1.0)
+        c1 *= (q + 1.0 + k) / (k + 1.0)
+        zk *= z0
+        e = e_next
+        if zk == 0.0:
+            converged = True
+            break
+    # back to the scale of pareto_nbd_integral: divided by the integrand at t0
+    scale = ua * math.exp(q * math.log1p(-z0))
+    total = scale * s0
+    j_lbig = scale * s_log
+    j_lsmall = j_lbig - scale * s_h - math.log1p(-z0) * total
+    return total, j_lbig, j_lsmall, scale * s_ia / ua, scale * s_ib / ua, converged
+
+
 @jit_inline
 def pareto_nbd_profile(x, tx, T, r, alpha, s, beta):
     """Pareto/NBD log-likelihood of one customer without the terms of the parameters alone
@@ -254,7 +316,17 @@ def pareto_nbd_profile(x, tx, T, r, alpha, s, beta):
     d_beta = -s / (beta + T)
     if tx >= T:
         return alive, 1.0, d_r, d_alpha, d_s, d_beta
-    total, j_la, j_lb, j_ia, j_ib = pareto_nbd_integral(rx, s + 1.0, alpha, beta, tx, T)
+    converged = False
+    if alpha >= beta and (alpha - beta) <= SERIES_REACH * (alpha + tx):
+        total, j_la, j_lb, j_ia, j_ib, converged = pareto_nbd_series(
+            rx, s + 1.0, alpha, beta, tx, T
+        )
+    elif beta > alpha and (beta - alpha) <= SERIES_REACH * (beta + tx):
+        total, j_lb, j_la, j_ib, j_ia, converged = pareto_nbd_series(
+            s + 1.0, rx, beta, alpha, tx, T
+        )
+    if not converged:
+        total, j_la, j_lb, j_ia, j_ib = pareto_nbd_integral(rx, s + 1.0, alpha, beta, tx, T)
     log_atx, log_btx = math.log(alpha + tx), math.log(beta + tx)
     dead = math.log(s) - rx * log_atx - (s + 1.0) * log_btx + math.log(total)
     if dead > alive:

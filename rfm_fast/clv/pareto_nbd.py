@@ -25,9 +25,13 @@ class ParetoNBD(PurchaseModel):
 
     The likelihood (Fader & Hardie 2005, "A note on deriving the Pareto/NBD model") is
     written in its integral form: alive at ``T``, or dropped out at some time between the last
-    purchase and ``T``. The integral is computed by Gauss-Legendre panels on a ratio of powers
-    that never exceeds 1, in place of the Gaussian hypergeometric function, which overflows or
-    converges slowly for large parameters; its gradient is the integral of the derivatives.
+    purchase and ``T``. Where alpha and beta are within a factor of about 2 of each other
+    (after adding t_x), the integral is the series behind the note's Gaussian hypergeometric
+    terms, summed term by term with positive terms only (no difference of two
+    hypergeometric functions); elsewhere, or where the series would need more than 60 terms,
+    Gauss-Legendre panels integrate a ratio of powers that never exceeds 1. Neither overflows
+    for any parameters. The gradient is analytic: the series differentiated term by term, or
+    the integrals of the derivatives.
 
     Examples
     --------
