@@ -267,25 +267,29 @@ def pareto_nbd_series(p, q, big, small, t0, t1):
     c = c1 = zk = 1.0
     h = 0.0
     converged = False
+    inv_n = 1.0 / m
     for k in range(SERIES_TERMS):
-        n = m + k
-        e_next = one_minus_rho + rho * e  # 1 - rho^(n + 1)
+        inv_next = 1.0 / (m + k + 1.0)
+        e_next = one_minus_rho + rho * e  # 1 - rho^(m + k + 1)
         base = c * zk
-        term = base * e / n
+        term = base * e * inv_n
         s0 += term
-        s_ia += base * e_next / (n + 1.0)
-        s_ib += c1 * zk * e_next / (n + 1.0)
-        s_log += base / n * (e / n - (1.0 - e) * span)
+        s_ia += base * e_next * inv_next
+        base1 = c1 * zk
+        s_ib += base1 * e_next * inv_next
+        s_log += base * inv_n * (e * inv_n - (1.0 - e) * span)
         s_h += term * h
-        ratio1 = z0 * (q + 1.0 + k) / (k + 1.0)
-        if ratio1 < 0.5 and c1 * zk * (1.0 + h) <= 1e-17 * s0 * n:
+        inv_k = 1.0 / (k + 1.0)
+        # past the largest term (ratio below 1/2), and the next terms negligible
+        if z0 * (q + 1.0 + k) * inv_k < 0.5 and base1 * (1.0 + h) * inv_n <= 1e-17 * s0:
             converged = True
             break
         h += 1.0 / (q + k)
-        c *= (q + k) / (k + 1.0)
-        c1 *= (q + 1.0 + k) / (k + 1.0)
+        c *= (q + k) * inv_k
+        c1 *= (q + 1.0 + k) * inv_k
         zk *= z0
         e = e_next
+        inv_n = inv_next
         if zk == 0.0:
             converged = True
             break
@@ -298,17 +302,17 @@ def pareto_nbd_series(p, q, big, small, t0, t1):
 
 
 @jit_inline
-def pareto_nbd_profile(x, tx, T, r, alpha, s, beta):
+def pareto_nbd_profile(x, tx, T, r, alpha, s, beta, log_aT, log_bT, log_atx, log_btx):
     """Pareto/NBD log-likelihood of one customer without the terms of the parameters alone
     (Fader & Hardie 2005, "A note on deriving the Pareto/NBD model", eq. 11 in its integral
     form), the share of the 'alive' term in it (p_alive), and its gradient in (r, alpha, s,
     beta).
 
     L = (alpha+T)^-(r+x) (beta+T)^-s + s * integral over [t_x, T] of (alpha+tau)^-(r+x)
-    (beta+tau)^-(s+1): alive at T, or died at some tau after the last purchase.
+    (beta+tau)^-(s+1): alive at T, or died at some tau after the last purchase. The logs of
+    alpha + T, beta + T, alpha + t_x and beta + t_x come computed (once per distinct value).
     """
     rx = r + x
-    log_aT, log_bT = math.log(alpha + T), math.log(beta + T)
     alive = -rx * log_aT - s * log_bT
     d_r = -log_aT
     d_alpha = -rx / (alpha + T)
@@ -327,7 +331,6 @@ def pareto_nbd_profile(x, tx, T, r, alpha, s, beta):
         )
     if not converged:
         total, j_la, j_lb, j_ia, j_ib = pareto_nbd_integral(rx, s + 1.0, alpha, beta, tx, T)
-    log_atx, log_btx = math.log(alpha + tx), math.log(beta + tx)
     dead = math.log(s) - rx * log_atx - (s + 1.0) * log_btx + math.log(total)
     if dead > alive:
         e = math.exp(alive - dead)
@@ -345,24 +348,48 @@ def pareto_nbd_profile(x, tx, T, r, alpha, s, beta):
     return mix, share, d_r, d_alpha, d_s, d_beta
 
 
+@jit
+def shifted_logs(values, shift, out):
+    """``out[j] = log(shift + values[j])``."""
+    for j in range(values.shape[0]):
+        out[j] = math.log(shift + values[j])
+
+
 @jit_parallel
-def pareto_nbd_loglik(x, tx, T, weight, r, alpha, s, beta, grad):
+def pareto_nbd_loglik(
+    x_at, tx_at, T_at, weight, x_values, tx_values, T_values, r, alpha, s, beta, grad
+):
     """Weighted Pareto/NBD log-likelihood of profiles (x repeat purchases, the last at t_x,
-    observed for T), and its gradient in (r, alpha, s, beta)."""
-    n = x.shape[0]
+    observed for T; as for :func:`bgnbd_loglik`, indices into the distinct values of each),
+    and its gradient in (r, alpha, s, beta)."""
+    nx = x_values.shape[0]
+    lg_x = np.empty(nx)  # lgamma(r + x)
+    psi_x = np.empty(nx)  # digamma(r + x)
+    for j in range(nx):
+        lg_x[j] = math.lgamma(r + x_values[j])
+        psi_x[j] = digamma(r + x_values[j])
+    log_aT, log_bT = np.empty(T_values.shape[0]), np.empty(T_values.shape[0])
+    shifted_logs(T_values, alpha, log_aT)
+    shifted_logs(T_values, beta, log_bT)
+    log_atx, log_btx = np.empty(tx_values.shape[0]), np.empty(tx_values.shape[0])
+    shifted_logs(tx_values, alpha, log_atx)
+    shifted_logs(tx_values, beta, log_btx)
+    n = x_at.shape[0]
     blocks = (n + BLOCK - 1) // BLOCK
     partial = np.zeros((blocks, 5))
     base = -math.lgamma(r) + r * math.log(alpha) + s * math.log(beta)
-    psi_r = digamma(r)
+    d_r0 = -digamma(r) + math.log(alpha)
     for k in numba.prange(blocks):
         ll = g_r = g_alpha = g_s = g_beta = 0.0
         for i in range(k * BLOCK, min(n, (k + 1) * BLOCK)):
-            xv, w = x[i], weight[i]
+            j, jt, jT = x_at[i], tx_at[i], T_at[i]
+            w = weight[i]
             mix, _, d_r, d_alpha, d_s, d_beta = pareto_nbd_profile(
-                xv, tx[i], T[i], r, alpha, s, beta
-            )
-            ll += w * (base + math.lgamma(r + xv) + mix)
-            g_r += w * (digamma(r + xv) - psi_r + math.log(alpha) + d_r)
+                x_values[j], tx_values[jt], T_values[jT], r, alpha, s, beta,
+                log_aT[jT], log_bT[jT], log_atx[jt], log_btx[jt],
+            )  # fmt: skip
+            ll += w * (base + lg_x[j] + mix)
+            g_r += w * (psi_x[j] + d_r0 + d_r)
             g_alpha += w * (r / alpha + d_alpha)
             g_s += w * (math.log(beta) + d_s)
             g_beta += w * (s / beta + d_beta)
@@ -379,7 +406,10 @@ def pareto_nbd_p_alive(x, tx, T, r, alpha, s, beta, out):
     """P(alive at T) of each Pareto/NBD customer: the share of the 'alive' term of the
     likelihood."""
     for i in numba.prange(x.shape[0]):
-        out[i] = pareto_nbd_profile(x[i], tx[i], T[i], r, alpha, s, beta)[1]
+        out[i] = pareto_nbd_profile(
+            x[i], tx[i], T[i], r, alpha, s, beta, math.log(alpha + T[i]),
+            math.log(beta + T[i]), math.log(alpha + tx[i]), math.log(beta + tx[i]),
+        )[1]  # fmt: skip
 
 
 @jit_inline

@@ -49,12 +49,15 @@ class ParetoNBD(PurchaseModel):
     TIME_SCALED = ("alpha", "beta")
 
     def _likelihood(self, profiles: Collapsed) -> Callable[[np.ndarray, np.ndarray], float]:
-        x, t_x, T = (profiles.column(k) for k in range(3))
         weight = profiles.weight
+        (x_at, tx_at, T_at), (x_values, tx_values, T_values) = profiles.at, profiles.values
 
         def loglik(params: np.ndarray, grad: np.ndarray) -> float:
             r, alpha, s, beta = params
-            return btyd.pareto_nbd_loglik(x, t_x, T, weight, r, alpha, s, beta, grad)
+            return btyd.pareto_nbd_loglik(
+                x_at, tx_at, T_at, weight, x_values, tx_values, T_values, r, alpha, s, beta,
+                grad,
+            )  # fmt: skip
 
         return loglik
 

@@ -119,9 +119,8 @@ def test_pareto_nbd_likelihood_across_the_parameter_range():
         x = float(rng.choice([0, 1, 3, 10, 100, 1000]))
         t_x = 0.0 if x == 0 else T * rng.uniform() ** (1 / x)
         grad = np.zeros(4)
-        got = btyd.pareto_nbd_loglik(
-            np.array([x]), np.array([t_x]), np.array([T]), np.ones(1), r, alpha, s, beta, grad
-        )
+        at, values = [np.zeros(1, dtype=np.int64)] * 3, [np.array([v]) for v in (x, t_x, T)]
+        got = btyd.pareto_nbd_loglik(*at, np.ones(1), *values, r, alpha, s, beta, grad)
         want = pareto_reference(x, t_x, T, r, alpha, s, beta)
         assert got == pytest.approx(want, rel=1e-10, abs=1e-10), (x, t_x, T, r, alpha, s, beta)
         assert np.isfinite(grad).all()
@@ -184,8 +183,11 @@ def test_pareto_nbd_gradient_matches_finite_differences(r, alpha, s, beta, seed)
     t_x = np.where(x > 0, T * rng.uniform(0, 1, 30), 0.0)
     weight = rng.integers(1, 5, 30).astype(float)
 
+    profiles = collapse(x, t_x, T, weights=weight)
+    args = (*profiles.at, profiles.weight, *profiles.values)
+
     def loglik(p: np.ndarray, grad: np.ndarray) -> float:
-        return btyd.pareto_nbd_loglik(x, t_x, T, weight, *p, grad)
+        return btyd.pareto_nbd_loglik(*args, *p, grad)
 
     _check_gradient(loglik, np.array([r, alpha, s, beta]), 4, relative_step=1e-4)
 
