@@ -126,6 +126,21 @@ def test_pareto_nbd_likelihood_across_the_parameter_range():
         assert np.isfinite(grad).all()
 
 
+def test_pareto_nbd_p_alive_against_the_hypergeometric_form():
+    """p_alive is the 'alive' term over the likelihood (Fader & Hardie 2005, the note, eq. 18),
+    here with the likelihood at 40 digits."""
+    mpmath.mp.dps = 40
+    model = clv.ParetoNBD.from_params(**PUBLISHED[clv.ParetoNBD])
+    r, alpha, s, beta = model.params.values()
+    for x, t_x, T in [(0, 0.0, 38.9), (2, 30.43, 38.86), (2, 5.0, 38.86), (40, 10.0, 300.0)]:
+        log_alive = (
+            math.lgamma(r + x) - math.lgamma(r) + r * math.log(alpha) + s * math.log(beta)
+            - (r + x) * math.log(alpha + T) - s * math.log(beta + T)
+        )  # fmt: skip
+        want = math.exp(log_alive - pareto_reference(x, t_x, T, r, alpha, s, beta))
+        assert model.p_alive(frequency=x, recency=t_x, T=T) == pytest.approx(want, rel=1e-9)
+
+
 def bgbb_reference(x, t_x, n, alpha, beta, gamma, delta) -> float:
     """The log-likelihood of Fader, Hardie & Shang (2010), eq. 5, term by term."""
 
@@ -293,6 +308,9 @@ def test_every_model_follows_the_conventions(model, cdnow, donations):
         purchases.expected_purchases(12, summary) * spend.expected_spend(summary),
         rtol=1e-9,
     )
+    if model is not clv.BetaGeoBetaBinom:
+        evaluation = clv.evaluate_holdout(purchases, cdnow)
+        assert 0.8 < evaluation.totals["predicted"] / evaluation.totals["actual"] < 0.95
     text = repr(purchases)
     assert text.startswith(f"{model.__name__}(") and len(text) < 160 and "\n" not in text
     assert repr(model()) == f"{model.__name__}(not fitted)"
