@@ -49,9 +49,18 @@ from rfm_fast.clv.valuation import (
     with_p_alive,
 )
 
+PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
+    "bgnbd": BetaGeo,
+    "mbgnbd": ModifiedBetaGeo,
+    "pareto-nbd": ParetoNBD,
+}
+"""The purchase models of order histories by name (``rfm clv --model``); BG/BB, for discrete
+opportunities, fits summaries of its own."""
+
 __all__ = [
     "GRADIENT_TOLERANCE",
     "LOG_BOUND",
+    "PURCHASE_MODELS",
     "UNITS",
     "WARM_START_CUSTOMERS",
     "BetaGeo",
