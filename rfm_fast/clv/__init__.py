@@ -32,7 +32,7 @@ are in docs/clv.md.
 
 from __future__ import annotations
 
-from rfm_fast.clv.bgbb import BetaGeoBetaBinom
+from rfm_fast.clv.bgbb import BetaGeoBetaBinom, discrete_summary
 from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo, ModifiedBetaGeo
 from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
 from rfm_fast.clv.gamma_gamma import GammaGamma
@@ -74,6 +74,7 @@ __all__ = [
     "analyze",
     "calibration_holdout",
     "customer_lifetime_value",
+    "discrete_summary",
     "evaluate_holdout",
     "predict",
     "simulate",

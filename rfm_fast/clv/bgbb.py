@@ -1,12 +1,15 @@
 """BG/BB (Fader, Hardie & Shang 2010), the discrete-time model of repeat transactions:
-:class:`BetaGeoBetaBinom`, with p_alive and the expected transactions of each customer."""
+:class:`BetaGeoBetaBinom`, with p_alive and the expected transactions of each customer, and
+:func:`discrete_summary`, its summary from per-period data."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import ArrayLike
 
 from rfm_fast._kernels import btyd
@@ -246,3 +249,85 @@ class BetaGeoBetaBinom(PurchaseModel):
             x += bought
             t_x[bought] = period
         return pa.table({"frequency": x, "recency": t_x, "T": n})
+
+
+def discrete_summary(
+    data: Any, *, customer: str, period: str, end: int | None = None, patterns: bool = False
+) -> pa.Table:
+    """The BG/BB summary of per-period data: one row per customer (or per pattern).
+
+    Each customer's first period with a transaction is its period 0 (the first transaction,
+    as the first purchase of the continuous-time summary); the opportunities are the periods
+    after it, up to ``end``.
+
+    Parameters
+    ----------
+    data : table
+        One row per transaction (several in a period count once): an Arrow table, a pandas
+        frame or a mapping of columns.
+    customer : str
+        The customer column.
+    period : str
+        The period of each transaction, a whole number (such as a year, or weeks since a
+        start).
+    end : int, optional
+        The last period observed; later rows are left out. Default: the latest period.
+    patterns : bool, default False
+        Return one row per distinct (frequency, recency, T) with a ``weights`` column (the
+        customers sharing it, as in the donations data), sorted, instead of one per customer.
+
+    Returns
+    -------
+    pyarrow.Table
+        The customer column (sorted by it; without it with ``patterns``), ``frequency`` (the
+        later periods with a transaction), ``recency`` (the last of them, counted from period
+        0; 0 without one) and ``T`` (the opportunities: ``end`` minus period 0).
+
+    Examples
+    --------
+    >>> from rfm_fast import clv
+    >>> donations = {"donor": [1, 1, 1, 2, 3, 3], "year": [1995, 1997, 1997, 1995, 1995, 1996]}
+    >>> clv.discrete_summary(donations, customer="donor", period="year", end=2001).to_pylist()[0]
+    {'donor': 1, 'frequency': 1, 'recency': 2, 'T': 6}
+    >>> clv.discrete_summary(donations, customer="donor", period="year", end=2001,
+    ...                      patterns=True).to_pydict()
+    {'frequency': [0, 1, 1], 'recency': [0, 1, 2], 'T': [6, 6, 6], 'weights': [1, 1, 1]}
+    """
+    table = pa.table(data) if not isinstance(data, pa.Table) else data
+    for name in (customer, period):
+        if name not in table.column_names:
+            raise RFMError(
+                f"no column {name!r} in the data; it has: {', '.join(table.column_names)}"
+            )
+    periods = table[period]
+    if not pa.types.is_integer(periods.type):
+        raise RFMError(
+            f"the period column {period!r} must hold whole numbers (a year, a week number); "
+            f"it holds {periods.type}"
+        )
+    table = table.select([customer, period]).filter(pc.is_valid(table[customer]))
+    table = table.filter(pc.is_valid(table[period]))
+    if end is None:
+        end = pc.max(table[period]).as_py()
+    else:
+        table = table.filter(pc.less_equal(table[period], end))
+    grouped = table.group_by(customer).aggregate(
+        [(period, "min"), (period, "max"), (period, "count_distinct")]
+    )
+    grouped = grouped.sort_by(customer)
+    first = grouped[f"{period}_min"]
+    summary = pa.table(
+        {
+            customer: grouped[customer],
+            "frequency": pc.subtract(grouped[f"{period}_count_distinct"], 1),
+            "recency": pc.subtract(grouped[f"{period}_max"], first),
+            "T": pc.subtract(pa.scalar(end, first.type), first),
+        }
+    )
+    if not patterns:
+        return summary
+    counted = summary.group_by(["frequency", "recency", "T"]).aggregate([(customer, "count")])
+    counted = counted.rename_columns(["frequency", "recency", "T", "weights"])
+    return counted.sort_by(
+        [("T", "ascending"), ("frequency", "ascending"), ("recency", "ascending")]
+    )

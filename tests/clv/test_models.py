@@ -278,6 +278,35 @@ def test_bgbb_predictions(donations):
         model.p_alive(frequency=3, recency=2, T=6)
 
 
+def test_discrete_summary_rebuilds_the_donations_patterns(donations):
+    """Per-year donations drawn to match each pattern of the paper's table (1995 the first
+    year, then the repeat years up to the last), summarized back into the same table."""
+    rng = np.random.default_rng(4)
+    donors, years = [], []
+    donor = 0
+    for x, t_x, n, w in donations[["frequency", "recency", "T", "weights"]].itertuples(index=False):
+        for _ in range(w):
+            chosen = [0] + ([t_x] if x else [])
+            chosen += list(rng.choice(np.arange(1, t_x), x - 1, replace=False)) if x > 1 else []
+            chosen += [t_x] if x else []  # a second row in a year counts once
+            donors += [donor] * len(chosen)
+            years += [1995 + int(c) for c in chosen]
+            donor += 1
+    shuffled = rng.permutation(len(donors))
+    data = pa.table({"donor": np.array(donors)[shuffled], "year": np.array(years)[shuffled]})
+    per_donor = clv.discrete_summary(data, customer="donor", period="year", end=2001)
+    assert per_donor.num_rows == 11104 and per_donor["donor"].to_pylist() == list(range(11104))
+    table = clv.discrete_summary(data, customer="donor", period="year", end=2001, patterns=True)
+    want = donations.sort_values(["T", "frequency", "recency"]).reset_index(drop=True)
+    assert table.to_pandas()[["frequency", "recency", "T", "weights"]].equals(
+        want[["frequency", "recency", "T", "weights"]]
+    )
+    fitted = clv.BetaGeoBetaBinom().fit(table)
+    assert {k: round(v, 3) for k, v in fitted.params.items()} == PUBLISHED[clv.BetaGeoBetaBinom]
+    with pytest.raises(RFMError, match="must hold whole numbers"):
+        clv.discrete_summary({"c": [1], "p": [1.5]}, customer="c", period="p")
+
+
 @pytest.mark.parametrize("model", [*MODELS, clv.BetaGeoBetaBinom])
 def test_every_model_follows_the_conventions(model, cdnow, donations):
     """Scalars give floats, lists arrays; tables keyed by customer; Gamma-Gamma and the
