@@ -284,7 +284,7 @@ def test_discrete_summary_rebuilds_the_donations_patterns(donations):
     rng = np.random.default_rng(4)
     donors, years = [], []
     donor = 0
-    for x, t_x, n, w in donations[["frequency", "recency", "T", "weights"]].itertuples(index=False):
+    for x, t_x, w in donations[["frequency", "recency", "weights"]].itertuples(index=False):
         for _ in range(w):
             chosen = [0] + ([t_x] if x else [])
             chosen += list(rng.choice(np.arange(1, t_x), x - 1, replace=False)) if x > 1 else []
