@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numpy.typing import ArrayLike
 
 from rfm_fast._kernels import btyd
 from rfm_fast.clv.fitting import Collapsed, Inputs, collapse, off_one
@@ -39,6 +38,12 @@ class BetaGeoBetaBinom(PurchaseModel):
     6058
     >>> round(model.p_alive(frequency=3, recency=4, T=6), 3)
     0.455
+    >>> published = clv.BetaGeoBetaBinom.from_params(alpha=1.204, beta=0.750, gamma=0.657,
+    ...                                              delta=2.783)
+    >>> published.expected_purchases_new([0, 1, 6]).round(3)
+    array([0.   , 0.498, 2.22 ])
+    >>> published.probability_of_purchases([0, 1, 6], 6).round(4)
+    array([0.3112, 0.1701, 0.1128])
     """
 
     NAMES = ("alpha", "beta", "gamma", "delta")
@@ -106,80 +111,34 @@ class BetaGeoBetaBinom(PurchaseModel):
         results = [head * -np.expm1(log_r(T + t) - log_r(T)) / (gamma - 1) for t in times]
         return p_alive, results
 
-    def expected_purchases_new(self, t: ArrayLike) -> float | np.ndarray:
-        """Expected transactions of a new customer in the next ``t`` opportunities (Fader,
-        Hardie & Shang 2010, eq. 8).
-
-        Parameters
-        ----------
-        t : number, list or array
-            Numbers of opportunities.
-
-        Returns
-        -------
-        float or numpy.ndarray
-            A float for a scalar ``t``, else an array of its shape.
-
-        Examples
-        --------
-        >>> from rfm_fast import clv
-        >>> model = clv.BetaGeoBetaBinom.from_params(alpha=1.204, beta=0.750, gamma=0.657,
-        ...                                          delta=2.783)
-        >>> model.expected_purchases_new([0, 1, 6]).round(3)
-        array([0.   , 0.498, 2.22 ])
-        """
+    def _expected_new(self, t: np.ndarray) -> np.ndarray:
+        # Fader, Hardie & Shang 2010, eq. 8
         from scipy.special import gammaln
 
         alpha, beta, gamma, delta = self._require_fit()
-        inputs = self._new_customer_times(t)
-        (t,) = inputs.columns
         gamma = off_one(gamma)
         ratio = (
             gammaln(gamma + delta) + gammaln(1 + delta + t)
             - gammaln(gamma + delta + t) - gammaln(1 + delta)
         )  # fmt: skip
-        return inputs.shaped(alpha / (alpha + beta) * delta / (gamma - 1) * -np.expm1(ratio))
+        return alpha / (alpha + beta) * delta / (gamma - 1) * -np.expm1(ratio)
 
-    def probability_of_purchases(self, x: ArrayLike, t: ArrayLike) -> float | np.ndarray:
-        """P(X(t) = x): the probability that a new customer makes ``x`` transactions in the
-        next ``t`` opportunities (Fader, Hardie & Shang 2010, eq. 7).
-
-        Parameters
-        ----------
-        x : int, list or array
-            Numbers of transactions (whole, at least 0).
-        t : int, list or array
-            Numbers of opportunities (whole, at least 0); broadcast with ``x``.
-
-        Returns
-        -------
-        float or numpy.ndarray
-            A float when ``x`` and ``t`` are scalars, else an array of their broadcast shape.
-
-        Examples
-        --------
-        >>> from rfm_fast import clv
-        >>> model = clv.BetaGeoBetaBinom.from_params(alpha=1.204, beta=0.750, gamma=0.657,
-        ...                                          delta=2.783)
-        >>> model.probability_of_purchases([0, 1, 6], 6).round(4)
-        array([0.3112, 0.1701, 0.1128])
-        """
+    def _probability(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        # Fader, Hardie & Shang 2010, eq. 7
         from scipy.special import betaln, gammaln
 
         alpha, beta, gamma, delta = self._require_fit()
-        inputs = self._counts_and_times(x, t)
-        x, n = inputs.columns
-        if (n != np.floor(n)).any():
+        if (t != np.floor(t)).any():
             raise RFMError(
-                f"t must be a whole number of opportunities; got {float(n[n != np.floor(n)][0]):g}"
+                f"t must be a whole number of opportunities; got {float(t[t != np.floor(t)][0]):g}"
             )
 
         def log_choose(m: np.ndarray, k: np.ndarray) -> np.ndarray:
             return gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1)
 
         base = -betaln(alpha, beta) - betaln(gamma, delta)
-        possible = x <= n
-        xs, ns = np.where(possible, x, 0), np.where(possible, n, 0)
+        possible = x <= t
+        xs, ns = np.where(possible, x, 0), np.where(possible, t, 0)
         result = np.exp(
             log_choose(ns, xs) + betaln(alpha + xs, beta + ns - xs) + betaln(gamma, delta + ns)
             + base
@@ -194,7 +153,7 @@ class BetaGeoBetaBinom(PurchaseModel):
                 log_choose(i, xi) + betaln(alpha + xi, beta + i - xi)
                 + betaln(gamma + 1, delta + i) + base
             )  # fmt: skip
-        return inputs.shaped(np.where(possible, result, 0.0))
+        return np.where(possible, result, 0.0)
 
     def simulate(
         self,
@@ -204,51 +163,43 @@ class BetaGeoBetaBinom(PurchaseModel):
         resolution: float | None = None,
         seed: int | None = None,
     ) -> pa.Table:
-        """A summary drawn from the model with its parameters (for tests, benchmarks and
-        checks).
-
-        Each customer gets a transaction probability from beta(alpha, beta) and a dropout
-        probability from beta(gamma, delta); at each of ``T`` opportunities, an alive customer
-        first drops out with the dropout probability, then, if still alive, transacts with
-        the transaction probability.
-
-        Parameters
-        ----------
-        customers : int
-            How many customers.
-        T : int or array
-            The opportunities of each customer (whole numbers).
-        resolution : None
-            Not used (the opportunities are whole numbers); for the signature of the models.
-        seed : int, optional
-            Seed of the random numbers.
-
-        Returns
-        -------
-        pyarrow.Table
-            ``frequency``, ``recency`` and ``T``.
+        """As :meth:`PurchaseModel.simulate`, with ``T`` whole numbers of opportunities and
+        every column whole numbers.
 
         Examples
         --------
         >>> from rfm_fast import clv
         >>> model = clv.BetaGeoBetaBinom.from_params(alpha=1.2, beta=0.75, gamma=0.66, delta=2.8)
-        >>> model.simulate(4, T=6, seed=2).column_names
-        ['frequency', 'recency', 'T']
+        >>> model.simulate(4, T=6, seed=2).schema.types
+        [DataType(int64), DataType(int64), DataType(int64)]
         """
+        if resolution is not None:
+            raise RFMError("resolution is for continuous time; BG/BB opportunities are whole")
+        table = super().simulate(customers, T=T, seed=seed)
+        n = table["T"].to_numpy()
+        if (n != np.floor(n)).any() or (n < 0).any():
+            raise RFMError("T must be whole numbers of opportunities, at least 0")
+        recency = table["recency"].to_numpy().astype(np.int64)
+        return table.set_column(1, "recency", pa.array(recency)).set_column(
+            2, "T", pa.array(n.astype(np.int64))
+        )
+
+    def _draw(self, rng: np.random.Generator, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # At each opportunity an alive customer first drops out with the dropout probability,
+        # then, if still alive, transacts with the transaction probability.
         alpha, beta, gamma, delta = self._require_fit()
-        rng = np.random.default_rng(seed)
-        n = np.broadcast_to(np.asarray(T, dtype=np.int64), (customers,)).copy()
+        customers = T.shape[0]
         buy = rng.beta(alpha, beta, customers)
         dropout = rng.beta(gamma, delta, customers)
         # alive in opportunities 1 .. lifetime (geometric: the first opportunity it drops at)
         lifetime = rng.geometric(np.clip(dropout, 1e-12, 1.0)) - 1
         x = np.zeros(customers, dtype=np.int64)
-        t_x = np.zeros(customers, dtype=np.int64)
-        for period in range(1, int(n.max(initial=0)) + 1):
-            bought = (period <= np.minimum(lifetime, n)) & (rng.random(customers) < buy)
+        t_x = np.zeros(customers)
+        for period in range(1, int(T.max(initial=0)) + 1):
+            bought = (period <= np.minimum(lifetime, T)) & (rng.random(customers) < buy)
             x += bought
             t_x[bought] = period
-        return pa.table({"frequency": x, "recency": t_x, "T": n})
+        return x, t_x
 
 
 def discrete_summary(

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import pyarrow as pa
-from numpy.typing import ArrayLike
 
 from rfm_fast._kernels import btyd
 from rfm_fast.clv.fitting import Collapsed, collapse, off_one
@@ -88,74 +86,24 @@ class BetaGeo(PurchaseModel):
             results.append((head * tail)[profiles.profile_of] * alive)
         return alive, results
 
-    def expected_purchases_new(self, t: ArrayLike) -> float | np.ndarray:
-        """Expected purchases of a new customer in a period of length ``t`` (eq. 9).
-
-        Parameters
-        ----------
-        t : number, list or array
-            The period length(s), in the unit of the fit.
-
-        Returns
-        -------
-        float or numpy.ndarray
-            A float for a scalar ``t``, else an array of its shape.
-
-        Examples
-        --------
-        >>> from rfm_fast import clv
-        >>> model = clv.BetaGeo().fit(clv.simulate(2_000, r=0.5, alpha=6, a=1.2, b=3, T=52,
-        ...                                        seed=1))
-        >>> round(model.expected_purchases_new(52), 3)
-        1.864
-        >>> model.expected_purchases_new([0, 26, 52]).round(3)
-        array([0.   , 1.241, 1.864])
-        """
+    def _expected_new(self, t: np.ndarray) -> np.ndarray:
+        # eq. 9. MBG/NBD: a customer who stays after the first purchase (probability 1 - p,
+        # which turns beta(a, b) into b / (a + b) beta(a, b + 1)) is a BG/NBD customer.
         from scipy.special import hyp2f1
 
         r, alpha, a, b = self._require_fit()
-        inputs = self._new_customer_times(t)
-        (t,) = inputs.columns
         a = off_one(a)
-        # MBG/NBD: a customer who stays after the first purchase (probability 1 - p, which
-        # turns beta(a, b) into b / (a + b) beta(a, b + 1)) is a BG/NBD customer.
         stays = (b / (a + b)) ** self.SHIFT
         b = b + self.SHIFT
         z = t / (alpha + t)
         tail = 1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z)
-        return inputs.shaped(stays * (a + b - 1) / (a - 1) * tail)
+        return stays * (a + b - 1) / (a - 1) * tail
 
-    def probability_of_purchases(self, x: ArrayLike, t: ArrayLike) -> float | np.ndarray:
-        """P(X(t) = x): the probability that a new customer makes ``x`` purchases in a period
-        of length ``t`` (Fader, Hardie & Lee 2005, eq. 8).
-
-        Parameters
-        ----------
-        x : int, list or array
-            Numbers of purchases (whole, at least 0).
-        t : number, list or array
-            Period lengths, in the unit of the fit; broadcast with ``x``.
-
-        Returns
-        -------
-        float or numpy.ndarray
-            A float when ``x`` and ``t`` are scalars, else an array of their broadcast shape.
-
-        Examples
-        --------
-        >>> from rfm_fast import clv
-        >>> model = clv.BetaGeo().fit(clv.simulate(2_000, r=0.5, alpha=6, a=1.2, b=3, T=52,
-        ...                                        seed=1))
-        >>> round(model.probability_of_purchases(2, 10), 4)
-        0.0796
-        >>> model.probability_of_purchases([0, 1, 2], 10).round(4)
-        array([0.623 , 0.2385, 0.0796])
-        """
+    def _probability(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        # eq. 8 (MBG/NBD: b + x + 1 in place of b + x, and a dropout term for x = 0 too)
         from scipy.special import betainc, betaln, gammaln, xlogy
 
         r, alpha, a, b = self._require_fit()
-        inputs = self._counts_and_times(x, t)
-        x, t = inputs.columns
         log_poisson = (
             gammaln(r + x) - gammaln(r) - gammaln(x + 1)
             + r * np.log(alpha / (alpha + t)) + xlogy(x, t / (alpha + t))
@@ -170,51 +118,13 @@ class BetaGeo(PurchaseModel):
         xd, td = x[dropped], t[dropped]
         at_least = np.where(xd > 0, betainc(np.maximum(xd, 1), r, td / (alpha + td)), 1.0)
         result[dropped] += np.exp(betaln(a + 1, bx[dropped] - 1) - betaln(a, b)) * at_least
-        return inputs.shaped(result)
+        return result
 
-    def simulate(
-        self,
-        customers: int,
-        *,
-        T: float | np.ndarray,
-        resolution: float | None = None,
-        seed: int | None = None,
-    ) -> pa.Table:
-        """A summary drawn from the model with its parameters (for tests, benchmarks and
-        checks).
-
-        Each customer gets a purchase rate from gamma(r, alpha) and a dropout probability from
-        beta(a, b), makes a first purchase at time 0, then repeat purchases at that rate, and
-        drops out after each repeat purchase (MBG/NBD: and after the first) with that
-        probability; observed until ``T``.
-
-        Parameters
-        ----------
-        customers : int
-            How many customers.
-        T : float or array
-            Observation length of each customer.
-        resolution : float, optional
-            Round ``recency`` down to and ``T`` to multiples of this (e.g. ``1 / 7`` for days
-            counted in weeks), as real purchase dates are.
-        seed : int, optional
-            Seed of the random numbers.
-
-        Returns
-        -------
-        pyarrow.Table
-            ``frequency``, ``recency`` and ``T`` (no customer column, no monetary).
-
-        Examples
-        --------
-        >>> from rfm_fast import clv
-        >>> model = clv.ModifiedBetaGeo.from_params(r=0.525, alpha=6.183, a=0.891, b=1.614)
-        >>> model.simulate(3, T=39.0, seed=2).column_names
-        ['frequency', 'recency', 'T']
-        """
+    def _draw(self, rng: np.random.Generator, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # A purchase rate from gamma(r, alpha) and a dropout probability from beta(a, b); a
+        # dropout after each repeat purchase (MBG/NBD: and after the first) with it.
         r, alpha, a, b = self._require_fit()
-        rng = np.random.default_rng(seed)
-        T = np.broadcast_to(np.asarray(T, dtype=float), (customers,)).copy()
+        customers = T.shape[0]
         rate = rng.gamma(r, 1 / alpha, customers)
         dropout = rng.beta(a, b, customers)
         arrivals = rng.poisson(rate * T)  # purchases up to T, had the customer stayed alive
@@ -223,10 +133,7 @@ class BetaGeo(PurchaseModel):
         x = np.minimum(arrivals, lifetime)
         # Given n arrivals in [0, T], the k-th is T times a beta(k, n - k + 1) variable.
         t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(arrivals - x + 1, 1)), 0.0)
-        if resolution:
-            T = np.round(T / resolution) * resolution
-            t_x = np.minimum(np.floor(t_x / resolution) * resolution, T)
-        return pa.table({"frequency": x.astype(np.int64), "recency": t_x, "T": T})
+        return x, t_x
 
 
 class ModifiedBetaGeo(BetaGeo):
@@ -243,6 +150,8 @@ class ModifiedBetaGeo(BetaGeo):
     {'r': 0.5, 'alpha': 6.1, 'a': 1.1, 'b': 2.6}
     >>> round(model.p_alive(frequency=0, recency=0, T=52), 3)  # below 1, unlike BG/NBD
     0.421
+    >>> round(truth.expected_purchases_new(52), 3)
+    1.543
     """
 
     LABEL = "MBG/NBD"

@@ -7,8 +7,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-import pyarrow as pa
-from numpy.typing import ArrayLike
 
 from rfm_fast._kernels import btyd
 from rfm_fast.clv.fitting import Collapsed, collapse, off_one
@@ -42,6 +40,10 @@ class ParetoNBD(PurchaseModel):
     {'r': 0.5, 'alpha': 10.3, 's': 0.6, 'beta': 13.0}
     >>> round(model.p_alive(frequency=3, recency=10, T=52), 3)
     0.065
+    >>> truth.expected_purchases_new([0, 39, 78]).round(3)
+    array([0.   , 1.201, 1.888])
+    >>> truth.probability_of_purchases([0, 1, 2], 39).round(4)
+    array([0.5961, 0.1651, 0.082 ])
     """
 
     NAMES = ("r", "alpha", "s", "beta")
@@ -83,68 +85,21 @@ class ParetoNBD(PurchaseModel):
         ]
         return alive, results
 
-    def expected_purchases_new(self, t: ArrayLike) -> float | np.ndarray:
-        """Expected purchases of a new customer in a period of length ``t`` (Fader & Hardie
-        2005, the note, eq. 17).
-
-        Parameters
-        ----------
-        t : number, list or array
-            The period length(s), in the unit of the fit.
-
-        Returns
-        -------
-        float or numpy.ndarray
-            A float for a scalar ``t``, else an array of its shape.
-
-        Examples
-        --------
-        >>> from rfm_fast import clv
-        >>> model = clv.ParetoNBD.from_params(r=0.5533, alpha=10.5786, s=0.6061, beta=11.6698)
-        >>> model.expected_purchases_new([0, 39, 78]).round(3)
-        array([0.   , 1.214, 1.91 ])
-        """
+    def _expected_new(self, t: np.ndarray) -> np.ndarray:
+        # Fader & Hardie 2005, the note, eq. 17
         r, alpha, s, beta = self._require_fit()
-        inputs = self._new_customer_times(t)
-        (t,) = inputs.columns
         s = off_one(s)
         tail = -np.expm1((s - 1) * (math.log(beta) - np.log(beta + t)))
-        return inputs.shaped(r * beta / (alpha * (s - 1)) * tail + 0.0)  # not -0.0
+        return r * beta / (alpha * (s - 1)) * tail + 0.0  # not -0.0
 
-    def probability_of_purchases(self, x: ArrayLike, t: ArrayLike) -> float | np.ndarray:
-        """P(X(t) = x): the probability that a new customer makes ``x`` purchases in a period
-        of length ``t``.
-
-        Alive at ``t`` with x purchases, or dropped out at some time tau < t after x
-        purchases: (beta / (beta + t))^s NBD(x; t) plus s beta^s times the integral over
-        [0, t] of NBD(x; tau) (beta + tau)^-(s+1), where NBD(x; tau) is the negative binomial
-        probability of x purchases in tau. The integral is computed by Gauss-Legendre
-        quadrature in log space.
-
-        Parameters
-        ----------
-        x : int, list or array
-            Numbers of purchases (whole, at least 0).
-        t : number, list or array
-            Period lengths, in the unit of the fit; broadcast with ``x``.
-
-        Returns
-        -------
-        float or numpy.ndarray
-            A float when ``x`` and ``t`` are scalars, else an array of their broadcast shape.
-
-        Examples
-        --------
-        >>> from rfm_fast import clv
-        >>> model = clv.ParetoNBD.from_params(r=0.5533, alpha=10.5786, s=0.6061, beta=11.6698)
-        >>> model.probability_of_purchases([0, 1, 2], 39).round(4)
-        array([0.5935, 0.1656, 0.0825])
-        """
+    def _probability(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        # Alive at t with x purchases, or dropped out at some tau < t after x purchases:
+        # (beta / (beta + t))^s NBD(x; t) plus s beta^s times the integral over [0, t] of
+        # NBD(x; tau) (beta + tau)^-(s+1), NBD(x; tau) the negative binomial probability of x
+        # purchases in tau; the integral by Gauss-Legendre quadrature in log space.
         from scipy.special import gammaln, xlogy
 
         r, alpha, s, beta = self._require_fit()
-        inputs = self._counts_and_times(x, t)
-        x, t = inputs.columns
         pairs = collapse(x, t)
         xs, ts = pairs.column(0), pairs.column(1)
 
@@ -170,56 +125,17 @@ class ParetoNBD(PurchaseModel):
         top = stacked.max(axis=0)
         total = np.exp(top) * np.exp(stacked - top).sum(axis=0)
         total = np.where(ts > 0, total, (xs == 0).astype(float))
-        return inputs.shaped(total[pairs.profile_of])
+        return total[pairs.profile_of]
 
-    def simulate(
-        self,
-        customers: int,
-        *,
-        T: float | np.ndarray,
-        resolution: float | None = None,
-        seed: int | None = None,
-    ) -> pa.Table:
-        """A summary drawn from the model with its parameters (for tests, benchmarks and
-        checks).
-
-        Each customer gets a purchase rate from gamma(r, alpha) and a dropout rate from
-        gamma(s, beta), makes a first purchase at time 0, then repeat purchases at that rate
-        until an exponential lifetime at the dropout rate ends; observed until ``T``.
-
-        Parameters
-        ----------
-        customers : int
-            How many customers.
-        T : float or array
-            Observation length of each customer.
-        resolution : float, optional
-            Round ``recency`` down to and ``T`` to multiples of this.
-        seed : int, optional
-            Seed of the random numbers.
-
-        Returns
-        -------
-        pyarrow.Table
-            ``frequency``, ``recency`` and ``T``.
-
-        Examples
-        --------
-        >>> from rfm_fast import clv
-        >>> model = clv.ParetoNBD.from_params(r=0.55, alpha=10.6, s=0.61, beta=11.7)
-        >>> model.simulate(3, T=39.0, seed=2).num_rows
-        3
-        """
+    def _draw(self, rng: np.random.Generator, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # A purchase rate from gamma(r, alpha) and a dropout rate from gamma(s, beta);
+        # purchases at that rate until an exponential lifetime at the dropout rate ends.
         r, alpha, s, beta = self._require_fit()
-        rng = np.random.default_rng(seed)
-        T = np.broadcast_to(np.asarray(T, dtype=float), (customers,)).copy()
+        customers = T.shape[0]
         rate = rng.gamma(r, 1 / alpha, customers)
         dropout = rng.gamma(s, 1 / beta, customers)
         until = np.minimum(rng.exponential(1.0, customers) / dropout, T)
         x = rng.poisson(rate * until)
         # Given n purchases in [0, until], the last is `until` times a beta(n, 1) variable.
         t_x = np.where(x > 0, until * rng.beta(np.maximum(x, 1), 1.0), 0.0)
-        if resolution:
-            T = np.round(T / resolution) * resolution
-            t_x = np.minimum(np.floor(t_x / resolution) * resolution, T)
-        return pa.table({"frequency": x.astype(np.int64), "recency": t_x, "T": T})
+        return x, t_x

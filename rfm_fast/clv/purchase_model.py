@@ -375,17 +375,67 @@ class PurchaseModel:
         raise NotImplementedError
 
     def expected_purchases_new(self, t: ArrayLike) -> float | np.ndarray:
-        """Expected purchases of a new customer in a period of length ``t``."""
+        """Expected purchases of a new customer (one who has just made a first purchase) in a
+        period of length ``t``: for BG/BB, in the next ``t`` opportunities.
+
+        Parameters
+        ----------
+        t : number, list or array
+            The period length(s), in the unit of the fit.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            A float for a scalar ``t``, else an array of its shape.
+
+        Examples
+        --------
+        >>> from rfm_fast import clv
+        >>> model = clv.BetaGeo().fit(clv.simulate(2_000, r=0.5, alpha=6, a=1.2, b=3, T=52,
+        ...                                        seed=1))
+        >>> round(model.expected_purchases_new(52), 3)
+        1.864
+        >>> model.expected_purchases_new([0, 26, 52]).round(3)
+        array([0.   , 1.241, 1.864])
+        """
+        self._require_fit()
+        inputs = broadcast_inputs({"t": t})
+        (times,) = inputs.columns
+        self._check_times(times)
+        return inputs.shaped(self._expected_new(times))
+
+    def _expected_new(self, t: np.ndarray) -> np.ndarray:
+        """:meth:`expected_purchases_new` of a flat array of checked times."""
         raise NotImplementedError
 
-    def _new_customer_times(self, t: ArrayLike) -> Inputs:
-        """``t`` of :meth:`expected_purchases_new`, broadcast and checked."""
-        inputs = broadcast_inputs({"t": t})
-        self._check_times(inputs.columns[0])
-        return inputs
+    def probability_of_purchases(self, x: ArrayLike, t: ArrayLike) -> float | np.ndarray:
+        """P(X(t) = x): the probability that a new customer makes ``x`` purchases in a period
+        of length ``t`` (for BG/BB, ``x`` transactions in ``t`` opportunities).
 
-    def _counts_and_times(self, x: ArrayLike, t: ArrayLike) -> Inputs:
-        """``x`` and ``t`` of ``probability_of_purchases``, broadcast and checked."""
+        Parameters
+        ----------
+        x : int, list or array
+            Numbers of purchases (whole, at least 0).
+        t : number, list or array
+            Period lengths, in the unit of the fit (for BG/BB, whole numbers of
+            opportunities); broadcast with ``x``.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            A float when ``x`` and ``t`` are scalars, else an array of their broadcast shape.
+
+        Examples
+        --------
+        >>> from rfm_fast import clv
+        >>> model = clv.BetaGeo().fit(clv.simulate(2_000, r=0.5, alpha=6, a=1.2, b=3, T=52,
+        ...                                        seed=1))
+        >>> round(model.probability_of_purchases(2, 10), 4)
+        0.0796
+        >>> model.probability_of_purchases([0, 1, 2], 10).round(4)
+        array([0.623 , 0.2385, 0.0796])
+        """
+        self._require_fit()
         inputs = broadcast_inputs({"x": x, "t": t})
         counts, times = inputs.columns
         bad = ~((counts >= 0) & (counts == np.floor(counts)) & np.isfinite(counts))
@@ -394,7 +444,11 @@ class PurchaseModel:
                 f"x must be a whole number of purchases >= 0; got {float(counts[bad][0]):g}"
             )
         self._check_times(times)
-        return inputs
+        return inputs.shaped(self._probability(counts, times))
+
+    def _probability(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """:meth:`probability_of_purchases` of flat arrays of checked inputs."""
+        raise NotImplementedError
 
     def simulate(
         self,
@@ -404,5 +458,43 @@ class PurchaseModel:
         resolution: float | None = None,
         seed: int | None = None,
     ) -> pa.Table:
-        """A summary drawn from the model with its parameters."""
+        """A summary drawn from the model with its parameters (for tests, benchmarks and
+        checks): customers who make a first purchase at time 0 and then behave as the model
+        says (see the class), observed until ``T``.
+
+        Parameters
+        ----------
+        customers : int
+            How many customers.
+        T : float or array
+            Observation length of each customer (for BG/BB, whole numbers of opportunities).
+        resolution : float, optional
+            Round ``recency`` down to and ``T`` to multiples of this (e.g. ``1 / 7`` for days
+            counted in weeks), as real purchase dates are. Not for BG/BB.
+        seed : int, optional
+            Seed of the random numbers.
+
+        Returns
+        -------
+        pyarrow.Table
+            ``frequency``, ``recency`` and ``T`` (no customer column, no monetary).
+
+        Examples
+        --------
+        >>> from rfm_fast import clv
+        >>> model = clv.ModifiedBetaGeo.from_params(r=0.525, alpha=6.183, a=0.891, b=1.614)
+        >>> model.simulate(3, T=39.0, seed=2).column_names
+        ['frequency', 'recency', 'T']
+        """
+        self._require_fit()
+        rng = np.random.default_rng(seed)
+        T = np.broadcast_to(np.asarray(T, dtype=float), (customers,)).copy()
+        x, t_x = self._draw(rng, T)
+        if resolution:
+            T = np.round(T / resolution) * resolution
+            t_x = np.minimum(np.floor(t_x / resolution) * resolution, T)
+        return pa.table({"frequency": x.astype(np.int64), "recency": t_x, "T": T})
+
+    def _draw(self, rng: np.random.Generator, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(frequency, recency) of customers observed for ``T``, drawn from the model."""
         raise NotImplementedError
