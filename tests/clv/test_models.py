@@ -64,6 +64,25 @@ def test_mbgnbd_reproduces_batislam_et_al_as_lifetimes_and_btydplus(cdnow):
     )
 
 
+def test_mbgnbd_predictions_follow_batislam_et_al_and_wagner_hoppe():
+    """p_alive (Batislam et al. 2007, appendix A, eq. 5) and the conditional expectation
+    (Wagner & Hoppe 2008), written out one customer at a time."""
+    from scipy.special import hyp2f1
+
+    model = clv.ModifiedBetaGeo.from_params(**PUBLISHED[clv.ModifiedBetaGeo])
+    r, alpha, a, b = model.params.values()
+    for x, t_x, T in [(0, 0.0, 38.9), (2, 30.43, 38.86), (7, 5.0, 38.86)]:
+        odds = a / (b + x) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+        assert model.p_alive(frequency=x, recency=t_x, T=T) == pytest.approx(1 / (1 + odds))
+        for t in (1.0, 39.0):
+            tail = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(
+                r + x, b + x + 1, a + b + x, t / (alpha + T + t)
+            )
+            want = (a + b + x) / (a - 1) * tail / (1 + odds)
+            got = model.expected_purchases(t, frequency=x, recency=t_x, T=T)
+            assert got == pytest.approx(want, rel=1e-9)
+
+
 def test_bgbb_reproduces_fader_hardie_shang_2010(donations):
     model = clv.BetaGeoBetaBinom().fit(donations)  # the weights column: supporters per row
     assert {k: round(v, 3) for k, v in model.params.items()} == PUBLISHED[clv.BetaGeoBetaBinom]
@@ -274,6 +293,14 @@ def test_bgbb_predictions(donations):
 
     want = beta(a + 3, b + 3) / beta(a, b) * beta(g, d + 7) / beta(g, d) / likelihood
     assert model.p_alive(frequency=3, recency=4, T=6) == pytest.approx(want, rel=1e-9)
+    # eq. 13 against its sum over the next opportunities: alive through n + k and buying
+    for n_star in (1, 5, 20):
+        summed = sum(
+            beta(a + 4, b + 3) / beta(a, b) * beta(g, d + 6 + k) / beta(g, d)
+            for k in range(1, n_star + 1)
+        )
+        got = model.expected_purchases(n_star, frequency=3, recency=4, T=6)
+        assert got == pytest.approx(summed / likelihood, rel=1e-9)
     with pytest.raises(RFMError, match="BG/BB expects whole numbers"):
         model.p_alive(frequency=3, recency=2, T=6)
 
