@@ -104,6 +104,14 @@ class Returns(enum.StrEnum):
     drop = "drop"
 
 
+class PurchaseModelName(enum.StrEnum):
+    """The names of ``rfm clv --model`` (those of :data:`rfm_fast.clv.PURCHASE_MODELS`)."""
+
+    bgnbd = "bgnbd"
+    mbgnbd = "mbgnbd"
+    pareto_nbd = "pareto-nbd"
+
+
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM (under the ``rfm`` command), so that the files
     being written are removed on the way out, as they are on Ctrl-C."""
@@ -1027,11 +1035,15 @@ def clv_command(
     schema: SchemaOpt = None,
     amount_format: AmountFormatOpt = None,
     decimal: DecimalOpt = ".",
+    model: Annotated[
+        PurchaseModelName,
+        typer.Option(help="Purchase model: BG/NBD, MBG/NBD or Pareto/NBD."),
+    ] = PurchaseModelName.bgnbd,
     query: QueryOpt = None,
     table: TableOpt = None,
 ) -> None:
-    """Fit BG/NBD and Gamma-Gamma to INPUT and predict p_alive, purchases, spend and CLV per
-    customer (needs the extra: clv)."""
+    """Fit a purchase model (BG/NBD unless --model) and Gamma-Gamma to INPUT and predict
+    p_alive, purchases, spend and CLV per customer (needs the extra: clv)."""
     with _reported_errors():
         data = database_input(input, query, table)
         if output is not None:
@@ -1054,6 +1066,7 @@ def clv_command(
             schema=schema,
             amount_format=amount_format,
             decimal=decimal,
+            model=clv.PURCHASE_MODELS[model.value](),
         )
         if output is not None:
             _write(result.table, output)
@@ -1074,7 +1087,7 @@ def _unit(text: str) -> str | float:
 def print_clv_summary(result, output: Path | None) -> None:
     """Parameters, fit quality and the totals of the predictions."""
     table = result.table
-    for name, model in (("BG/NBD", result.purchases), ("Gamma-Gamma", result.spend)):
+    for name, model in ((result.purchases.LABEL, result.purchases), ("Gamma-Gamma", result.spend)):
         params = ", ".join(
             f"{k} {v:.4g} (se {model.standard_errors[k]:.2g})" for k, v in model.params.items()
         )

@@ -6,7 +6,12 @@ are worth, with the buy-till-you-die models BG/NBD and Gamma-Gamma.
 * :class:`BetaGeo` fits BG/NBD (Fader, Hardie & Lee 2005) by maximum likelihood: the
   log-likelihood and its gradient are a Numba kernel over customers collapsed into distinct
   (frequency, recency, T) profiles, and scipy's L-BFGS-B drives it.
-* :class:`GammaGamma` fits the Gamma-Gamma spend model (Fader & Hardie 2013) the same way.
+* :class:`ModifiedBetaGeo` (MBG/NBD, Batislam, Denizel & Filiztekin 2007), :class:`ParetoNBD`
+  (Pareto/NBD, Schmittlein, Morrison & Colombo 1987) and :class:`BetaGeoBetaBinom` (BG/BB,
+  Fader, Hardie & Shang 2010, in discrete time) are fitted and predict the same way: every
+  purchase model is a :class:`PurchaseModel`.
+* :class:`GammaGamma` fits the Gamma-Gamma spend model (Fader & Hardie 2013) the same way, and
+  goes with any purchase model.
 
 * :func:`customer_lifetime_value` combines the two; :func:`predict` gives every prediction on
   a summary as a table keyed by customer; :func:`analyze` runs everything at once (what
@@ -17,7 +22,8 @@ arrays, broadcast together as NumPy broadcasts) and return a float for scalar in
 array; ``predict`` (the function and the models' methods) returns a table keyed by customer.
 
 The modules: :mod:`~rfm_fast.clv.profiles` (the summary), :mod:`~rfm_fast.clv.fitting` (shared
-by the models), :mod:`~rfm_fast.clv.bgnbd`, :mod:`~rfm_fast.clv.gamma_gamma`,
+by the models), :mod:`~rfm_fast.clv.purchase_model`, :mod:`~rfm_fast.clv.bgnbd`,
+:mod:`~rfm_fast.clv.pareto_nbd`, :mod:`~rfm_fast.clv.bgbb`, :mod:`~rfm_fast.clv.gamma_gamma`,
 :mod:`~rfm_fast.clv.lifetime_value` and :mod:`~rfm_fast.clv.valuation`.
 
 Needs scipy (``pip install 'rfm_fast[clv]'``). Definitions and the treatment of awkward inputs
@@ -26,11 +32,14 @@ are in docs/clv.md.
 
 from __future__ import annotations
 
-from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo
+from rfm_fast.clv.bgbb import BetaGeoBetaBinom, discrete_summary
+from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo, ModifiedBetaGeo
 from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.lifetime_value import customer_lifetime_value, predict
+from rfm_fast.clv.pareto_nbd import ParetoNBD
 from rfm_fast.clv.profiles import UNITS, calibration_holdout, summary
+from rfm_fast.clv.purchase_model import PurchaseModel
 from rfm_fast.clv.valuation import (
     CLVResult,
     HoldoutEvaluation,
@@ -40,18 +49,32 @@ from rfm_fast.clv.valuation import (
     with_p_alive,
 )
 
+PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
+    "bgnbd": BetaGeo,
+    "mbgnbd": ModifiedBetaGeo,
+    "pareto-nbd": ParetoNBD,
+}
+"""The purchase models of order histories by name (``rfm clv --model``); BG/BB, for discrete
+opportunities, fits summaries of its own."""
+
 __all__ = [
     "GRADIENT_TOLERANCE",
     "LOG_BOUND",
+    "PURCHASE_MODELS",
     "UNITS",
     "WARM_START_CUSTOMERS",
     "BetaGeo",
+    "BetaGeoBetaBinom",
     "CLVResult",
     "GammaGamma",
     "HoldoutEvaluation",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
+    "PurchaseModel",
     "analyze",
     "calibration_holdout",
     "customer_lifetime_value",
+    "discrete_summary",
     "evaluate_holdout",
     "predict",
     "simulate",

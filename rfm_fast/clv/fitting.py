@@ -47,7 +47,7 @@ def column_values(table: Any, name: str) -> np.ndarray:
 
 SUMMARY_COLUMNS = frozenset(
     {"frequency", "recency", "T", "monetary", "frequency_holdout", "monetary_holdout",
-     "duration_holdout"}
+     "duration_holdout", "weights"}
 )  # fmt: skip
 """The columns of :func:`rfm_fast.clv.summary` and :func:`rfm_fast.clv.calibration_holdout`
 other than the customer."""
@@ -205,12 +205,56 @@ class Collapsed:
         return self.values[k][self.at[k]]
 
 
-def collapse(*columns: np.ndarray) -> Collapsed:
+def fit_weights(summary: Any, weights: Any, rows: int) -> np.ndarray | None:
+    """The customers each row of a summary stands for: ``weights`` (a column name or values),
+    else the summary's ``weights`` column where it has one, else None (one each).
+
+    Raises
+    ------
+    RFMError
+        Where the weights are not one finite number >= 0 per row.
+    """
+    if weights is None:
+        names = getattr(summary, "column_names", None)
+        if names is None:
+            names = list(summary)
+        if "weights" not in names:
+            return None
+        weights = "weights"
+    if isinstance(weights, str):
+        values = column_values(summary, weights)
+    else:
+        values = broadcast_inputs({"weights": weights}).columns[0]
+    if values.shape != (rows,):
+        raise RFMError(
+            f"weights must give one number per row of the summary ({rows:,} rows); got "
+            f"{values.shape[0]:,} values"
+        )
+    bad = ~(np.isfinite(values) & (values >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise RFMError(
+            f"invalid weight in row {i}: {values[i]}; expected the number of customers of the "
+            "row, a finite number >= 0"
+        )
+    return values
+
+
+def collapse(*columns: np.ndarray, weights: np.ndarray | None = None) -> Collapsed:
     """Collapse customers with identical values in all ``columns`` into weighted profiles.
 
     Each column is factorized on its own, and the index tuples are combined into one integer
-    key (sorting a 1-d integer array is much faster than sorting rows).
+    key (sorting a 1-d integer array is much faster than sorting rows). A profile's weight is
+    its number of rows, or the sum of their ``weights``.
     """
+    collapsed = _collapse(*columns)
+    if weights is None:
+        return collapsed
+    total = np.bincount(collapsed.profile_of, weights, minlength=collapsed.weight.shape[0])
+    return Collapsed(collapsed.values, collapsed.at, total, collapsed.profile_of)
+
+
+def _collapse(*columns: np.ndarray) -> Collapsed:
     factors = [_factorized(c) for c in columns]
     sizes = [f[0].shape[0] for f in factors]
     if math.prod(max(s, 1) for s in sizes) >= 2**62:  # keys would overflow: no collapse

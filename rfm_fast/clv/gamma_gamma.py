@@ -11,12 +11,19 @@ import pyarrow as pa
 from numpy.typing import ArrayLike
 
 from rfm_fast._kernels import btyd
-from rfm_fast.clv.fitting import collapse, column_values, keyed_table, maximize, summary_inputs
+from rfm_fast.clv.fitting import (
+    collapse,
+    column_values,
+    fit_weights,
+    keyed_table,
+    maximize,
+    summary_inputs,
+)
 from rfm_fast.clv.lifetime_value import customer_lifetime_value
 from rfm_fast.errors import RFMError
 
 if TYPE_CHECKING:  # only in annotations: the models do not import each other
-    from rfm_fast.clv.bgnbd import BetaGeo
+    from rfm_fast.clv.purchase_model import PurchaseModel
 
 
 class GammaGamma:
@@ -37,18 +44,28 @@ class GammaGamma:
         self.customers = 0
         self.excluded = 0
 
-    def fit(self, summary: Any) -> GammaGamma:
-        """Fit by maximum likelihood to a summary with ``frequency`` and ``monetary``."""
+    def fit(self, summary: Any, weights: Any = None) -> GammaGamma:
+        """Fit by maximum likelihood to a summary with ``frequency`` and ``monetary``.
+
+        ``weights`` (a column name or one number per row; default: the summary's ``weights``
+        column where it has one) gives the customers each row stands for, as for the
+        purchase models.
+        """
         x = column_values(summary, "frequency")
         m = column_values(summary, "monetary")
+        w = fit_weights(summary, weights, x.shape[0])
         usable = (x > 0) & (m > 0) & np.isfinite(m)
-        self.excluded = int((~usable).sum())
+        if w is not None:
+            self.excluded = round(float(w[~usable].sum()))
+            usable &= w > 0
+        else:
+            self.excluded = int((~usable).sum())
         if not usable.any():
             raise RFMError(
                 "Gamma-Gamma needs customers with repeat purchases of positive mean value; "
                 "this summary has none"
             )
-        profiles = collapse(x[usable], m[usable])
+        profiles = collapse(x[usable], m[usable], weights=None if w is None else w[usable])
         xs, ms, weight = profiles.column(0), profiles.column(1), profiles.weight
         n = weight.sum()
 
@@ -68,7 +85,7 @@ class GammaGamma:
         self.standard_errors = dict(zip(self.NAMES, map(float, errors), strict=True))
         self.log_likelihood = fit.log_likelihood - math.log(scale) * n
         self.converged = fit.converged
-        self.customers = int(n)
+        self.customers = round(float(n))
         return self
 
     def _require_fit(self) -> tuple[float, float, float]:
@@ -162,7 +179,7 @@ class GammaGamma:
 
     def clv(
         self,
-        purchases: BetaGeo,
+        purchases: PurchaseModel,
         summary: Any = None,
         *,
         horizon: float,
@@ -173,8 +190,8 @@ class GammaGamma:
         T: ArrayLike | None = None,
         monetary: ArrayLike | None = None,
     ) -> float | np.ndarray:
-        """Lifetime value of a customer with this spend model and the fitted BG/NBD
-        ``purchases``.
+        """Lifetime value of a customer with this spend model and the fitted purchase
+        model ``purchases``.
 
         Parameters
         ----------

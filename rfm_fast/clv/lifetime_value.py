@@ -1,4 +1,5 @@
-"""Customer lifetime value: the expected purchases of BG/NBD in each step of a horizon,
+"""Customer lifetime value: the expected purchases of a purchase model (BG/NBD, MBG/NBD,
+Pareto/NBD or BG/BB) in each step of a horizon,
 times the expected spend of Gamma-Gamma, discounted per step (:func:`customer_lifetime_value`),
 and every prediction on a summary keyed by customer (:func:`predict`)."""
 
@@ -15,12 +16,12 @@ from rfm_fast.clv.fitting import keyed_table, scalar_or_array
 from rfm_fast.errors import RFMError
 
 if TYPE_CHECKING:
-    from rfm_fast.clv.bgnbd import BetaGeo
     from rfm_fast.clv.gamma_gamma import GammaGamma
+    from rfm_fast.clv.purchase_model import PurchaseModel
 
 
 def customer_lifetime_value(
-    purchases: BetaGeo,
+    purchases: PurchaseModel,
     spend: GammaGamma,
     summary: Any = None,
     *,
@@ -33,13 +34,13 @@ def customer_lifetime_value(
     monetary: ArrayLike | None = None,
 ) -> float | np.ndarray:
     """Expected discounted value of a customer's purchases over the next ``horizon`` time
-    units: per step of length ``step``, the expected purchases in it (BG/NBD) times the
+    units: per step of length ``step``, the expected purchases in it (any purchase model) times the
     expected spend (Gamma-Gamma), discounted by ``(1 + discount_rate) ** -k`` at step k.
 
     Parameters
     ----------
-    purchases : BetaGeo
-        The fitted purchase model.
+    purchases : PurchaseModel
+        The fitted purchase model: BetaGeo, ModifiedBetaGeo, ParetoNBD or BetaGeoBetaBinom.
     spend : GammaGamma
         The fitted spend model.
     summary : table, optional
@@ -82,7 +83,7 @@ def customer_lifetime_value(
 
 
 def predict(
-    purchases: BetaGeo,
+    purchases: PurchaseModel,
     spend: GammaGamma,
     summary: Any,
     *,
@@ -95,8 +96,8 @@ def predict(
 
     Parameters
     ----------
-    purchases : BetaGeo
-        The fitted purchase model.
+    purchases : PurchaseModel
+        The fitted purchase model: BetaGeo, ModifiedBetaGeo, ParetoNBD or BetaGeoBetaBinom.
     spend : GammaGamma
         The fitted spend model.
     summary : table

@@ -15,6 +15,7 @@ from rfm_fast.clv.fitting import column_values, keyed_table
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.lifetime_value import predict
 from rfm_fast.clv.profiles import summary
+from rfm_fast.clv.purchase_model import PurchaseModel
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
 from rfm_fast.errors import RFMError
 
@@ -33,7 +34,9 @@ def simulate(
     resolution: float | None = None,
     seed: int | None = None,
 ) -> pa.Table:
-    """A summary drawn from the BG/NBD model itself (for tests, benchmarks and checks).
+    """A summary drawn from the BG/NBD model itself (for tests, benchmarks and checks): the
+    :meth:`~rfm_fast.clv.BetaGeo.simulate` of a model with these parameters (each model has
+    its own ``simulate``).
 
     Each customer gets a purchase rate from gamma(r, alpha) and a dropout probability from
     beta(a, b), makes a first purchase at time 0, then repeat purchases at that rate, and drops
@@ -58,19 +61,8 @@ def simulate(
     pyarrow.Table
         ``frequency``, ``recency`` and ``T`` (no customer column, no monetary).
     """
-    rng = np.random.default_rng(seed)
-    T = np.broadcast_to(np.asarray(T, dtype=float), (customers,)).copy()
-    rate = rng.gamma(r, 1 / alpha, customers)
-    dropout = rng.beta(a, b, customers)
-    arrivals = rng.poisson(rate * T)  # purchases up to T, had the customer stayed alive
-    lifetime = rng.geometric(np.clip(dropout, 1e-12, 1.0))  # repeat purchases before dropping
-    x = np.minimum(arrivals, lifetime)
-    # Given n arrivals in [0, T], the k-th is T times a beta(k, n - k + 1) variable.
-    t_x = np.where(x > 0, T * rng.beta(np.maximum(x, 1), np.maximum(arrivals - x + 1, 1)), 0.0)
-    if resolution:
-        T = np.round(T / resolution) * resolution
-        t_x = np.minimum(np.floor(t_x / resolution) * resolution, T)
-    return pa.table({"frequency": x.astype(np.int64), "recency": t_x, "T": T})
+    model = BetaGeo.from_params(r=r, alpha=alpha, a=a, b=b)
+    return model.simulate(customers, T=T, resolution=resolution, seed=seed)
 
 
 @dataclass(frozen=True, repr=False)
@@ -105,15 +97,15 @@ class HoldoutEvaluation:
 
 
 def evaluate_holdout(
-    model: BetaGeo, calibration_and_holdout: Any, *, max_frequency: int = 7
+    model: PurchaseModel, calibration_and_holdout: Any, *, max_frequency: int = 7
 ) -> HoldoutEvaluation:
-    """Compare a fitted BG/NBD model's expected purchases in the holdout period with what each
+    """Compare a fitted purchase model's expected purchases in the holdout period with what each
     customer really bought.
 
     Parameters
     ----------
-    model : BetaGeo
-        A model fitted on the calibration period.
+    model : PurchaseModel
+        A model fitted on the calibration period (BetaGeo, ModifiedBetaGeo, ParetoNBD, ...).
     calibration_and_holdout : table
         The table of :func:`calibration_holdout`.
     max_frequency : int, default 7
@@ -186,8 +178,8 @@ class CLVResult:
         The summary (customer, ``frequency``, ``recency``, ``T``, ``monetary``) with
         ``p_alive``, ``expected_purchases`` (in the next ``horizon`` time units),
         ``expected_spend`` (per purchase) and ``clv`` (the discounted value of those purchases).
-    purchases : BetaGeo
-        The fitted BG/NBD model.
+    purchases : PurchaseModel
+        The fitted purchase model (BG/NBD unless ``analyze`` was given another).
     spend : GammaGamma
         The fitted Gamma-Gamma model.
     horizon, discount_rate, step : float
@@ -195,7 +187,7 @@ class CLVResult:
     """
 
     table: pa.Table
-    purchases: BetaGeo
+    purchases: PurchaseModel
     spend: GammaGamma
     unit: str | float
     horizon: float
@@ -240,6 +232,7 @@ def analyze(
     schema: Any = None,
     amount_format: str | None = None,
     decimal: str = ".",
+    model: PurchaseModel | None = None,
 ) -> CLVResult:
     """Summary, both fits and every prediction in one call (what ``rfm clv`` runs).
 
@@ -255,6 +248,9 @@ returns, delimiter, schema, amount_format, decimal
     step : float, optional
         The length of a discounting step, in ``unit``. Default: ``horizon / 12`` (a month of
         a year).
+    model : PurchaseModel, optional
+        The purchase model to fit, such as ``clv.ParetoNBD()`` or ``clv.ModifiedBetaGeo()``
+        (it is fitted in place). Default: ``clv.BetaGeo()``.
 
     Returns
     -------
@@ -295,7 +291,14 @@ returns, delimiter, schema, amount_format, decimal
         amount_format=amount_format,
         decimal=decimal,
     )
-    purchases = BetaGeo().fit(table)
+    if model is None:
+        model = BetaGeo()
+    if not isinstance(model, PurchaseModel):
+        raise RFMError(
+            f"model must be a purchase model such as clv.BetaGeo() or clv.ParetoNBD(); got "
+            f"{model!r:.60}"
+        )
+    purchases = model.fit(table)
     spend = GammaGamma().fit(table)
     predictions = predict(
         purchases, spend, table, horizon=horizon, discount_rate=discount_rate, step=step

@@ -340,6 +340,16 @@ def test_clv_writes_predictions_and_prints_the_fits(tmp_path):
     assert {"p_alive", "expected_purchases", "expected_spend", "clv"} <= set(table.column_names)
 
 
+@pytest.mark.parametrize(
+    ("model", "label"), [("mbgnbd", "MBG/NBD: r "), ("pareto-nbd", "Pareto/NBD: r ")]
+)
+def test_clv_fits_the_model_asked_for(model, label):
+    result = run("clv", EXAMPLE, *EXAMPLE_ARGS, "--as-of", "1997-09-30", "--model", model)
+    assert result.exit_code == 0, result.output
+    assert label in result.output and "BG/NBD: r" not in result.output.replace("MBG/NBD", "")
+    assert run("clv", EXAMPLE, *EXAMPLE_ARGS, "--model", "bgbb").exit_code != 0
+
+
 def test_score_can_carry_p_alive(tmp_path):
     output = tmp_path / "scores.parquet"
     result = run("score", EXAMPLE, *EXAMPLE_ARGS, "--p-alive", "-o", output)

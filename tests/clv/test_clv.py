@@ -148,7 +148,7 @@ def test_bgnbd_gradient_matches_finite_differences(r, alpha, a, b, seed):
     profiles = collapse(x, t_x, T)
     args = (*profiles.at, profiles.weight, *profiles.values)
     grad = np.zeros(4)
-    btyd.bgnbd_loglik(*args, r, alpha, a, b, grad)
+    btyd.bgnbd_loglik(*args, r, alpha, a, b, 0.0, grad)
     params = np.array([r, alpha, a, b])
     for j in range(4):
         step = 1e-6 * params[j]
@@ -156,8 +156,8 @@ def test_bgnbd_gradient_matches_finite_differences(r, alpha, a, b, seed):
         up[j] += step
         down[j] -= step
         numeric = (
-            btyd.bgnbd_loglik(*args, *up, np.zeros(4))
-            - btyd.bgnbd_loglik(*args, *down, np.zeros(4))
+            btyd.bgnbd_loglik(*args, *up, 0.0, np.zeros(4))
+            - btyd.bgnbd_loglik(*args, *down, 0.0, np.zeros(4))
         ) / (2 * step)
         assert grad[j] == pytest.approx(numeric, rel=1e-4, abs=1e-4)
 
@@ -217,7 +217,7 @@ def test_likelihood_does_not_depend_on_thread_count():
     summary = clv.simulate(20_000, r=0.5, alpha=5, a=1, b=3, T=40, resolution=1 / 7, seed=1)
     x, t_x, T = clv.BetaGeo._columns(summary)
     profiles = collapse(x, t_x, T)
-    args = (*profiles.at, profiles.weight, *profiles.values, 0.5, 5.0, 1.0, 3.0)
+    args = (*profiles.at, profiles.weight, *profiles.values, 0.5, 5.0, 1.0, 3.0, 0.0)
     values = []
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
