@@ -79,6 +79,15 @@ def _orders(path: Path) -> Path:
     return path
 
 
+def _rules_naming(folder: Path, name: str) -> Path:
+    """A rules file of one rule, for every customer, named ``name`` (escaped as TOML text)."""
+    rules = folder / "rules.toml"
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    quoted = "".join(c if ord(c) >= 32 and c != "\x7f" else f"\\u{ord(c):04x}" for c in quoted)
+    rules.write_text(f'[[segment]]\nname = "{quoted}"\nR = "1-5"\n', encoding="utf-8")
+    return rules
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -120,10 +129,7 @@ def test_hostile_option_values(tmp_path_factory, option: str, text: str) -> None
 def test_hostile_segment_names_print_as_written(tmp_path_factory, name: str) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
     orders = _orders(folder / "orders.parquet")
-    rules = folder / "rules.toml"
-    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    quoted = "".join(c if ord(c) >= 32 and c != "\x7f" else f"\\u{ord(c):04x}" for c in quoted)
-    rules.write_text(f'[[segment]]\nname = "{quoted}"\nR = "1-5"\n', encoding="utf-8")
+    rules = _rules_naming(folder, name)
     result = CliRunner().invoke(
         app, ["score", str(orders), "--segments", str(rules), "-o", str(folder / "out.parquet")]
     )
@@ -154,10 +160,7 @@ def test_hostile_segment_names_make_safe_list_files(tmp_path_factory, name: str)
     """One file per segment: named from the segment, always inside the folder given."""
     folder = tmp_path_factory.mktemp("fuzz")
     orders = _orders(folder / "orders.parquet")
-    rules = folder / "rules.toml"
-    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    quoted = "".join(c if ord(c) >= 32 and c != "\x7f" else f"\\u{ord(c):04x}" for c in quoted)
-    rules.write_text(f'[[segment]]\nname = "{quoted}"\nR = "1-5"\n', encoding="utf-8")
+    rules = _rules_naming(folder, name)
     lists = folder / "lists"
     result = CliRunner().invoke(
         app, ["export", str(orders), "--segments", str(rules), "-o", str(lists), "--per-segment"]
