@@ -50,6 +50,7 @@ th, td { padding: 0.25rem 0.55rem; border-bottom: 1px solid #e4e7eb; text-align:
          vertical-align: top; }
 th:first-child, td:first-child { text-align: left; }
 th.text, td.text { text-align: left; }
+#segment-table { font-size: 0.8rem; }
 td.text { min-width: 11rem; max-width: 22rem; }
 th { background: #f5f7fa; }
 figure.chart { margin: 0.8rem 0; }
