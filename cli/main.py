@@ -960,6 +960,13 @@ def report(
         ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="Heading of the report.")] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            help="Currency of the amounts, shown in the tables and charts: an ISO code such as "
+            "GBP (shown as £1,234.56) or a symbol."
+        ),
+    ] = None,
     with_clv: Annotated[
         bool, typer.Option("--clv", help="Add p_alive and lifetime value (BG/NBD, Gamma-Gamma).")
     ] = False,
@@ -989,7 +996,9 @@ def report(
         raise _fail(f"the report is HTML: name the output *.html; got {output}")
     options = _scoring(**locals())
     with _reported_errors():
-        from rfm_fast.insight.report import write_report
+        from rfm_fast.insight.report import parse_currency, write_report
+
+        parse_currency(currency)  # a wrong currency fails before the input is read
 
         data = database_input(input, query, table)
         check_output_path(output, [data], suffixes=(".html", ".htm"))
@@ -1003,7 +1012,9 @@ def report(
         if with_clv:
             predictions = _default_predictions(data, options, dates[-1] if dates else None)
         title = title or f"RFM report: {data.name}"
-        write_report(result, output, migration=migration, title=title, clv=predictions)
+        write_report(
+            result, output, migration=migration, title=title, clv=predictions, currency=currency
+        )
         _written(output)
     out.print(f"wrote the report of {result.stats.customers:,} customers to {output}")
 
