@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from rfm_fast.clv.bgbb import BetaGeoBetaBinom, discrete_summary
 from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo, ModifiedBetaGeo
+from rfm_fast.clv.churn import RISK_BANDS, churn_by_segment, churn_risk
 from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.lifetime_value import customer_lifetime_value, predict
@@ -61,6 +62,7 @@ __all__ = [
     "GRADIENT_TOLERANCE",
     "LOG_BOUND",
     "PURCHASE_MODELS",
+    "RISK_BANDS",
     "UNITS",
     "WARM_START_CUSTOMERS",
     "BetaGeo",
@@ -73,6 +75,8 @@ __all__ = [
     "PurchaseModel",
     "analyze",
     "calibration_holdout",
+    "churn_by_segment",
+    "churn_risk",
     "customer_lifetime_value",
     "discrete_summary",
     "evaluate_holdout",
