@@ -38,6 +38,7 @@ from rfm_fast.clv.churn import RISK_BANDS, churn_by_segment, churn_risk
 from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.lifetime_value import customer_lifetime_value, predict
+from rfm_fast.clv.model_choice import PURCHASE_MODELS, ModelComparison, compare_models
 from rfm_fast.clv.pareto_nbd import ParetoNBD
 from rfm_fast.clv.profiles import UNITS, calibration_holdout, summary
 from rfm_fast.clv.purchase_model import PurchaseModel
@@ -49,14 +50,6 @@ from rfm_fast.clv.valuation import (
     simulate,
     with_p_alive,
 )
-
-PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
-    "bgnbd": BetaGeo,
-    "mbgnbd": ModifiedBetaGeo,
-    "pareto-nbd": ParetoNBD,
-}
-"""The purchase models of order histories by name (``rfm clv --model``); BG/BB, for discrete
-opportunities, fits summaries of its own."""
 
 __all__ = [
     "GRADIENT_TOLERANCE",
@@ -70,6 +63,7 @@ __all__ = [
     "CLVResult",
     "GammaGamma",
     "HoldoutEvaluation",
+    "ModelComparison",
     "ModifiedBetaGeo",
     "ParetoNBD",
     "PurchaseModel",
@@ -77,6 +71,7 @@ __all__ = [
     "calibration_holdout",
     "churn_by_segment",
     "churn_risk",
+    "compare_models",
     "customer_lifetime_value",
     "discrete_summary",
     "evaluate_holdout",
