@@ -144,7 +144,7 @@ def compare_models(
     if calibration_end is None:
         raise RFMError(
             "choosing a model needs a calibration period: give calibration_end (rfm clv "
-            "--holdout-from DATE), the first day of the holdout"
+            "--calibration-end DATE), the last day of the calibration period"
         )
     table = calibration_holdout(
         data,

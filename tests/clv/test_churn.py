@@ -128,3 +128,51 @@ def test_churn_by_segment_adds_up():
     assert (table["high_risk"].to_numpy() <= table["customers"].to_numpy()).all()
     with pytest.raises(RFMError, match="segment"):
         clv.churn_by_segment(result, pa.table({"customer_id": [1]}))
+
+
+def test_compare_models_scores_each_model_on_the_holdout():
+    data = datasets.load_example()
+    comparison = clv.compare_models(
+        data, **datasets.EXAMPLE_COLUMNS, calibration_end="1997-09-30", holdout_end="1998-06-30"
+    )
+    rows = {row["model"]: row for row in comparison.table.to_pylist()}
+    assert set(rows) == set(clv.PURCHASE_MODELS)
+    assert comparison.best == min(rows, key=lambda name: rows[name]["mae"])
+    for name, row in rows.items():
+        totals = comparison.evaluations[name].totals
+        assert row["mae"] == totals["mae"] and row["actual"] == totals["actual"]
+        model = comparison.models[name]
+        assert row["bic"] == pytest.approx(4 * np.log(model.customers) - 2 * model.log_likelihood)
+    by_bic = clv.compare_models(
+        data, **datasets.EXAMPLE_COLUMNS, calibration_end="1997-09-30", criterion="bic",
+        models=["bgnbd", "pareto-nbd"],
+    )  # fmt: skip
+    assert by_bic.table["model"].to_pylist() == ["bgnbd", "pareto-nbd"]
+    assert by_bic.best == min(by_bic.table.to_pylist(), key=lambda row: row["bic"])["model"]
+    assert "best=" in repr(by_bic)
+    with pytest.raises(RFMError, match="models must be"):
+        clv.compare_models(data, **datasets.EXAMPLE_COLUMNS, calibration_end="1997-09-30",
+                           models=["bgbb"])  # fmt: skip
+    with pytest.raises(RFMError, match="criterion"):
+        clv.compare_models(data, **datasets.EXAMPLE_COLUMNS, calibration_end="1997-09-30",
+                           criterion="aic")  # fmt: skip
+    with pytest.raises(RFMError, match="calibration_end"):
+        clv.analyze(data, **datasets.EXAMPLE_COLUMNS, model="auto")
+
+
+def test_analyze_auto_refits_the_best_and_adds_churn():
+    data = datasets.load_example()
+    result = clv.analyze(
+        data, **datasets.EXAMPLE_COLUMNS, as_of="1998-06-30", model="auto",
+        calibration_end="1997-09-30", churn_days=90,
+    )  # fmt: skip
+    assert isinstance(result.purchases, clv.PURCHASE_MODELS[result.comparison.best])
+    assert result.purchases.customers == result.table.num_rows
+    assert result.table.column_names[-4:] == [
+        "p_no_purchase", "risk", "days_to_next_purchase", "next_purchase",
+    ]  # fmt: skip
+    assert result.table["next_purchase"].null_count == 0
+    named = clv.analyze(data, **datasets.EXAMPLE_COLUMNS, model="mbgnbd")
+    assert isinstance(named.purchases, clv.ModifiedBetaGeo) and named.comparison is None
+    with pytest.raises(RFMError, match="'auto'"):
+        clv.analyze(data, **datasets.EXAMPLE_COLUMNS, model="bgbb")
