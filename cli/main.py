@@ -110,6 +110,7 @@ class PurchaseModelName(enum.StrEnum):
     bgnbd = "bgnbd"
     mbgnbd = "mbgnbd"
     pareto_nbd = "pareto-nbd"
+    auto = "auto"
 
 
 class Terminated(KeyboardInterrupt):
@@ -1048,8 +1049,27 @@ def clv_command(
     decimal: DecimalOpt = ".",
     model: Annotated[
         PurchaseModelName,
-        typer.Option(help="Purchase model: BG/NBD, MBG/NBD or Pareto/NBD."),
+        typer.Option(
+            help="Purchase model: BG/NBD, MBG/NBD, Pareto/NBD, or auto: the best of them on "
+            "the holdout after --calibration-end."
+        ),
     ] = PurchaseModelName.bgnbd,
+    calibration_end: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration-end",
+            help="With --model auto: end of the calibration period (ISO-8601); the holdout "
+            "runs from there to --as-of.",
+        ),
+    ] = None,
+    churn_days: Annotated[
+        float | None,
+        typer.Option(
+            "--churn-days",
+            help="Add the churn risk in the next N days: p_no_purchase, risk (low/medium/"
+            "high), days_to_next_purchase, next_purchase.",
+        ),
+    ] = None,
     query: QueryOpt = None,
     table: TableOpt = None,
 ) -> None:
@@ -1077,7 +1097,9 @@ def clv_command(
             schema=schema,
             amount_format=amount_format,
             decimal=decimal,
-            model=clv.PURCHASE_MODELS[model.value](),
+            model=model.value,
+            calibration_end=calibration_end,
+            churn_days=churn_days,
         )
         if output is not None:
             _write(result.table, output)
@@ -1096,8 +1118,18 @@ def _unit(text: str) -> str | float:
 
 
 def print_clv_summary(result, output: Path | None) -> None:
-    """Parameters, fit quality and the totals of the predictions."""
+    """Parameters, fit quality and the totals of the predictions (and the comparison of the
+    models, and the risk bands, where the result has them)."""
     table = result.table
+    if result.comparison is not None:
+        from rfm_fast.clv.model_choice import format_comparison
+
+        out.print(
+            f"models on the holdout (best by {result.comparison.criterion}, marked *; refitted "
+            "on all the purchases):"
+        )
+        for line in format_comparison(result.comparison):
+            out.print(line, soft_wrap=True)
     for name, model in ((result.purchases.LABEL, result.purchases), ("Gamma-Gamma", result.spend)):
         params = ", ".join(
             f"{k} {v:.4g} (se {model.standard_errors[k]:.2g})" for k, v in model.params.items()
@@ -1116,6 +1148,10 @@ def print_clv_summary(result, output: Path | None) -> None:
         f"{table.column('expected_purchases').to_numpy().sum():,.0f}; "
         f"total CLV {table.column('clv').to_numpy().sum():,.2f}"
     )
+    if "risk" in table.column_names:
+        bands = table.column("risk").to_pylist()
+        counts = ", ".join(f"{band} {bands.count(band):,}" for band in ("low", "medium", "high"))
+        out.print(f"churn risk (no purchase in the window): {counts}")
     if output is not None:
         out.print(f"wrote {table.num_rows:,} customers to {output}")
 

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 from rfm_fast.clv.bgbb import BetaGeoBetaBinom, discrete_summary
 from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo, ModifiedBetaGeo
+from rfm_fast.clv.churn import RISK_BANDS, churn_by_segment, churn_risk
 from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.lifetime_value import customer_lifetime_value, predict
+from rfm_fast.clv.model_choice import PURCHASE_MODELS, ModelComparison, compare_models
 from rfm_fast.clv.pareto_nbd import ParetoNBD
 from rfm_fast.clv.profiles import UNITS, calibration_holdout, summary
 from rfm_fast.clv.purchase_model import PurchaseModel
@@ -49,18 +51,11 @@ from rfm_fast.clv.valuation import (
     with_p_alive,
 )
 
-PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {
-    "bgnbd": BetaGeo,
-    "mbgnbd": ModifiedBetaGeo,
-    "pareto-nbd": ParetoNBD,
-}
-"""The purchase models of order histories by name (``rfm clv --model``); BG/BB, for discrete
-opportunities, fits summaries of its own."""
-
 __all__ = [
     "GRADIENT_TOLERANCE",
     "LOG_BOUND",
     "PURCHASE_MODELS",
+    "RISK_BANDS",
     "UNITS",
     "WARM_START_CUSTOMERS",
     "BetaGeo",
@@ -68,11 +63,15 @@ __all__ = [
     "CLVResult",
     "GammaGamma",
     "HoldoutEvaluation",
+    "ModelComparison",
     "ModifiedBetaGeo",
     "ParetoNBD",
     "PurchaseModel",
     "analyze",
     "calibration_holdout",
+    "churn_by_segment",
+    "churn_risk",
+    "compare_models",
     "customer_lifetime_value",
     "discrete_summary",
     "evaluate_holdout",

@@ -24,6 +24,17 @@ UNITS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12, "Y": 365.25}
 """Days per time unit of ``recency`` and ``T``."""
 
 
+def days_per_unit(unit: str | float) -> float:
+    """Days per time unit: ``unit`` is one of :data:`UNITS` or a positive number of days.
+
+    Raises
+    ------
+    RFMError
+        For any other unit.
+    """
+    return _days_per_unit(unit)
+
+
 def _days_per_unit(unit: str | float) -> float:
     if isinstance(unit, str):
         if unit not in UNITS:

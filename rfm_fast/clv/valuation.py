@@ -184,6 +184,8 @@ class CLVResult:
         The fitted Gamma-Gamma model.
     horizon, discount_rate, step : float
         The options the predictions were made with; ``unit`` the time unit.
+    comparison : ModelComparison or None
+        With ``analyze(model="auto")``: how the purchase models did on the holdout.
     """
 
     table: pa.Table
@@ -193,6 +195,7 @@ class CLVResult:
     horizon: float
     discount_rate: float
     step: float
+    comparison: Any = None
 
     def __repr__(self) -> str:
         table = self.table
@@ -232,7 +235,9 @@ def analyze(
     schema: Any = None,
     amount_format: str | None = None,
     decimal: str = ".",
-    model: PurchaseModel | None = None,
+    model: PurchaseModel | str | None = None,
+    calibration_end: Any = None,
+    churn_days: float | None = None,
 ) -> CLVResult:
     """Summary, both fits and every prediction in one call (what ``rfm clv`` runs).
 
@@ -250,7 +255,16 @@ returns, delimiter, schema, amount_format, decimal
         a year).
     model : PurchaseModel, optional
         The purchase model to fit, such as ``clv.ParetoNBD()`` or ``clv.ModifiedBetaGeo()``
-        (it is fitted in place). Default: ``clv.BetaGeo()``.
+        (it is fitted in place), or ``"auto"``: fit each of :data:`rfm_fast.clv.PURCHASE_MODELS`
+        on the purchases up to ``calibration_end``, score each on the holdout from there to
+        ``as_of`` (:func:`rfm_fast.clv.compare_models`), and fit the best (smallest mean
+        absolute error per customer) on all the purchases. Default: ``clv.BetaGeo()``.
+    calibration_end : optional
+        With ``model="auto"`` (and needed then): the end of the calibration period.
+    churn_days : float, optional
+        Adds the churn risk of :func:`rfm_fast.clv.churn_risk` in the next ``churn_days``
+        days: ``p_no_purchase``, ``risk``, ``days_to_next_purchase`` and ``next_purchase``
+        (a date when ``as_of`` is given, else null). Not for BG/BB.
 
     Returns
     -------
@@ -291,6 +305,36 @@ returns, delimiter, schema, amount_format, decimal
         amount_format=amount_format,
         decimal=decimal,
     )
+    comparison = None
+    if isinstance(model, str):
+        from rfm_fast.clv.model_choice import PURCHASE_MODELS, compare_models
+
+        if model != "auto":
+            if model not in PURCHASE_MODELS:
+                raise RFMError(
+                    f"model must be a purchase model, 'auto' or one of "
+                    f"{', '.join(PURCHASE_MODELS)}; got {model!r}"
+                )
+            model = PURCHASE_MODELS[model]()
+        else:
+            comparison = compare_models(
+                data,
+                customer=customer,
+                timestamp=timestamp,
+                amount=amount,
+                calibration_end=calibration_end,
+                holdout_end=as_of,
+                unit=unit,
+                timestamp_format=timestamp_format,
+                batch_rows=batch_rows,
+                threads=threads,
+                returns=returns,
+                delimiter=delimiter,
+                schema=schema,
+                amount_format=amount_format,
+                decimal=decimal,
+            )
+            model = PURCHASE_MODELS[comparison.best]()
     if model is None:
         model = BetaGeo()
     if not isinstance(model, PurchaseModel):
@@ -305,7 +349,15 @@ returns, delimiter, schema, amount_format, decimal
     )
     for name in PREDICTIONS:
         table = table.append_column(name, predictions.column(name))
-    return CLVResult(table, purchases, spend, unit, float(horizon), float(discount_rate), step)
+    if churn_days is not None:
+        from rfm_fast.clv.churn import churn_risk
+
+        risk = churn_risk(purchases, table, days=churn_days, unit=unit, as_of=as_of)
+        for name in ("p_no_purchase", "risk", "days_to_next_purchase", "next_purchase"):
+            table = table.append_column(name, risk.column(name))
+    return CLVResult(
+        table, purchases, spend, unit, float(horizon), float(discount_rate), step, comparison
+    )
 
 
 def with_p_alive(result: Any, predictions: CLVResult) -> Any:

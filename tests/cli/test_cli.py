@@ -619,3 +619,20 @@ def test_bad_raw_metric_rules_are_one_line(tmp_path, text, fragment):
 def test_unknown_map_name_is_one_line():
     result = run("score", EXAMPLE, *EXAMPLE_ARGS, "--segments", "valeu")
     assert_one_line_error(result, "not found: valeu", "default, value, compact, lifecycle")
+
+
+def test_clv_auto_prints_the_comparison_and_the_churn_bands(tmp_path):
+    output = tmp_path / "clv.parquet"
+    result = run(
+        "clv", EXAMPLE, *EXAMPLE_ARGS, "--as-of", "1998-06-30", "--model", "auto",
+        "--calibration-end", "1997-09-30", "--churn-days", "90", "-o", output,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for label in ("BG/NBD", "MBG/NBD", "Pareto/NBD", "BIC", "MAE"):
+        assert label in result.output
+    assert result.output.count(" *\n") == 1
+    assert "churn risk (no purchase in the window): low" in result.output
+    table = pq.read_table(output)
+    assert {"p_no_purchase", "risk", "next_purchase"} <= set(table.column_names)
+    missing = run("clv", EXAMPLE, *EXAMPLE_ARGS, "--model", "auto")
+    assert missing.exit_code == 1 and "--calibration-end" in missing.output
