@@ -218,14 +218,14 @@ def info(state_path: StateArg) -> None:
     out.print(f"options: {shown}", soft_wrap=True)
     names = ", ".join(rule["name"] for rule in rules) or "none"
     out.print(f"segments: {len(rules)} rules ({names})", soft_wrap=True)
-    held = f"{described['state_bytes']:,} bytes of totals"
-    if described["rows_kept"] is not None:
+    span = f"{_moment(described['first_purchase'])} .. {_moment(described['last_purchase'])}"
+    held = f"purchases {span}; {described['state_bytes']:,} bytes of totals"
+    if described["rows_kept"] is not None:  # a window's: the rows it can still reach
         kept, size = described["rows_kept"], described["state_bytes"]
-        held = f"{kept:,} rows kept for the window ({size:,} bytes)"
+        held = f"{kept:,} rows kept for the window, {span} ({size:,} bytes)"
     out.print(
         f"customers {described['customers']:,}; rows read {described['rows_read']:,}, used "
-        f"{described['rows_used']:,}; purchases {_moment(described['first_purchase'])} .. "
-        f"{_moment(described['last_purchase'])}; {held}",
+        f"{described['rows_used']:,}; {held}",
         soft_wrap=True,
     )
     loads = pa.Table.from_pylist(

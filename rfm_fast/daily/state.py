@@ -497,7 +497,11 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         }
 
     def info(self) -> dict[str, Any]:
-        """What the state holds: options, customers, rows, time range, and every load."""
+        """What the state holds: options, customers, rows, time range, and every load.
+
+        For a state with a window, ``first_purchase`` is the oldest row kept (a row a window
+        can still reach: returns included), ``rows_kept`` their number, ``customers`` those of
+        the last scoring."""
         if self.rows is None:
             counts = self.state.counts
             axis = arrow.TimeAxis.of(self.state.time_type)
