@@ -7,6 +7,7 @@ of one metric or score with a number, joined by ``and``. Nothing a user writes r
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -56,7 +57,7 @@ CONDITION_NAMES = (
 """What a condition may test."""
 _COMPARISON = re.compile(
     r"^\s*(?P<name>[A-Za-z_]+)\s*(?P<op>>=|<=|==|!=|=|>|<)\s*"
-    r"(?P<value>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*$"
+    r"(?P<value>[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?)\s*$"
 )
 _OPERATORS = {
     ">=": np.greater_equal,
@@ -120,7 +121,13 @@ def parse_condition(text: str) -> list[Comparison]:
                 f"condition {text!r}: unknown name {name!r}{hint}; a condition may test "
                 + ", ".join(CONDITION_NAMES)
             )
-        comparisons.append(Comparison(name, found["op"], float(found["value"])))
+        value = float(found["value"])
+        if not math.isfinite(value) or (value == 0 and re.search("[1-9]", found["value"])):
+            raise RFMError(
+                f"condition {text!r}: {found['value']} is out of range (a number is at most "
+                "about 1e308 and at least about 1e-308 in size)"
+            )
+        comparisons.append(Comparison(name, found["op"], value))
     return comparisons
 
 

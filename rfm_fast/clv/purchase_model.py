@@ -37,6 +37,11 @@ WARM_START_CUSTOMERS = 200_000
 """Above this many rows, a fit starts from a fit on a sample of this size."""
 
 
+
+MAX_FREQUENCY = 1e15
+"""The largest frequency a model takes: far beyond any customer's purchases, and where float64
+still tells x from x + r."""
+
 class PurchaseModel:
     """Base of the purchase models: fitted on ``frequency``, ``recency`` and ``T`` (with an
     optional ``weights`` column of customers per row), they give ``p_alive`` and the expected
@@ -176,12 +181,13 @@ class PurchaseModel:
         x, t_x, T = inputs.columns[:3]
         bad = ~(np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T))
         bad |= (x < 0) | (x != np.floor(x)) | (t_x < 0) | (t_x > T) | ((x == 0) & (t_x != 0))
+        bad |= x > MAX_FREQUENCY  # (beyond, r + x == x in float64: no prediction means much)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise RFMError(
                 f"invalid summary row {i}: frequency={x[i]}, recency={t_x[i]}, T={T[i]}; "
-                "expected a whole frequency >= 0, 0 <= recency <= T, and recency 0 when "
-                "frequency is 0"
+                f"expected a whole frequency from 0 to {MAX_FREQUENCY:.0e}, 0 <= recency <= T, "
+                "and recency 0 when frequency is 0"
             )
         return inputs
 

@@ -14,6 +14,7 @@ import difflib
 import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -490,7 +491,7 @@ def check_rule(rule: SegmentRule, bins: int, where: str) -> None:
     """Raise RFMError when ``rule`` is not valid for ``bins`` scores (``where`` names it)."""
     if not isinstance(rule.name, str) or not rule.name.strip():
         raise RFMError(f"{where}: every rule needs a non-empty text name")
-    if rule.name == OTHER:
+    if rule.name.strip().casefold() == OTHER.casefold():  # (" other " would pass for it)
         raise RFMError(f"{where}: {OTHER!r} is reserved for customers no rule matches")
     if not rule.ranges and not rule.metrics:
         raise RFMError(f"{where}: give at least one condition (R, F, M, or a raw metric)")
@@ -674,7 +675,7 @@ def _parse_scores(value: object, where: str, key: str, bins: int) -> tuple[int, 
         low = high = value
     elif isinstance(value, str):
         parts = value.replace(" ", "").split("-")
-        if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+        if len(parts) not in (1, 2) or not all(re.fullmatch("[0-9]+", p) for p in parts):
             raise RFMError(f"{where}: {key} = {value!r} is not a score or a range such as '4-5'")
         low, high = int(parts[0]), int(parts[-1])
     elif (
@@ -742,9 +743,10 @@ def _check_bound(where: str, key: str, low: float | None, high: float | None) ->
 def _check_priority(where: str, priority: object) -> None:
     if priority is None:
         return
-    if isinstance(priority, bool) or not isinstance(priority, int) or priority < 1:
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 9999:
         raise RFMError(
-            f"{where}: priority must be a whole number from 1 (act first) up; got {priority!r}"
+            f"{where}: priority must be a whole number from 1 (act first) to 9999; got "
+            f"{priority!r}"
         )
 
 
@@ -947,9 +949,15 @@ def rules_of_document(documents: Sequence[Mapping[str, Any]]) -> tuple[SegmentRu
     return tuple(rules)
 
 
+_SURROGATES = frozenset(chr(c) for c in range(0xD800, 0xE000))
+
+
 def _toml_text(text: str) -> str:
-    """A TOML basic string (JSON's escapes are TOML's, but for DEL)."""
-    return json.dumps(text).replace("\x7f", "\\u007f")
+    """A TOML basic string: characters as they are (UTF-8), but quotes, backslashes, control
+    characters and DEL escaped (JSON's ASCII escapes would write characters beyond U+FFFF as
+    surrogate pairs, which TOML refuses)."""
+    escaped = json.dumps(text, ensure_ascii=False)
+    return "".join(f"\\u{ord(c):04x}" if c == "\x7f" or c in _SURROGATES else c for c in escaped)
 
 
 def rules_toml(rules: Sequence[SegmentRule], title: str | None = None) -> str:

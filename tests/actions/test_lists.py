@@ -82,6 +82,9 @@ def test_the_playbook_and_the_predictions_travel_with_the_list():
         ("{monetary} > 1", "is not a comparison"),
         ("", "a condition compares a metric with a number"),
         ("clv > 100", "fit the models first"),
+        ("monetary >= 1e400", "is out of range"),
+        ("monetary >= -1e-400", "is out of range"),
+        ("R = \u0665", "is not a comparison"),
     ],
 )
 def test_a_condition_is_parsed_never_evaluated(where, fragment):

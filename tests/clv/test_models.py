@@ -436,3 +436,11 @@ def test_pareto_nbd_series_and_panels_agree():
         panels = btyd.pareto_nbd_integral(p, q, big, small, t0, t1)
         np.testing.assert_allclose(series, panels, rtol=1e-7, atol=1e-14 * panels[0])
     assert checked > 300
+
+
+def test_a_frequency_past_what_float64_tells_apart_is_refused():
+    """Beyond 1e15 purchases, r + x == x: a prediction would be a silent wrong number."""
+    model = clv.ParetoNBD.from_params(r=0.55, alpha=10.6, s=0.61, beta=11.7)
+    assert model.p_alive(frequency=1e15, recency=50, T=52) == 0.0
+    with pytest.raises(RFMError, match="a whole frequency from 0 to 1e"):
+        model.p_alive(frequency=1e17, recency=50, T=52)

@@ -192,6 +192,8 @@ def test_a_rules_file_reads_back_from_rules_toml(tmp_path: Path):
     )
     for name, written in [*BUILTIN_MAPS.items(), ("file", rules)]:
         assert load_rules(_write(tmp_path, rules_toml(written, f"map {name}")), 5) == written
+    odd = (SegmentRule('\U0001f600 \u00e9 "q" \\ \x7f\x01', {"R": (1, 5)}, action="\U0001f680"),)
+    assert load_rules(_write(tmp_path, rules_toml(odd)), 5) == odd  # beyond U+FFFF, controls
 
 
 def test_descriptions_are_written_from_the_rules():
@@ -233,6 +235,9 @@ def test_extends_sets_the_playbook_of_a_built_in_map(tmp_path: Path):
         ('[[segment]]\nname = "x"\nmonetary_min = "100"\n', ["must be a number"]),
         ('[[segment]]\nname = "x"\nmonetary_min = inf\n', ["must be finite"]),
         ('[[segment]]\nname = "x"\nR = 5\npriority = 0\n', ["priority must be a whole number"]),
+        ('[[segment]]\nname = "x"\nR = 5\npriority = 40000\n', ["from 1 (act first) to 9999"]),
+        ('[[segment]]\nname = "x"\nR = "\u00b2"\n', ["is not a score or a range"]),
+        ('[[segment]]\nname = "x"\nR = "\u0664-\u0665"\n', ["is not a score or a range"]),
         ('[[segment]]\nname = "x"\nR = 5\naction = ""\n', ["action must be non-empty text"]),
         ('[[segment]]\nname = "x"\naction = "y"\n', ["give at least one of R, F, M"]),
         ('extends = "defualt"\n', ["unknown segment map 'defualt' (did you mean default?)"]),
