@@ -645,6 +645,7 @@ def _extended(base: object, entries: object, bins: int, source: str) -> tuple[Se
     if not isinstance(entries, list):
         raise RFMError(f"{source}: expected [[segment]] tables")
     allowed = ("name", *PLAYBOOK_KEYS)
+    seen: dict[str, int] = {}
     for number, entry in enumerate(entries, start=1):
         where = f"{source}, rule {number}"
         if isinstance(entry, dict) and set(entry) & set(RULE_KEYS) - set(allowed):
@@ -661,6 +662,11 @@ def _extended(base: object, entries: object, bins: int, source: str) -> tuple[Se
                 f"{where}: the {base} map has no segment {name!r}"
                 f"{_suggestion(name, list(rules))}; its segments are " + ", ".join(rules)
             )
+        if name in seen:
+            raise RFMError(
+                f"{where}: {name!r} is set twice (rule {seen[name]} too); set each segment once"
+            )
+        seen[name] = number
         changed = replace(rules[name], **{k: entry[k] for k in PLAYBOOK_KEYS if k in entry})
         check_rule(changed, bins, f"{where} ({name})")
         rules[name] = changed

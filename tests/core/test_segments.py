@@ -243,6 +243,11 @@ def test_extends_sets_the_playbook_of_a_built_in_map(tmp_path: Path):
         ('extends = "defualt"\n', ["unknown segment map 'defualt' (did you mean default?)"]),
         ('extends = "default"\n[[segment]]\nname = "Champs"\naction = "y"\n', ["no segment"]),
         ('extends = "default"\n[[segment]]\nname = "At Risk"\nR = 1\n', ["copy the map"]),
+        (
+            'extends = "default"\n[[segment]]\nname = "At Risk"\naction = "a"\n'
+            '[[segment]]\nname = "At Risk"\naction = "b"\n',
+            ["'At Risk' is set twice (rule 1 too)"],
+        ),
         ('extends = "lifecycle"\n[[segment]]\nname = "New"\npriority = 0\n', ["priority"]),
     ],
 )
