@@ -37,10 +37,10 @@ WARM_START_CUSTOMERS = 200_000
 """Above this many rows, a fit starts from a fit on a sample of this size."""
 
 
-
 MAX_FREQUENCY = 1e15
 """The largest frequency a model takes: far beyond any customer's purchases, and where float64
 still tells x from x + r."""
+
 
 class PurchaseModel:
     """Base of the purchase models: fitted on ``frequency``, ``recency`` and ``T`` (with an

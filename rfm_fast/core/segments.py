@@ -751,8 +751,7 @@ def _check_priority(where: str, priority: object) -> None:
         return
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 9999:
         raise RFMError(
-            f"{where}: priority must be a whole number from 1 (act first) to 9999; got "
-            f"{priority!r}"
+            f"{where}: priority must be a whole number from 1 (act first) to 9999; got {priority!r}"
         )
 
 
