@@ -61,9 +61,6 @@ AsOfOpt = Annotated[
     str | None,
     typer.Option("--as-of", help="Score as of (ISO-8601); default: latest order + 1 day."),
 ]
-ScoresOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Scores file: .parquet, .csv, .arrow.")
-]
 OutputsOpt = Annotated[
     str | None,
     typer.Option(
@@ -194,16 +191,23 @@ def update(
 
 
 @state_app.command("score")
-def score(state_path: StateArg, as_of: AsOfOpt = None, output: ScoresOpt = None) -> None:
+def score(
+    state_path: StateArg,
+    as_of: AsOfOpt = None,
+    output: OutputsOpt = None,
+    output_table: OutputTableOpt = None,
+) -> None:
     """Score the customers of STATE again, as of another date, without new orders."""
     with _reported_errors():
+        scores_to = None
         if output is not None:
-            check_output_path(output, [state_path])
+            scores_to = database_output(output, output_table, "--output-table")
+            check_output(scores_to, [state_path])
         result = rfm_fast.DailyState.open(state_path).score(as_of=as_of)
-        if output is not None:
-            result.write(output)
-            _written(output)
-    print_summary(result, output)
+        if scores_to is not None:
+            result.write(scores_to)
+            _written(scores_to)
+    print_summary(result, scores_to)
 
 
 @state_app.command("info")

@@ -439,6 +439,11 @@ def test_rfm_state_from_a_database_to_tables(backend: Backend, tmp_path: Path):
     info = runner.invoke(app, ["state", "info", state])
     secret = _password(backend.uri)
     assert info.exit_code == 0 and (secret is None or secret not in info.stdout)
+    rescored = ["state", "score", state, "--as-of", "2011-12-31"]
+    rescored += ["-o", backend.uri, "--output-table", backend.name("later")]
+    done = runner.invoke(app, rescored)
+    assert done.exit_code == 0, (done.output, done.stderr)
+    assert backend.rows("later") == 60
 
 
 def test_other_commands_read_a_database(tmp_path: Path, monkeypatch):
