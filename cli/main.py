@@ -1101,9 +1101,38 @@ def clv_command(
             calibration_end=calibration_end,
             churn_days=churn_days,
         )
+        by_segment = None
+        if churn_days is not None:  # per RFM segment (the default map), on the same rows
+            scores = rfm_fast.score(
+                data,
+                customer=customer,
+                timestamp=timestamp,
+                amount=amount,
+                as_of=as_of,
+                timestamp_format=timestamp_format,
+                returns=returns.value,
+                delimiter="\t" if delimiter == "tab" else delimiter,
+                schema=schema,
+                amount_format=amount_format,
+                decimal=decimal,
+            )
+            by_segment = clv.churn_by_segment(result, scores, days=churn_days)
         if output is not None:
             _write(result.table, output)
     print_clv_summary(result, output)
+    if by_segment is not None:
+        columns = {
+            "segment": "segment",
+            "customers": "customers",
+            "mean_p_alive": "p_alive",
+            "high_risk": "high risk",
+            "expected_revenue": "expected revenue",
+            "revenue_at_risk": "at risk",
+        }
+        title = (
+            f"Per segment, the next {churn_days:g} days (revenue at risk: if the model is right)"
+        )
+        _print_table(by_segment, columns, title)
 
 
 _UNIT_NAMES = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}

@@ -632,6 +632,11 @@ def test_clv_auto_prints_the_comparison_and_the_churn_bands(tmp_path):
         assert label in result.output
     assert result.output.count(" *\n") == 1
     assert "churn risk (no purchase in the window): low" in result.output
+    assert "Per segment, the next 90 days (revenue at risk: if the model is right)" in (
+        result.output
+    )
+    for header in ("high risk", "expected revenue", "at risk", "Champions", "Hibernating"):
+        assert header in result.output
     table = pq.read_table(output)
     assert {"p_no_purchase", "risk", "next_purchase"} <= set(table.column_names)
     missing = run("clv", EXAMPLE, *EXAMPLE_ARGS, "--model", "auto")
