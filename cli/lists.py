@@ -131,6 +131,7 @@ def export(
                 )
         else:
             check_output_path(output, [data], suffixes=tuple(f".{f}" for f in LIST_FORMATS))
+        options["segments"] = rules  # (resolved once: a rules file is not read again)
         result = rfm_fast.score(data, **options, as_of=as_of, window=window)
         if with_clv:
             from rfm_fast import clv

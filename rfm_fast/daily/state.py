@@ -257,8 +257,9 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             if method == "approx":
                 raise RFMError("a state with a window scores with method 'exact' or 'split'")
             load = read_load(data, _runtime(options, batch_rows, threads), window, progress)
-            empty = replace(load.rows, table=load.rows.table.schema.empty_table(), latest=None)
-            empty = replace(empty, tally=RowTally())
+            empty = replace(
+                load.rows, table=load.rows.table.schema.empty_table(), latest=None, tally=RowTally()
+            )
             daily = cls(read, options.column_types, scoring, None, (), None, rows=empty)
             daily._apply(load, _source_name(data), as_of=None, force=False)
             return daily
