@@ -4,7 +4,7 @@ simulated from each (issue 15: in the range of BG/NBD). The summaries are simula
 models themselves, with times in weeks at day resolution, as summaries of real order histories
 are (BG/BB: 6 to 52 opportunities).
 
-    python benchmarks/bench_clv.py --customers 5M --json benchmarks/results_clv_5m.json
+    python benchmarks/bench_clv.py --customers 5M --json benchmarks/results/clv_5m.json
 """
 
 from __future__ import annotations

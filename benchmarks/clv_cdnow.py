@@ -2,7 +2,7 @@
 holdout evaluation (weeks 40-78) with its plot.
 
     python benchmarks/clv_cdnow.py --plot docs/clv_holdout.png \
-        --json benchmarks/results_clv_cdnow.json
+        --json benchmarks/results/clv_cdnow.json
 
 Calibration 1997-01-01 .. 1997-09-30 (39 weeks), holdout to 1998-06-30 (39 weeks), time in
 weeks, purchases on the same day merged (Fader, Hardie & Lee 2005; Fader & Hardie 2013).

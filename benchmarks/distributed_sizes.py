@@ -9,7 +9,7 @@ stay on the workers), and of the mergeable CustomerState of the whole input with
 its distinct pairs.
 
     python benchmarks/distributed_sizes.py benchmarks/data/orders_100m.parquet --rows 20M \
-        --partitions 4,16,64 --json benchmarks/results_distributed_sizes.json
+        --partitions 4,16,64 --json benchmarks/results/distributed_sizes.json
 """
 
 from __future__ import annotations
