@@ -31,7 +31,6 @@ DEFAULT_RULES: list[Rule] = [
 ]
 
 METRICS = ("recency", "frequency", "monetary")
-SCORE_COLUMN = {"recency": "R", "frequency": "F", "monetary": "M"}
 # Higher is better for frequency and monetary; lower is better for recency.
 HIGHER_IS_BETTER = {"recency": False, "frequency": True, "monetary": True}
 DAY = pd.Timedelta(days=1)

@@ -47,9 +47,6 @@ BAND_NAMES = ("low", "medium", "high")
 QUADRATURE_NODES = 64
 """Gauss-Legendre nodes of the Pareto/NBD integral."""
 
-CHURN_COLUMNS = ("p_alive", "p_no_purchase", "risk", "days_to_next_purchase", "next_purchase")
-"""The columns of :func:`churn_risk` after the customer column."""
-
 
 def _check_days(days: float) -> float:
     if isinstance(days, bool) or not isinstance(days, int | float | np.integer | np.floating):

@@ -66,8 +66,6 @@ COMBINE_MAX_SHARE = 1.0
 bytes, else the rows themselves (see :func:`combine_partition`)."""
 STATE_PIECE, ROWS_PIECE = b"S", b"R"
 """The first byte of a piece: a CustomerState, or the bucket's rows as an Arrow IPC stream."""
-TOTALS = ("first", "last", "frequency", "monetary")
-"""Per-customer columns of a partition's totals, after the customer column."""
 
 
 def checked_options(**options: Any) -> ScoringOptions:
