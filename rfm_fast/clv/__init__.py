@@ -24,7 +24,8 @@ array; ``predict`` (the function and the models' methods) returns a table keyed 
 The modules: :mod:`~rfm_fast.clv.profiles` (the summary), :mod:`~rfm_fast.clv.fitting` (shared
 by the models), :mod:`~rfm_fast.clv.purchase_model`, :mod:`~rfm_fast.clv.bgnbd`,
 :mod:`~rfm_fast.clv.pareto_nbd`, :mod:`~rfm_fast.clv.bgbb`, :mod:`~rfm_fast.clv.gamma_gamma`,
-:mod:`~rfm_fast.clv.lifetime_value` and :mod:`~rfm_fast.clv.valuation`.
+:mod:`~rfm_fast.clv.lifetime_value`, :mod:`~rfm_fast.clv.holdout`,
+:mod:`~rfm_fast.clv.results` and :mod:`~rfm_fast.clv.valuation`.
 
 Needs scipy (``pip install 'rfm_fast[clv]'``). Definitions and the treatment of awkward inputs
 are in docs/clv.md.
@@ -37,19 +38,14 @@ from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo, ModifiedBetaGeo
 from rfm_fast.clv.churn import RISK_BANDS, churn_by_segment, churn_risk
 from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
 from rfm_fast.clv.gamma_gamma import GammaGamma
+from rfm_fast.clv.holdout import HoldoutEvaluation, evaluate_holdout, simulate
 from rfm_fast.clv.lifetime_value import customer_lifetime_value, predict
 from rfm_fast.clv.model_choice import PURCHASE_MODELS, ModelComparison, compare_models
 from rfm_fast.clv.pareto_nbd import ParetoNBD
 from rfm_fast.clv.profiles import UNITS, calibration_holdout, summary
 from rfm_fast.clv.purchase_model import PurchaseModel
-from rfm_fast.clv.valuation import (
-    CLVResult,
-    HoldoutEvaluation,
-    analyze,
-    evaluate_holdout,
-    simulate,
-    with_p_alive,
-)
+from rfm_fast.clv.results import CLVResult
+from rfm_fast.clv.valuation import analyze, with_p_alive
 
 __all__ = [
     "GRADIENT_TOLERANCE",

@@ -35,7 +35,7 @@ from rfm_fast.clv.purchase_model import PurchaseModel
 from rfm_fast.errors import RFMError
 
 if TYPE_CHECKING:
-    from rfm_fast.clv.valuation import CLVResult
+    from rfm_fast.clv.results import CLVResult
 
 RISK_BANDS = (0.5, 0.8)
 """Thresholds of the risk bands on the probability of no purchase in the window: ``low``

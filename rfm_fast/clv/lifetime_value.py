@@ -6,7 +6,7 @@ and every prediction on a summary keyed by customer (:func:`predict`)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -16,13 +16,26 @@ from rfm_fast.clv.fitting import keyed_table, scalar_or_array
 from rfm_fast.errors import RFMError
 
 if TYPE_CHECKING:
-    from rfm_fast.clv.gamma_gamma import GammaGamma
     from rfm_fast.clv.purchase_model import PurchaseModel
+
+
+class SpendModel(Protocol):
+    """What lifetime value needs of a spend model (:class:`~rfm_fast.clv.GammaGamma` is one):
+    the expected spend per purchase of each customer. A protocol, so that this module does not
+    import the spend model that calls it."""
+
+    def expected_spend(
+        self,
+        summary: Any = None,
+        *,
+        frequency: ArrayLike | None = None,
+        monetary: ArrayLike | None = None,
+    ) -> float | np.ndarray: ...
 
 
 def customer_lifetime_value(
     purchases: PurchaseModel,
-    spend: GammaGamma,
+    spend: SpendModel,
     summary: Any = None,
     *,
     horizon: float,
@@ -84,7 +97,7 @@ def customer_lifetime_value(
 
 def predict(
     purchases: PurchaseModel,
-    spend: GammaGamma,
+    spend: SpendModel,
     summary: Any,
     *,
     horizon: float,

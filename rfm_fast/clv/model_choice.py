@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 
 from rfm_fast.clv.bgnbd import BetaGeo, ModifiedBetaGeo
+from rfm_fast.clv.holdout import HoldoutEvaluation, evaluate_holdout
 from rfm_fast.clv.pareto_nbd import ParetoNBD
 from rfm_fast.clv.profiles import calibration_holdout
 from rfm_fast.clv.purchase_model import PurchaseModel
-from rfm_fast.clv.valuation import HoldoutEvaluation, evaluate_holdout
 from rfm_fast.errors import RFMError
 
 PURCHASE_MODELS: dict[str, type[PurchaseModel]] = {

@@ -1,219 +1,22 @@
-"""Everything in one call (:func:`analyze`, what ``rfm clv`` runs), simulation from a
-fitted model, the calibration/holdout check, and p_alive added to RFM scores."""
+"""Everything in one call (:func:`analyze`, what ``rfm clv`` runs), and p_alive added to RFM
+scores (:func:`with_p_alive`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast.clv.bgnbd import BetaGeo
-from rfm_fast.clv.fitting import column_values, keyed_table
+from rfm_fast.clv.churn import churn_risk
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.lifetime_value import predict
+from rfm_fast.clv.model_choice import PURCHASE_MODELS, compare_models
 from rfm_fast.clv.profiles import summary
 from rfm_fast.clv.purchase_model import PurchaseModel
+from rfm_fast.clv.results import PREDICTIONS, CLVResult
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
 from rfm_fast.errors import RFMError
-
-PREDICTIONS = ("p_alive", "expected_purchases", "expected_spend", "clv")
-"""The prediction columns of :func:`predict` and :attr:`CLVResult.table`."""
-
-
-def simulate(
-    customers: int,
-    *,
-    r: float,
-    alpha: float,
-    a: float,
-    b: float,
-    T: float | np.ndarray,
-    resolution: float | None = None,
-    seed: int | None = None,
-) -> pa.Table:
-    """A summary drawn from the BG/NBD model itself (for tests, benchmarks and checks): the
-    :meth:`~rfm_fast.clv.BetaGeo.simulate` of a model with these parameters (each model has
-    its own ``simulate``).
-
-    Each customer gets a purchase rate from gamma(r, alpha) and a dropout probability from
-    beta(a, b), makes a first purchase at time 0, then repeat purchases at that rate, and drops
-    out after each repeat purchase with that probability; observed until ``T``.
-
-    Parameters
-    ----------
-    customers : int
-        How many customers.
-    r, alpha, a, b : float
-        The BG/NBD parameters.
-    T : float or array
-        Observation length of each customer.
-    resolution : float, optional
-        Round ``recency`` down to and ``T`` to multiples of this (e.g. ``1 / 7`` for days
-        counted in weeks), as real purchase dates are.
-    seed : int, optional
-        Seed of the random numbers.
-
-    Returns
-    -------
-    pyarrow.Table
-        ``frequency``, ``recency`` and ``T`` (no customer column, no monetary).
-    """
-    model = BetaGeo.from_params(r=r, alpha=alpha, a=a, b=b)
-    return model.simulate(customers, T=T, resolution=resolution, seed=seed)
-
-
-@dataclass(frozen=True, repr=False)
-class HoldoutEvaluation:
-    """Predicted against actual purchases in a holdout period (see :func:`evaluate_holdout`).
-
-    Attributes
-    ----------
-    customers : pyarrow.Table
-        Per customer: the customer column of the table (under its name, in its order),
-        ``frequency`` (calibration), ``predicted`` and ``actual`` holdout purchases.
-    by_frequency : pyarrow.Table
-        Per calibration frequency (the last row gathers ``max_frequency`` and more):
-        ``customers``, ``actual`` and ``predicted`` mean holdout purchases (the "conditional
-        expectations" of Fader, Hardie & Lee 2005, figure 4).
-    totals : dict of str to float
-        ``predicted`` and ``actual`` total purchases, and per customer the mean absolute error
-        ``mae``, root mean squared error ``rmse`` and the correlation ``correlation``.
-    """
-
-    customers: pa.Table
-    by_frequency: pa.Table
-    totals: dict[str, float]
-
-    def __repr__(self) -> str:
-        t = self.totals
-        return (
-            f"HoldoutEvaluation(customers={self.customers.num_rows:,}, "
-            f"predicted={t['predicted']:,.1f}, actual={t['actual']:,.0f}, mae={t['mae']:.4g}, "
-            f"rmse={t['rmse']:.4g}, correlation={t['correlation']:.3f})"
-        )
-
-
-def evaluate_holdout(
-    model: PurchaseModel, calibration_and_holdout: Any, *, max_frequency: int = 7
-) -> HoldoutEvaluation:
-    """Compare a fitted purchase model's expected purchases in the holdout period with what each
-    customer really bought.
-
-    Parameters
-    ----------
-    model : PurchaseModel
-        A model fitted on the calibration period (BetaGeo, ModifiedBetaGeo, ParetoNBD, ...).
-    calibration_and_holdout : table
-        The table of :func:`calibration_holdout`.
-    max_frequency : int, default 7
-        Customers with more repeat purchases in the calibration period are grouped with
-        those of ``max_frequency`` in ``by_frequency``.
-
-    Returns
-    -------
-    HoldoutEvaluation
-        Per customer, per calibration frequency, and totals (predicted, actual, MAE, RMSE,
-        correlation).
-
-    Examples
-    --------
-    >>> from rfm_fast import clv, datasets
-    >>> table = clv.calibration_holdout(datasets.load_example(), **datasets.EXAMPLE_COLUMNS,
-    ...                                 calibration_end="1997-09-30", unit="W")
-    >>> evaluation = clv.evaluate_holdout(clv.BetaGeo().fit(table), table)
-    >>> round(evaluation.totals["predicted"] / evaluation.totals["actual"], 2)
-    0.86
-    >>> evaluation  # doctest: +ELLIPSIS
-    HoldoutEvaluation(customers=..., predicted=..., actual=..., mae=..., rmse=..., correlation=...)
-    """
-    actual = column_values(calibration_and_holdout, "frequency_holdout")
-    duration = column_values(calibration_and_holdout, "duration_holdout")
-    if duration.shape[0] == 0:
-        raise RFMError("the calibration/holdout table has no customers")
-    predicted = model.expected_purchases(float(duration[0]), calibration_and_holdout)
-    x = column_values(calibration_and_holdout, "frequency")
-    group = np.minimum(x, max_frequency).astype(np.int64)
-    count = np.bincount(group, minlength=max_frequency + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_actual = np.bincount(group, actual, max_frequency + 1) / count
-        mean_predicted = np.bincount(group, predicted, max_frequency + 1) / count
-    error = predicted - actual
-    return HoldoutEvaluation(
-        customers=keyed_table(
-            calibration_and_holdout,
-            {
-                "frequency": x.astype(np.int64),
-                "predicted": predicted,
-                "actual": actual.astype(np.int64),
-            },
-        ),
-        by_frequency=pa.table(
-            {
-                "frequency": np.arange(max_frequency + 1),
-                "customers": count,
-                "actual": mean_actual,
-                "predicted": mean_predicted,
-            }
-        ),
-        totals={
-            "predicted": float(predicted.sum()),
-            "actual": float(actual.sum()),
-            "mae": float(np.abs(error).mean()),
-            "rmse": float(np.sqrt((error**2).mean())),
-            "correlation": float(np.corrcoef(predicted, actual)[0, 1]),
-        },
-    )
-
-
-@dataclass(frozen=True, repr=False)
-class CLVResult:
-    """The result of :func:`analyze`.
-
-    Attributes
-    ----------
-    table : pyarrow.Table
-        The summary (customer, ``frequency``, ``recency``, ``T``, ``monetary``) with
-        ``p_alive``, ``expected_purchases`` (in the next ``horizon`` time units),
-        ``expected_spend`` (per purchase) and ``clv`` (the discounted value of those purchases).
-    purchases : PurchaseModel
-        The fitted purchase model (BG/NBD unless ``analyze`` was given another).
-    spend : GammaGamma
-        The fitted Gamma-Gamma model.
-    horizon, discount_rate, step : float
-        The options the predictions were made with; ``unit`` the time unit.
-    comparison : ModelComparison or None
-        With ``analyze(model="auto")``: how the purchase models did on the holdout.
-    """
-
-    table: pa.Table
-    purchases: PurchaseModel
-    spend: GammaGamma
-    unit: str | float
-    horizon: float
-    discount_rate: float
-    step: float
-    comparison: Any = None
-
-    def __repr__(self) -> str:
-        table = self.table
-        totals = ""
-        if table.num_rows:
-            alive = pc.mean(table.column("p_alive")).as_py()
-            expected = pc.sum(table.column("expected_purchases")).as_py()
-            value = pc.sum(table.column("clv")).as_py()
-            totals = (
-                f"\n  mean p_alive {alive:.3f}, expected purchases {expected:,.1f}, "
-                f"total clv {value:,.2f}"
-            )
-        return (
-            f"CLVResult(customers={table.num_rows:,}, unit={self.unit!r}, "
-            f"horizon={self.horizon:g}, discount_rate={self.discount_rate:g}, "
-            f"step={self.step:.4g}){totals}\n  purchases: {self.purchases!r}"
-            f"\n  spend: {self.spend!r}"
-        )
 
 
 def analyze(
@@ -307,8 +110,6 @@ returns, delimiter, schema, amount_format, decimal
     )
     comparison = None
     if isinstance(model, str):
-        from rfm_fast.clv.model_choice import PURCHASE_MODELS, compare_models
-
         if model != "auto":
             if model not in PURCHASE_MODELS:
                 raise RFMError(
@@ -350,8 +151,6 @@ returns, delimiter, schema, amount_format, decimal
     for name in PREDICTIONS:
         table = table.append_column(name, predictions.column(name))
     if churn_days is not None:
-        from rfm_fast.clv.churn import churn_risk
-
         risk = churn_risk(purchases, table, days=churn_days, unit=unit, as_of=as_of)
         for name in ("p_no_purchase", "risk", "days_to_next_purchase", "next_purchase"):
             table = table.append_column(name, risk.column(name))
