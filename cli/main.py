@@ -692,12 +692,17 @@ def print_maps(segments: str | None, bins: int) -> None:
 
 def _default_predictions(input: Any, options: dict[str, Any], as_of: str | None):
     """BG/NBD and Gamma-Gamma with the defaults of ``rfm clv`` (weeks, 52 ahead), for the
-    columns of a scoring command."""
+    columns of a scoring command; what the fits cannot be trusted with is printed."""
     from rfm_fast import clv
 
     columns = ("customer", "timestamp", "amount", "timestamp_format", "returns")
     columns += ("delimiter", "schema", "amount_format", "decimal")
-    return clv.analyze(input, as_of=as_of, **{k: options[k] for k in columns})
+    predictions = clv.analyze(input, as_of=as_of, **{k: options[k] for k in columns})
+    for line in predictions.warnings:
+        err.print(f"warning: {line}", soft_wrap=True)
+    if not predictions.p_alive_identified:
+        err.print("p_alive is left out of the output: it says nothing for this data")
+    return predictions
 
 
 AsOfPair = Annotated[
@@ -1059,7 +1064,8 @@ def clv_command(
         typer.Option(
             "--calibration-end",
             help="With --model auto: end of the calibration period (ISO-8601); the holdout "
-            "runs from there to --as-of.",
+            "runs from there to --as-of. Default: two thirds of the way from the first "
+            "purchase to --as-of.",
         ),
     ] = None,
     churn_days: Annotated[
@@ -1132,6 +1138,14 @@ def clv_command(
         title = (
             f"Per segment, the next {churn_days:g} days (revenue at risk: if the model is right)"
         )
+        if not result.p_alive_identified:  # p_alive and what rests on it say nothing here
+            for name in ("mean_p_alive", "revenue_at_risk"):
+                del columns[name]
+            title = (
+                f"Per segment, the next {churn_days:g} days (high risk: likely to buy nothing "
+                "in them; p_alive and revenue at risk not shown: the fit cannot tell who "
+                "stopped buying)"
+            )
         _print_table(by_segment, columns, title)
 
 
@@ -1154,8 +1168,8 @@ def print_clv_summary(result, output: Path | None) -> None:
         from rfm_fast.clv.model_choice import format_comparison
 
         out.print(
-            f"models on the holdout (best by {result.comparison.criterion}, marked *; refitted "
-            "on all the purchases):"
+            f"models on the holdout after {result.calibration_end} (best by "
+            f"{result.comparison.criterion}, marked *; refitted on all the purchases):"
         )
         for line in format_comparison(result.comparison):
             out.print(line, soft_wrap=True)
@@ -1169,10 +1183,13 @@ def print_clv_summary(result, output: Path | None) -> None:
         f"{result.spend.excluded:,} others get the mean spend per purchase "
         f"{result.spend.population_mean:,.2f}"
     )
+    for line in result.warnings:
+        err.print(f"warning: {line}", soft_wrap=True)
     p_alive = table.column("p_alive").to_numpy()
+    shown = f"{p_alive.mean():.3f}" if result.p_alive_identified else "not identifiable"
     unit = _UNIT_NAMES.get(result.unit, f"units of {result.unit} days")
     out.print(
-        f"customers {table.num_rows:,}; mean p_alive {p_alive.mean():.3f}; "
+        f"customers {table.num_rows:,}; mean p_alive {shown}; "
         f"expected purchases in the next {result.horizon:g} {unit}: "
         f"{table.column('expected_purchases').to_numpy().sum():,.0f}; "
         f"total CLV {table.column('clv').to_numpy().sum():,.2f}"
@@ -1180,7 +1197,10 @@ def print_clv_summary(result, output: Path | None) -> None:
     if "risk" in table.column_names:
         bands = table.column("risk").to_pylist()
         counts = ", ".join(f"{band} {bands.count(band):,}" for band in ("low", "medium", "high"))
-        out.print(f"churn risk (no purchase in the window): {counts}")
+        what = "no purchase in the window"
+        if not result.p_alive_identified:
+            what += "; a quiet spell only, not a customer lost"
+        out.print(f"churn risk ({what}): {counts}")
     if output is not None:
         out.print(f"wrote {table.num_rows:,} customers to {output}")
 

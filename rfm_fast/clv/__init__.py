@@ -36,18 +36,26 @@ from __future__ import annotations
 from rfm_fast.clv.bgbb import BetaGeoBetaBinom, discrete_summary
 from rfm_fast.clv.bgnbd import WARM_START_CUSTOMERS, BetaGeo, ModifiedBetaGeo
 from rfm_fast.clv.churn import RISK_BANDS, churn_by_segment, churn_risk
+from rfm_fast.clv.diagnostics import FitDiagnostics, diagnose
 from rfm_fast.clv.fitting import GRADIENT_TOLERANCE, LOG_BOUND
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.holdout import HoldoutEvaluation, evaluate_holdout, simulate
 from rfm_fast.clv.lifetime_value import customer_lifetime_value, predict
 from rfm_fast.clv.model_choice import PURCHASE_MODELS, ModelComparison, compare_models
 from rfm_fast.clv.pareto_nbd import ParetoNBD
-from rfm_fast.clv.profiles import UNITS, calibration_holdout, summary
+from rfm_fast.clv.profiles import (
+    CALIBRATION_SHARE,
+    UNITS,
+    calibration_holdout,
+    default_calibration_end,
+    summary,
+)
 from rfm_fast.clv.purchase_model import PurchaseModel
 from rfm_fast.clv.results import CLVResult
 from rfm_fast.clv.valuation import analyze, with_p_alive
 
 __all__ = [
+    "CALIBRATION_SHARE",
     "GRADIENT_TOLERANCE",
     "LOG_BOUND",
     "PURCHASE_MODELS",
@@ -57,6 +65,7 @@ __all__ = [
     "BetaGeo",
     "BetaGeoBetaBinom",
     "CLVResult",
+    "FitDiagnostics",
     "GammaGamma",
     "HoldoutEvaluation",
     "ModelComparison",
@@ -69,6 +78,8 @@ __all__ = [
     "churn_risk",
     "compare_models",
     "customer_lifetime_value",
+    "default_calibration_end",
+    "diagnose",
     "discrete_summary",
     "evaluate_holdout",
     "predict",

@@ -288,6 +288,8 @@ class Fit:
     standard_errors: np.ndarray
     converged: bool
     iterations: int
+    at_bound: np.ndarray
+    """Per parameter: whether the search stopped at its bound (the data do not pin it down)."""
 
 
 def maximize(
@@ -321,8 +323,11 @@ def maximize(
     # is an optimum all the same when the gradient (per customer, on log-parameters) is ~0.
     converged = bool(result.success) or float(np.max(np.abs(result.jac))) < GRADIENT_TOLERANCE
     if not converged:
+        reason = str(result.message).strip().rstrip(":").strip()
+        if reason.upper().startswith("ABNORMAL"):  # L-BFGS-B's word for a failed line search
+            reason = "its line search failed"
         warnings.warn(
-            f"{name}: the optimizer stopped before converging ({result.message})",
+            f"{name}: the optimizer stopped before converging" + (f" ({reason})" if reason else ""),
             RFMWarning,
             stacklevel=3,
         )
@@ -336,7 +341,9 @@ def maximize(
             RFMWarning,
             stacklevel=3,
         )
-    return Fit(params, value, _standard_errors(loglik, params), converged, int(result.nit))
+    return Fit(
+        params, value, _standard_errors(loglik, params), converged, int(result.nit), at_bound
+    )
 
 
 def _standard_errors(loglik, params: np.ndarray) -> np.ndarray:

@@ -35,10 +35,12 @@ class GammaGamma:
     """
 
     NAMES = ("p", "q", "gamma")
+    LABEL = "Gamma-Gamma"
 
     def __init__(self) -> None:
         self.params: dict[str, float] = {}
         self.standard_errors: dict[str, float] = {}
+        self.at_bound: tuple[str, ...] = ()
         self.log_likelihood = float("nan")
         self.converged = False
         self.customers = 0
@@ -85,6 +87,7 @@ class GammaGamma:
         self.standard_errors = dict(zip(self.NAMES, map(float, errors), strict=True))
         self.log_likelihood = fit.log_likelihood - math.log(scale) * n
         self.converged = fit.converged
+        self.at_bound = tuple(n for n, bound in zip(self.NAMES, fit.at_bound, strict=True) if bound)
         self.customers = round(float(n))
         return self
 

@@ -304,6 +304,42 @@ def summary(
     return _summary_table(customer, profiles, days_per_unit)
 
 
+CALIBRATION_SHARE = 2 / 3
+"""The default calibration period of a model choice: the first two thirds of the days from the
+first purchase to ``as_of``; the holdout is the last third."""
+
+
+def default_calibration_end(data: Any, *, as_of: Any = None, **options: Any) -> str:
+    """The default end of the calibration period (an ISO date): :data:`CALIBRATION_SHARE` of
+    the way from the first purchase of all to ``as_of`` (default: the latest purchase + 1 day),
+    so that a model choice needs no date from the user.
+
+    ``options`` are the reading options of :func:`summary` (``customer``, ``timestamp``,
+    ``amount``, ``timestamp_format``, ``batch_rows``, ``threads``, ``returns``, ...).
+
+    Examples
+    --------
+    >>> from rfm_fast import clv, datasets
+    >>> clv.default_calibration_end(datasets.load_example(), **datasets.EXAMPLE_COLUMNS)
+    '1997-12-31'
+    """
+    options.setdefault("timestamp_format", None)
+    options.setdefault("batch_rows", DEFAULT_BATCH_ROWS)
+    options.setdefault("threads", None)
+    options.setdefault("returns", "net")
+    profiles = _profiles(data, as_of=as_of, **options)
+    if profiles.as_of_day is None or profiles.first_day.shape[0] == 0:
+        raise RFMError("no purchases to split into a calibration and a holdout period")
+    first = int(profiles.first_day.min())
+    span = profiles.as_of_day - first
+    if span < 3:
+        raise RFMError(
+            f"the purchases span {span} day(s): too short to keep a holdout period for choosing "
+            "a model; give the calibration end, or choose the model yourself"
+        )
+    return str(np.datetime64(first + int(span * CALIBRATION_SHARE), "D"))
+
+
 def _summary_table(customer: str, p: _Profiles, days_per_unit: float) -> pa.Table:
     frequency = p.periods - 1
     with np.errstate(invalid="ignore", divide="ignore"):

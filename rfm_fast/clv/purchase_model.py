@@ -60,6 +60,7 @@ class PurchaseModel:
     def __init__(self) -> None:
         self.params: dict[str, float] = {}
         self.standard_errors: dict[str, float] = {}
+        self.at_bound: tuple[str, ...] = ()
         self.log_likelihood = float("nan")
         self.converged = False
         self.customers = 0
@@ -148,6 +149,7 @@ class PurchaseModel:
         repeat = float(x.sum() if w is None else (w * x).sum())
         self.log_likelihood = fit.log_likelihood - math.log(scale) * repeat
         self.converged = fit.converged
+        self.at_bound = tuple(n for n, bound in zip(self.NAMES, fit.at_bound, strict=True) if bound)
         self.customers = round(total)
         return self
 

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rfm_fast.clv.diagnostics import FitDiagnostics
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.purchase_model import PurchaseModel
 
@@ -34,6 +35,12 @@ class CLVResult:
         The options the predictions were made with; ``unit`` the time unit.
     comparison : ModelComparison or None
         With ``analyze(model="auto")``: how the purchase models did on the holdout.
+    calibration_end : str or None
+        With ``analyze(model="auto")``: the end of the calibration period (given, or the
+        default: two thirds of the way from the first purchase to ``as_of``).
+    diagnostics : tuple of FitDiagnostics
+        What the purchase fit and the spend fit can be trusted with
+        (:func:`rfm_fast.clv.diagnose`).
     """
 
     table: pa.Table
@@ -44,6 +51,20 @@ class CLVResult:
     discount_rate: float
     step: float
     comparison: Any = None
+    calibration_end: str | None = None
+    diagnostics: tuple[FitDiagnostics, ...] = ()
+
+    @property
+    def p_alive_identified(self) -> bool:
+        """Whether the purchase fit tells customers who stopped from customers who are only
+        quiet; where it does not, p_alive and churn risk say nothing (see
+        :mod:`rfm_fast.clv.diagnostics`)."""
+        return all(d.p_alive_identified is not False for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The plain-language warnings of both fits (empty when none)."""
+        return tuple(line for d in self.diagnostics for line in d.warnings)
 
     def __repr__(self) -> str:
         table = self.table
@@ -52,13 +73,14 @@ class CLVResult:
             alive = pc.mean(table.column("p_alive")).as_py()
             expected = pc.sum(table.column("expected_purchases")).as_py()
             value = pc.sum(table.column("clv")).as_py()
+            shown = f"{alive:.3f}" if self.p_alive_identified else "not identifiable"
             totals = (
-                f"\n  mean p_alive {alive:.3f}, expected purchases {expected:,.1f}, "
+                f"\n  mean p_alive {shown}, expected purchases {expected:,.1f}, "
                 f"total clv {value:,.2f}"
             )
         return (
             f"CLVResult(customers={table.num_rows:,}, unit={self.unit!r}, "
             f"horizon={self.horizon:g}, discount_rate={self.discount_rate:g}, "
             f"step={self.step:.4g}){totals}\n  purchases: {self.purchases!r}"
-            f"\n  spend: {self.spend!r}"
+            f"\n  spend: {self.spend!r}" + "".join(f"\n  warning: {line}" for line in self.warnings)
         )

@@ -3,20 +3,22 @@ scores (:func:`with_p_alive`)."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pyarrow.compute as pc
 
 from rfm_fast.clv.bgnbd import BetaGeo
 from rfm_fast.clv.churn import churn_risk
+from rfm_fast.clv.diagnostics import diagnose
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.lifetime_value import predict
 from rfm_fast.clv.model_choice import PURCHASE_MODELS, compare_models
-from rfm_fast.clv.profiles import summary
+from rfm_fast.clv.profiles import default_calibration_end, summary
 from rfm_fast.clv.purchase_model import PurchaseModel
 from rfm_fast.clv.results import PREDICTIONS, CLVResult
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
-from rfm_fast.errors import RFMError
+from rfm_fast.errors import RFMError, RFMWarning
 
 
 def analyze(
@@ -63,7 +65,9 @@ returns, delimiter, schema, amount_format, decimal
         ``as_of`` (:func:`rfm_fast.clv.compare_models`), and fit the best (smallest mean
         absolute error per customer) on all the purchases. Default: ``clv.BetaGeo()``.
     calibration_end : optional
-        With ``model="auto"`` (and needed then): the end of the calibration period.
+        With ``model="auto"``: the end of the calibration period. Default: two thirds of the
+        way from the first purchase to ``as_of``
+        (:func:`rfm_fast.clv.default_calibration_end`).
     churn_days : float, optional
         Adds the churn risk of :func:`rfm_fast.clv.churn_risk` in the next ``churn_days``
         days: ``p_no_purchase``, ``risk``, ``days_to_next_purchase`` and ``next_purchase``
@@ -73,7 +77,8 @@ returns, delimiter, schema, amount_format, decimal
     -------
     CLVResult
         The summary with ``p_alive``, ``expected_purchases``, ``expected_spend`` and ``clv``,
-        and both fitted models.
+        both fitted models, and what each fit can be trusted with (``diagnostics``: warnings
+        of the fits are collected there rather than issued).
 
     Raises
     ------
@@ -108,43 +113,41 @@ returns, delimiter, schema, amount_format, decimal
         amount_format=amount_format,
         decimal=decimal,
     )
-    comparison = None
-    if isinstance(model, str):
-        if model != "auto":
-            if model not in PURCHASE_MODELS:
-                raise RFMError(
-                    f"model must be a purchase model, 'auto' or one of "
-                    f"{', '.join(PURCHASE_MODELS)}; got {model!r}"
-                )
-            model = PURCHASE_MODELS[model]()
-        else:
+    reading = {
+        "customer": customer,
+        "timestamp": timestamp,
+        "amount": amount,
+        "timestamp_format": timestamp_format,
+        "batch_rows": batch_rows,
+        "threads": threads,
+        "returns": returns,
+        "delimiter": delimiter,
+        "schema": schema,
+        "amount_format": amount_format,
+        "decimal": decimal,
+    }
+    # The fits' warnings (of the comparison too) are summed up in the diagnostics instead.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RFMWarning)
+        if model == "auto":
+            if calibration_end is None:
+                calibration_end = default_calibration_end(data, as_of=as_of, **reading)
             comparison = compare_models(
-                data,
-                customer=customer,
-                timestamp=timestamp,
-                amount=amount,
-                calibration_end=calibration_end,
-                holdout_end=as_of,
-                unit=unit,
-                timestamp_format=timestamp_format,
-                batch_rows=batch_rows,
-                threads=threads,
-                returns=returns,
-                delimiter=delimiter,
-                schema=schema,
-                amount_format=amount_format,
-                decimal=decimal,
+                data, calibration_end=calibration_end, holdout_end=as_of, unit=unit, **reading
             )
             model = PURCHASE_MODELS[comparison.best]()
-    if model is None:
-        model = BetaGeo()
-    if not isinstance(model, PurchaseModel):
-        raise RFMError(
-            f"model must be a purchase model such as clv.BetaGeo() or clv.ParetoNBD(); got "
-            f"{model!r:.60}"
-        )
-    purchases = model.fit(table)
-    spend = GammaGamma().fit(table)
+        else:
+            comparison = None
+            model = _purchase_model(model)
+        purchases = model.fit(table)
+        spend = GammaGamma().fit(table)
+    for warning in caught:
+        if not issubclass(warning.category, RFMWarning):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    holdout = None if comparison is None else comparison.evaluations[comparison.best].totals
+    diagnostics = (diagnose(purchases, holdout), diagnose(spend))
     predictions = predict(
         purchases, spend, table, horizon=horizon, discount_rate=discount_rate, step=step
     )
@@ -155,21 +158,60 @@ returns, delimiter, schema, amount_format, decimal
         for name in ("p_no_purchase", "risk", "days_to_next_purchase", "next_purchase"):
             table = table.append_column(name, risk.column(name))
     return CLVResult(
-        table, purchases, spend, unit, float(horizon), float(discount_rate), step, comparison
+        table,
+        purchases,
+        spend,
+        unit,
+        float(horizon),
+        float(discount_rate),
+        step,
+        comparison,
+        None if comparison is None else str(calibration_end),
+        diagnostics,
     )
 
 
-def with_p_alive(result: Any, predictions: CLVResult) -> Any:
-    """An :class:`rfm_fast.RFMResult` whose table also has ``p_alive`` (and
-    ``expected_purchases`` and ``clv``), matched by customer; customers without a prediction
-    get nulls."""
+def _purchase_model(model: PurchaseModel | str | None) -> PurchaseModel:
+    """The purchase model ``analyze`` was given: a model, a name of
+    :data:`~rfm_fast.clv.PURCHASE_MODELS`, or None for BG/NBD."""
+    if model is None:
+        return BetaGeo()
+    if isinstance(model, str):
+        if model not in PURCHASE_MODELS:
+            raise RFMError(
+                f"model must be a purchase model, 'auto' or one of "
+                f"{', '.join(PURCHASE_MODELS)}; got {model!r}"
+            )
+        return PURCHASE_MODELS[model]()
+    if not isinstance(model, PurchaseModel):
+        raise RFMError(
+            f"model must be a purchase model such as clv.BetaGeo() or clv.ParetoNBD(); got "
+            f"{model!r:.60}"
+        )
+    return model
+
+
+def with_p_alive(
+    result: Any, predictions: CLVResult, columns: tuple[str, ...] | None = None
+) -> Any:
+    """An :class:`rfm_fast.RFMResult` whose table also has ``p_alive``, ``expected_purchases``
+    and ``clv``, matched by customer; customers without a prediction get nulls.
+
+    ``columns`` chooses the prediction columns. By default ``p_alive`` is left out where the
+    purchase fit cannot tell customers who stopped buying from quiet ones
+    (``predictions.p_alive_identified`` is False, see :func:`rfm_fast.clv.diagnose`): there it
+    is near 1 for everyone and would mislead a list or a filter."""
     from rfm_fast.core.scoring import RFMResult
 
+    if columns is None:
+        columns = ("p_alive", "expected_purchases", "clv")
+        if not predictions.p_alive_identified:
+            columns = columns[1:]
     customer = result.table.column_names[0]
     keys = predictions.table.column(predictions.table.column_names[0])
     where = pc.index_in(result.table.column(customer), value_set=keys.combine_chunks())
     table = result.table
-    for name in ("p_alive", "expected_purchases", "clv"):
+    for name in columns:
         column = predictions.table.column(name).combine_chunks()
         table = table.append_column(name, column.take(where))
     return RFMResult(table, result.edges, result.stats, result.rules)

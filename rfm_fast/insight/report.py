@@ -836,7 +836,7 @@ def _migration_section(Figure, migration: Migration, currency: Currency | None) 
 def _clv_section(Figure, result: RFMResult, predictions, currency: Currency | None) -> str:
     from rfm_fast.clv import with_p_alive
 
-    joined = with_p_alive(result, predictions).table
+    joined = with_p_alive(result, predictions, ("p_alive", "expected_purchases", "clv")).table
     segment = joined.column("segment").combine_chunks()
     names = [str(n) for n in segment.dictionary.to_pylist()]  # rule order, "Other" last
     codes = segment.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -859,23 +859,49 @@ def _clv_section(Figure, result: RFMResult, predictions, currency: Currency | No
         rows["mean_p_alive"].append(float(np.nanmean(p_alive[inside])))
         rows["expected"].append(float(np.nansum(expected[inside])))
         rows["clv"].append(float(np.nansum(value[inside])))
-    figure = Figure(figsize=(9, 3.2))
-    axes = figure.subplots()
-    axes.hist(p_alive[np.isfinite(p_alive)], bins=40, color="#3e7cb1")
-    axes.set_xlabel("p_alive")
-    axes.set_ylabel("customers")
+    label = predictions.purchases.LABEL
+    identified = predictions.p_alive_identified
+    headers = dict(CLV_HEADERS)
+    if not identified:  # p_alive says nothing here: not shown, and the box below says why
+        del rows["mean_p_alive"], headers["mean_p_alive"]
     params = ", ".join(f"{k} = {v:.4g}" for k, v in predictions.purchases.params.items())
     spend = ", ".join(f"{k} = {v:.4g}" for k, v in predictions.spend.params.items())
-    return (
+    parts = [
         "<section id='lifetime-value'><h2>Lifetime value</h2>"
         f"<p>Predictions for the next {predictions.horizon:g} "
-        f"{html.escape(str(predictions.unit))}, discount rate {predictions.discount_rate:g} "
-        "per step, per segment in the map's order. Models: BG/NBD "
-        f"({html.escape(params)}) and Gamma-Gamma ({html.escape(spend)}).</p>"
-        + _table(pa.table(rows), CLV_HEADERS, money=("clv",), currency=currency, table_id="clv")
-        + _chart("p-alive", figure, "Probability that each customer is still active (BG/NBD).")
-        + "</section>"
-    )
+        f"{html.escape(_unit_words(predictions.unit))}, discount rate "
+        f"{predictions.discount_rate:g} per step, per segment in the map's order. Models: "
+        f"{html.escape(label)} ({html.escape(params)}) and Gamma-Gamma ({html.escape(spend)})."
+        "</p>"
+    ]
+    if predictions.warnings:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in predictions.warnings)
+        parts.append(
+            "<div class='warning' id='clv-warning' role='note'><h3>Treat these predictions "
+            f"with care</h3><ul>{items}</ul></div>"
+        )
+    parts.append(_table(pa.table(rows), headers, money=("clv",), currency=currency, table_id="clv"))
+    if identified:
+        figure = Figure(figsize=(9, 3.2))
+        axes = figure.subplots()
+        axes.hist(p_alive[np.isfinite(p_alive)], bins=40, color="#3e7cb1")
+        axes.set_xlabel("p_alive")
+        axes.set_ylabel("customers")
+        caption = f"Probability that each customer is still active ({label})."
+        parts.append(_chart("p-alive", figure, caption))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+_UNITS_IN_WORDS = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+
+
+def _unit_words(unit: str | float) -> str:
+    """A time unit of the CLV models in words: ``"W"`` -> ``"weeks"``, 14 -> ``"periods of 14
+    days"``."""
+    if isinstance(unit, str):
+        return _UNITS_IN_WORDS.get(unit, unit)
+    return f"periods of {unit:g} days"
 
 
 def score_ranges(result: RFMResult, currency: str | Currency | None = None) -> pa.Table:

@@ -639,5 +639,6 @@ def test_clv_auto_prints_the_comparison_and_the_churn_bands(tmp_path):
         assert header in result.output
     table = pq.read_table(output)
     assert {"p_no_purchase", "risk", "next_purchase"} <= set(table.column_names)
-    missing = run("clv", EXAMPLE, *EXAMPLE_ARGS, "--model", "auto")
-    assert missing.exit_code == 1 and "--calibration-end" in missing.output
+    default_split = run("clv", EXAMPLE, *EXAMPLE_ARGS, "--model", "auto")
+    assert default_split.exit_code == 0, default_split.output
+    assert "models on the holdout after 1997-12-31" in default_split.stdout
