@@ -160,6 +160,12 @@ def _acquire(
                 f"cannot lock the state {state}: cannot make its lock file {lock} "
                 f"({exc.strerror or exc}); the state was not changed"
             ) from None
+        if not _is_lock_file(handle):
+            os.close(handle)
+            raise RFMError(
+                f"cannot lock the state {state}: {lock} exists and is not an rfm_fast lock file "
+                "(it holds more than a process id); move it away, or give the state another name"
+            )
         if _try_lock(handle):
             if _is_current(handle, lock):
                 _note_holder(handle)
@@ -178,6 +184,17 @@ def _acquire(
             on_wait(f"waiting for the lock on {state} (another process is writing it)")
             told = True
         time.sleep(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+
+
+def _is_lock_file(handle: int) -> bool:
+    """Whether the open file is empty or holds a process id (as :func:`_note_holder` writes
+    it): a lock file, not a file of the user's that happens to have its name."""
+    try:
+        size = os.fstat(handle).st_size
+        text = os.pread(handle, 32, 0) if size <= 32 else b"x"
+    except (OSError, AttributeError):  # (no pread on Windows: trust the name)
+        return True
+    return re.fullmatch(rb"[0-9]*\n?", text) is not None
 
 
 def _try_lock(handle: int) -> bool:

@@ -249,6 +249,11 @@ def test_the_lock_is_taken_once_per_thread_and_waits_are_checked(tmp_path: Path)
     missing = tmp_path / "no such folder" / "s.rfmstate"
     with pytest.raises(RFMError, match="cannot make its lock file"), state_lock(missing):
         pass
+    users = tmp_path / "s.rfmstate.lock"  # a file of the user's with the lock file's name
+    users.write_text("customer,timestamp,amount\n1,2024-01-01,10\n")
+    with pytest.raises(RFMError, match="is not an rfm_fast lock file"), state_lock(state):
+        pass
+    assert users.read_text() == "customer,timestamp,amount\n1,2024-01-01,10\n"
 
 
 def test_without_fcntl_the_lock_module_still_imports_and_runs(tmp_path: Path):
