@@ -500,7 +500,9 @@ def test_several_files_are_written_all_or_nothing(existing: list[bool], data):
         assert snapshot(folder) == before
 
 
-def test_export_per_segment_puts_back_what_it_replaced(tmp_path: Path):
+def test_a_failed_export_per_segment_leaves_every_file_as_it_was(tmp_path: Path):
+    """A folder where one list goes: refused before any file is written (the put-back of files
+    already renamed is the property test above)."""
     history = tmp_path / "history.parquet"
     table = pa.concat_tables([orders(day, [1, 2, 3, 4, day + 5]) for day in range(0, 60, 6)])
     pq.write_table(table, history)
