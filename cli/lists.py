@@ -140,7 +140,7 @@ def export(
         customers = rfm_fast.customer_list(result, segments=segment, where=where, sort_by=sort_by)
         if per_segment:
             chosen = segment or [name for name, _ in result.segment_counts()]
-            files = write_lists(customers, output, file_format, segments=chosen)
+            files = write_lists(customers, output, file_format, segments=chosen, inputs=[data])
             for name, (path, rows) in files.items():
                 out.print(
                     f"wrote {rows:,} customers of {printable(name)} to {path}", soft_wrap=True

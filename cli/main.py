@@ -29,7 +29,13 @@ from rich.text import Text
 
 import rfm_fast
 from rfm_fast.core.database import database_input, database_output
-from rfm_fast.core.io import check_output, check_output_path, write_table
+from rfm_fast.core.io import (
+    check_distinct_outputs,
+    check_output,
+    check_output_path,
+    write_outputs,
+    write_table,
+)
 from rfm_fast.core.timing import PhaseTime
 
 app = typer.Typer(
@@ -759,16 +765,15 @@ def migrate(
     options = _scoring(**locals())
     with _reported_errors():
         data = database_input(input, query, table)
+        check_distinct_outputs([("--output", output), ("--movers-output", movers_output)])
         for path in (output, movers_output):
             if path is not None:
                 check_output_path(path, [data])
         moved = rfm_fast.migrate(data, as_of=tuple(as_of), **options)
         matrix = moved.matrix()
         movers = moved.movers(source, target) if source is not None else None
-        if output is not None:
-            write_table(matrix, output)
-        if movers is not None and movers_output is not None:
-            write_table(movers, movers_output)
+        written = {output: matrix, movers_output: movers}  # (both files, or neither)
+        write_outputs({path: table for path, table in written.items() if path is not None})
         _written(output or movers_output)
     busy = matrix.filter(pc.greater(matrix.column("customers"), 0))
     dates = f"{moved.before.stats.as_of} -> {moved.after.stats.as_of}"

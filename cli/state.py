@@ -41,13 +41,17 @@ from rfm_fast_cli.main import (
     _scoring,
     _user_edges,
     _written,
+    err,
     out,
     print_summary,
+    printable,
 )
 
 import rfm_fast
 from rfm_fast.core.database import database_input, database_output
-from rfm_fast.core.io import check_output, check_output_path
+from rfm_fast.core.io import check_distinct_outputs, check_output, check_output_path
+from rfm_fast.daily.lock import DEFAULT_WAIT_SECONDS, state_lock
+from rfm_fast.daily.state import check_state_target
 
 state_app = typer.Typer(
     name="state",
@@ -71,6 +75,14 @@ OutputsOpt = Annotated[
 ]
 OutputTableOpt = Annotated[
     str | None, typer.Option(help="-o is a database: the table to replace with the scores.")
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        help="Wait this long for another command writing the state, then give up.",
+    ),
 ]
 
 
@@ -107,23 +119,29 @@ def init(
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
     query: QueryOpt = None,
     table: TableOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the file OUTPUT if it exists.")
+    ] = False,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
 ) -> None:
     """Build a state from the order history INPUT; its options are fixed from here on."""
     edges = _user_edges(recency_edges, frequency_edges, monetary_edges)
     options = _scoring(**locals())
     with _reported_errors():
         data = database_input(input, query, table)
-        check_output_path(output, [data], suffixes=None)
-        with _progress(progress) as on_batch:
-            state = rfm_fast.DailyState.init(
-                data,
-                **options,
-                thresholds=edges or None,
-                orders_within_loads=orders_within_loads,
-                window=window,
-                progress=on_batch,
-            )
-        state.save(output)
+        check_output_path(output, [data, segments], suffixes=None)
+        with state_lock(output, wait, _waiting):
+            check_state_target(output, overwrite=force)
+            with _progress(progress) as on_batch:
+                state = rfm_fast.DailyState.init(
+                    data,
+                    **options,
+                    thresholds=edges or None,
+                    orders_within_loads=orders_within_loads,
+                    window=window,
+                    progress=on_batch,
+                )
+            state.save(output, overwrite=force)
         _written(output)
     load = state.loads[-1]
     out.print(
@@ -157,9 +175,11 @@ def update(
         bool, typer.Option("--force", help="Apply a load that was applied before.")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
+    wait: WaitOpt = DEFAULT_WAIT_SECONDS,
 ) -> None:
     """Fold the orders of INPUT into STATE, score every customer, and write the scores and the
-    customers whose segment changed. STATE is replaced only once everything is written."""
+    customers whose segment changed. STATE is replaced only once everything is written; no
+    other command writes it meanwhile (a second one waits up to --wait seconds)."""
     with _reported_errors():
         data = database_input(input, query, table)
         scores_to = changes_to = None
@@ -169,15 +189,17 @@ def update(
         if changes is not None:
             changes_to = database_output(changes, changes_table, "--changes-table")
             check_output(changes_to, [data, state_path])
-        state = rfm_fast.DailyState.open(state_path)
-        with _progress(progress) as on_batch:
-            done = state.update(data, as_of=as_of, force=force, progress=on_batch)
-        written: dict[Any, pa.Table] = {}
-        if scores_to is not None:
-            written[scores_to] = done.result.table
-        if changes_to is not None:
-            written[changes_to] = done.changes
-        state.save(state_path, outputs=written)
+        check_distinct_outputs([("--output", scores_to), ("--changes", changes_to)])
+        with state_lock(state_path, wait, _waiting):  # (read in the lock: the latest save)
+            state = rfm_fast.DailyState.open(state_path)
+            with _progress(progress) as on_batch:
+                done = state.update(data, as_of=as_of, force=force, progress=on_batch)
+            written: dict[Any, pa.Table] = {}
+            if scores_to is not None:
+                written[scores_to] = done.result.table
+            if changes_to is not None:
+                written[changes_to] = done.changes
+            state.save(state_path, outputs=written)
         _written(state_path)
     print_summary(done.result, scores_to)
     out.print(
@@ -258,6 +280,11 @@ def info(state_path: StateArg) -> None:
         }
     )
     _print_table(sizes, {name: name for name in sizes.column_names}, "Segment sizes after loads")
+
+
+def _waiting(line: str) -> None:
+    """Say on stderr that the command waits for another writer of the state."""
+    err.print(printable(line, one_line=True), soft_wrap=True)
 
 
 def _moment(text: str | None) -> str:

@@ -370,3 +370,15 @@ def assert_same_as_reference(result: rfm_fast.RFMResult, expected, edges, stats)
     assert result.stats.customers == stats["customers"]
     assert result.stats.return_rows == stats["return_rows"]
     assert result.stats.customers_only_returns == stats["customers_only_returns"]
+
+
+def one_line_error(result: Any, *fragments: str) -> str:
+    """The one line a failed command printed (exit code 1, ``error: ...`` on stderr, no
+    traceback), checked to hold each of ``fragments``."""
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

@@ -7,18 +7,20 @@ of one metric or score with a number, joined by ``and``. Nothing a user writes r
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast.core.io import table_writer, write_together
+from rfm_fast.core.io import check_output_path, table_writer, write_together
 from rfm_fast.core.options import closest_name
 from rfm_fast.core.result import RFMResult
 from rfm_fast.errors import RFMError
@@ -204,10 +206,12 @@ def write_lists(
     folder: str | os.PathLike,
     file_format: str = "csv",
     segments: Sequence[str] | None = None,
+    inputs: Sequence[Any] = (),
 ) -> dict[str, tuple[Path, int]]:
     """Write a :func:`customer_list` as one file per segment into ``folder`` (made if missing,
     its parent must exist), named after the segment (``Can't Lose Them`` ->
-    ``cant_lose_them.csv``); all files are written, or none.
+    ``cant_lose_them.csv``); all files are written, or none (the files it replaced are put
+    back, and a folder it made is removed). No file is one of ``inputs`` (the files read).
 
     ``segments`` names the files to write, an empty one for a segment without customers in the
     list (default: the segments of the list, in its order).
@@ -235,13 +239,30 @@ def write_lists(
     if file_format not in LIST_FORMATS:
         raise RFMError(f"format must be one of {', '.join(LIST_FORMATS)}; got {file_format!r}")
     folder = Path(folder)
-    if not folder.is_dir():
+    made = not folder.is_dir()
+    if made:
         if not folder.parent.is_dir():
             raise RFMError(f"cannot make the folder {folder}: {folder.parent} does not exist")
         try:
             folder.mkdir()
         except OSError as exc:
             raise RFMError(f"cannot make the folder {folder}: {exc.strerror or exc}") from None
+    try:
+        return _write_lists(customers, folder, file_format, segments, inputs)
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # (empty: every file written was removed)
+        raise
+
+
+def _write_lists(
+    customers: pa.Table,
+    folder: Path,
+    file_format: str,
+    segments: Sequence[str] | None,
+    inputs: Sequence[Any],
+) -> dict[str, tuple[Path, int]]:
     segment = customers.column("segment").combine_chunks()
     if pa.types.is_dictionary(segment.type):
         segment = segment.cast(pa.string())
@@ -255,6 +276,7 @@ def write_lists(
             stem, number = f"{base}_{number}", number + 1
         taken.add(stem)
         path = folder / f"{stem}.{file_format}"
+        check_output_path(path, inputs, suffixes=None)
         tables[name] = (path, customers.filter(pc.equal(segment, name)))
     write_together([(path, table_writer(table, path)) for path, table in tables.values()])
     return {name: (path, table.num_rows) for name, (path, table) in tables.items()}

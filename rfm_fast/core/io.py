@@ -13,6 +13,7 @@ import glob
 import os
 import queue
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -732,9 +733,63 @@ def check_output_path(
     if not os.access(folder, os.W_OK | os.X_OK):
         raise RFMError(f"cannot write to the output folder {folder}: permission denied")
     for given in inputs:
-        if isinstance(given, str | os.PathLike) and _same_file(path, Path(given)):
-            raise RFMError(f"the output {path} is the input file; write the result to another file")
+        if not isinstance(given, str | os.PathLike):
+            continue
+        for read in _files_read(given):
+            if same_path(path, read):
+                named = "" if str(read) == str(path) else f" {read}"
+                raise RFMError(
+                    f"the output {path} is the input file{named}; write the result to another file"
+                )
     return path
+
+
+def check_distinct_outputs(outputs: Sequence[tuple[str, Any]]) -> None:
+    """Refuse two outputs of one command that name one file (``y.csv`` and ``./y.csv``, a
+    symlink and its target, ...): the second would replace the first. ``outputs`` holds each
+    output as (its option such as ``"--changes"``, or ``""``; its path, or None where not
+    given); database tables are left to :func:`check_output`.
+
+    Raises
+    ------
+    RFMError
+        Naming both outputs.
+    """
+    given = [(o, Path(p)) for o, p in outputs if isinstance(p, str | os.PathLike)]
+    for i, (option, path) in enumerate(given):
+        for other, other_path in given[:i]:
+            if same_path(path, other_path):
+                raise RFMError(
+                    f"{other or 'the output'} {other_path} and {option or 'the output'} {path} "
+                    f"are one file: the second would replace the first; give "
+                    f"{option or 'each output'} another file"
+                )
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name one file as the operating system resolves them: the same
+    file (hard links, case-insensitive file systems) where both exist, else the same real path
+    (relative forms, ``./``, ``..``, doubled slashes and symbolic links resolved).
+
+    >>> same_path("out/scores.csv", "out//./scores.csv")
+    True
+    """
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _files_read(given: str | os.PathLike) -> list[Path]:
+    """The files an input reads: itself, or those of a folder or a glob (none that does not
+    exist: a run cannot read it)."""
+    try:
+        named = [Path(given)] if Path(given).is_file() else _expand(given)
+    except (RFMError, OSError):
+        return []
+    return [path for path in named if path.exists()]
 
 
 def check_output(
@@ -756,13 +811,6 @@ def check_output(
         if isinstance(given, Database) and (given.uri, given.table) == (target.uri, target.table):
             raise RFMError(f"the output {target} is the input table; write to another table")
     return check_database_output(target)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def write_atomically(
@@ -792,8 +840,13 @@ def write_together(
 ) -> list[Path]:
     """Write several files as :func:`write_atomically` writes one: every ``write(temporary)``
     first, and only once all have succeeded, the renames, in the order given (put the file
-    that records the others' work, such as a state, last). A failure or interruption before the
-    renames leaves every path as it was.
+    that records the others' work, such as a state, last). All or nothing: a failure or
+    interruption before the renames leaves every path as it was, and one during the renames
+    puts back the files already replaced (each is kept aside, as a hard link or a copy, until
+    every rename has succeeded).
+
+    A path that is a symbolic link is written through: the file it points to is replaced (its
+    temporary file beside that file), and the link stays.
 
     ``before_renames`` is called once every temporary file is written, before the first rename
     (database tables are committed there): if it fails, no file is renamed.
@@ -804,10 +857,12 @@ def write_together(
         When a file cannot be written, saying which and why.
     """
     temporaries: list[Path] = []
+    kept: list[tuple[Path, Path | None]] = []  # (target, its old content aside, or None: new)
+    done = False
     try:
-        for path, write in writes:
-            path = Path(path)
-            temporary = _temporary_beside(path)
+        targets = [write_target(path) for path, _ in writes]
+        for (path, write), target in zip(writes, targets, strict=True):
+            temporary = _temporary_beside(target)
             temporaries.append(temporary)
             try:
                 write(temporary)
@@ -817,22 +872,61 @@ def write_together(
                 raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
         if before_renames is not None:
             before_renames()
-        renamed = []
-        for (path, _), temporary in zip(writes, temporaries, strict=True):
-            path = Path(path)
+        for (path, _), target, temporary in zip(writes, targets, temporaries, strict=True):
             try:
-                os.replace(temporary, path)
+                if len(writes) > 1:  # (one file alone has nothing to put back)
+                    kept.append((target, _kept_aside(target)))
+                os.replace(temporary, target)
                 if durable:
-                    _fsync(path.parent)
+                    _fsync(target.parent)
             except OSError as exc:
                 raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
-            renamed.append(path)
-        return renamed
+        done = True
+        return [Path(path) for path, _ in writes]
     except BaseException:
         for temporary in temporaries:
             with contextlib.suppress(OSError):
                 temporary.unlink()
         raise
+    finally:
+        _settle(kept, done, durable)
+
+
+def write_target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or the file a symbolic link at
+    ``path`` points to (through every link), so that the link stays."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _kept_aside(target: Path) -> Path | None:
+    """A hard link to (or, where links cannot be made, a copy of) the file at ``target``, beside
+    it, before it is replaced; None when there is no file there."""
+    if not target.is_file():
+        return None
+    aside = _temporary_beside(target)
+    try:
+        aside.unlink()
+        os.link(target, aside)
+    except OSError:
+        shutil.copy2(target, aside)
+    return aside
+
+
+def _settle(kept: list[tuple[Path, Path | None]], done: bool, durable: bool) -> None:
+    """After the renames of :func:`write_together`: drop the old files kept aside, or (when a
+    rename failed) put them back, and remove the new files that replaced nothing."""
+    for target, aside in reversed(kept):
+        with contextlib.suppress(OSError):
+            if done:
+                if aside is not None:
+                    aside.unlink()
+            elif aside is not None:
+                os.replace(aside, target)
+            elif target.is_file():
+                target.unlink()
+            if durable and not done:
+                _fsync(target.parent)
 
 
 def _temporary_beside(path: Path) -> Path:
@@ -896,6 +990,7 @@ def write_outputs(
     files: list[tuple[Path, Callable[[Path], None]]] = []
     tables: list[tuple[Database, pa.Table]] = []
     targets: list[Path | Database] = []
+    check_distinct_outputs([("", path) for path in [*outputs, *(last or ())[:1]]])
     for given, table in outputs.items():
         target = check_output(given, inputs)
         targets.append(target)

@@ -39,9 +39,11 @@ from rfm_fast.core.pipeline import ProgressCallback, scored_result
 from rfm_fast.core.result import RFMResult
 from rfm_fast.core.segments import SegmentRule, rules_document, rules_of_document
 from rfm_fast.core.state import CustomerState, merge_states
+from rfm_fast.daily.lock import DEFAULT_WAIT_SECONDS, state_lock
 from rfm_fast.daily.state_file import (
     payload_chunks,
     read_state_file,
+    state_file_digest,
     state_file_writer,
     unpack_parts,
 )
@@ -162,6 +164,9 @@ class DailyState:
         self.loads: list[Load] = list(loads)
         self.scores = scores
         """The customer, segment and scores of the last scoring (for the changes)."""
+        self._file: tuple[str, bytes | None] | None = None
+        """(real path, digest) of the state file last read or saved: :meth:`save` refuses to
+        replace it once another writer has changed it."""
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -284,6 +289,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             When the file is missing, not a state, damaged, truncated, or of a newer format.
         """
         path = Path(path)
+        digest = state_file_digest(path)  # (before the content: a later save shows as a change)
         parts = unpack_parts(read_state_file(path), 4, path)
         try:
             header = json.loads(bytes(parts[0]))
@@ -295,7 +301,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
                 state = CustomerState.from_bytes(parts[2])  # (no copy: the arrays view the file)
             scores = table_from_ipc(parts[3]) if len(parts[3]) else None
             loads = [Load(**load) for load in header["loads"]]
-            return cls(
+            daily = cls(
                 header["read"],
                 {f.name: f.type for f in types},
                 header["scoring"],
@@ -305,6 +311,8 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
                 header.get("orders_within_loads", False),
                 rows,
             )
+            daily._file = (os.path.realpath(path), digest)
+            return daily
         except RFMError:
             raise
         except (ValueError, KeyError, TypeError, pa.ArrowException) as exc:
@@ -317,6 +325,9 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         self,
         path: str | os.PathLike,
         outputs: Mapping[str | os.PathLike | Database, pa.Table] | None = None,
+        *,
+        overwrite: bool = True,
+        wait: float = DEFAULT_WAIT_SECONDS,
     ) -> Path:
         """Write the state to ``path``, and ``outputs`` (path: table, such as an update's scores
         and changes, in the format of each suffix) with it. An output may also be a database
@@ -327,17 +338,53 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         are renamed into place, and the state last. A crash or ``kill -9`` at any moment leaves
         the previous state whole and loadable; one before the last rename leaves the previous
         state, which has not seen the load, so running the update again redoes it all (a table
-        that cannot be written leaves every file, the state included, as it was).
+        that cannot be written leaves every file, the state included, as it was). A ``path``
+        that is a symbolic link keeps the link: the file it points to is replaced.
+
+        The save holds the state's lock (:func:`rfm_fast.daily.lock.state_lock`, waiting up to
+        ``wait`` seconds for another writer), and refuses to replace the file this state was
+        read from (:meth:`open`) or last saved to once another writer has saved over it: that
+        writer's load would be lost. Hold the lock around :meth:`open`, :meth:`update` and
+        :meth:`save` to run them as one writer.
+
+        Parameters
+        ----------
+        overwrite : bool, default True
+            False: refuse to replace a file that exists (``rfm state init`` without
+            ``--force``).
 
         Returns
         -------
         pathlib.Path
             The path of the state.
+
+        Raises
+        ------
+        RFMError
+            When the file cannot be written, was changed by another writer, exists (with
+            ``overwrite=False``), or another writer holds the lock for longer than ``wait``.
         """
         path = check_output_path(path, suffixes=None)
-        last = (path, state_file_writer(self._parts()))
-        write_outputs(outputs or {}, last=last, inputs=[path], durable=True)
+        writer = state_file_writer(self._parts())
+        with state_lock(path, wait=wait):
+            check_state_target(path, overwrite)
+            self._check_unchanged(path)
+            write_outputs(outputs or {}, last=(path, writer), inputs=[path], durable=True)
+        self._file = (os.path.realpath(path), writer.digest)
         return path
+
+    def _check_unchanged(self, path: Path) -> None:
+        """Refuse to save over the file this state came from once another writer changed it."""
+        if self._file is None or self._file[0] != os.path.realpath(path):
+            return
+        now = state_file_digest(path)
+        if now is not None and now != self._file[1]:
+            raise RFMError(
+                f"the state file {path} was saved by another writer after this state was read: "
+                "saving would lose that writer's load, so it was not saved. Open it again "
+                "(DailyState.open) and apply the load to it; hold rfm_fast.daily.lock.state_lock "
+                "around open, update and save to run as one writer"
+            )
 
     def to_bytes(self) -> bytes:
         """The payload of the state file (:mod:`rfm_fast.daily.state_file` wraps it)."""
@@ -650,6 +697,22 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         if ticks is not None:
             aggregated = replace(aggregated, as_of_ticks=ticks)
         return scored_result(aggregated, self._score)
+
+
+def check_state_target(path: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse to write a new state over a file that exists, unless ``overwrite`` (``rfm state
+    init --force``): it may hold the loads of months.
+
+    Raises
+    ------
+    RFMError
+        When ``path`` exists and ``overwrite`` is False.
+    """
+    if not overwrite and os.path.lexists(path):
+        raise RFMError(
+            f"{path} exists and would be replaced by the new state (the loads it holds would be "
+            "lost); pass --force (overwrite=True) to replace it, or give another file"
+        )
 
 
 def content_fingerprint(part: CustomerState) -> str:

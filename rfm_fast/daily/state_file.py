@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -61,25 +61,46 @@ def unpack_parts(payload: memoryview, count: int, path: Path) -> list[memoryview
     return parts
 
 
-def state_file_writer(parts: Sequence[Sequence[Chunk]]) -> Callable[[Path], None]:
-    """The function that writes ``parts`` (:func:`payload_chunks`) in their envelope to a
-    (temporary) file, hashing the payload as it goes, without joining it in memory first; see
+class StateFileWriter:
+    """Writes ``parts`` (:func:`payload_chunks`) in their envelope to a (temporary) file,
+    hashing the payload as it goes, without joining it in memory first; see
     :meth:`rfm_fast.DailyState.save`, which renames the file over the state's path once it is on
-    disk, so that a crash or ``kill -9`` at any moment leaves the old file or the new one."""
-    chunks = payload_chunks(parts)
-    length = sum(len(chunk) for chunk in chunks)
+    disk, so that a crash or ``kill -9`` at any moment leaves the old file or the new one.
+    :attr:`digest` is the payload's SHA-256 once a file is written."""
 
-    def write(temporary: Path) -> None:
+    def __init__(self, parts: Sequence[Sequence[Chunk]]) -> None:
+        self.chunks = payload_chunks(parts)
+        self.digest: bytes | None = None
+
+    def __call__(self, temporary: Path) -> None:
+        length = sum(len(chunk) for chunk in self.chunks)
         digest = hashlib.sha256()
         with open(temporary, "wb") as out:
             out.write(_HEADER.pack(MAGIC, FORMAT_VERSION, length, bytes(32)))
-            for chunk in chunks:
+            for chunk in self.chunks:
                 digest.update(chunk)
                 out.write(chunk)
             out.seek(_HEADER.size - 32)
             out.write(digest.digest())
+        self.digest = digest.digest()
 
-    return write
+
+def state_file_writer(parts: Sequence[Sequence[Chunk]]) -> StateFileWriter:
+    """The function that writes ``parts`` in their envelope to a file (:class:`StateFileWriter`)."""
+    return StateFileWriter(parts)
+
+
+def state_file_digest(path: str | Path) -> bytes | None:
+    """The payload digest recorded in the header of the state file at ``path`` (its identity:
+    every save of other content changes it), or None when there is no state file there."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(_HEADER.size)
+    except OSError:
+        return None
+    if len(header) < _HEADER.size or header[: len(MAGIC)] != MAGIC:
+        return None
+    return _HEADER.unpack(header)[3]
 
 
 def read_state_file(path: str | Path) -> memoryview:
