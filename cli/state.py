@@ -46,7 +46,7 @@ from rfm_fast_cli.main import (
 )
 
 import rfm_fast
-from rfm_fast.core.database import database_input, database_output
+from rfm_fast.core.database import check_different_tables, database_input, database_output
 from rfm_fast.core.io import check_output, check_output_path
 
 state_app = typer.Typer(
@@ -169,6 +169,7 @@ def update(
         if changes is not None:
             changes_to = database_output(changes, changes_table, "--changes-table")
             check_output(changes_to, [data, state_path])
+        check_different_tables([scores_to, changes_to])
         state = rfm_fast.DailyState.open(state_path)
         with _progress(progress) as on_batch:
             done = state.update(data, as_of=as_of, force=force, progress=on_batch)

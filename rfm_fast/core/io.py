@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from rfm_fast.core.database import (
     Database,
     check_database_output,
+    check_not_read,
     database_reader,
     replace_tables,
 )
@@ -752,10 +753,7 @@ def check_output(
     """
     if not isinstance(target, Database):
         return check_output_path(target, inputs, suffixes)
-    for given in inputs:
-        if isinstance(given, Database) and (given.uri, given.table) == (target.uri, target.table):
-            raise RFMError(f"the output {target} is the input table; write to another table")
-    return check_database_output(target)
+    return check_not_read(check_database_output(target), inputs)
 
 
 def _same_file(a: Path, b: Path) -> bool:
