@@ -15,20 +15,23 @@ HIDDEN = "***"
 """What a hidden user information or password is shown as."""
 
 _USER_INFO = re.compile(
-    # scheme://user:password@ : up to the last @ before a space (a password may hold / ? # @),
-    # or, for a password with spaces in it, up to an @ before any /
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?:\S*@|[^/@\n]*@)"
+    # scheme://user:password@ (or scheme:/user..., as a path shows it): up to the last @
+    # before a space (a password may hold / ? # @), or, for a password with spaces in it, up
+    # to an @ before any /
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*:/{1,3})(?:\S*@|[^/@\n]*@)"
 )
 _KEY = r"[A-Za-z_]*(?:password|passwd|pwd)"
 _QUERY_PASSWORD = re.compile(rf"(?i)(?P<key>[?&;]{_KEY}=)[^&#\s]*")
 """``?password=...`` in a URI query: the value ends at the next parameter."""
 _KEYWORD_PASSWORD = re.compile(
-    rf"(?i)(?P<key>(?<![?&;A-Za-z_]){_KEY}[\"']?\s*[=:]\s*)"
-    r"""(?:'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|\{[^}]*\}?|\S*)"""
+    rf"(?is)(?P<key>(?<![?&;A-Za-z_]){_KEY}(?:\s*=|[\"']\s*:)\s*)"
+    r"""(?:\\*'(?:[^'\\]|\\.)*'?|\\*"(?:[^"\\]|\\.)*"?|\{[^}]*\}?)?"""
+    r".*?(?=\s+[A-Za-z_]\w*\s*=|\Z)"
 )
 """``password=...`` in a keyword string (libpq's ``host=h password='a b'``, ODBC's
-``PWD={...}``), and ``"password": ...``: the value ends at the end of its quotes or braces, or
-at a space."""
+``PWD={...}``), and ``"password": ...``: the value, its quotes or braces whole, and what
+follows up to the next ``keyword=`` (or the end: a message may quote the string in another
+form, ``repr`` doubling its backslashes)."""
 
 
 def scrub(text: str) -> str:

@@ -77,6 +77,7 @@ def redacted(uri: str) -> str:
     >>> redacted("sqlite:orders.db")
     'sqlite:orders.db'
     """
+    uri = scrub(uri)  # user information up to the last @, whatever / ? # a password holds
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -93,7 +94,7 @@ def redacted(uri: str) -> str:
     shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     if not netloc and uri[len(parts.scheme) :].startswith("://"):  # postgresql:///db
         shown = f"{parts.scheme}://{shown[len(parts.scheme) + 1 :]}"
-    return scrub(shown)  # a password with / or # in it is no part of the netloc
+    return scrub(shown)
 
 
 def secrets_of(uri: str) -> list[str]:

@@ -34,6 +34,7 @@ from rfm_fast.core.database import (
     check_database_output,
     check_not_read,
     database_reader,
+    refuse_unknown_uri,
     replace_tables,
 )
 from rfm_fast.core.timing import PhaseTimer
@@ -120,6 +121,7 @@ def open_source(
     [1, 1]
     """
     if isinstance(data, str | os.PathLike):
+        refuse_unknown_uri(os.fspath(data), "the input")
         csv = CsvReading() if csv is None else csv
         sources = [
             _file_source(f, batch_rows, text_columns, timestamp_format, timestamp_column, csv)
