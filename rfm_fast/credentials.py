@@ -24,14 +24,14 @@ _KEY = r"[A-Za-z_]*(?:password|passwd|pwd)"
 _QUERY_PASSWORD = re.compile(rf"(?i)(?P<key>[?&;]{_KEY}=)[^&#\s]*")
 """``?password=...`` in a URI query: the value ends at the next parameter."""
 _KEYWORD_PASSWORD = re.compile(
-    rf"(?is)(?P<key>(?<![?&;A-Za-z_]){_KEY}(?:\s*=|[\"']\s*:)\s*)"
-    r"""(?:\\*'(?:[^'\\]|\\.)*'?|\\*"(?:[^"\\]|\\.)*"?|\{[^}]*\}?)?"""
-    r".*?(?=\s+[A-Za-z_]\w*\s*=|\Z)"
+    rf"(?i)(?P<key>(?<![?&;A-Za-z_]){_KEY}(?:\s*=|[\"']\s*:)\s*)"
+    r"""(?:\\*'(?:[^'\\]|\\+.)*'?|\\*"(?:[^"\\]|\\+.)*"?|\{[^}]*\}?)?\S*""",
+    re.DOTALL,
 )
 """``password=...`` in a keyword string (libpq's ``host=h password='a b'``, ODBC's
-``PWD={...}``), and ``"password": ...``: the value, its quotes or braces whole, and what
-follows up to the next ``keyword=`` (or the end: a message may quote the string in another
-form, ``repr`` doubling its backslashes)."""
+``PWD={...}``), and ``"password": ...``: the value, its quotes or braces whole (a quote after
+any number of backslashes, as ``repr`` writes an escaped one, does not end it), up to the next
+space."""
 
 
 def scrub(text: str) -> str:

@@ -295,10 +295,11 @@ def refuse_unknown_uri(text: str, what: str) -> None:
     if is_database_uri(text) or os.path.lexists(text):
         return
     shown = scrub(text)
-    if _LIBPQ_KEYWORD.search(text):
+    if (" " in text.strip() or "password" in text.lower()) and _LIBPQ_KEYWORD.search(text):
         raise RFMError(
-            f"{what} {shown} is a libpq keyword string: write it as a URI, "
-            "postgresql://user@host:port/dbname (the password from PGPASSWORD or ~/.pgpass)"
+            f"{what} is a libpq keyword string, which rfm_fast does not take: write it as a "
+            "URI, postgresql://HOST:PORT/DBNAME (the user and password from PGUSER and "
+            f"PGPASSWORD, or ~/.pgpass); got {shown}"
         )
     if _OTHER_URI.match(text):
         scheme = text.partition(":")[0]
