@@ -41,6 +41,8 @@ require("adbc_driver_sqlite.dbapi")
 
 POSTGRES_URI = os.environ.get("RFM_TEST_POSTGRES_URI")
 SENTINEL = "Zq9sentinelX"
+HOST = "127.0.0.1:1"
+"""Where the generated URIs point: a port where nothing listens (refused at once, no DNS)."""
 COLUMNS = ["--customer", "customer", "--timestamp", "ordered_at", "--amount", "amount"]
 ORDERS = order_lines(rows=300)
 runner = CliRunner()
@@ -82,14 +84,14 @@ def uris(draw) -> str:
     scheme, user = draw(schemes), draw(users)
     form = draw(st.sampled_from(["raw", "encoded", "query", "keywords", "keywords plain"]))
     if form == "raw":
-        return f"{scheme}://{user}:{draw(plain_passwords)}@db.example.com:5432/shop"
+        return f"{scheme}://{user}:{draw(plain_passwords)}@{HOST}/shop"
     password = draw(passwords)
     encoded = quote(password, safe="")
     if form == "encoded":
-        return f"{scheme}://{user}:{encoded}@db.example.com/shop"
+        return f"{scheme}://{user}:{encoded}@{HOST}/shop"
     if form == "query":
         key = draw(st.sampled_from(["password", "PASSWORD", "sslpassword", "pwd"]))
-        return f"{scheme}://db.example.com/shop?user={user}&{key}={encoded}&sslmode=require"
+        return f"{scheme}://{HOST}/shop?user={user}&{key}={encoded}&sslmode=require"
     if form == "keywords":
         return f"host=db.example.com user={user} password={_keyword_value(password)} dbname=shop"
     plain = draw(plain_passwords).replace("'", "").lstrip("{")
