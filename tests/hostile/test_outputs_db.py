@@ -397,3 +397,19 @@ def test_postgres_writes_a_table_the_query_does_not_read(postgres):
 def test_postgres_two_outputs_in_one_table_are_refused(postgres, tmp_path):
     uri, schema = postgres
     _two_outputs_refused(tmp_path, (uri, "scores"), (POSTGRES_URI, f"{schema}.scores"))
+
+
+@pytest.mark.parametrize("option", ["--output-table", "--changes-table"])
+def test_an_update_never_replaces_a_table_its_query_reads(
+    shop, monkeypatch_module, option, tmp_path
+):
+    state = _state(tmp_path)
+    before = state.read_bytes()
+    update = ["state", "update", str(state), "sqlite:shop.db", "--query", "select * from recent"]
+    if option == "--output-table":
+        update += ["-o", "sqlite:./shop.db", "--output-table", "Day2"]
+    else:
+        update += ["--changes", "sqlite:hard.db", "--changes-table", "DAY2"]
+    _refused(runner.invoke(app, update), "is read by the input query")
+    assert state.read_bytes() == before
+    assert _sqlite_rows(shop, "day2") == ORDERS.num_rows
