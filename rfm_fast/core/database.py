@@ -361,7 +361,7 @@ def connected(db: Database, what: str, must_exist: bool = True) -> Iterator[Any]
     try:
         if db.scheme == "sqlite":
             path = _sqlite_path(db.uri)
-            file = _sqlite_file(db.uri) or "."  # as SQLite opens it (file: URIs)
+            file = _sqlite_file(db.uri) or path  # as SQLite opens it (file: URIs)
             if must_exist and not Path(file).is_file():
                 raise RFMError(f"database file not found: {file} ({redacted(db.uri)})")
             if not must_exist and not Path(file).parent.is_dir():
@@ -765,7 +765,7 @@ def _written_table(db: Database) -> tuple[Any, ...]:
         return (_sqlite_identity(db.uri), _sqlite_folded(parts[-1], True))
     with connected(db, "find", must_exist=False) as connection:
         with contextlib.closing(connection.cursor()) as cursor:
-            database = _postgres_identity(cursor)
+            database = _postgres_identity(db, connection, cursor)
             cursor.execute(
                 "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
                 "n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
@@ -791,7 +791,7 @@ def _tables_read(db: Database) -> tuple[tuple[Any, set[tuple[Any, ...]]], set[st
             return (database, set()), _names_in(statement, _sqlite_folded)
         return (database, {(database, name) for name in read}), None
     with connected(db, "read") as connection, contextlib.closing(connection.cursor()) as cursor:
-        database = _postgres_identity(cursor)
+        database = _postgres_identity(db, connection, cursor)
         read = _postgres_tables_read(db, connection, cursor, statement)
         connection.rollback()
     tables = {(database, schema, name) for schema, name in read}
@@ -875,11 +875,18 @@ def _sqlite_tables_read(path: str | None, statement: str) -> set[str] | None:
     return read
 
 
-def _postgres_identity(cursor: Any) -> tuple[Any, ...]:
-    """The server (its system identifier) and the database a PostgreSQL connection reaches."""
-    cursor.execute("SELECT current_database(), (SELECT system_identifier FROM pg_control_system())")
-    database, system = cursor.fetchone()
-    return ("postgres", str(system), str(database))
+def _postgres_identity(db: Database, connection: Any, cursor: Any) -> tuple[Any, ...]:
+    """The server (its system identifier) and the database a PostgreSQL connection reaches;
+    where the identifier may not be read, the database's name alone (two servers that hold
+    databases of one name are then taken for one: a refusal too many, never one too few)."""
+    try:
+        cursor.execute("SELECT (SELECT system_identifier FROM pg_control_system())::text")
+        system = cursor.fetchone()[0]
+    except _driver_error(db):
+        connection.rollback()
+        system = None
+    cursor.execute("SELECT current_database()")
+    return ("postgres", system, str(cursor.fetchone()[0]))
 
 
 _EXPLAIN = (
