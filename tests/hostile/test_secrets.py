@@ -293,12 +293,11 @@ def test_postgres_errors_and_state_files_never_show_the_password(server, tmp_pat
             connection.commit()
 
 
-def test_a_password_in_the_environment_is_never_shown(server, monkeypatch, tmp_path):
+def test_a_password_in_the_environment_is_never_shown(server, monkeypatch):
     uri, password = server
     parts = urlsplit(uri)
     monkeypatch.setenv("PGPASSWORD", password)
     bare = uri.replace(f"{parts.username}:{password}@", f"{parts.username}@")
     done = runner.invoke(app, ["score", bare, "--table", "no_such_table", *COLUMNS])
     _failed(done)
-    assert password not in done.stdout + done.stderr
-    assert Path(tmp_path).exists()
+    assert password not in _flat(done.stdout + done.stderr)
