@@ -37,6 +37,7 @@ from rfm_fast.core.io import (
     write_table,
 )
 from rfm_fast.core.timing import PhaseTime
+from rfm_fast.credentials import scrub
 
 app = typer.Typer(
     name="rfm",
@@ -75,13 +76,14 @@ def printable(text: str, one_line: bool = False) -> str:
 class PlainConsole(Console):
     """A console that prints text as it is: no markup, no emoji codes, no highlighting, and
     control characters shown escaped, so that nothing a user wrote (a segment name, a column
-    name, a path) is interpreted. The command's own styles are Text objects."""
+    name, a path) is interpreted. The command's own styles are Text objects. Credentials are
+    never shown (:func:`rfm_fast.credentials.scrub`)."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(markup=False, emoji=False, highlight=False, **options)
 
     def render_str(self, text: str, **options: Any) -> Text:
-        return super().render_str(printable(text), **options)
+        return super().render_str(printable(scrub(text)), **options)
 
 
 out = PlainConsole()
@@ -154,7 +156,7 @@ def _write(table: Any, path: Any) -> None:
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(
-        Text.assemble(("error:", "bold red"), " ", printable(message, one_line=True)),
+        Text.assemble(("error:", "bold red"), " ", printable(scrub(message), one_line=True)),
         soft_wrap=True,
     )
     return typer.Exit(code)
@@ -197,7 +199,7 @@ def _reported_errors() -> Iterator[None]:
 
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
     for warning in caught:
-        warned = printable(str(warning.message), one_line=True)
+        warned = printable(scrub(str(warning.message)), one_line=True)
         err.print(Text.assemble(("warning:", "yellow"), " ", warned), soft_wrap=True)
 
 

@@ -48,7 +48,7 @@ from rfm_fast_cli.main import (
 )
 
 import rfm_fast
-from rfm_fast.core.database import database_input, database_output
+from rfm_fast.core.database import check_different_tables, database_input, database_output
 from rfm_fast.core.io import check_distinct_outputs, check_output, check_output_path
 from rfm_fast.daily.lock import DEFAULT_WAIT_SECONDS, state_lock
 from rfm_fast.daily.state import check_state_target
@@ -190,6 +190,7 @@ def update(
             changes_to = database_output(changes, changes_table, "--changes-table")
             check_output(changes_to, [data, state_path])
         check_distinct_outputs([("--output", scores_to), ("--changes", changes_to)])
+        check_different_tables([scores_to, changes_to])
         with state_lock(state_path, wait, _waiting):  # (read in the lock: the latest save)
             state = rfm_fast.DailyState.open(state_path)
             with _progress(progress) as on_batch:

@@ -6,9 +6,20 @@ what was found and how to fix it; the command line prints that message as one li
 
 from __future__ import annotations
 
+from typing import Any
+
+from rfm_fast.credentials import scrub
+
 
 class RFMError(ValueError):
-    """Bad input or options: the message says what was expected, what was found and the fix."""
+    """Bad input or options: the message says what was expected, what was found and the fix.
+
+    The message never holds a credential: user information in URIs and password keywords are
+    shown as ``***`` (:func:`rfm_fast.credentials.scrub`), whatever the message quotes.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(scrub(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class RFMWarning(UserWarning):

@@ -126,7 +126,8 @@ def diagnose(model: Any, holdout: dict[str, float] | None = None) -> FitDiagnost
         )
     if imprecise:
         messages.append(
-            f"{label}: {_names(imprecise)} imprecise (standard error larger than the estimate, or none)"
+            f"{label}: {_names(imprecise)} imprecise (standard error larger than the "
+            "estimate, or none)"
         )
     identified = None
     dropout = DROPOUT_PARAMETERS.get(label)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rfm_fast.credentials import scrub
 from rfm_fast.errors import RFMError
 
 DRIVERS = {
@@ -75,6 +77,7 @@ def redacted(uri: str) -> str:
     >>> redacted("sqlite:orders.db")
     'sqlite:orders.db'
     """
+    uri = scrub(uri)  # user information up to the last @, whatever / ? # a password holds
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -91,13 +94,18 @@ def redacted(uri: str) -> str:
     shown = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     if not netloc and uri[len(parts.scheme) :].startswith("://"):  # postgresql:///db
         shown = f"{parts.scheme}://{shown[len(parts.scheme) + 1 :]}"
-    return shown
+    return scrub(shown)
 
 
 def secrets_of(uri: str) -> list[str]:
     """The strings of ``uri`` that no message may show: the URI itself, its user information,
     and its passwords (as written and decoded)."""
     found = [uri]
+    _, slashes, rest = uri.partition("://")
+    if slashes and "@" in rest:  # as written, whatever urlsplit makes of / ? # in a password
+        user_info = rest.rpartition("@")[0]
+        password = user_info.partition(":")[2]
+        found += [user_info, password, unquote(password)]
     with contextlib.suppress(ValueError):
         parts = urlsplit(uri)
         if "@" in parts.netloc:
@@ -123,7 +131,7 @@ def scrubbed(message: str, uri: str) -> str:
     shown = redacted(uri)
     for secret in secrets_of(uri):
         message = message.replace(secret, shown if secret == uri else "***")
-    return " ".join(message.split())
+    return scrub(" ".join(message.split()))
 
 
 @dataclass(frozen=True)
@@ -219,6 +227,7 @@ def database_input(text: str, query: str | None = None, table: str | None = None
     >>> database_input("sqlite:shop.db", table="orders")
     Database('sqlite:shop.db', table='orders')
     """
+    refuse_unknown_uri(text, "the input")
     if is_database_uri(text):
         if query is None and table is None:
             raise RFMError(
@@ -252,6 +261,7 @@ def database_output(text: str | os.PathLike, table: str | None, option: str) -> 
     Database('sqlite:shop.db', table='rfm_scores')
     """
     text = str(text)
+    refuse_unknown_uri(text, "the output")
     if is_database_uri(text):
         if table is None:
             raise RFMError(
@@ -263,6 +273,47 @@ def database_output(text: str | os.PathLike, table: str | None, option: str) -> 
             f"{option} writes to a database: the output must be a database URI; got {text}"
         )
     return Path(text)
+
+
+_OTHER_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_LIBPQ_KEYWORD = re.compile(
+    r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|sslmode|service)\s*="
+)
+
+
+def refuse_unknown_uri(text: str, what: str) -> None:
+    """Refuse ``text`` (an input or output given as text) where it is no file or folder but
+    looks like a database address rfm_fast does not take: a URI of another scheme (such as
+    ``mysql://`` or SQLAlchemy's ``postgresql+psycopg2://``) or a libpq keyword string
+    (``host=... dbname=...``). The message shows it without its credentials.
+
+    Raises
+    ------
+    RFMError
+        Saying what rfm_fast takes instead.
+    """
+    if is_database_uri(text) or os.path.lexists(text):
+        return
+    shown = scrub(text)
+    if (" " in text.strip() or "password" in text.lower()) and _LIBPQ_KEYWORD.search(text):
+        raise RFMError(
+            f"{what} is a libpq keyword string, which rfm_fast does not take: write it as a "
+            "URI, postgresql://HOST:PORT/DBNAME (the user and password from PGUSER and "
+            f"PGPASSWORD, or ~/.pgpass); got {shown}"
+        )
+    if _OTHER_URI.match(text):
+        scheme = text.partition(":")[0]
+        base, plus, driver = scheme.partition("+")
+        if plus and base.lower() in DRIVERS:
+            raise RFMError(
+                f"{what} {shown}: rfm_fast connects with its own driver; write the URI as "
+                f"{base}://... (without +{driver})"
+            )
+        raise RFMError(
+            f"{what} {shown} is a URI of a scheme rfm_fast does not take ({scheme}): it reads "
+            "and writes postgresql://, postgres:// and sqlite: databases, and files (export "
+            "the orders to Parquet or CSV)"
+        )
 
 
 # --------------------------------------------------------------------------- connections
@@ -310,10 +361,11 @@ def connected(db: Database, what: str, must_exist: bool = True) -> Iterator[Any]
     try:
         if db.scheme == "sqlite":
             path = _sqlite_path(db.uri)
-            if must_exist and not Path(path).is_file():
-                raise RFMError(f"database file not found: {path} ({redacted(db.uri)})")
-            if not must_exist and not Path(path).parent.is_dir():
-                raise RFMError(f"output folder {Path(path).parent} does not exist")
+            file = _sqlite_file(db.uri) or path  # as SQLite opens it (file: URIs)
+            if must_exist and not Path(file).is_file():
+                raise RFMError(f"database file not found: {file} ({redacted(db.uri)})")
+            if not must_exist and not Path(file).parent.is_dir():
+                raise RFMError(f"output folder {Path(file).parent} does not exist")
             connection = driver.connect(path)
         else:
             connection = driver.connect(db.uri)
@@ -528,9 +580,10 @@ def check_database_output(db: Database) -> Database:
     """
     if db.table is None:
         raise RFMError(f"name the table to write in {redacted(db.uri)}")
-    if db.scheme == "sqlite" and not Path(_sqlite_path(db.uri)).exists():
+    file = _sqlite_file(db.uri) if db.scheme == "sqlite" else None
+    if file is not None and not Path(file).exists():
         _driver(db)  # a new file: written only once there is something to write
-        folder = Path(_sqlite_path(db.uri)).parent
+        folder = Path(file).parent
         if not folder.is_dir():
             raise RFMError(f"output folder {folder} does not exist")
         if not os.access(folder, os.W_OK | os.X_OK):
@@ -559,13 +612,15 @@ def replace_tables(
     Raises
     ------
     RFMError
-        When a table cannot be written (the database's tables are then left as they were).
+        When a table cannot be written (the database's tables are then left as they were),
+        or for two writes to one table (:func:`check_different_tables`).
     """
     by_uri: dict[str, list[tuple[Database, pa.Table]]] = {}
     for db, table in writes:
         if db.table is None:
             raise RFMError(f"name the table to write in {redacted(db.uri)}")
         by_uri.setdefault(db.uri, []).append((db, table))
+    check_different_tables([db for db, _ in writes])
     for group in by_uri.values():
         with connected(group[0][0], "write", must_exist=False) as connection:
             for db, table in group:
@@ -630,3 +685,277 @@ def _ingestible(table: pa.Table) -> pa.Table:
             column = column.cast(wider or pa.decimal128(20, 0))
         columns.append(column)
     return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+# --------------------------------------------------------------------------- reads and writes
+#
+# An output table must not be one that an input of the same command reads (it would be replaced
+# by the scores), nor the table of another output. Both sides are resolved as the database
+# resolves them: a SQLite URI of any form to its file (symlinks and relative forms included),
+# a SQLite name without regard to ASCII case (as SQLite compares them); a PostgreSQL name by
+# the server itself (``to_regclass``: its schema, or the first of ``search_path`` that holds it),
+# and a query's tables by its plan (PostgreSQL) or by SQLite's authorizer while it is prepared.
+
+
+def check_not_read(target: Database, inputs: Sequence[Any]) -> Database:
+    """``target`` (an output table), checked against the database inputs among ``inputs``:
+    neither their table, nor a table that their query reads (through views too).
+
+    Where the tables a query reads cannot be known for sure (a plan that cannot be asked for),
+    a query that names the output table is refused too.
+
+    Raises
+    ------
+    RFMError
+        Naming the table, and saying how to fix it.
+    """
+    readers = [given for given in inputs if isinstance(given, Database)]
+    if not readers or target.table is None:
+        return target
+    written = _written_table(target)
+    for given in readers:
+        read, named = _tables_read(given)
+        if written[0] != read[0]:
+            continue
+        if given.table is not None and written in read[1]:
+            through = _fold(given.scheme)(_name_parts(given.table)[-1], True) != written[-1]
+            view = f" (through the view {given.table})" if through else ""
+            raise RFMError(f"the output {target} is the input table{view}; write to another table")
+        if written in read[1]:
+            raise RFMError(
+                f"the output {target} is read by the input query; write to another table"
+            )
+        if _named_in(written, named):
+            raise RFMError(
+                f"the output {target} may be read by the input query (it names "
+                f"{written[-1]}); write to another table"
+            )
+    return target
+
+
+def check_different_tables(targets: Sequence[Any]) -> None:
+    """The database tables among ``targets`` (outputs of one command) are different tables,
+    resolved as :func:`check_not_read` resolves them.
+
+    Raises
+    ------
+    RFMError
+        For two outputs that are one table.
+    """
+    seen: dict[Any, Database] = {}
+    for target in targets:
+        if not isinstance(target, Database) or target.table is None:
+            continue
+        written = _written_table(target)
+        if written in seen:
+            raise RFMError(
+                f"two outputs are one table: {seen[written]} and {target}; write each to a "
+                "table of its own"
+            )
+        seen[written] = target
+
+
+def _written_table(db: Database) -> tuple[Any, ...]:
+    """(the database, then the table as the database names it) of an output table: an
+    existing PostgreSQL table as the server resolves it, a new one in the schema it will be
+    made in."""
+    assert db.table is not None
+    parts = _name_parts(db.table)
+    if db.scheme == "sqlite":
+        return (_sqlite_identity(db.uri), _sqlite_folded(parts[-1], True))
+    with connected(db, "find", must_exist=False) as connection:
+        with contextlib.closing(connection.cursor()) as cursor:
+            database = _postgres_identity(db, connection, cursor)
+            cursor.execute(
+                "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON "
+                "n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+                (quoted(db.table),),
+            )
+            found = cursor.fetchall()
+            if not found:
+                cursor.execute("SELECT current_schema()")
+                schema = parts[0] if len(parts) == 2 else cursor.fetchone()[0]
+                found = [(schema, parts[-1])]
+        connection.rollback()
+    return (database, str(found[0][0]), str(found[0][1]))
+
+
+def _tables_read(db: Database) -> tuple[tuple[Any, set[tuple[Any, ...]]], set[str] | None]:
+    """((the database, the tables that reading ``db`` reads), the names its query's text holds,
+    where the tables read may not be all: None where they are)."""
+    statement = db.query if db.query is not None else f"SELECT * FROM {quoted(db.table or '')}"
+    if db.scheme == "sqlite":
+        database = _sqlite_identity(db.uri)
+        read = _sqlite_tables_read(_sqlite_file(db.uri), statement)
+        if read is None:
+            return (database, set()), _names_in(statement, _sqlite_folded)
+        return (database, {(database, name) for name in read}), None
+    with connected(db, "read") as connection, contextlib.closing(connection.cursor()) as cursor:
+        database = _postgres_identity(db, connection, cursor)
+        read = _postgres_tables_read(db, connection, cursor, statement)
+        connection.rollback()
+    tables = {(database, schema, name) for schema, name in read}
+    if db.query is None:  # a table's plan scans it, or the tables of its view
+        return (database, tables), None
+    # a plan leaves out what it knows it need not read (WHERE false, pruned partitions)
+    return (database, tables), _names_in(statement, _postgres_folded)
+
+
+def _named_in(written: tuple[Any, ...], named: set[str] | None) -> bool:
+    return named is not None and written[-1] in named
+
+
+def _sqlite_file(uri: str) -> str | None:
+    """The file of a SQLite URI, as SQLite opens it (``file:`` URIs included); None for a
+    database in memory."""
+    path = _sqlite_path(uri)
+    if path.startswith("file:"):
+        parts = urlsplit(path)
+        if dict(parse_qsl(parts.query)).get("mode") == "memory":
+            return None
+        path = unquote(parts.path)
+    return None if path in ("", ":memory:") else path
+
+
+def _sqlite_identity(uri: str) -> tuple[Any, ...]:
+    """The file a SQLite URI opens, whatever its form: (device, inode) once it exists, else
+    its real path (symlinks and ``..`` resolved)."""
+    path = _sqlite_file(uri)
+    if path is None:  # every connection has a memory database of its own
+        return ("sqlite memory", object())
+    try:
+        found = os.stat(path)
+    except OSError:
+        return ("sqlite", os.path.realpath(path))
+    return ("sqlite", found.st_dev, found.st_ino)
+
+
+def _sqlite_folded(name: str, quoted_: bool = True) -> str:
+    """A SQLite name as SQLite compares names, quoted or not: ASCII letters without case,
+    others as they are."""
+    return name.translate(_ASCII_LOWER)
+
+
+def _postgres_folded(name: str, quoted_: bool = True) -> str:
+    """A PostgreSQL name: a plain one with its ASCII letters folded to lower case (as the
+    server folds them), a quoted one as it is."""
+    return name if quoted_ else name.translate(_ASCII_LOWER)
+
+
+def _fold(scheme: str) -> Callable[[str, bool], str]:
+    return _sqlite_folded if scheme == "sqlite" else _postgres_folded
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _sqlite_tables_read(path: str | None, statement: str) -> set[str] | None:
+    """The tables of the main database that SQLite reads for ``statement`` (through views
+    too), as its authorizer sees them while the statement is prepared (never run); an empty
+    set where the file does not exist (nothing can be read), None where SQLite cannot tell."""
+    import sqlite3
+    from urllib.parse import quote
+
+    if path is None or not Path(path).is_file():
+        return set()
+    read: set[str] = set()
+
+    def authorize(action: int, table: Any, column: Any, database: Any, view: Any) -> int:
+        if action == sqlite3.SQLITE_READ and database in (None, "main") and table:
+            read.add(_sqlite_folded(str(table), True))
+        return sqlite3.SQLITE_OK
+
+    try:
+        uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+            connection.set_authorizer(authorize)
+            connection.execute("EXPLAIN " + statement).fetchall()
+    except sqlite3.Error:
+        return None
+    return read
+
+
+def _postgres_identity(db: Database, connection: Any, cursor: Any) -> tuple[Any, ...]:
+    """The server (its system identifier) and the database a PostgreSQL connection reaches;
+    where the identifier may not be read, the database's name alone (two servers that hold
+    databases of one name are then taken for one: a refusal too many, never one too few)."""
+    try:
+        cursor.execute("SELECT (SELECT system_identifier FROM pg_control_system())::text")
+        system = cursor.fetchone()[0]
+    except _driver_error(db):
+        connection.rollback()
+        system = None
+    cursor.execute("SELECT current_database()")
+    return ("postgres", system, str(cursor.fetchone()[0]))
+
+
+_EXPLAIN = (
+    "CREATE FUNCTION pg_temp.rfm_fast_explain(statement text) RETURNS SETOF json "
+    "LANGUAGE plpgsql AS $rfm$ BEGIN RETURN QUERY EXECUTE "
+    "'EXPLAIN (VERBOSE, FORMAT JSON) ' || statement; END $rfm$"
+)
+"""EXPLAIN as rows a driver can fetch (the PostgreSQL driver reads rows through COPY, which
+takes no EXPLAIN); made in the connection's own temporary schema, and rolled back."""
+
+
+def _postgres_tables_read(
+    db: Database, connection: Any, cursor: Any, statement: str
+) -> set[tuple[str, str]]:
+    """(schema, table) of every relation the plan of ``statement`` scans, and of the
+    partitioned tables above them; an empty set where there is no plan (the statement fails
+    when it is run, before anything is written)."""
+    import json
+
+    try:
+        cursor.execute(_EXPLAIN)
+        cursor.execute("SELECT pg_temp.rfm_fast_explain($1)::text", (statement,))
+        plans = [json.loads(row[0]) for row in cursor.fetchall()]
+    except _driver_error(db):
+        connection.rollback()
+        return set()
+    scanned: set[tuple[str, str]] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if "Relation Name" in node:
+                scanned.add((str(node.get("Schema", "")), str(node["Relation Name"])))
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(plans)
+    found: set[tuple[str, str]] = set()
+    for schema, name in scanned:
+        cursor.execute(
+            "SELECT n.nspname, c.relname FROM pg_partition_ancestors(to_regclass($1)) a "
+            "JOIN pg_class c ON c.oid = a.relid JOIN pg_namespace n ON n.oid = c.relnamespace",
+            (quoted(f"{schema}.{name}") if schema else quoted(name),),
+        )
+        found |= {(str(s), str(t)) for s, t in cursor.fetchall()} | {(schema, name)}
+    return found
+
+
+_SQL_TOKEN = re.compile(
+    r"""--[^\n]*|/\*.*?(?:\*/|\Z)|'(?:[^']|'')*'?|"((?:[^"]|"")*)"?|`([^`]*)`?|\[([^\]]*)\]?"""
+    r"|([^\W\d]\w*)",
+    re.DOTALL,
+)
+"""Comments and string literals (skipped), quoted names ("", `` and [] as SQLite also takes
+them), and plain names."""
+
+
+def _names_in(statement: str, fold: Callable[[str, bool], str]) -> set[str]:
+    """Every name the text of ``statement`` holds, as the database would name the table it
+    is: ``fold(name, quoted)``."""
+    names: set[str] = set()
+    for match in _SQL_TOKEN.finditer(statement):
+        double, back, bracket, plain = match.groups()
+        if double is not None:
+            names.add(fold(double.replace('""', '"'), True))
+        elif back is not None or bracket is not None:
+            names.add(fold(back if back is not None else bracket, True))
+        elif plain is not None:
+            names.add(fold(plain, False))
+    return names

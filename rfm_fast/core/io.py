@@ -33,7 +33,9 @@ import pyarrow.parquet as pq
 from rfm_fast.core.database import (
     Database,
     check_database_output,
+    check_not_read,
     database_reader,
+    refuse_unknown_uri,
     replace_tables,
 )
 from rfm_fast.core.timing import PhaseTimer
@@ -120,6 +122,7 @@ def open_source(
     [1, 1]
     """
     if isinstance(data, str | os.PathLike):
+        refuse_unknown_uri(os.fspath(data), "the input")
         csv = CsvReading() if csv is None else csv
         sources = [
             _file_source(f, batch_rows, text_columns, timestamp_format, timestamp_column, csv)
@@ -807,10 +810,7 @@ def check_output(
     """
     if not isinstance(target, Database):
         return check_output_path(target, inputs, suffixes)
-    for given in inputs:
-        if isinstance(given, Database) and (given.uri, given.table) == (target.uri, target.table):
-            raise RFMError(f"the output {target} is the input table; write to another table")
-    return check_database_output(target)
+    return check_not_read(check_database_output(target), inputs)
 
 
 def write_atomically(
