@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import gc
+import importlib
 import os
 import re
 import signal
@@ -19,18 +20,32 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 import rfm_fast
-from rfm_fast.core.database import database_input, database_output
-from rfm_fast.core.io import check_output, check_output_path, write_table
 from rfm_fast.core.timing import PhaseTime
+
+
+def _on_first_call(module: str, name: str) -> Callable[..., Any]:
+    """The function ``name`` of ``module``, imported when it is first called: ``rfm --version``,
+    ``rfm --help`` and a usage error import none of the engine (Numba, pyarrow)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+database_input = _on_first_call("rfm_fast.core.database", "database_input")
+database_output = _on_first_call("rfm_fast.core.database", "database_output")
+check_output = _on_first_call("rfm_fast.core.io", "check_output")
+check_output_path = _on_first_call("rfm_fast.core.io", "check_output_path")
+write_table = _on_first_call("rfm_fast.core.io", "write_table")
+
 
 app = typer.Typer(
     name="rfm",
@@ -201,6 +216,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int | None], None] | Non
     if not enabled or not err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("reading"),
         BarColumn(),
@@ -518,6 +535,8 @@ def print_profile(result: rfm_fast.RFMResult, written: PhaseTime | None) -> None
 
 def _print_table(table, columns: dict[str, str], title: str, percent=()) -> None:
     """Some columns of an Arrow table (name: header) as a terminal table."""
+    import pyarrow as pa
+
     view = Table(title=title, title_justify="left")
     for name, header in columns.items():
         type_ = table.schema.field(name).type
@@ -765,6 +784,8 @@ def migrate(
         if movers is not None and movers_output is not None:
             write_table(movers, movers_output)
         _written(output or movers_output)
+    import pyarrow.compute as pc
+
     busy = matrix.filter(pc.greater(matrix.column("customers"), 0))
     dates = f"{moved.before.stats.as_of} -> {moved.after.stats.as_of}"
     columns = {

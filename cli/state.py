@@ -7,10 +7,11 @@ come from :mod:`rfm_fast_cli.main`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
+
+import rfm_fast
 from rfm_fast_cli.main import (
     AmountFormatOpt,
     AmountOpt,
@@ -41,13 +42,16 @@ from rfm_fast_cli.main import (
     _scoring,
     _user_edges,
     _written,
+    check_output,
+    check_output_path,
+    database_input,
+    database_output,
     out,
     print_summary,
 )
 
-import rfm_fast
-from rfm_fast.core.database import database_input, database_output
-from rfm_fast.core.io import check_output, check_output_path
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 state_app = typer.Typer(
     name="state",
@@ -213,6 +217,8 @@ def score(
 @state_app.command("info")
 def info(state_path: StateArg) -> None:
     """Print what STATE holds: its options, customers, rows, time range and every load."""
+    import pyarrow as pa
+
     with _reported_errors():
         state = rfm_fast.DailyState.open(state_path)
     described = state.info()
