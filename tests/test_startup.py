@@ -64,6 +64,16 @@ def test_cli_without_work_loads_no_heavy_module(args: list[str]):
     assert heavy_modules_loaded(RUN_CLI.format(args=args)) == []
 
 
+@pytest.mark.slow
+def test_scoring_loads_no_pandas():
+    """A scoring command needs Numba and pyarrow, not pandas, which pyarrow imports on its first
+    NumPy conversion (``pa.array`` over an ndarray, ``to_numpy``): about a quarter of a second."""
+    loaded = heavy_modules_loaded(RUN_CLI.format(args=["example"]))
+    assert "numba" in loaded
+    assert "pandas" not in loaded
+    assert "matplotlib" not in loaded
+
+
 def test_version_through_the_full_command_line_loads_no_heavy_module():
     """``rfm --version`` among other options goes through typer's own eager option."""
     setup = """

@@ -18,8 +18,8 @@ from helpers import RETAIL_OPTIONS, RETAIL_SLICE
 from typer.testing import CliRunner
 
 import rfm_fast
-from cli.main import app
 from rfm_fast.core.io import decimals_of, write_table
+from rfm_fast_cli.main import app
 
 COLUMNS = {"customer": "customer", "timestamp": "day", "amount": "amount", "segments": None}
 
