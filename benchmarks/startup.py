@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated names of the commands to time")
     parser.add_argument("--baseline", type=Path, help="a checkout to time in the same rounds")
     parser.add_argument("--json", type=Path, help="save the results here")
+    parser.add_argument("--note", default="", help="saved with them (what the baseline is)")
     args = parser.parse_args()
     todo = commands(shlex.split(args.rfm))
     if args.only:
@@ -118,8 +119,8 @@ def main() -> None:
         results.append(
             {
                 "command": name,
-                "argv": shlex.join(todo[name]),
-                "checkout": str(checkouts[name] or Path.cwd()),
+                "argv": shlex.join(["python" if a == sys.executable else a for a in todo[name]]),
+                "checkout": "baseline" if checkouts[name] else "this one",
                 "wall_s": wall,
                 "cpu_s": cpu,
                 "peak_rss_mib": peak,
@@ -133,7 +134,7 @@ def main() -> None:
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"machine": machine(), "runs": args.runs, "results": results}
+        report = {"machine": machine(), "note": args.note, "runs": args.runs, "results": results}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
