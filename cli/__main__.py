@@ -1,5 +1,5 @@
 """``python -m rfm_fast_cli``."""
 
-from rfm_fast_cli.main import main
+from rfm_fast_cli import main
 
 main()

@@ -40,20 +40,13 @@ from rfm_fast_cli.main import (
     _scoring,
     _write,
     _written,
+    check_output_path,
+    database_input,
     out,
     printable,
 )
 
 import rfm_fast
-from rfm_fast.actions.lists import (
-    LIST_FORMATS,
-    check_segment_names,
-    parse_condition,
-    write_lists,
-)
-from rfm_fast.core.database import database_input
-from rfm_fast.core.io import check_output_path
-from rfm_fast.core.segments import resolve_rules
 
 
 def export(
@@ -112,6 +105,14 @@ def export(
 ) -> None:
     """Score INPUT and write the customers of some segments (or of a condition) with their
     segment, action, scores, metrics and last purchase, most valuable first."""
+    from rfm_fast.actions.lists import (
+        LIST_FORMATS,
+        check_segment_names,
+        parse_condition,
+        write_lists,
+    )
+    from rfm_fast.core.segments import resolve_rules
+
     options = _scoring(**locals())
     with _reported_errors():
         if with_clv and window is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import gc
+import importlib
 import os
 import re
 import signal
@@ -19,25 +20,37 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 import rfm_fast
-from rfm_fast.core.database import database_input, database_output
-from rfm_fast.core.io import (
-    check_distinct_outputs,
-    check_output,
-    check_output_path,
-    write_outputs,
-    write_table,
-)
 from rfm_fast.core.timing import PhaseTime
 from rfm_fast.credentials import scrub
+
+
+def _on_first_call(module: str, name: str) -> Callable[..., Any]:
+    """The function ``name`` of ``module``, imported when it is first called: ``rfm --version``,
+    ``rfm --help`` and a usage error import none of the engine (Numba, pyarrow)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+database_input = _on_first_call("rfm_fast.core.database", "database_input")
+database_output = _on_first_call("rfm_fast.core.database", "database_output")
+check_output = _on_first_call("rfm_fast.core.io", "check_output")
+check_output_path = _on_first_call("rfm_fast.core.io", "check_output_path")
+write_table = _on_first_call("rfm_fast.core.io", "write_table")
+write_outputs = _on_first_call("rfm_fast.core.io", "write_outputs")
+check_distinct_outputs = _on_first_call("rfm_fast.core.io", "check_distinct_outputs")
+check_different_tables = _on_first_call("rfm_fast.core.database", "check_different_tables")
+check_state_target = _on_first_call("rfm_fast.daily.state", "check_state_target")
+
 
 app = typer.Typer(
     name="rfm",
@@ -209,6 +222,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int | None], None] | Non
     if not enabled or not err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("reading"),
         BarColumn(),
@@ -526,6 +541,8 @@ def print_profile(result: rfm_fast.RFMResult, written: PhaseTime | None) -> None
 
 def _print_table(table, columns: dict[str, str], title: str, percent=()) -> None:
     """Some columns of an Arrow table (name: header) as a terminal table."""
+    import pyarrow as pa
+
     view = Table(title=title, title_justify="left")
     for name, header in columns.items():
         type_ = table.schema.field(name).type
@@ -777,6 +794,8 @@ def migrate(
         written = {output: matrix, movers_output: movers}  # (both files, or neither)
         write_outputs({path: table for path, table in written.items() if path is not None})
         _written(output or movers_output)
+    import pyarrow.compute as pc
+
     busy = matrix.filter(pc.greater(matrix.column("customers"), 0))
     dates = f"{moved.before.stats.as_of} -> {moved.after.stats.as_of}"
     columns = {

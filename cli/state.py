@@ -7,9 +7,8 @@ come from :mod:`rfm_fast_cli.main`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rfm_fast_cli.main import (
     AmountFormatOpt,
@@ -41,6 +40,13 @@ from rfm_fast_cli.main import (
     _scoring,
     _user_edges,
     _written,
+    check_different_tables,
+    check_distinct_outputs,
+    check_output,
+    check_output_path,
+    check_state_target,
+    database_input,
+    database_output,
     err,
     out,
     print_summary,
@@ -48,10 +54,10 @@ from rfm_fast_cli.main import (
 )
 
 import rfm_fast
-from rfm_fast.core.database import check_different_tables, database_input, database_output
-from rfm_fast.core.io import check_distinct_outputs, check_output, check_output_path
 from rfm_fast.daily.lock import DEFAULT_WAIT_SECONDS, state_lock
-from rfm_fast.daily.state import check_state_target
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 state_app = typer.Typer(
     name="state",
@@ -236,6 +242,8 @@ def score(
 @state_app.command("info")
 def info(state_path: StateArg) -> None:
     """Print what STATE holds: its options, customers, rows, time range and every load."""
+    import pyarrow as pa
+
     with _reported_errors():
         state = rfm_fast.DailyState.open(state_path)
     described = state.info()

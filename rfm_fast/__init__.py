@@ -18,22 +18,34 @@ import (:mod:`rfm_fast._moved`).
 
 from __future__ import annotations
 
-from rfm_fast import _moved, datasets
-from rfm_fast.actions import CampaignResult, campaign, customer_list
-from rfm_fast.core.database import Database
-from rfm_fast.core.scoring import RFMResult, RunStats, score
-from rfm_fast.core.segments import BUILTIN_MAPS, DEFAULT_RULES, SegmentRule, load_rules, playbook
-from rfm_fast.core.state import CustomerState, merge_states
-from rfm_fast.daily import DailyState
-from rfm_fast.errors import RFMDataWarning, RFMError, RFMWarning
-from rfm_fast.insight.migration import Migration, migrate
-from rfm_fast.insight.tables import (
-    SegmentQuality,
-    grid,
-    lifecycle_table,
-    segment_quality,
-    summarize,
-)
+from typing import TYPE_CHECKING
+
+from rfm_fast import _moved
+from rfm_fast._lazy import lazy_exports
+
+if TYPE_CHECKING:  # for type checkers and the docs; at run time, imported on first use (below)
+    from rfm_fast import datasets
+    from rfm_fast.actions import CampaignResult, campaign, customer_list
+    from rfm_fast.core.database import Database
+    from rfm_fast.core.scoring import RFMResult, RunStats, score
+    from rfm_fast.core.segments import (
+        BUILTIN_MAPS,
+        DEFAULT_RULES,
+        SegmentRule,
+        load_rules,
+        playbook,
+    )
+    from rfm_fast.core.state import CustomerState, merge_states
+    from rfm_fast.daily import DailyState
+    from rfm_fast.errors import RFMDataWarning, RFMError, RFMWarning
+    from rfm_fast.insight.migration import Migration, migrate
+    from rfm_fast.insight.tables import (
+        SegmentQuality,
+        grid,
+        lifecycle_table,
+        segment_quality,
+        summarize,
+    )
 
 _moved.install()
 
@@ -70,6 +82,37 @@ __all__ = [
     "warmup",
 ]
 
+# `import rfm_fast` loads none of the engine (Numba, pyarrow), SciPy or pandas: each public name
+# is imported on its first use, so that `rfm --version` or a script that needs one function
+# does not pay for the rest.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rfm_fast.actions": ("CampaignResult", "campaign", "customer_list"),
+        "rfm_fast.core.database": ("Database",),
+        "rfm_fast.core.scoring": ("RFMResult", "RunStats", "score"),
+        "rfm_fast.core.segments": (
+            "BUILTIN_MAPS",
+            "DEFAULT_RULES",
+            "SegmentRule",
+            "load_rules",
+            "playbook",
+        ),
+        "rfm_fast.core.state": ("CustomerState", "merge_states"),
+        "rfm_fast.daily": ("DailyState",),
+        "rfm_fast.errors": ("RFMDataWarning", "RFMError", "RFMWarning"),
+        "rfm_fast.insight.migration": ("Migration", "migrate"),
+        "rfm_fast.insight.tables": (
+            "SegmentQuality",
+            "grid",
+            "lifecycle_table",
+            "segment_quality",
+            "summarize",
+        ),
+    },
+    submodules=("datasets",),
+)
+
 
 def warmup() -> None:
     """Compile (or load from the cache) the kernels for the common input types.
@@ -86,6 +129,8 @@ def warmup() -> None:
     import datetime as dt
 
     import pyarrow as pa
+
+    from rfm_fast.core.scoring import score
 
     day = dt.date(2024, 1, 1)
     for customers in (pa.array([1, 2], pa.int64()), pa.array(["a", "b"])):

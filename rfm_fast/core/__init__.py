@@ -22,10 +22,15 @@ What a run goes through, module by module:
 
 from __future__ import annotations
 
-from rfm_fast.core.options import ReadOptions, ScoreOptions, ScoringOptions
-from rfm_fast.core.result import RESULT_COLUMNS, RFMResult, RunStats, result_schema
-from rfm_fast.core.scoring import score
-from rfm_fast.core.state import CustomerState, merge_states
+from typing import TYPE_CHECKING
+
+from rfm_fast._lazy import lazy_exports
+
+if TYPE_CHECKING:  # for type checkers and the docs; at run time, imported on first use (below)
+    from rfm_fast.core.options import ReadOptions, ScoreOptions, ScoringOptions
+    from rfm_fast.core.result import RESULT_COLUMNS, RFMResult, RunStats, result_schema
+    from rfm_fast.core.scoring import score
+    from rfm_fast.core.state import CustomerState, merge_states
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -39,3 +44,15 @@ __all__ = [
     "result_schema",
     "score",
 ]
+
+# Importing one module of the engine (rfm_fast.core.timing, rfm_fast.core.io) does not import the
+# others (the options import the Numba kernels).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rfm_fast.core.options": ("ReadOptions", "ScoreOptions", "ScoringOptions"),
+        "rfm_fast.core.result": ("RESULT_COLUMNS", "RFMResult", "RunStats", "result_schema"),
+        "rfm_fast.core.scoring": ("score",),
+        "rfm_fast.core.state": ("CustomerState", "merge_states"),
+    },
+)

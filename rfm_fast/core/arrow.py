@@ -199,7 +199,8 @@ def first_infinite(array: pa.Array) -> int:
     cannot be infinite)."""
     if not pa.types.is_floating(array.type):
         return -1
-    return pc.index(pc.is_inf(array), True).as_py()
+    found = pc.indices_nonzero(pc.is_inf(array))  # (pc.index's scalar would import pandas)
+    return found[0].as_py() if len(found) else -1
 
 
 def product_of(left: pa.Array, right: pa.Array) -> pa.Array:

@@ -731,7 +731,8 @@ def segment_warnings(table: pa.Table, options: ScoreOptions) -> list[str]:
     (not with fixed recency edges: the scores then mean days)."""
     if not table.num_rows or "recency" in options.thresholds or not options.rules:
         return []
-    recency = table.column("recency").to_numpy()
+    # (not to_numpy: it imports pandas, a quarter of a second of every run's start-up)
+    recency = arrow.primitive_values(table.column("recency").combine_chunks(), np.int64)
     found = recent_segments_long_silent(
         options.rules, table.column("segment"), recency, options.bins
     )

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast.core.arrow import from_numpy, from_strings
+from rfm_fast.core.arrow import from_numpy, from_strings, primitive_values
 from rfm_fast.errors import RFMError
 
 SCORE_NAMES = ("R", "F", "M")
@@ -902,7 +902,11 @@ def recent_segments_long_silent(
     """
     if isinstance(segment, pa.ChunkedArray):
         segment = segment.combine_chunks()
-    codes = segment.indices.to_numpy(zero_copy_only=False)
+    indices = segment.indices
+    if indices.null_count:  # (a null matches no rule: NaN here)
+        codes = indices.to_numpy(zero_copy_only=False)
+    else:  # the values as they are: to_numpy (and pa.scalar) import pandas, 0.25 s
+        codes = primitive_values(indices, indices.type.to_pandas_dtype())
     middle = (bins + 1) / 2
     found = []
     for code, rule in enumerate(rules):

@@ -15,10 +15,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from helpers import RETAIL_OPTIONS, RETAIL_SLICE
+from rfm_fast_cli.main import app
 from typer.testing import CliRunner
 
 import rfm_fast
-from cli.main import app
 from rfm_fast.core.io import decimals_of, write_table
 
 COLUMNS = {"customer": "customer", "timestamp": "day", "amount": "amount", "segments": None}
