@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast._kernels import hashing
+from rfm_fast._kernels.totals import FRACTION_ONE, SUM_OVERFLOW
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import RowCounts
 from rfm_fast.core.database import Database
@@ -563,7 +564,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             self._check_types(
                 part.rows.customer_type, part.rows.time_type, part.rows.tally.rows_read
             )
-            fingerprint = part.fingerprint
+            fingerprint, former = part.fingerprint, part.former
             tally = part.rows.tally
             rows_read = tally.rows_read
             rows_used = rows_read - tally.null_customer - tally.null_timestamp
@@ -572,13 +573,14 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             merged: CustomerState | WindowRows = self.rows.merged(part.rows)
         else:
             self._check_types(part.customer_type, part.time_type, part.counts.rows_read)
-            fingerprint = content_fingerprint(part)
+            fingerprint, *former = load_fingerprints(part)
             rows_read, rows_used = part.counts.rows_read, part.counts.rows_used
             latest = part.counts.max_timestamp  # of every row, returns included
             buying = part.first != np.iinfo(np.int64).max
             first = int(part.first[buying].min()) if buying.any() else latest
             merged = merge_states([self.state, part], orders_within_parts=self.orders_within_loads)
-        earlier = [n for n, load in enumerate(self.loads, 1) if load.fingerprint == fingerprint]
+        known = {fingerprint, *former}
+        earlier = [n for n, load in enumerate(self.loads, 1) if load.fingerprint in known]
         if earlier and rows_read and not force:
             first_load = self.loads[earlier[0] - 1]
             raise RFMError(
@@ -652,17 +654,25 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         return scored_result(aggregated, self._score)
 
 
-def content_fingerprint(part: CustomerState) -> str:
-    """SHA-256 of what a load holds: its row counts, per-customer totals (in key order) and the
-    set of its distinct pairs (an order-free digest, :func:`pair_set_digest`), so that the same
-    rows in any order or batching give the same fingerprint."""
+def content_fingerprint(part: CustomerState, *, canonical: bool = True) -> str:
+    """SHA-256 of what a load holds: its row counts, per-customer totals (in key order, the
+    exact sums in their canonical form, :func:`canonical_sums`) and the set of its distinct
+    pairs (an order-free digest, :func:`pair_set_digest`), so that the same rows in any order
+    or batching give the same fingerprint.
+
+    ``canonical=False`` hashes the sums' words as the state holds them, as releases before
+    the canonical form did (for the loads such releases recorded, see :func:`load_fingerprints`).
+    """
     digest = hashlib.sha256()
     counts = asdict(part.counts)
     digest.update(json.dumps(counts, sort_keys=True).encode())
     digest.update(str(part.customer_type).encode() + b"\0" + str(part.time_type).encode())
     digest.update(table_to_ipc(pa.table({"key": _arrow(part.keys)})))
-    for name in ("first", "last", "rows", "sum_whole", "sum_fraction"):
-        digest.update(getattr(part, name).tobytes())
+    sum_whole, sum_fraction = part.sum_whole, part.sum_fraction
+    if canonical:
+        sum_whole, sum_fraction = canonical_sums(sum_whole, sum_fraction)
+    for values in (part.first, part.last, part.rows, sum_whole, sum_fraction):
+        digest.update(values.tobytes())
     if part.distinct is not None:
         digest.update(part.distinct.tobytes())
     if part.pair_customers is not None:
@@ -677,6 +687,34 @@ def content_fingerprint(part: CustomerState) -> str:
         hashing.pair_set_digest(part.pair_customers, codes.astype(np.int64, copy=False), words)
         digest.update(words.tobytes())
     return digest.hexdigest()
+
+
+def canonical_sums(
+    sum_whole: np.ndarray, sum_fraction: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The one (whole, fraction) pair of words of each exact sum: ``0 <= fraction < 2**60``.
+
+    The kernels keep ``|fraction| < 2**60`` with the sign of the last carry, so one total has
+    two forms (``284 + f`` and ``285 - (1 - f)``) depending on the order the amounts came in;
+    a sum that overflowed (fraction :data:`SUM_OVERFLOW`) is ``(0, SUM_OVERFLOW)``.
+    """
+    overflow = sum_fraction == SUM_OVERFLOW
+    below = (sum_fraction < 0) & ~overflow
+    if not below.any() and not overflow.any():
+        return sum_whole, sum_fraction
+    whole = np.where(below, sum_whole - 1, sum_whole)
+    fraction = np.where(below, sum_fraction + FRACTION_ONE, sum_fraction)
+    return np.where(overflow, 0, whole), fraction
+
+
+def load_fingerprints(part: CustomerState) -> tuple[str, ...]:
+    """The fingerprint of a load (:func:`content_fingerprint`), then, where its sums were not
+    in canonical form, the one that releases before the canonical form recorded for the same
+    rows in the same order (so that a load recorded by them is still found)."""
+    fingerprint = content_fingerprint(part)
+    if (part.sum_fraction < 0).any():
+        return fingerprint, content_fingerprint(part, canonical=False)
+    return (fingerprint,)
 
 
 def _arrow(values: np.ndarray | pa.Array) -> pa.Array:
