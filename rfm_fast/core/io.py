@@ -119,6 +119,10 @@ def open_source(
     [1, 1]
     """
     if isinstance(data, str | os.PathLike):
+        from rfm_fast.core.folders import partitioned_source  # (it imports this module)
+
+        if (partitioned := partitioned_source(data, batch_rows)) is not None:
+            return partitioned  # a folder with data files in subfolders: one dataset
         csv = CsvReading() if csv is None else csv
         sources = [
             _file_source(f, batch_rows, text_columns, timestamp_format, timestamp_column, csv)
@@ -265,6 +269,15 @@ def _guarded(
             group = int(np.searchsorted(np.cumsum(row_groups), rows, side="right"))
             where += f", in row group {group} of {len(row_groups)}"
         raise RFMError(f"cannot read {name} as {kind} ({where}): {exc}") from None
+
+
+def guarded_batches(
+    name: str, kind: str, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """``batches`` of the input ``name`` read as ``kind`` (``"Parquet"``), with read errors in
+    the middle as one-line :class:`RFMError` that say after how many rows (for the sources of
+    other modules, such as :mod:`rfm_fast.core.folders`)."""
+    return _guarded(name, kind, batches)
 
 
 def _expand(data: str | os.PathLike) -> list[Path]:

@@ -560,6 +560,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
     def _apply(
         self, part: CustomerState | LoadRows, source: str, as_of: Any, force: bool
     ) -> DailyUpdate:
+        part = self._unused_in_own_types(part)
         if isinstance(part, LoadRows):
             self._check_types(
                 part.rows.customer_type, part.rows.time_type, part.rows.tally.rows_read
@@ -613,6 +614,29 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         self.loads.append(load)
         self.scores = _segments_of(result, self._customer)
         return DailyUpdate(load, result, changes)
+
+    def _unused_in_own_types(self, part: CustomerState | LoadRows) -> CustomerState | LoadRows:
+        """A load without a usable row (no rows at all, or none with both a customer and a
+        timestamp), in the state's types: its types are guesses (a database driver's for a
+        query with no rows, nulls only), never a reason to refuse it. Other loads as they are."""
+        if not self.loads:
+            return part
+        if isinstance(part, LoadRows):
+            tally, rows = part.rows.tally, part.rows
+            if tally.rows_read - tally.null_customer - tally.null_timestamp:
+                return part
+            if (rows.customer_type, rows.time_type) == (self._customer_type, self._time_type):
+                return part
+            empty = replace(self.rows, table=self.rows.table.schema.empty_table())
+            return replace(part, rows=replace(empty, tally=tally, latest=None), first=None)
+        if part.counts.rows_used or len(part.keys):
+            return part
+        if (part.customer_type, part.time_type) == (self._customer_type, self._time_type):
+            return part
+        counts = part.counts
+        if part.time_type != self._time_type:  # (ticks of another unit)
+            counts = replace(counts, max_timestamp=None)
+        return replace(_empty_like(self.state), counts=counts)
 
     def _check_types(self, customer_type: pa.DataType, time_type: pa.DataType, rows: int) -> None:
         if not self.loads:
