@@ -687,18 +687,24 @@ def content_fingerprint(part: CustomerState, *, canonical: bool = True) -> str:
     ``canonical=False`` hashes the sums' words as the state holds them, as releases before
     the canonical form did (for the loads such releases recorded, see :func:`load_fingerprints`).
     """
+    sums = (part.sum_whole, part.sum_fraction)
+    return _fingerprints(part, [canonical_sums(*sums) if canonical else sums])[0]
+
+
+def _fingerprints(
+    part: CustomerState, forms: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[str, ...]:
+    """:func:`content_fingerprint` of ``part`` with each form of its sums (the rest hashed once)."""
     digest = hashlib.sha256()
     counts = asdict(part.counts)
     digest.update(json.dumps(counts, sort_keys=True).encode())
     digest.update(str(part.customer_type).encode() + b"\0" + str(part.time_type).encode())
     digest.update(table_to_ipc(pa.table({"key": _arrow(part.keys)})))
-    sum_whole, sum_fraction = part.sum_whole, part.sum_fraction
-    if canonical:
-        sum_whole, sum_fraction = canonical_sums(sum_whole, sum_fraction)
-    for values in (part.first, part.last, part.rows, sum_whole, sum_fraction):
-        digest.update(values.tobytes())
+    for values in (part.first, part.last, part.rows):
+        digest.update(np.ascontiguousarray(values))
+    after: list[bytes | np.ndarray] = []  # what comes after the sums
     if part.distinct is not None:
-        digest.update(part.distinct.tobytes())
+        after.append(np.ascontiguousarray(part.distinct))
     if part.pair_customers is not None:
         values = part.pair_values
         if isinstance(values, np.ndarray):
@@ -709,8 +715,14 @@ def content_fingerprint(part: CustomerState, *, canonical: bool = True) -> str:
             hashing.text_hashes(text.offsets, text.data, codes)
         words = np.zeros(2, dtype=np.int64)
         hashing.pair_set_digest(part.pair_customers, codes.astype(np.int64, copy=False), words)
-        digest.update(words.tobytes())
-    return digest.hexdigest()
+        after.append(words.tobytes())
+    fingerprints = []
+    for sum_whole, sum_fraction in forms:
+        form = digest.copy()
+        for values in (sum_whole, sum_fraction, *after):
+            form.update(np.ascontiguousarray(values) if isinstance(values, np.ndarray) else values)
+        fingerprints.append(form.hexdigest())
+    return tuple(fingerprints)
 
 
 def canonical_sums(
@@ -735,10 +747,9 @@ def load_fingerprints(part: CustomerState) -> tuple[str, ...]:
     """The fingerprint of a load (:func:`content_fingerprint`), then, where its sums were not
     in canonical form, the one that releases before the canonical form recorded for the same
     rows in the same order (so that a load recorded by them is still found)."""
-    fingerprint = content_fingerprint(part)
-    if (part.sum_fraction < 0).any():
-        return fingerprint, content_fingerprint(part, canonical=False)
-    return (fingerprint,)
+    sums = (part.sum_whole, part.sum_fraction)
+    canonical = canonical_sums(*sums)
+    return _fingerprints(part, [canonical] if canonical[1] is sums[1] else [canonical, sums])
 
 
 def _arrow(values: np.ndarray | pa.Array) -> pa.Array:
