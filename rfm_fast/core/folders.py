@@ -62,10 +62,20 @@ def partitioned_source(data: str | os.PathLike, batch_rows: int) -> Source | Non
 
 
 def _data_files(folder: Path) -> list[Path]:
-    """The data files below ``folder`` (hidden and ``_`` files and folders left out), sorted."""
+    """The data files below ``folder`` (hidden and ``_`` files and folders left out), sorted;
+    linked folders are followed, and a folder reached twice (a link loop, or two links to one
+    folder: its rows would count twice) is refused."""
     suffixes = PARQUET_SUFFIXES + CSV_SUFFIXES + IPC_SUFFIXES
     found = []
-    for root, dirs, names in os.walk(folder):
+    seen: dict[str, str] = {}
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            raise RFMError(
+                f"input folder {folder} reaches the folder {real} twice ({seen[real]} and "
+                f"{root}, through a link): its files would be read twice; remove the link"
+            )
+        seen[real] = root
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
         found += [
             Path(root, n)

@@ -149,6 +149,24 @@ def test_hive_folders_that_cannot_be_read_whole_are_refused(tmp_path: Path):
     refusal(delta, "is a Delta Lake table")
 
 
+def test_linked_partitions_are_read_once(tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pq.write_table(part([(2, 5, 300)], pa.int64(), pa.float64()), elsewhere / "b.parquet")
+    folder = tmp_path / "orders"
+    (folder / "day=1").mkdir(parents=True)
+    pq.write_table(part([(1, 1, 100)], pa.int64(), pa.float64()), folder / "day=1" / "a.parquet")
+    (folder / "day=2").symlink_to(elsewhere, target_is_directory=True)
+    result = rfm_fast.score(folder, **COLUMNS, bins=2, segments=None)
+    assert result.table.column("monetary").to_pylist() == [1.0, 3.0]
+
+    (folder / "day=3").symlink_to(elsewhere, target_is_directory=True)  # the same rows again
+    refusal(folder, "twice", "remove the link")
+    (folder / "day=3").unlink()
+    (folder / "day=2" / "loop").symlink_to(folder, target_is_directory=True)
+    refusal(folder, "twice", "remove the link")
+
+
 def test_a_refused_folder_is_one_line_and_exit_code_1(tmp_path: Path):
     folder = tmp_path / "orders"
     (folder / "day=1").mkdir(parents=True)
