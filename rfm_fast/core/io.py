@@ -459,13 +459,21 @@ _CONVERSION_ERROR = re.compile(
 )
 
 
+_ZONE_ERROR = re.compile(
+    r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (timestamp[^:]*): "
+    r"expected (?:no|a) zone offset in '([^']*)'"
+)
+"""A timestamp column whose first block has zone offsets and a later one not (or the other way
+round): read again as text, it is refused as text that mixes them is, with the same message."""
+
+
 def _csv_recovery(name: str, names: list[str], csv: CsvReading) -> Callable[[Exception], None]:
     """What a CSV read can recover from: a value that does not fit its column's inferred type,
     or a line break in a quoted value. ``csv`` is widened and :class:`ReadAgain` raised."""
 
     def recover(exc: Exception) -> None:
         text = str(exc)
-        found = _CONVERSION_ERROR.search(text)
+        found = _CONVERSION_ERROR.search(text) or _ZONE_ERROR.search(text)
         if found is not None:
             column, value = names[int(found[1])], found[4]
             if column in csv.given:

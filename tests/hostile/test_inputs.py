@@ -266,6 +266,37 @@ def test_mixed_offsets_are_refused_alike_in_one_batch_or_several(
     assert MIXED in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("first", "later"),
+    [
+        ("2024-03-01 10:00:00", "2024-03-02 10:00:00+01:00"),
+        ("2024-03-01 10:00:00+01:00", "2024-03-02 10:00:00"),
+        ("2024-03-01", "2024-03-02 10:00:00+01:00"),
+    ],
+    ids=["naive then offsets", "offsets then naive", "dates then offsets"],
+)
+def test_mixed_offsets_in_later_csv_blocks_are_refused_alike(
+    first: str, later: str, tmp_path: Path, monkeypatch
+):
+    """The CSV reader infers the column's type from its first block (16 MB); blocks of 200
+    bytes here, so that the values of the other kind come blocks later."""
+    blocks = pa_csv.ReadOptions
+
+    def small_blocks(**options):
+        return blocks(**{**options, "block_size": 200})
+
+    monkeypatch.setattr(pa_csv, "ReadOptions", small_blocks)
+    path = tmp_path / "orders.csv"
+    rows = [f"{i % 7},{first},1.5" for i in range(200)] + [f"1,{later},2.5"]
+    path.write_text("customer,ts,amount\n" + "\n".join(rows) + "\n")
+    with pytest.raises(RFMError) as refused:
+        quietly(rfm_fast.score, path, **COLUMNS)
+    assert MIXED in str(refused.value)
+    with pytest.raises(RFMError) as refused:
+        quietly(DailyState.init, path, **COLUMNS, window=30)
+    assert MIXED in str(refused.value)
+
+
 def test_offsets_after_batches_without_timestamps_are_read():
     table = pa.table(
         {
