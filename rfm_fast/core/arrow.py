@@ -393,10 +393,15 @@ def parse_moment(when: Any) -> dt.datetime:
     )
 
 
-def parse_text_timestamps(array: pa.Array, column: str, format_: str | None) -> pa.Array:
+def parse_text_timestamps(
+    array: pa.Array, column: str, format_: str | None, like: pa.DataType | None = None
+) -> pa.Array:
     """Text timestamps -> ``timestamp[us]`` (UTC when the text carries offsets).
 
     Integers such as ``20240131`` are parsed as their decimal text when a format is given.
+    ``like``: the type an earlier batch of the column parsed to; a batch of values with zone
+    offsets after one without (or the other way round) is refused as one batch that mixes them
+    is, with the same message.
 
     Raises
     ------
@@ -408,13 +413,21 @@ def parse_text_timestamps(array: pa.Array, column: str, format_: str | None) -> 
         array = array.cast(pa.string())
     try:
         if format_ is not None:
-            return pc.strptime(array, format=format_, unit="us", error_is_null=False)
-        try:
-            return array.cast(pa.timestamp("us"))
-        except pa.ArrowInvalid:
-            return array.cast(pa.timestamp("us", tz="UTC"))
+            parsed = pc.strptime(array, format=format_, unit="us", error_is_null=False)
+        else:
+            try:
+                parsed = array.cast(pa.timestamp("us"))
+            except pa.ArrowInvalid:
+                parsed = array.cast(pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise _timestamp_error(array, column, format_) from None
+    if (
+        like is not None
+        and (like.tz is None) != (parsed.type.tz is None)
+        and parsed.null_count < len(parsed)
+    ):
+        raise _timestamp_error(array, column, format_, offsets_mixed=True)
+    return parsed
 
 
 TIMESTAMP_FORMATS = (
@@ -437,11 +450,16 @@ TIMESTAMP_FORMATS = (
 """Formats tried on a column that is not ISO-8601, to suggest the one that reads it."""
 
 
-def _timestamp_error(array: pa.Array, column: str, format_: str | None) -> RFMError:
+def _timestamp_error(
+    array: pa.Array, column: str, format_: str | None, offsets_mixed: bool = False
+) -> RFMError:
     """The error for a text timestamp column that does not parse: the first bad value, its row
-    in the batch, and the formats that read the first thousand values."""
+    in the batch, and the formats that read the first thousand values (``offsets_mixed``: the
+    values parse, but some batches carry zone offsets and some do not)."""
     how = f"with the format {format_!r}" if format_ else "as ISO-8601 (such as 2011-03-15 14:30)"
-    if format_:
+    if offsets_mixed:
+        row = -1
+    elif format_:
         parsed = pc.strptime(array, format=format_, unit="us", error_is_null=True)
         row = pc.index(pc.and_(pc.is_null(parsed), pc.is_valid(array)), True).as_py()
     else:

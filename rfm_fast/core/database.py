@@ -468,10 +468,29 @@ def _opened(
             reader = cursor.fetch_record_batch()
             stack.callback(reader.close)
             schema = pa.schema([_plain_field(reader.schema.field(c)) for c in columns])
+            first = _first_rows(reader)
     except BaseException:
         stack.close()
         raise
-    return schema, _Batches(db, reader, columns, schema, batch_rows, stack)
+    if first is None:  # no rows: the types are the driver's guesses (SQLite: int64)
+        stack.close()
+        return empty_result_schema(columns), iter(())
+    return schema, _Batches(db, reader, columns, schema, batch_rows, stack, first)
+
+
+def _first_rows(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    """The first batch of ``reader`` that holds rows, or None when it has none."""
+    for batch in iter(reader.read_next_batch, None):  # (ends with StopIteration)
+        if batch.num_rows:
+            return batch
+    return None
+
+
+def empty_result_schema(columns: list[str]) -> pa.Schema:
+    """The schema of a query or table with no rows: every column of type null, whatever the
+    driver guessed (SQLite guesses from the rows, and has none to guess from), so that it
+    reads as an empty input of any types (see ``rfm_fast.core.pipeline.conformed_schema``)."""
+    return pa.schema([pa.field(c, pa.null()) for c in columns])
 
 
 class _Batches(Iterator[pa.RecordBatch]):
@@ -486,10 +505,11 @@ class _Batches(Iterator[pa.RecordBatch]):
         schema: pa.Schema,
         batch_rows: int,
         resources: contextlib.ExitStack,
+        first: pa.RecordBatch | None = None,
     ) -> None:
         self._db, self._reader, self._columns = db, reader, columns
         self._schema, self._batch_rows = schema, batch_rows
-        self._pending: list[pa.RecordBatch] = []
+        self._pending: list[pa.RecordBatch] = [] if first is None else self._split(first)
         self._rows = 0
         self._close = weakref.finalize(self, resources.close)
 
@@ -511,13 +531,15 @@ class _Batches(Iterator[pa.RecordBatch]):
             except BaseException:
                 self._close()
                 raise
-            batch = _plain_batch(batch.select(self._columns), self._schema)
-            self._pending = pa.Table.from_batches([batch]).to_batches(
-                max_chunksize=self._batch_rows
-            )[::-1]
+            self._pending = self._split(batch)
         batch = self._pending.pop()
         self._rows += batch.num_rows
         return batch
+
+    def _split(self, batch: pa.RecordBatch) -> list[pa.RecordBatch]:
+        """``batch`` in the schema, in batches of ``batch_rows`` rows at most, last first."""
+        batch = _plain_batch(batch.select(self._columns), self._schema)
+        return pa.Table.from_batches([batch]).to_batches(max_chunksize=self._batch_rows)[::-1]
 
 
 @contextlib.contextmanager

@@ -123,6 +123,10 @@ def open_source(
     """
     if isinstance(data, str | os.PathLike):
         refuse_unknown_uri(os.fspath(data), "the input")
+        from rfm_fast.core.folders import partitioned_source  # (it imports this module)
+
+        if (partitioned := partitioned_source(data, batch_rows)) is not None:
+            return partitioned  # a folder with data files in subfolders: one dataset
         csv = CsvReading() if csv is None else csv
         sources = [
             _file_source(f, batch_rows, text_columns, timestamp_format, timestamp_column, csv)
@@ -269,6 +273,15 @@ def _guarded(
             group = int(np.searchsorted(np.cumsum(row_groups), rows, side="right"))
             where += f", in row group {group} of {len(row_groups)}"
         raise RFMError(f"cannot read {name} as {kind} ({where}): {exc}") from None
+
+
+def guarded_batches(
+    name: str, kind: str, batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """``batches`` of the input ``name`` read as ``kind`` (``"Parquet"``), with read errors in
+    the middle as one-line :class:`RFMError` that say after how many rows (for the sources of
+    other modules, such as :mod:`rfm_fast.core.folders`)."""
+    return _guarded(name, kind, batches)
 
 
 def _expand(data: str | os.PathLike) -> list[Path]:
@@ -450,13 +463,21 @@ _CONVERSION_ERROR = re.compile(
 )
 
 
+_ZONE_ERROR = re.compile(
+    r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to (timestamp[^:]*): "
+    r"expected (?:no|a) zone offset in '([^']*)'"
+)
+"""A timestamp column whose first block has zone offsets and a later one not (or the other way
+round): read again as text, it is refused as text that mixes them is, with the same message."""
+
+
 def _csv_recovery(name: str, names: list[str], csv: CsvReading) -> Callable[[Exception], None]:
     """What a CSV read can recover from: a value that does not fit its column's inferred type,
     or a line break in a quoted value. ``csv`` is widened and :class:`ReadAgain` raised."""
 
     def recover(exc: Exception) -> None:
         text = str(exc)
-        found = _CONVERSION_ERROR.search(text)
+        found = _CONVERSION_ERROR.search(text) or _ZONE_ERROR.search(text)
         if found is not None:
             column, value = names[int(found[1])], found[4]
             if column in csv.given:

@@ -378,13 +378,16 @@ def _read_totals_once(
     for batch, order_ids in prefetched(prepared, timer=timer):
         ts_array = batch.column(columns.timestamp)
         if text_timestamps:
-            ts_array = arrow.parse_text_timestamps(ts_array, columns.timestamp, timestamp_format)
+            ts_array = arrow.parse_text_timestamps(
+                ts_array, columns.timestamp, timestamp_format, None if first_batch else axis.type
+            )
             if first_batch and ts_array.type != axis.type:
                 axis = arrow.TimeAxis.of(ts_array.type)
                 as_of_ticks = None if as_of is None else axis.ticks_of(as_of)
                 aggregator.as_of_limit = INT64_MAX if as_of_ticks is None else as_of_ticks
             ts_array = ts_array.cast(axis.type)
-        first_batch = False
+        # text: the first batch with a timestamp sets the axis (offsets or not) for the others
+        first_batch = first_batch and ts_array.null_count == len(ts_array)
         if window is None:
             fold_batch(aggregator, batch, ts_array, axis, columns, frequency, observer, order_ids)
         else:
@@ -456,13 +459,16 @@ def timed_batches(
     ts_type = schema.field(columns.timestamp).type
     text_timestamps = _needs_parsing(ts_type, options.timestamp_format)
     axis = None if text_timestamps else arrow.TimeAxis.of(ts_type)
+    fixed = not text_timestamps  # text: the first batch with a timestamp sets the axis
     for batch in batches:
         ts_array = batch.column(columns.timestamp)
         if text_timestamps:
             ts_array = arrow.parse_text_timestamps(
-                ts_array, columns.timestamp, options.timestamp_format
+                ts_array, columns.timestamp, options.timestamp_format, axis.type if fixed else None
             )
-            axis = axis or arrow.TimeAxis.of(ts_array.type)  # as the scoring pass refines it
+            if not fixed:  # as the scoring pass refines it
+                axis = arrow.TimeAxis.of(ts_array.type)
+                fixed = ts_array.null_count < len(ts_array)
             ts_array = ts_array.cast(axis.type)
         yield batch, ts_array, axis
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast._kernels import hashing
+from rfm_fast._kernels.totals import FRACTION_ONE, SUM_OVERFLOW
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import RowCounts
 from rfm_fast.core.database import Database
@@ -606,11 +607,12 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
     def _apply(
         self, part: CustomerState | LoadRows, source: str, as_of: Any, force: bool
     ) -> DailyUpdate:
+        part = self._unused_in_own_types(part)
         if isinstance(part, LoadRows):
             self._check_types(
                 part.rows.customer_type, part.rows.time_type, part.rows.tally.rows_read
             )
-            fingerprint = part.fingerprint
+            fingerprint, former = part.fingerprint, part.former
             tally = part.rows.tally
             rows_read = tally.rows_read
             rows_used = rows_read - tally.null_customer - tally.null_timestamp
@@ -619,13 +621,14 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             merged: CustomerState | WindowRows = self.rows.merged(part.rows)
         else:
             self._check_types(part.customer_type, part.time_type, part.counts.rows_read)
-            fingerprint = content_fingerprint(part)
+            fingerprint, *former = load_fingerprints(part)
             rows_read, rows_used = part.counts.rows_read, part.counts.rows_used
             latest = part.counts.max_timestamp  # of every row, returns included
             buying = part.first != np.iinfo(np.int64).max
             first = int(part.first[buying].min()) if buying.any() else latest
             merged = merge_states([self.state, part], orders_within_parts=self.orders_within_loads)
-        earlier = [n for n, load in enumerate(self.loads, 1) if load.fingerprint == fingerprint]
+        known = {fingerprint, *former}
+        earlier = [n for n, load in enumerate(self.loads, 1) if load.fingerprint in known]
         if earlier and rows_read and not force:
             first_load = self.loads[earlier[0] - 1]
             raise RFMError(
@@ -658,6 +661,29 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         self.loads.append(load)
         self.scores = _segments_of(result, self._customer)
         return DailyUpdate(load, result, changes)
+
+    def _unused_in_own_types(self, part: CustomerState | LoadRows) -> CustomerState | LoadRows:
+        """A load without a usable row (no rows at all, or none with both a customer and a
+        timestamp), in the state's types: its types are guesses (a database driver's for a
+        query with no rows, nulls only), never a reason to refuse it. Other loads as they are."""
+        if not self.loads:
+            return part
+        if isinstance(part, LoadRows):
+            tally, rows = part.rows.tally, part.rows
+            if tally.rows_read - tally.null_customer - tally.null_timestamp:
+                return part
+            if (rows.customer_type, rows.time_type) == (self._customer_type, self._time_type):
+                return part
+            empty = replace(self.rows, table=self.rows.table.schema.empty_table())
+            return replace(part, rows=replace(empty, tally=tally, latest=None), first=None)
+        if part.counts.rows_used or len(part.keys):
+            return part
+        if (part.customer_type, part.time_type) == (self._customer_type, self._time_type):
+            return part
+        counts = part.counts
+        if part.time_type != self._time_type:  # (ticks of another unit)
+            counts = replace(counts, max_timestamp=None)
+        return replace(_empty_like(self.state), counts=counts)
 
     def _check_types(self, customer_type: pa.DataType, time_type: pa.DataType, rows: int) -> None:
         if not self.loads:
@@ -715,19 +741,33 @@ def check_state_target(path: str | os.PathLike, overwrite: bool) -> None:
         )
 
 
-def content_fingerprint(part: CustomerState) -> str:
-    """SHA-256 of what a load holds: its row counts, per-customer totals (in key order) and the
-    set of its distinct pairs (an order-free digest, :func:`pair_set_digest`), so that the same
-    rows in any order or batching give the same fingerprint."""
+def content_fingerprint(part: CustomerState, *, canonical: bool = True) -> str:
+    """SHA-256 of what a load holds: its row counts, per-customer totals (in key order, the
+    exact sums in their canonical form, :func:`canonical_sums`) and the set of its distinct
+    pairs (an order-free digest, :func:`pair_set_digest`), so that the same rows in any order
+    or batching give the same fingerprint.
+
+    ``canonical=False`` hashes the sums' words as the state holds them, as releases before
+    the canonical form did (for the loads such releases recorded, see :func:`load_fingerprints`).
+    """
+    sums = (part.sum_whole, part.sum_fraction)
+    return _fingerprints(part, [canonical_sums(*sums) if canonical else sums])[0]
+
+
+def _fingerprints(
+    part: CustomerState, forms: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[str, ...]:
+    """:func:`content_fingerprint` of ``part`` with each form of its sums (the rest hashed once)."""
     digest = hashlib.sha256()
     counts = asdict(part.counts)
     digest.update(json.dumps(counts, sort_keys=True).encode())
     digest.update(str(part.customer_type).encode() + b"\0" + str(part.time_type).encode())
     digest.update(table_to_ipc(pa.table({"key": _arrow(part.keys)})))
-    for name in ("first", "last", "rows", "sum_whole", "sum_fraction"):
-        digest.update(getattr(part, name).tobytes())
+    for values in (part.first, part.last, part.rows):
+        digest.update(np.ascontiguousarray(values))
+    after: list[bytes | np.ndarray] = []  # what comes after the sums
     if part.distinct is not None:
-        digest.update(part.distinct.tobytes())
+        after.append(np.ascontiguousarray(part.distinct))
     if part.pair_customers is not None:
         values = part.pair_values
         if isinstance(values, np.ndarray):
@@ -738,8 +778,41 @@ def content_fingerprint(part: CustomerState) -> str:
             hashing.text_hashes(text.offsets, text.data, codes)
         words = np.zeros(2, dtype=np.int64)
         hashing.pair_set_digest(part.pair_customers, codes.astype(np.int64, copy=False), words)
-        digest.update(words.tobytes())
-    return digest.hexdigest()
+        after.append(words.tobytes())
+    fingerprints = []
+    for sum_whole, sum_fraction in forms:
+        form = digest.copy()
+        for values in (sum_whole, sum_fraction, *after):
+            form.update(np.ascontiguousarray(values) if isinstance(values, np.ndarray) else values)
+        fingerprints.append(form.hexdigest())
+    return tuple(fingerprints)
+
+
+def canonical_sums(
+    sum_whole: np.ndarray, sum_fraction: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The one (whole, fraction) pair of words of each exact sum: ``0 <= fraction < 2**60``.
+
+    The kernels keep ``|fraction| < 2**60`` with the sign of the last carry, so one total has
+    two forms (``284 + f`` and ``285 - (1 - f)``) depending on the order the amounts came in;
+    a sum that overflowed (fraction :data:`SUM_OVERFLOW`) is ``(0, SUM_OVERFLOW)``.
+    """
+    overflow = sum_fraction == SUM_OVERFLOW
+    below = (sum_fraction < 0) & ~overflow
+    if not below.any() and not overflow.any():
+        return sum_whole, sum_fraction
+    whole = np.where(below, sum_whole - 1, sum_whole)
+    fraction = np.where(below, sum_fraction + FRACTION_ONE, sum_fraction)
+    return np.where(overflow, 0, whole), fraction
+
+
+def load_fingerprints(part: CustomerState) -> tuple[str, ...]:
+    """The fingerprint of a load (:func:`content_fingerprint`), then, where its sums were not
+    in canonical form, the one that releases before the canonical form recorded for the same
+    rows in the same order (so that a load recorded by them is still found)."""
+    sums = (part.sum_whole, part.sum_fraction)
+    canonical = canonical_sums(*sums)
+    return _fingerprints(part, [canonical] if canonical[1] is sums[1] else [canonical, sums])
 
 
 def _arrow(values: np.ndarray | pa.Array) -> pa.Array:

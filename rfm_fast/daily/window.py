@@ -195,6 +195,9 @@ class LoadRows:
     first: int | None
     """The load's earliest purchase (a row with a customer, a timestamp and, with
     ``returns="net"``, an amount that is not negative), in ticks."""
+    former: tuple[str, ...] = ()
+    """The fingerprint releases before recorded for the same rows read in the same batches,
+    where it differs (so that a load recorded by them is still found)."""
 
 
 def read_load(
@@ -204,9 +207,10 @@ def read_load(
     can reach (every row with a customer and a timestamp, but those more than ``window + 1``
     days older than the load's latest), and the counts of the others.
 
-    The fingerprint is a SHA-256 of the row counts and of an order-free digest of every row
-    with a customer and a timestamp (the same rows in any order or batching give the same
-    fingerprint).
+    The fingerprint is a SHA-256 of the row counts (rows read, without a customer, without a
+    timestamp; not those let go, which depend on the batches) and of an order-free digest of
+    every row with a customer and a timestamp (the same rows in any order or batching give the
+    same fingerprint).
     """
     csv = csv_reading(options)
     while True:
@@ -282,11 +286,20 @@ def _read_load_once(
         schema = _empty_schema(source, columns, names, axis)
         axis = arrow.TimeAxis.of(schema.field(1).type)
     rows = _window_rows(kept, schema, tally, latest, axis, window).trimmed()
+    fingerprint = rows_fingerprint(replace(tally, let_go=0), schema, digest)
+    # releases before hashed the tally with the rows let go so far, which depends on batching
+    former = () if not tally.let_go else (rows_fingerprint(tally, schema, digest),)
+    return LoadRows(rows, fingerprint, first, former)
+
+
+def rows_fingerprint(tally: RowTally, schema: pa.Schema, digest: np.ndarray) -> str:
+    """SHA-256 of a load's row counts, the schema its rows are kept in and the order-free
+    digest of its rows (:func:`rows_digest`)."""
     fingerprint = hashlib.sha256()
     fingerprint.update(json.dumps(asdict(tally), sort_keys=True).encode())
     fingerprint.update(str(schema).encode())
     fingerprint.update(digest.tobytes())
-    return LoadRows(rows, fingerprint.hexdigest(), first)
+    return fingerprint.hexdigest()
 
 
 def stored_names(given: Columns, columns: ResolvedColumns) -> list[str]:
