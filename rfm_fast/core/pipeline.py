@@ -257,6 +257,7 @@ def csv_reading(options: ReadOptions) -> CsvReading:
         delimiter=options.delimiter,
         column_types=column_types,
         given=frozenset(options.column_types),
+        ids=(options.columns.customer,),
     )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+import warnings
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from typer.testing import CliRunner
 
 import rfm_fast
 from rfm_fast.core.amounts import amount_numbers
+from rfm_fast.errors import RFMWarning
 from rfm_fast_cli.main import app
 
 COLUMNS = dict(customer="customer", timestamp="ts", amount="amount", segments=None)
@@ -339,3 +342,103 @@ def test_text_amounts_in_a_table_follow_the_same_grammar():
     )
     with pytest.raises(rfm_fast.RFMError, match="row 1"):
         rfm_fast.score(table, **COLUMNS, decimal=",")
+
+
+# --------------------------------------------------------------------------- CSV customer ids
+
+
+def _spell(value: int, how: str) -> str:
+    if how == "padded":
+        return str(value).zfill(len(str(value)) + 2)
+    if how == "plus":
+        return f"+{value}"
+    if how == "float":
+        return f"{value}.0"
+    if how == "wide":
+        return str(value).zfill(8)
+    return str(value)
+
+
+def _integers_allowed(texts: list[str]) -> bool:
+    """The documented rule, written again: canonical integers, one width of digits, or
+    canonical integers with ``.0``."""
+    canonical = all(re.fullmatch(r"0|-?[1-9][0-9]{0,18}", t) for t in texts)
+    if canonical and all(-(2**63) <= int(t) < 2**63 for t in texts):
+        return True
+    if all(re.fullmatch(r"[0-9]+", t) for t in texts) and len({len(t) for t in texts}) == 1:
+        return int(max(texts)) < 2**63
+    return all(re.fullmatch(r"(0|-?[1-9][0-9]{0,15})\.0", t) for t in texts)
+
+
+ID_SPELLINGS = ["plain", "plain", "padded", "plus", "float", "wide"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-50, 10**6), st.sampled_from(ID_SPELLINGS)), min_size=1, max_size=40
+    ),
+    st.sampled_from([1, 3, 7, 1 << 20]),
+)
+def test_csv_ids_whose_text_differs_are_never_merged(tmp_path_factory, ids, batch_rows):
+    texts = [_spell(abs(v) if how in ("padded", "wide") else v, how) for v, how in ids]
+    path = tmp_path_factory.mktemp("ids") / "ids.csv"
+    path.write_text("customer,ts,amount\n" + "".join(f"{t},2024-01-01,1\n" for t in texts))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RFMWarning)  # a later batch that makes them text
+        result = rfm_fast.score(path, **COLUMNS, batch_rows=batch_rows)
+    customers = result.table.column("customer").to_pylist()
+    counts = dict(zip(customers, result.table.column("frequency").to_pylist(), strict=True))
+    if _integers_allowed(texts):
+        assert result.table.schema.field("customer").type == pa.int64()
+        expected = Counter(int(float(t)) for t in texts)
+        assert len(expected) == len(set(texts))  # the rule merges no two spellings
+    else:
+        assert result.table.schema.field("customer").type == pa.string()
+        expected = Counter(texts)
+    assert counts == dict(expected)
+
+
+def test_ids_that_turn_padded_further_on_read_the_file_again_as_text(tmp_path):
+    path = tmp_path / "late.csv"
+    rows = [f"{i},2024-01-01,1" for i in range(1, 6)] + ["007,2024-01-02,1", "07,2024-01-02,1"]
+    path.write_text("customer,ts,amount\n" + "\n".join(rows) + "\n")
+    merge = r"'customer' .* no two spellings merge\): read the file again"
+    with pytest.warns(RFMWarning, match=merge):
+        result = rfm_fast.score(path, **COLUMNS, batch_rows=2)
+    assert result.table.column("customer").to_pylist() == ["007", "07", "1", "2", "3", "4", "5"]
+
+
+def test_a_folder_of_csv_files_reads_its_ids_one_way(tmp_path):
+    (tmp_path / "day").mkdir()
+    (tmp_path / "day" / "a.csv").write_text("customer,ts,amount\n7,2024-01-01,1\n8,2024-01-01,1\n")
+    (tmp_path / "day" / "b.csv").write_text("customer,ts,amount\n007,2024-01-02,1\n")
+    with pytest.warns(RFMWarning, match="as text"):
+        result = rfm_fast.score(tmp_path / "day", **COLUMNS)
+    assert result.table.column("customer").to_pylist() == ["007", "7", "8"]
+
+
+@pytest.mark.parametrize(
+    "lines, delimiter, expected",
+    [
+        (["17850,2024-01-01,1", "13047,2024-01-02,1"], None, [13047, 17850]),
+        (["17850.0,2024-01-01,1", ",2024-01-02,1"], None, [17850]),  # pandas float ids
+        (["00001 20240101 1", "00002 20240101 1"], "whitespace", [1, 2]),  # CDNOW codes
+        (["007 20240101 1", "7 20240101 1"], "whitespace", ["007", "7"]),
+        (["9223372036854775808,2024-01-01,1"], None, ["9223372036854775808"]),
+        (["C17,2024-01-01,1", "7,2024-01-01,1"], None, ["7", "C17"]),
+    ],
+)
+def test_csv_ids_are_integers_only_where_no_spellings_merge(tmp_path, lines, delimiter, expected):
+    sep = " " if delimiter else ","
+    path = tmp_path / "ids.csv"
+    path.write_text(sep.join(["customer", "ts", "amount"]) + "\n" + "\n".join(lines) + "\n")
+    options = {"delimiter": delimiter, "timestamp_format": "%Y%m%d"} if delimiter else {}
+    result = rfm_fast.score(path, **COLUMNS, **options)
+    assert result.table.column("customer").to_pylist() == expected
+
+
+def test_a_customer_type_given_in_the_schema_is_kept(tmp_path):
+    path = tmp_path / "given.csv"
+    path.write_text("customer,ts,amount\n007,2024-01-01,1\n7,2024-01-01,1\n")
+    result = rfm_fast.score(path, **COLUMNS, schema="customer=int64")
+    assert result.table.column("frequency").to_pylist() == [2]  # what the user asked for
