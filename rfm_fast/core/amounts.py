@@ -19,9 +19,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rfm_fast._kernels.text import plain_decimals
 from rfm_fast.errors import RFMError
 
 if TYPE_CHECKING:
@@ -111,15 +113,31 @@ def amount_numbers(
         row = pc.index(good, False).as_py()
         _refuse(column[row].as_py(), name, first_row + row, amount_format, decimal)
     if amount_format is None and decimal == ".":
-        return pc.replace_substring(text, "\u2212", "-").cast(pa.float64())
-    negative = pc.match_substring_regex(text, r"[\-\x{2212}(]")
-    if amount_format is not None:
-        text = pc.replace_substring_regex(text, r"\p{L}\.", "")  # the dot of Rs. or Fr.
-    digits = pc.replace_substring_regex(text, rf"[^0-9{re.escape(decimal)}]", "")
-    if decimal == ",":
-        digits = pc.replace_substring(digits, ",", ".")
-    signed = pc.if_else(negative, pc.binary_join_element_wise("-", digits, ""), digits)
-    return signed.cast(pa.float64())
+        if _has_byte(text, 0xE2):  # a minus sign U+2212 among them
+            text = pc.replace_substring(text, "\u2212", "-")
+        return text.cast(pa.float64())
+    return _plain_decimals(text, decimal, dotted_words=amount_format is not None).cast(pa.float64())
+
+
+def _has_byte(text: pa.Array, byte: int) -> bool:
+    data = text.buffers()[2]
+    return data is not None and bool((np.frombuffer(data, dtype=np.uint8) == byte).any())
+
+
+def _plain_decimals(text: pa.Array, decimal: str, dotted_words: bool) -> pa.Array:
+    """Checked amounts as plain decimal text (``-1234.50``), by one pass over their bytes
+    (:func:`rfm_fast._kernels.text.plain_decimals`); nulls stay null."""
+    text = text.cast(pa.large_string())
+    if text.offset:
+        text = pa.concat_arrays([text])  # a copy that starts at 0, as its validity does
+    validity, offsets, data = text.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int64)[: len(text) + 1]
+    data = np.empty(0, np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8)
+    out_offsets = np.empty(len(text) + 1, dtype=np.int64)
+    out_data = np.empty(int(offsets[-1] - offsets[0]) + len(text), dtype=np.uint8)
+    plain_decimals(offsets, data, ord(decimal), dotted_words, out_offsets, out_data)
+    buffers = [validity, pa.py_buffer(out_offsets), pa.py_buffer(out_data)]
+    return pa.Array.from_buffers(pa.large_string(), len(text), buffers, text.null_count)
 
 
 _SHOWN_CHARS = 40

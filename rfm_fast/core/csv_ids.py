@@ -30,33 +30,35 @@ from rfm_fast.errors import RFMWarning
 
 _CANONICAL = r"^(?:0|-?[1-9][0-9]{0,18})$"
 _FLOAT = r"^(?:0|-?[1-9][0-9]{0,15})\.0$"
-_DIGITS = r"^[0-9]+$"
 
 
 def id_rules(values: pa.Array) -> frozenset[str] | None:
     """The rules (see the module) that every non-null text of ``values`` follows; None when
     there is no such value (every rule holds)."""
-    values = pc.drop_null(values)
-    if len(values) == 0:
+    if values.null_count == len(values):
         return None
-    rules = set()
-    if pc.all(pc.match_substring_regex(values, _CANONICAL)).as_py():
-        rules.add("canonical")
-    elif pc.all(pc.match_substring_regex(values, _FLOAT)).as_py():
-        rules.add("float")
-    if pc.all(pc.match_substring_regex(values, _DIGITS)).as_py():
+    if pc.all(pc.ascii_is_decimal(values)).as_py():  # the common case, without a regex
+        if not pc.any(pc.starts_with(values, "0")).as_py():
+            return frozenset({"canonical"})
         lengths = pc.min_max(pc.utf8_length(values)).as_py()
         if lengths["min"] == lengths["max"]:
-            rules.add(f"width:{lengths['min']}")
-    if rules and _as_integers(values) is None:
-        return frozenset()  # beyond int64
-    return frozenset(rules)
+            return frozenset({f"width:{lengths['min']}"})
+        return frozenset({"canonical"}) if _all_match(values, _CANONICAL) else frozenset()
+    if _all_match(values, _CANONICAL):
+        return frozenset({"canonical"})
+    return frozenset({"float"}) if _all_match(values, _FLOAT) else frozenset()
 
 
-def _as_integers(values: pa.Array) -> pa.Array | None:
-    """Text ids that follow a rule as int64, or None where one is beyond int64."""
+def _all_match(values: pa.Array, pattern: str) -> bool:
+    return bool(pc.all(pc.match_substring_regex(values, pattern)).as_py())
+
+
+def _as_integers(values: pa.Array, rules: frozenset[str]) -> pa.Array | None:
+    """Text ids that follow ``rules`` as int64, or None where one is beyond int64."""
+    if "float" in rules:
+        values = pc.utf8_slice_codeunits(values, 0, -2)  # the .0
     try:
-        return pc.replace_substring_regex(values, r"\.0$", "").cast(pa.int64())
+        return values.cast(pa.int64())
     except (pa.ArrowInvalid, OverflowError):
         return None
 
@@ -75,60 +77,64 @@ def integer_ids_source(source: Source, csv: CsvReading) -> Source:
             return schema, batches
         batches = iter(batches)
         first = next(batches, None)
+        converted = {}
         if first is not None:  # it decides, unless an earlier file or read saw integers
-            ids = [c for c in ids if _narrowed(csv, c, first, source.name, c in csv.id_rules)]
+            for column in ids:
+                restart = column in csv.id_rules
+                converted[column] = _narrowed(csv, column, first, source.name, restart)
+            ids = [c for c in ids if converted[c] is not None]
         for column in ids:
             at = schema.get_field_index(column)
             schema = schema.set(at, schema.field(at).with_type(pa.int64()))
         if first is None:
             return schema, iter(())
-        return schema, _converted(first, batches, ids, csv, source.name)
+        return schema, _converted(first, converted, batches, ids, csv, source.name)
 
     return dataclasses.replace(source, opener=opener)
 
 
 def _narrowed(
     csv: CsvReading, column: str, batch: pa.RecordBatch, name: str, restart: bool
-) -> bool:
-    """Whether ``column`` can still be read as integers after ``batch``; where it cannot and
-    ``restart``, the input must be read again (:class:`ReadAgain`)."""
-    rules = id_rules(batch.column(column))
-    if rules is None:
-        return True
+) -> pa.Array | None:
+    """``column`` of ``batch`` as int64 where the rules kept so far and this batch allow, else
+    None; where it is None and ``restart``, the input must be read again instead
+    (:class:`ReadAgain`)."""
+    values = batch.column(column)
+    rules = id_rules(values)
     before = csv.id_rules.get(column)
-    kept = rules if before is None else before & rules
-    csv.id_rules[column] = kept
-    if kept:
-        return True
-    if restart:
-        warnings.warn(
-            f"CSV column {column!r} of {name} looked like integer ids in its first rows, but "
-            "not further on (ids such as C17, or 007 beside 7, are text, so that no two "
-            "spellings merge): read the file again with the ids as text",
-            RFMWarning,
-            stacklevel=2,
-        )
-        raise ReadAgain(column)
-    return False
+    kept = rules if before is None else before if rules is None else before & rules
+    integers = None if kept == frozenset() else _as_integers(values, kept or frozenset())
+    if kept is not None:
+        csv.id_rules[column] = kept if integers is not None else frozenset()
+    if integers is not None or not restart:
+        return integers
+    warnings.warn(
+        f"CSV column {column!r} of {name} looked like integer ids in its first rows, but "
+        "not further on (ids such as C17, or 007 beside 7, are text, so that no two "
+        "spellings merge): read the file again with the ids as text",
+        RFMWarning,
+        stacklevel=2,
+    )
+    raise ReadAgain(column)
 
 
 def _converted(
     first: pa.RecordBatch,
+    converted: dict[str, pa.Array | None],
     rest: Iterator[pa.RecordBatch],
     ids: list[str],
     csv: CsvReading,
     name: str,
 ) -> Iterator[pa.RecordBatch]:
-    """The batches with the ``ids`` columns as int64; each batch after ``first`` is checked."""
+    """The batches with the ``ids`` columns as int64 (``converted``: those of ``first``);
+    each later batch is checked."""
     batch = first
     while True:
         arrays = list(batch.columns)
         for column in ids:
-            index = batch.schema.get_field_index(column)
-            arrays[index] = _as_integers(batch.column(index))
+            arrays[batch.schema.get_field_index(column)] = converted[column]
         yield pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
         batch = next(rest, None)
         if batch is None:
             return
-        for column in ids:
-            _narrowed(csv, column, batch, name, restart=True)
+        converted = {c: _narrowed(csv, c, batch, name, restart=True) for c in ids}
