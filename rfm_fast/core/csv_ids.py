@@ -38,12 +38,13 @@ def id_rules(values: pa.Array) -> frozenset[str] | None:
     if values.null_count == len(values):
         return None
     if pc.all(pc.ascii_is_decimal(values)).as_py():  # the common case, without a regex
-        if not pc.any(pc.starts_with(values, "0")).as_py():
-            return frozenset({"canonical"})
         lengths = pc.min_max(pc.utf8_length(values)).as_py()
+        rules = set()
         if lengths["min"] == lengths["max"]:
-            return frozenset({f"width:{lengths['min']}"})
-        return frozenset({"canonical"}) if _all_match(values, _CANONICAL) else frozenset()
+            rules.add(f"width:{lengths['min']}")
+        if not pc.any(pc.starts_with(values, "0")).as_py() or _all_match(values, _CANONICAL):
+            rules.add("canonical")
+        return frozenset(rules)
     if _all_match(values, _CANONICAL):
         return frozenset({"canonical"})
     return frozenset({"float"}) if _all_match(values, _FLOAT) else frozenset()

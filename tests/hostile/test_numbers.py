@@ -408,6 +408,15 @@ def test_ids_that_turn_padded_further_on_read_the_file_again_as_text(tmp_path):
     assert result.table.column("customer").to_pylist() == ["007", "07", "1", "2", "3", "4", "5"]
 
 
+def test_zero_padded_codes_of_one_width_stay_integers_in_any_batching(tmp_path):
+    path = tmp_path / "codes.csv"
+    codes = ["00001", "00002", "00010", "12345", "23570"]
+    path.write_text("customer,ts,amount\n" + "".join(f"{c},2024-01-01,1\n" for c in codes))
+    for batch_rows in (1, 2, 3, 1 << 20):
+        result = rfm_fast.score(path, **COLUMNS, batch_rows=batch_rows)
+        assert result.table.column("customer").to_pylist() == [1, 2, 10, 12345, 23570]
+
+
 def test_a_folder_of_csv_files_reads_its_ids_one_way(tmp_path):
     (tmp_path / "day").mkdir()
     (tmp_path / "day" / "a.csv").write_text("customer,ts,amount\n7,2024-01-01,1\n8,2024-01-01,1\n")
