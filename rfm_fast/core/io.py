@@ -351,9 +351,14 @@ def _file_source(
     if suffix in PARQUET_SUFFIXES:
         return _parquet_source(path, name, batch_rows)
     if suffix in CSV_SUFFIXES:
-        return _csv_source(
+        source = _csv_source(
             path, name, batch_rows, text_columns, timestamp_format, timestamp_column, csv
         )
+        if csv.ids:
+            from rfm_fast.core.csv_ids import integer_ids_source  # it builds on this module
+
+            source = integer_ids_source(source, csv)
+        return source
     if suffix in IPC_SUFFIXES:
         return _ipc_source(path, name)
     raise RFMError(
@@ -394,6 +399,11 @@ class CsvReading:
     newlines_in_values: bool = False
     given: frozenset[str] = frozenset()
     """The columns whose type the user gave: never widened behind their back."""
+    ids: tuple[str, ...] = ()
+    """Customer id columns: read as text, and as int64 only where that merges no two spellings
+    (:mod:`rfm_fast.core.csv_ids`)."""
+    id_rules: dict[str, frozenset[str]] = field(default_factory=dict)
+    """What the batches read so far allow of each of ``ids`` (empty: text)."""
 
 
 class ReadAgain(Exception):

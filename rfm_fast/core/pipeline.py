@@ -10,7 +10,6 @@ and the partition engine (:mod:`rfm_fast.engines.distributed`) run them apart, a
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from rfm_fast.core.aggregator import (
     CustomerTotals,
     RowCounts,
 )
+from rfm_fast.core.amounts import amount_numbers, amount_text_columns
 from rfm_fast.core.arrays import score_checked
 from rfm_fast.core.io import (
     CsvReading,
@@ -145,53 +145,6 @@ def conformed_batches(
         yield pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
-_PLAIN_NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
-
-
-def amount_numbers(
-    column: pa.Array, name: str, first_row: int, amount_format: str | None, decimal: str
-) -> pa.Array:
-    """Text amounts as float64: plain numbers, or with ``amount_format="currency"`` numbers
-    written as money (``$1,234.50``, ``(12.00)`` for -12.00, ``1.234,50 €`` with
-    ``decimal=","``). Empty text is null.
-
-    Raises
-    ------
-    RFMError
-        Showing the first value that is not an amount, its row (counting from 0), and the
-        option that would read it.
-    """
-    text = column.cast(pa.string()) if column.type != pa.string() else column
-    text = pc.utf8_trim_whitespace(text)
-    if amount_format == "currency":
-        text = pc.replace_substring_regex(text, r"[^\W\d_]+\.?", "")  # words: Rs., EUR, USD
-        text = pc.replace_substring_regex(text, r"[^0-9.,+\-()]", "")  # symbols and spaces
-        text = pc.replace_substring_regex(text, r"^\((.*)\)$", r"-\1")  # accounting negatives
-    if amount_format == "currency" or decimal == ",":
-        text = pc.replace_substring(text, "," if decimal == "." else ".", "")
-    if decimal == ",":
-        text = pc.replace_substring(text, ",", ".")
-    text = pc.if_else(pc.equal(text, ""), None, text)
-    good = pc.or_kleene(pc.is_null(text), pc.match_substring_regex(text, _PLAIN_NUMBER))
-    if pc.all(good).as_py() is not False:
-        return text.cast(pa.float64())
-    row = pc.index(good, False).as_py()
-    value = column[row].as_py()
-    if re.search(r"\d+,\d{1,2}$", value) and decimal == ".":
-        hint = "decimal=',' (CLI: --decimal ,) reads a comma as the decimal separator"
-    elif amount_format is None:
-        hint = (
-            "amount_format='currency' (CLI: --amount-format currency) drops currency "
-            "symbols and thousands separators"
-        )
-    else:
-        hint = "fix that row, or give the amounts as numbers"
-    raise RFMError(
-        f"amount column {name!r} is text, and row {first_row + row} (counting from 0) has "
-        f"{value!r}, which is not a number; {hint}"
-    )
-
-
 def whole_number_ids(column: pa.Array, name: str, first_row: int = 0) -> pa.Array:
     """Float customer ids (pandas makes integer ids float64 where some are missing) as int64,
     nulls and NaN as null.
@@ -294,10 +247,17 @@ def read_totals(
 
 def csv_reading(options: ReadOptions) -> CsvReading:
     """How a run reads CSV files, before it has learned anything of them."""
+    column_types = dict(options.column_types)
+    if options.amount_format is not None or options.decimal != ".":
+        # amounts in a format the user named are text, read by its grammar, never numbers
+        # that Arrow inferred with a decimal point
+        for name in amount_text_columns(options.columns):
+            column_types.setdefault(name, pa.string())
     return CsvReading(
         delimiter=options.delimiter,
-        column_types=dict(options.column_types),
+        column_types=column_types,
         given=frozenset(options.column_types),
+        ids=(options.columns.customer,),
     )
 
 
