@@ -31,6 +31,7 @@ import rfm_fast
 from rfm_fast.core.database import database_input, database_output
 from rfm_fast.core.io import check_output, check_output_path, write_table
 from rfm_fast.core.timing import PhaseTime
+from rfm_fast.errors import os_error_reason
 
 app = typer.Typer(
     name="rfm",
@@ -181,6 +182,9 @@ def _reported_errors() -> Iterator[None]:
         except Exception as exc:
             if os.environ.get("RFM_DEBUG"):
                 raise
+            if isinstance(exc, OSError) and exc.errno is not None:  # disk full, read-only, ...
+                where = f"{exc.filename}: " if exc.filename else ""
+                raise _fail(where + os_error_reason(exc)) from None
             raise _fail(
                 f"unexpected {type(exc).__name__}: {exc} (this is a bug in rfm_fast; run with "
                 "RFM_DEBUG=1 for the traceback and report it)"
