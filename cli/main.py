@@ -185,6 +185,11 @@ def _reported_errors() -> Iterator[None]:
             if isinstance(exc, OSError) and exc.errno is not None:  # disk full, read-only, ...
                 where = f"{exc.filename}: " if exc.filename else ""
                 raise _fail(where + os_error_reason(exc)) from None
+            if isinstance(exc, ValueError) and str(exc) == "embedded null byte":  # (os.fspath)
+                raise _fail(
+                    "a path holds a NUL character (\\x00), which no file name can hold; give "
+                    "the path without it"
+                ) from None
             raise _fail(
                 f"unexpected {type(exc).__name__}: {exc} (this is a bug in rfm_fast; run with "
                 "RFM_DEBUG=1 for the traceback and report it)"

@@ -407,3 +407,26 @@ def test_no_id_is_lost_between_the_two_messages_of_float_ids():
         table = pa.table({"c": np.array(ids), "t": ts, "a": [1.0, 2.0]})
         with pytest.raises(rfm_fast.RFMError, match=words):
             rfm_fast.score(table, customer="c", timestamp="t", amount="a")
+
+
+# --------------------------------------------------------------------------- found by the sweep
+
+
+@CASES
+@given(
+    option=st.sampled_from(["--segments", "-o"]),
+    before=st.text(alphabet="abc_.", max_size=5),
+    after=st.sampled_from([".csv", "x.csv", ".parquet"]),
+)
+def test_a_path_with_a_nul_character_is_one_line(
+    tmp_path_factory, option: str, before: str, after: str
+):
+    """``os`` refuses such a path with a ValueError, which the command line used to call a bug
+    (found by fuzzing every option of every command)."""
+    folder = tmp_path_factory.mktemp("nul")
+    pq.write_table(orders_table(), folder / "o.parquet")
+    args = ["score", folder / "o.parquet", option, f"{folder}/{before}\x00{after}"]
+    if option != "-o":
+        args += ["-o", folder / "out.csv"]
+    one_line_error(run(*args), "NUL character")
+    only_files(folder, "o.parquet")
