@@ -430,3 +430,21 @@ def test_a_path_with_a_nul_character_is_one_line(
         args += ["-o", folder / "out.csv"]
     one_line_error(run(*args), "NUL character")
     only_files(folder, "o.parquet")
+
+
+@CASES
+@given(digits=st.integers(61, 10_000))
+def test_a_huge_window_is_refused_without_writing_it_out(digits: int):
+    """An int of over 4,300 digits cannot be converted to text (Python's limit): the message
+    must not try, and must stay short for any size."""
+    with pytest.raises(rfm_fast.RFMError, match="beyond 10\\*\\*60") as raised:
+        rfm_fast.core.options.check_window(10 ** (digits - 1))
+    assert len(str(raised.value)) < 200
+
+
+def test_a_long_window_option_is_quoted_short(tmp_path: Path):
+    pq.write_table(orders_table(), tmp_path / "o.parquet")
+    result = run("score", tmp_path / "o.parquet", "--window", "1" * 400, "-o", tmp_path / "o.csv")
+    line = one_line_error(result, "window must be", "10**60")
+    assert len(line) < 300
+    only_files(tmp_path, "o.parquet")
