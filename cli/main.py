@@ -28,6 +28,7 @@ from rich.text import Text
 import rfm_fast
 from rfm_fast.core.timing import PhaseTime
 from rfm_fast.credentials import scrub
+from rfm_fast.errors import os_error_reason
 
 
 def _on_first_call(module: str, name: str) -> Callable[..., Any]:
@@ -202,6 +203,14 @@ def _reported_errors() -> Iterator[None]:
         except Exception as exc:
             if os.environ.get("RFM_DEBUG"):
                 raise
+            if isinstance(exc, OSError) and exc.errno is not None:  # disk full, read-only, ...
+                where = f"{exc.filename}: " if exc.filename else ""
+                raise _fail(where + os_error_reason(exc)) from None
+            if isinstance(exc, ValueError) and str(exc) == "embedded null byte":  # (os.fspath)
+                raise _fail(
+                    "a path holds a NUL character (\\x00), which no file name can hold; give "
+                    "the path without it"
+                ) from None
             raise _fail(
                 f"unexpected {type(exc).__name__}: {exc} (this is a bug in rfm_fast; run with "
                 "RFM_DEBUG=1 for the traceback and report it)"

@@ -534,8 +534,8 @@ def matched_keys(keys: pa.Array, target: pa.DataType, name: str) -> pa.Array:
     Examples
     --------
     >>> import pyarrow as pa
-    >>> matched_keys(pa.array(["17", " 18"]), pa.int64(), "id").to_pylist()
-    [17, 18]
+    >>> matched_keys(pa.array(["17", " 18", "+19"]), pa.int64(), "id").to_pylist()
+    [17, 18, 19]
     >>> matched_keys(pa.array([17.0]), pa.string(), "id").to_pylist()
     ['17']
     """
@@ -550,6 +550,14 @@ def matched_keys(keys: pa.Array, target: pa.DataType, name: str) -> pa.Array:
                 f"{float(values[fraction[0]])!r} (row {fraction[0] + 1}); the orders' "
                 f"{name!r} ids are {target}: give whole-number or text ids"
             )
+        huge = np.flatnonzero(np.abs(values) >= 2.0**53)
+        if len(huge):
+            raise RFMError(
+                f"the campaign's customer ids are floats, and row {huge[0] + 1} has "
+                f"{float(values[huge[0]])!r}, too large to be an exact id (a CSV reader reads "
+                "whole numbers beyond int64, such as 20-digit ids, as floats); the orders' "
+                f"{name!r} ids are {target}: give the campaign the same ids as the orders"
+            )
         keys, type_ = keys.cast(pa.int64()), pa.int64()
     if pa.types.is_integer(target):
         if text:
@@ -562,7 +570,14 @@ def matched_keys(keys: pa.Array, target: pa.DataType, name: str) -> pa.Array:
                     f"(row {first + 1}), and the orders' {name!r} ids are integers ({target}); "
                     "give the campaign the same ids as the orders"
                 )
-            keys = stripped.cast(pa.int64())
+            unsigned = pc.replace_substring_regex(stripped, r"^\+", "")  # "+4" is 4
+            try:
+                keys = unsigned.cast(pa.int64())
+            except pa.ArrowInvalid:
+                raise RFMError(
+                    f"some campaign customer ids do not fit the orders' {name!r} type ({target}), "
+                    "such as " + _first_beyond_int64(unsigned)
+                ) from None
         elif not pa.types.is_integer(type_):
             raise RFMError(
                 f"the campaign's customer ids are {type_}; the orders' {name!r} ids are "
@@ -581,6 +596,15 @@ def matched_keys(keys: pa.Array, target: pa.DataType, name: str) -> pa.Array:
         f"the campaign's customer ids are {type_} and the orders' {name!r} ids are {target}; "
         "give both as integers or as text"
     )
+
+
+def _first_beyond_int64(texts: pa.Array) -> str:
+    """The first of ``texts`` (whole numbers as text) that int64 does not hold, quoted with its
+    row (the error path only: a Python loop)."""
+    for row, text in enumerate(texts.to_pylist()):
+        if text is not None and not -(2**63) <= int(text) < 2**63:
+            return f"{text!r} (row {row + 1})"
+    return "one of them"
 
 
 def _outcome_totals(aggregated: Any) -> tuple[pa.Array, np.ndarray, np.ndarray]:

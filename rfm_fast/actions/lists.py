@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from rfm_fast.core.io import check_output_path, table_writer, write_together
 from rfm_fast.core.options import closest_name
 from rfm_fast.core.result import RFMResult
-from rfm_fast.errors import RFMError
+from rfm_fast.errors import EXCERPT_CHARACTERS, RFMError, excerpt, os_error_reason
 
 LIST_FORMATS = ("csv", "parquet")
 
@@ -104,33 +104,49 @@ def parse_condition(text: str) -> list[Comparison]:
     [Comparison(name='monetary', op='>=', value=1000.0), Comparison(name='R', op='>=', value=4.0)]
     """
     if not isinstance(text, str) or not text.strip():
+        shown = excerpt(text) if isinstance(text, str) else repr(text)[:EXCERPT_CHARACTERS]
         raise RFMError(
-            f"a condition compares a metric with a number, such as 'monetary >= 1000'; got {text!r}"
+            f"a condition compares a metric with a number, such as 'monetary >= 1000'; got {shown}"
         )
     comparisons = []
-    for part in re.split(r"\s+and\s+", text.strip(), flags=re.IGNORECASE):
+    for part in _condition_parts(text):
         found = _COMPARISON.match(part)
         if found is None:
             raise RFMError(
-                f"condition {text!r}: {part!r} is not a comparison; write NAME OP NUMBER, such "
-                "as 'monetary >= 1000' or 'R = 5', joined by 'and' (OP: >= <= > < = !=)"
+                f"condition {excerpt(text)}: {excerpt(part)} is not a comparison; write NAME OP "
+                "NUMBER, such as 'monetary >= 1000' or 'R = 5', joined by 'and' "
+                "(OP: >= <= > < = !=)"
             )
         name = found["name"]
         if name not in CONDITION_NAMES:
             close = closest_name(name, CONDITION_NAMES)
             hint = f" (did you mean {close!r}?)" if close else ""
             raise RFMError(
-                f"condition {text!r}: unknown name {name!r}{hint}; a condition may test "
-                + ", ".join(CONDITION_NAMES)
+                f"condition {excerpt(text)}: unknown name {excerpt(name)}{hint}; a condition may "
+                "test " + ", ".join(CONDITION_NAMES)
             )
         value = float(found["value"])
         if not math.isfinite(value) or (value == 0 and re.search("[1-9]", found["value"])):
             raise RFMError(
-                f"condition {text!r}: {found['value']} is out of range (a number is at most "
-                "about 1e308 and at least about 1e-308 in size)"
+                f"condition {excerpt(text)}: {excerpt(found['value'])} is out of range (a number "
+                "is at most about 1e308 and at least about 1e-308 in size)"
             )
         comparisons.append(Comparison(name, found["op"], value))
     return comparisons
+
+
+def _condition_parts(text: str) -> list[str]:
+    """The comparisons of a condition as text: its words split at each ``and`` (any case),
+    rejoined with one space. One pass over the text (``str.split``), so that a long condition
+    costs linear time; a regular expression that splits at ``\\s+and\\s+`` backtracks over
+    every run of spaces, quadratic in its length."""
+    parts: list[list[str]] = [[]]
+    for word in text.split():
+        if word.casefold() == "and":
+            parts.append([])
+        else:
+            parts[-1].append(word)
+    return [" ".join(words) for words in parts]
 
 
 def customer_list(
@@ -192,8 +208,8 @@ def customer_list(
         for comparison in parse_condition(where):
             if comparison.name not in table.column_names:
                 raise RFMError(
-                    f"condition {where!r} tests {comparison.name}, which this result has not: "
-                    "fit the models first (rfm export --clv; rfm_fast.clv.with_p_alive)"
+                    f"condition {excerpt(where)} tests {comparison.name}, which this result has "
+                    "not: fit the models first (rfm export --clv; rfm_fast.clv.with_p_alive)"
                 )
             keep &= comparison.mask(table)
     predictions = [name for name in PREDICTION_COLUMNS if name in table.column_names]
@@ -246,7 +262,7 @@ def write_lists(
         try:
             folder.mkdir()
         except OSError as exc:
-            raise RFMError(f"cannot make the folder {folder}: {exc.strerror or exc}") from None
+            raise RFMError(f"cannot make the folder {folder}: {os_error_reason(exc)}") from None
     try:
         return _write_lists(customers, folder, file_format, segments, inputs)
     except BaseException:
@@ -290,7 +306,7 @@ def check_segment_names(segments: Sequence[str], names: Sequence[str]) -> None:
             close = closest_name(name, names)
             hint = f" (did you mean {close!r}?)" if close else ""
             raise RFMError(
-                f"no segment {name!r}{hint}; the segments of these rules are: "
+                f"no segment {excerpt(name)}{hint}; the segments of these rules are: "
                 + ", ".join(repr(n) for n in names)
             )
 
@@ -314,7 +330,8 @@ def _sorted(table: pa.Table, sort_by: str) -> pa.Table:
     ]
     if sort_by not in numeric:
         raise RFMError(
-            f"cannot sort a customer list by {sort_by!r}; sort by one of " + ", ".join(numeric)
+            f"cannot sort a customer list by {excerpt(sort_by)}; sort by one of "
+            + ", ".join(numeric)
         )
     order = pc.sort_indices(
         table,

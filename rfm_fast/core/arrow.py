@@ -203,6 +203,21 @@ def first_infinite(array: pa.Array) -> int:
     return found[0].as_py() if len(found) else -1
 
 
+FLOAT_EXACT = 2**53
+"""Integers up to this size (in absolute value) convert to float64 exactly; larger ones may not."""
+
+
+def first_beyond_float(array: pa.Array) -> int:
+    """Index of the first integer of ``array`` larger than :data:`FLOAT_EXACT` in absolute value
+    (it would not convert to float64 exactly), or -1 (only 64-bit integers can be so large)."""
+    if array.type not in (pa.int64(), pa.uint64()):
+        return -1
+    beyond = pc.greater(array, pa.scalar(FLOAT_EXACT, array.type))
+    if array.type == pa.int64():
+        beyond = pc.or_(beyond, pc.less(array, pa.scalar(-FLOAT_EXACT, pa.int64())))
+    return pc.index(beyond, True).as_py()
+
+
 def product_of(left: pa.Array, right: pa.Array) -> pa.Array:
     """``left * right`` as float64 (null where either is null), e.g. Quantity*UnitPrice."""
     return pc.multiply(left.cast(pa.float64()), right.cast(pa.float64()))
@@ -489,17 +504,60 @@ def _timestamp_error(
     if row < 0:  # each value parses alone: some carry a zone offset and some do not
         where = "some values carry a zone offset (such as +01:00) and some do not"
     else:
-        where = f"{array[row].as_py()!r} (row {row} of its batch)"
+        value = array[row].as_py()
+        where = f"{value!r} (row {row} of its batch)"
+        if isinstance(value, str) and value != value.strip():
+            where += f" has {_spaces_around(value)}, which a timestamp may not have"
+            hint = _whitespace_hint(sample)
     return RFMError(f"cannot read timestamp column {column!r} {how}: {where}; {hint}")
 
 
 def _first_not_iso(array: pa.Array) -> int:
-    """The first value that is not ISO-8601 text, or -1 (the error path only: a Python loop)."""
-    for row, text in enumerate(array.to_pylist()):
-        if text is None:
+    """The first value that Arrow does not read as ISO-8601 text on its own, or -1 when each
+    does (then naive values and values with an offset are mixed). The error path only: the
+    first block that does not read is tried value by value."""
+    block = 4096
+    for start in range(0, len(array), block):
+        values = array.slice(start, block)
+        if _reads_as_iso(values):
             continue
-        try:
-            dt.datetime.fromisoformat(text.strip())
-        except ValueError:
-            return row
+        for row in range(len(values)):
+            if values[row].is_valid and not _reads_as_iso(values.slice(row, 1)):
+                return start + row
+        return -1
     return -1
+
+
+def _reads_as_iso(values: pa.Array) -> bool:
+    for type_ in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):
+        try:
+            values.cast(type_)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        return True
+    return False
+
+
+def _spaces_around(text: str) -> str:
+    """``whitespace before it``, ``after it`` or ``before and after it``."""
+    before, after = text != text.lstrip(), text != text.rstrip()
+    return "whitespace " + (
+        "before and after it" if before and after else "before it" if before else "after it"
+    )
+
+
+_ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+def _whitespace_hint(sample: pa.Array) -> str:
+    """The fix for timestamps with spaces around them: an ISO format read with strptime
+    (which skips spaces before a value) where one reads the sample, else removing the spaces."""
+    for format_ in _ISO_FORMATS:
+        parsed = pc.strptime(sample, format=format_, unit="us", error_is_null=True)
+        if pc.all(pc.is_valid(parsed)).as_py():
+            return (
+                f"remove the spaces in the file, or read the column with "
+                f"timestamp_format={format_!r} (CLI: --timestamp-format '{format_}'), which "
+                "skips spaces before a value"
+            )
+    return "remove the spaces around the timestamps in the file"

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast.credentials import scrub
-from rfm_fast.errors import RFMError
+from rfm_fast.errors import RFMError, folder_write_reason
 
 DRIVERS = {
     "postgresql": ("adbc_driver_postgresql.dbapi", "postgres"),
@@ -608,8 +608,8 @@ def check_database_output(db: Database) -> Database:
         folder = Path(file).parent
         if not folder.is_dir():
             raise RFMError(f"output folder {folder} does not exist")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise RFMError(f"cannot write to the output folder {folder}: permission denied")
+        if (reason := folder_write_reason(folder)) is not None:
+            raise RFMError(f"cannot write to the output folder {folder}: {reason}")
         return db
     with connected(db, "write", must_exist=False):
         pass

@@ -39,7 +39,7 @@ from rfm_fast.core.database import (
     replace_tables,
 )
 from rfm_fast.core.timing import PhaseTimer
-from rfm_fast.errors import RFMError, RFMWarning
+from rfm_fast.errors import RFMError, RFMWarning, folder_write_reason, os_error_reason
 
 DEFAULT_BATCH_ROWS = 1 << 20
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -764,8 +764,8 @@ def check_output_path(
     folder = path.parent
     if not folder.is_dir():
         raise RFMError(f"output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise RFMError(f"cannot write to the output folder {folder}: permission denied")
+    if (reason := folder_write_reason(folder)) is not None:
+        raise RFMError(f"cannot write to the output folder {folder}: {reason}")
     for given in inputs:
         if not isinstance(given, str | os.PathLike):
             continue
@@ -900,7 +900,7 @@ def write_together(
                 if durable:
                     _fsync(temporary)
             except OSError as exc:
-                raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
+                raise RFMError(f"cannot write {path}: {os_error_reason(exc)}") from None
         if before_renames is not None:
             before_renames()
         for (path, _), target, temporary in zip(writes, targets, temporaries, strict=True):
@@ -911,7 +911,7 @@ def write_together(
                 if durable:
                     _fsync(target.parent)
             except OSError as exc:
-                raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
+                raise RFMError(f"cannot write {path}: {os_error_reason(exc)}") from None
         done = True
         return [Path(path) for path, _ in writes]
     except BaseException:
@@ -965,7 +965,7 @@ def _temporary_beside(path: Path) -> Path:
     try:
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise RFMError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise RFMError(f"cannot write {path}: {os_error_reason(exc)}") from None
     os.close(handle)
     temporary = Path(name)
     try:  # mkstemp makes the file private (0600); an output gets the usual mode

@@ -27,7 +27,7 @@ import pyarrow as pa
 from rfm_fast.core import binning
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
 from rfm_fast.core.segments import SegmentsSpec, resolve_rules
-from rfm_fast.errors import RFMError
+from rfm_fast.errors import EXCERPT_CHARACTERS, RFMError
 
 FREQUENCIES = ("orders", "days")
 AMOUNT_FORMATS = (None, "currency")
@@ -439,9 +439,18 @@ def check_window(window: Any) -> int | None:
     if not _is_positive_int(window) or window > MAX_WINDOW_DAYS:
         raise RFMError(
             f"window must be a whole number of days from 1 to {MAX_WINDOW_DAYS:,} (such as 365 "
-            f"for the last year); got {window!r}"
+            f"for the last year); got {_shown_number(window)}"
         )
     return window
+
+
+def _shown_number(value: Any) -> str:
+    """``value`` for a message, cut short: a whole number beyond 10**60 is not written out (an
+    int of over 4,300 digits cannot even be converted to text)."""
+    if isinstance(value, int) and abs(value) >= 10**60:
+        return "a whole number beyond 10**60"
+    shown = repr(value)
+    return shown if len(shown) <= EXCERPT_CHARACTERS else shown[:EXCERPT_CHARACTERS] + "..."
 
 
 def _is_positive_int(value: Any) -> bool:

@@ -160,6 +160,14 @@ def whole_number_ids(column: pa.Array, name: str, first_row: int = 0) -> pa.Arra
     bad = valid & ((np.abs(values) >= 2.0**53) | (values != np.trunc(values)))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
+        if values[row] == np.trunc(values[row]):  # too large: a long id read as a float
+            raise RFMError(
+                f"customer column {name!r} holds floats, and row {first_row + row} (counting "
+                f"from 0) has {float(values[row])!r}, too large to be an exact id (a CSV reader "
+                "reads whole numbers beyond int64, such as 20-digit ids, as floats): read the "
+                f"ids as text with schema='{name}=string' (CLI: --schema {name}=string), or "
+                "cast a data frame's ids to int64 or text"
+            )
         raise RFMError(
             f"customer column {name!r} holds floats; they are read as ids when each is a whole "
             f"number, but row {first_row + row} (counting from 0) has {float(values[row])!r}: fix "
@@ -571,6 +579,9 @@ def fold_batch(
             bad = arrow.first_infinite(factor)
             if bad >= 0:
                 raise bad_amount_error(name, input_row(bad), float(factor[bad].as_py()))
+            bad = arrow.first_beyond_float(factor)
+            if bad >= 0:
+                raise inexact_factor_error(name, columns.amount, input_row(bad), factor[bad])
         amount_array = arrow.product_of(*factors)
     else:
         amount_array = batch.column(columns.amount[0])
@@ -610,6 +621,16 @@ def bad_amount_error(name: str, row: int, value: Any) -> RFMError:
         what = f"a value too large to be summed exactly ({value}; the limit is 2**62)"
     return RFMError(
         f"amount column {name!r} has {what} in row {row} (counting from 0); remove or fix that row"
+    )
+
+
+def inexact_factor_error(name: str, factors: tuple[str, ...], row: int, value: Any) -> RFMError:
+    """The error for a factor of an amount product too large to be multiplied exactly (a
+    product is computed in float64, which holds integers exactly up to 2**53)."""
+    return RFMError(
+        f"amount {'*'.join(factors)!r}: column {name!r} has {value.as_py()} in row {row} "
+        f"(counting from 0), beyond 2**53 in size, so the product cannot be computed exactly; "
+        "fix or remove that row, or give the amount as one column (integers are summed exactly)"
     )
 
 

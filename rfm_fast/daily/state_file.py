@@ -5,12 +5,15 @@ Layout (all integers little-endian)::
     b"RFMDAILY"            8 bytes, what the file is
     format version         u32
     payload length         u64
-    SHA-256 of payload     32 bytes
+    SHA-256                32 bytes: of the version, the length and the payload, as written
+                           (formats 1 and 2: of the payload only)
     payload                the parts below, each a u64 length and its bytes
 
 A file that does not start with the magic bytes, is shorter or longer than its header says, or
-whose payload does not hash to the recorded digest is refused whole: a state is never half read.
-A version newer than :data:`FORMAT_VERSION` is refused with a message to upgrade.
+whose digest does not match is refused whole: a state is never half read. Since format 3 the
+digest covers the version too, and every later format keeps that rule: a version newer than
+:data:`FORMAT_VERSION` whose digest matches is refused with a message to upgrade, and one whose
+digest does not is damage (a damaged version field is not mistaken for a newer release).
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ import pyarrow as pa
 from rfm_fast.errors import RFMError
 
 MAGIC = b"RFMDAILY"
-FORMAT_VERSION = 2
-"""2: a state may keep rows for a window, and segment rules with a playbook and bounds in days
-(1: totals and score rules only; still read)."""
+FORMAT_VERSION = 3
+"""3: the digest covers the version and the length too (the payload is that of 2; 1 and 2 are
+still read). 2: a state may keep rows for a window, and segment rules with a playbook and bounds
+in days (1: totals and score rules only)."""
 _HEADER = struct.Struct("<8sIQ32s")
+_HASHED_HEADER = struct.Struct("<IQ")
+"""The version and the length, hashed before the payload (formats 3 and later)."""
+_PAYLOAD_ONLY_DIGEST = (1, 2)
+"""Formats whose digest is of the payload alone."""
 
 
 Chunk = bytes | memoryview | pa.Buffer
@@ -74,7 +82,7 @@ class StateFileWriter:
 
     def __call__(self, temporary: Path) -> None:
         length = sum(len(chunk) for chunk in self.chunks)
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(_HASHED_HEADER.pack(FORMAT_VERSION, length))
         with open(temporary, "wb") as out:
             out.write(_HEADER.pack(MAGIC, FORMAT_VERSION, length, bytes(32)))
             for chunk in self.chunks:
@@ -129,17 +137,34 @@ def read_state_file(path: str | Path) -> memoryview:
     if len(data) < _HEADER.size:
         raise _damaged(path, f"it ends inside its {_HEADER.size}-byte header")
     _, version, length, digest = _HEADER.unpack_from(data)
-    if version > FORMAT_VERSION:
+    payload = memoryview(data)[_HEADER.size :]
+    if version in _PAYLOAD_ONLY_DIGEST:
+        matches = hashlib.sha256(payload).digest() == digest
+    else:
+        matches = _digest(version, length, payload) == digest
+    if version > FORMAT_VERSION and matches:
         raise RFMError(
             f"{path} was written in state format {version}, by a newer rfm_fast; this release "
             f"reads formats up to {FORMAT_VERSION}: upgrade rfm_fast to read it"
         )
-    payload = memoryview(data)[_HEADER.size :]
+    if version == 0 or version > FORMAT_VERSION:
+        raise _damaged(
+            path,
+            f"its format version field reads {version}, and the checksum does not match it: "
+            "the header is damaged, not written by a newer release",
+        )
     if len(payload) != length:
         raise _damaged(path, f"it holds {len(payload):,} bytes after its header, not {length:,}")
-    if hashlib.sha256(payload).digest() != digest:
+    if not matches:
         raise _damaged(path, "its checksum does not match its content")
     return payload
+
+
+def _digest(version: int, length: int, payload: memoryview) -> bytes:
+    """The SHA-256 of a state file of format 3 or later: its version, length and payload."""
+    digest = hashlib.sha256(_HASHED_HEADER.pack(version, length))
+    digest.update(payload)
+    return digest.digest()
 
 
 def _damaged(path: Path, why: str) -> RFMError:

@@ -364,7 +364,7 @@ def test_the_state_file_round_trips_and_records_every_load(tmp_path: Path):
         (lambda b: b + b"x", "damaged or truncated"),
         (lambda b: b"PAR1" + b[4:], "not an rfm_fast state file"),
         (lambda b: b"", "not an rfm_fast state file"),
-        (lambda b: b[:8] + (99).to_bytes(4, "little") + b[12:], "state format 99, by a newer"),
+        (lambda b: b[:8] + (99).to_bytes(4, "little") + b[12:], "version field reads 99"),
     ],
 )
 def test_a_damaged_state_file_is_refused_whole(tmp_path: Path, damage, message):
