@@ -12,15 +12,13 @@ The main entry point is :func:`score`. The package, by concern (docs/architectur
 * :mod:`rfm_fast.datasets`: the built-in example;
 * ``rfm_fast._kernels``: the Numba kernels, below everything.
 
-The module paths of 0.1 (``rfm_fast.spark``, ``rfm_fast.arrays``, ``rfm_fast.io``, ...) still
-import (:mod:`rfm_fast._moved`).
+``rfm_fast.arrays`` is :mod:`rfm_fast.core.arrays` (``from rfm_fast import arrays``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rfm_fast import _moved
 from rfm_fast._lazy import lazy_exports
 
 if TYPE_CHECKING:  # for type checkers and the docs; at run time, imported on first use (below)
@@ -47,7 +45,6 @@ if TYPE_CHECKING:  # for type checkers and the docs; at run time, imported on fi
         summarize,
     )
 
-_moved.install()
 
 __version__ = "0.1.0"
 
@@ -111,6 +108,7 @@ __getattr__, __dir__ = lazy_exports(
         ),
     },
     submodules=("datasets",),
+    aliases={"arrays": "rfm_fast.core.arrays"},
 )
 
 

@@ -18,6 +18,7 @@ def lazy_exports(
     package: str,
     names: Mapping[str, Iterable[str]],
     submodules: Iterable[str] = (),
+    aliases: Mapping[str, str] | None = None,
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package``.
 
@@ -31,21 +32,24 @@ def lazy_exports(
         accesses do not come back here).
     submodules
         Submodules that are public names of the package (``rfm_fast.datasets``).
+    aliases
+        Public name -> a module deeper in the package that it names (``rfm_fast.arrays`` is
+        ``rfm_fast.core.arrays``): ``from package import name`` gives that module.
     """
     where = {name: module for module, exported in names.items() for name in exported}
-    where.update({name: f"{package}.{name}" for name in submodules})
+    whole = {name: f"{package}.{name}" for name in submodules} | dict(aliases or {})
 
     def __getattr__(name: str) -> Any:
-        module = where.get(name)
-        if module is None:
+        if name in whole:  # a module
+            value = importlib.import_module(whole[name])
+        elif name in where:  # a name inside a module
+            value = getattr(importlib.import_module(where[name]), name)
+        else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = importlib.import_module(module)
-        if module != f"{package}.{name}":
-            value = getattr(value, name)
         setattr(sys.modules[package], name, value)
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(vars(sys.modules[package])) | set(where))
+        return sorted(set(vars(sys.modules[package])) | set(where) | set(whole))
 
     return __getattr__, __dir__

@@ -4,5 +4,5 @@ the two integrations that run it, :mod:`~rfm_fast.engines.spark` and
 
 The engine depends on :mod:`rfm_fast.core` only; each integration needs its extra
 (``pip install 'rfm_fast[spark]'`` or ``'rfm_fast[dask]'``) and is imported on its own:
-``import rfm_fast.engines.spark`` (or, as before, ``import rfm_fast.spark``).
+``import rfm_fast.engines.spark``.
 """
