@@ -135,8 +135,9 @@ def _lazy_exports(tree: ast.Module, package: str) -> dict[str, set[str]]:
             names = ast.literal_eval(node.args[1])
             exports = {module: set(exported) for module, exported in names.items()}
             for keyword in node.keywords:
-                assert keyword.arg == "submodules"
-                exports[package] = set(ast.literal_eval(keyword.value))
+                assert keyword.arg in ("submodules", "aliases")
+                if keyword.arg == "submodules":  # (aliases name modules: not in __all__)
+                    exports[package] = set(ast.literal_eval(keyword.value))
             return exports
     raise AssertionError(f"{package} does not call lazy_exports")
 

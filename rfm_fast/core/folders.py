@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from rfm_fast.core.io import (
     CSV_SUFFIXES,
@@ -86,6 +86,8 @@ def _data_files(folder: Path) -> list[Path]:
 
 
 def _dataset_source(folder: Path, files: list[Path], batch_rows: int) -> Source:
+    import pyarrow.dataset as ds  # (here: importing it loads pandas, a quarter of a second)
+
     partitioning = ds.HivePartitioning.discover(infer_dictionary=False)
     try:
         dataset = ds.dataset(
@@ -136,7 +138,7 @@ def _dataset_source(folder: Path, files: list[Path], batch_rows: int) -> Source:
     return Source(name, schema.names, total, opener)
 
 
-def _unified(schema: pa.Schema, fragment: ds.Fragment, folder: Path) -> pa.Schema:
+def _unified(schema: pa.Schema, fragment: Any, folder: Path) -> pa.Schema:
     try:
         return pa.unify_schemas([schema, fragment.physical_schema], promote_options="permissive")
     except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:

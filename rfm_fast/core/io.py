@@ -123,10 +123,11 @@ def open_source(
     """
     if isinstance(data, str | os.PathLike):
         refuse_unknown_uri(os.fspath(data), "the input")
-        from rfm_fast.core.folders import partitioned_source  # (it imports this module)
+        if Path(data).is_dir():
+            from rfm_fast.core.folders import partitioned_source  # (it imports this module)
 
-        if (partitioned := partitioned_source(data, batch_rows)) is not None:
-            return partitioned  # a folder with data files in subfolders: one dataset
+            if (partitioned := partitioned_source(data, batch_rows)) is not None:
+                return partitioned  # a folder with data files in subfolders: one dataset
         csv = CsvReading() if csv is None else csv
         sources = [
             _file_source(f, batch_rows, text_columns, timestamp_format, timestamp_column, csv)
