@@ -11,18 +11,21 @@ rows into ``partitions x capacity`` fixed-size records (one write stream per par
 partition is folded when its buffers are at least half full: thousands of rows meet a table
 that is small enough for the L2 cache, and that table is read while it is being reused.
 
-A record is ``RECORD_WIDTH`` int64 words (``RECORD_WIDTH_DISTINCT`` with distinct values): key,
-timestamp and amount (the amount's float64 bits, or the integer itself), then the distinct value
-and its flags. Null and NaN amounts are stored as 0 and counted when scattered: a sum ignores
-them anyway. A text key's record holds its hash as the key and, in one more word, a reference
+A record is ``RECORD_WIDTH`` int64 words (``RECORD_WIDTH_DISTINCT`` with distinct values): the
+key's hash, timestamp and amount (the amount's float64 bits, or the integer itself), then the
+distinct value and its flags. Null and NaN amounts are stored as 0 and counted when scattered: a
+sum ignores them anyway. An integer key travels as its hash (``mix64``, a bijection): the
+scatter hashes it once for its partition, a fold and a table's growth use the hash as it is, and
+:func:`compact_slots` turns it back into the key (``unmix64``). A text key's record holds its
+hash as the key and, in one more word, a reference
 (position and length) to its bytes, which the scatter copies into the partition's byte buffer
 beside the records: a batch's strings need not outlive the batch, and a fold reads both in
 order. Each partition's table keeps its customers' key bytes in a store of its own; a slot
 matches a record when the hashes and the bytes agree.
 
-A partition's table holds its customers in 64-byte slots of ``SLOT_WIDTH`` words, key and totals
-together, so that finding a customer and updating its totals touch one cache line. An empty
-slot has ``ROWS == 0``; every int64 key, sentinels included, is a valid key. Tables use
+A partition's table holds its customers in 64-byte slots of ``SLOT_WIDTH`` words, key hash and
+totals together, so that finding a customer and updating its totals touch one cache line. An
+empty slot has ``ROWS == 0``; every int64 key, sentinels included, is a valid key. Tables use
 multiply-shift range reduction, so capacities need not be powers of two.
 
 With distinct values, each new (customer, value) pair is appended to its partition's pair
@@ -43,7 +46,7 @@ from numba import types
 from numba.extending import overload
 
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
-from rfm_fast._kernels.hashing import is_valid, mix64
+from rfm_fast._kernels.hashing import is_valid, mix64, unmix64
 from rfm_fast._kernels.intrinsics import prefetch
 from rfm_fast._kernels.totals import (
     DROPPED_AFTER_AS_OF,
@@ -257,8 +260,8 @@ def scatter_int_rows(
             if ts > max_ts:  # the latest timestamp counts returns in every mode
                 max_ts = ts
             continue
-        key = np.int64(keys[i])
-        p = partition_of(mix64(key), shift)
+        h = mix64(np.int64(keys[i]))
+        p = partition_of(h, shift)
         f = fill[p]
         if f == capacity:
             stopped = i
@@ -267,7 +270,7 @@ def scatter_int_rows(
         used += 1
         if ts > max_ts:
             max_ts = ts
-        records[p, f, R_KEY] = key
+        records[p, f, R_KEY] = np.int64(h)
         records[p, f, R_TS] = ts
         value = amounts[i]
         if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(value) == np.float64(value):
@@ -533,10 +536,10 @@ def fold_records(
             n_pairs[0] = pair_count
             return r
         if r + PREFETCH_DISTANCE < stop:
-            ahead = home_slot(mix64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
+            ahead = home_slot(np.uint64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
             prefetch(flat, ahead * SLOT_WIDTH)
         key = records[r, R_KEY]
-        slot = home_slot(mix64(key), capacity)
+        slot = home_slot(np.uint64(key), capacity)
         while slots[slot, ROWS] != 0 and slots[slot, KEY] != key:
             slot += 1
             if slot == capacity:
@@ -553,11 +556,9 @@ def fold_records(
             if has_values:
                 slot_groups[slot] = -used - 1  # no LAST_VALUE yet
             used += 1
-        elif purchase:
-            if ts < slots[slot, FIRST]:
-                slots[slot, FIRST] = ts
-            if ts > slots[slot, LAST]:
-                slots[slot, LAST] = ts
+        elif purchase:  # min and max: no branch on the data
+            slots[slot, FIRST] = min(slots[slot, FIRST], ts)
+            slots[slot, LAST] = max(slots[slot, LAST], ts)
         slots[slot, ROWS] += 1
         slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
             slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION], whole, fraction
@@ -643,13 +644,13 @@ def fold_text_records(
             stopped = r
             break
         if r + PREFETCH_DISTANCE < stop:
-            ahead = home_slot(mix64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
+            ahead = home_slot(np.uint64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
             prefetch(flat, ahead * SLOT_WIDTH)
         key = records[r, R_KEY]
         ref = records[r, text_at]
         at = ref >> TEXT_LENGTH_BITS
         length = ref & TEXT_LENGTH_MASK
-        slot = home_slot(mix64(key), capacity)
+        slot = home_slot(np.uint64(key), capacity)
         while slots[slot, ROWS] != 0:
             if slots[slot, KEY] == key and slot_text[slot] & TEXT_LENGTH_MASK == length:
                 slot_at = slot_text[slot] >> TEXT_LENGTH_BITS
@@ -683,11 +684,9 @@ def fold_text_records(
             if has_values:
                 slot_groups[slot] = -used - 1  # no LAST_VALUE yet
             used += 1
-        elif purchase:
-            if ts < slots[slot, FIRST]:
-                slots[slot, FIRST] = ts
-            if ts > slots[slot, LAST]:
-                slots[slot, LAST] = ts
+        elif purchase:  # min and max: no branch on the data
+            slots[slot, FIRST] = min(slots[slot, FIRST], ts)
+            slots[slot, LAST] = max(slots[slot, LAST], ts)
         # From here on as in fold_records.
         slots[slot, ROWS] += 1
         slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
@@ -776,7 +775,7 @@ def rehash_slots(old, old_groups, old_text, new, new_groups, new_text):
     for s in range(old.shape[0]):
         if old[s, ROWS] == 0:
             continue
-        slot = home_slot(mix64(old[s, KEY]), capacity)
+        slot = home_slot(np.uint64(old[s, KEY]), capacity)
         while new[slot, ROWS] != 0:
             slot += 1
             if slot == capacity:
@@ -791,9 +790,9 @@ def rehash_slots(old, old_groups, old_text, new, new_groups, new_text):
 
 @jit
 def compact_slots(slots, slot_groups, slot_text, keys_out, text_out, totals_out):
-    """Write the occupied slots' keys (and text references, where ``slot_text`` is not empty)
-    and totals (``FIRST..DISTINCT``): in slot order, or at their dense id when
-    ``slot_groups`` is not empty. Returns how many there were."""
+    """Write the occupied slots' keys (an integer key from its hash; and text references, where
+    ``slot_text`` is not empty) and totals (``FIRST..DISTINCT``): in slot order, or at their
+    dense id when ``slot_groups`` is not empty. Returns how many there were."""
     n = 0
     has_groups = slot_groups.shape[0] > 0
     has_text = slot_text.shape[0] > 0
@@ -803,7 +802,8 @@ def compact_slots(slots, slot_groups, slot_text, keys_out, text_out, totals_out)
         at = n
         if has_groups:
             at = slot_groups[s] if slot_groups[s] >= 0 else -slot_groups[s] - 1
-        keys_out[at] = slots[s, KEY]
+        # An integer key's hash is turned back into the key; a text key's stays a hash.
+        keys_out[at] = slots[s, KEY] if has_text else unmix64(slots[s, KEY])
         if has_text:
             text_out[at] = slot_text[s]
         for w in range(N_TOTALS):
