@@ -11,18 +11,27 @@ rows into ``partitions x capacity`` fixed-size records (one write stream per par
 partition is folded when its buffers are at least half full: thousands of rows meet a table
 that is small enough for the L2 cache, and that table is read while it is being reused.
 
-A record is ``RECORD_WIDTH`` int64 words (``RECORD_WIDTH_DISTINCT`` with distinct values): key,
-timestamp and amount (the amount's float64 bits, or the integer itself), then the distinct value
-and its flags. Null and NaN amounts are stored as 0 and counted when scattered: a sum ignores
-them anyway. A text key's record holds its hash as the key and, in one more word, a reference
+A record is ``RECORD_WIDTH`` int64 words (``RECORD_WIDTH_DISTINCT`` with distinct values): the
+key's hash, timestamp and amount (the amount's float64 bits, or the integer itself), then the
+distinct value and its flags. Null and NaN amounts are stored as 0 and counted when scattered: a
+sum ignores them anyway. An integer key travels as its hash (``mix64``, a bijection): the
+scatter hashes it once for its partition, a fold and a table's growth use the hash as it is, and
+:func:`compact_slots` turns it back into the key (``unmix64``). A text key's record holds its
+hash as the key and, in one more word, a reference
 (position and length) to its bytes, which the scatter copies into the partition's byte buffer
 beside the records: a batch's strings need not outlive the batch, and a fold reads both in
 order. Each partition's table keeps its customers' key bytes in a store of its own; a slot
 matches a record when the hashes and the bytes agree.
 
-A partition's table holds its customers in 64-byte slots of ``SLOT_WIDTH`` words, key and totals
-together, so that finding a customer and updating its totals touch one cache line. An empty
-slot has ``ROWS == 0``; every int64 key, sentinels included, is a valid key. Tables use
+Where rows of one customer come together (a customer-sorted file), or the lines of one order,
+:func:`scatter_int_runs` writes one *run record* a run instead (the run's earliest and latest
+purchase, rows, exact sum and purchases, combined in registers), and :func:`fold_runs` folds
+it: a fold then meets one record a run. Run records are wider (``RUN_WIDTH`` words), so they
+are chosen only where runs are common (see :mod:`rfm_fast.core.partitions`).
+
+A partition's table holds its customers in 64-byte slots of ``SLOT_WIDTH`` words, key hash and
+totals together, so that finding a customer and updating its totals touch one cache line. An
+empty slot has ``ROWS == 0``; every int64 key, sentinels included, is a valid key. Tables use
 multiply-shift range reduction, so capacities need not be powers of two.
 
 With distinct values, each new (customer, value) pair is appended to its partition's pair
@@ -43,7 +52,7 @@ from numba import types
 from numba.extending import overload
 
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
-from rfm_fast._kernels.hashing import is_valid, mix64
+from rfm_fast._kernels.hashing import is_valid, mix64, unmix64
 from rfm_fast._kernels.intrinsics import prefetch
 from rfm_fast._kernels.totals import (
     DROPPED_AFTER_AS_OF,
@@ -55,6 +64,7 @@ from rfm_fast._kernels.totals import (
     NULL_AMOUNT,
     RETURN_ROWS,
     RETURNS_DROP,
+    RETURNS_NET,
     ROWS_USED,
     amount_parts,
     exact_sum,
@@ -257,8 +267,8 @@ def scatter_int_rows(
             if ts > max_ts:  # the latest timestamp counts returns in every mode
                 max_ts = ts
             continue
-        key = np.int64(keys[i])
-        p = partition_of(mix64(key), shift)
+        h = mix64(np.int64(keys[i]))
+        p = partition_of(h, shift)
         f = fill[p]
         if f == capacity:
             stopped = i
@@ -267,7 +277,7 @@ def scatter_int_rows(
         used += 1
         if ts > max_ts:
             max_ts = ts
-        records[p, f, R_KEY] = key
+        records[p, f, R_KEY] = np.int64(h)
         records[p, f, R_TS] = ts
         value = amounts[i]
         if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(value) == np.float64(value):
@@ -533,10 +543,10 @@ def fold_records(
             n_pairs[0] = pair_count
             return r
         if r + PREFETCH_DISTANCE < stop:
-            ahead = home_slot(mix64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
+            ahead = home_slot(np.uint64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
             prefetch(flat, ahead * SLOT_WIDTH)
         key = records[r, R_KEY]
-        slot = home_slot(mix64(key), capacity)
+        slot = home_slot(np.uint64(key), capacity)
         while slots[slot, ROWS] != 0 and slots[slot, KEY] != key:
             slot += 1
             if slot == capacity:
@@ -553,11 +563,9 @@ def fold_records(
             if has_values:
                 slot_groups[slot] = -used - 1  # no LAST_VALUE yet
             used += 1
-        elif purchase:
-            if ts < slots[slot, FIRST]:
-                slots[slot, FIRST] = ts
-            if ts > slots[slot, LAST]:
-                slots[slot, LAST] = ts
+        elif purchase:  # min and max: no branch on the data
+            slots[slot, FIRST] = min(slots[slot, FIRST], ts)
+            slots[slot, LAST] = max(slots[slot, LAST], ts)
         slots[slot, ROWS] += 1
         slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
             slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION], whole, fraction
@@ -643,13 +651,13 @@ def fold_text_records(
             stopped = r
             break
         if r + PREFETCH_DISTANCE < stop:
-            ahead = home_slot(mix64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
+            ahead = home_slot(np.uint64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
             prefetch(flat, ahead * SLOT_WIDTH)
         key = records[r, R_KEY]
         ref = records[r, text_at]
         at = ref >> TEXT_LENGTH_BITS
         length = ref & TEXT_LENGTH_MASK
-        slot = home_slot(mix64(key), capacity)
+        slot = home_slot(np.uint64(key), capacity)
         while slots[slot, ROWS] != 0:
             if slots[slot, KEY] == key and slot_text[slot] & TEXT_LENGTH_MASK == length:
                 slot_at = slot_text[slot] >> TEXT_LENGTH_BITS
@@ -683,11 +691,9 @@ def fold_text_records(
             if has_values:
                 slot_groups[slot] = -used - 1  # no LAST_VALUE yet
             used += 1
-        elif purchase:
-            if ts < slots[slot, FIRST]:
-                slots[slot, FIRST] = ts
-            if ts > slots[slot, LAST]:
-                slots[slot, LAST] = ts
+        elif purchase:  # min and max: no branch on the data
+            slots[slot, FIRST] = min(slots[slot, FIRST], ts)
+            slots[slot, LAST] = max(slots[slot, LAST], ts)
         # From here on as in fold_records.
         slots[slot, ROWS] += 1
         slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
@@ -776,7 +782,7 @@ def rehash_slots(old, old_groups, old_text, new, new_groups, new_text):
     for s in range(old.shape[0]):
         if old[s, ROWS] == 0:
             continue
-        slot = home_slot(mix64(old[s, KEY]), capacity)
+        slot = home_slot(np.uint64(old[s, KEY]), capacity)
         while new[slot, ROWS] != 0:
             slot += 1
             if slot == capacity:
@@ -791,9 +797,9 @@ def rehash_slots(old, old_groups, old_text, new, new_groups, new_text):
 
 @jit
 def compact_slots(slots, slot_groups, slot_text, keys_out, text_out, totals_out):
-    """Write the occupied slots' keys (and text references, where ``slot_text`` is not empty)
-    and totals (``FIRST..DISTINCT``): in slot order, or at their dense id when
-    ``slot_groups`` is not empty. Returns how many there were."""
+    """Write the occupied slots' keys (an integer key from its hash; and text references, where
+    ``slot_text`` is not empty) and totals (``FIRST..DISTINCT``): in slot order, or at their
+    dense id when ``slot_groups`` is not empty. Returns how many there were."""
     n = 0
     has_groups = slot_groups.shape[0] > 0
     has_text = slot_text.shape[0] > 0
@@ -803,7 +809,8 @@ def compact_slots(slots, slot_groups, slot_text, keys_out, text_out, totals_out)
         at = n
         if has_groups:
             at = slot_groups[s] if slot_groups[s] >= 0 else -slot_groups[s] - 1
-        keys_out[at] = slots[s, KEY]
+        # An integer key's hash is turned back into the key; a text key's stays a hash.
+        keys_out[at] = slots[s, KEY] if has_text else unmix64(slots[s, KEY])
         if has_text:
             text_out[at] = slot_text[s]
         for w in range(N_TOTALS):
@@ -840,3 +847,278 @@ def copy_key_bytes(key_bytes, refs, starts, out):
         begin = starts[i]
         for b in range(length):
             out[begin + b] = key_bytes[at + b]
+
+
+# Run records: a run of rows of one customer (and, with distinct values, of one value) that
+# are next to each other in the input is scattered as one record of its totals. A
+# customer-sorted file, or an order's lines, then folds one record a run instead of one a row.
+U_KEY = 0
+U_FIRST = 1  # the run's earliest purchase (INT64_MAX: none)
+U_LAST = 2  # its latest purchase (INT64_MIN: none)
+U_ROWS = 3
+U_SUM_WHOLE = 4
+U_SUM_FRACTION = 5
+U_PURCHASES = 6  # rows that are purchases (the others are net returns)
+U_VALUE = 7
+U_FLAGS = 8
+RUN_WIDTH = 7
+RUN_WIDTH_DISTINCT = 9
+
+
+@jit
+def run_rows(keys, values, start, stop):
+    """Rows of ``start..stop-1`` that continue a run: the same key as the row before (and,
+    where ``values`` is not empty, the same value). Nulls are not looked at: an estimate of
+    how much :func:`scatter_int_runs` would combine."""
+    has_values = values.shape[0] > 0
+    same = np.int64(0)
+    for i in range(start + 1, stop):
+        if keys[i] == keys[i - 1] and (not has_values or values[i] == values[i - 1]):
+            same += 1
+    return same
+
+
+@jit
+def scatter_int_runs(
+    start,
+    stop,
+    shift,
+    keys,
+    key_bitmap,
+    key_bit_offset,
+    timestamps,
+    ts_bitmap,
+    ts_bit_offset,
+    as_of_limit,
+    amounts,
+    amount_bitmap,
+    amount_bit_offset,
+    returns,
+    values,
+    value_bitmap,
+    value_bit_offset,
+    fill,
+    records,
+    counters,
+):
+    """:func:`scatter_int_rows` with run-combining: the rows of a run (consecutive used rows
+    of one key and, with distinct values, one value or null) become one record of
+    ``RUN_WIDTH`` (``RUN_WIDTH_DISTINCT``) words: the key's hash, the earliest and latest
+    purchase, the rows, their exact sum and the rows that are purchases (and the value and
+    its flags). Rows left out do not break a run.
+
+    The counts of a run are kept until its record is written: where its partition's buffer is
+    full, the run's first row is returned (the rows from there are scattered again after a
+    fold, and counted then).
+
+    Parameters
+    ----------
+    returns : int
+        ``RETURNS_DROP``: negative amounts are left out; ``RETURNS_NET``: they are summed but
+        are not purchases; otherwise they are purchases.
+    records : int64 array ``(partitions, capacity, width)``
+        The run record buffers.
+    others
+        As for :func:`scatter_int_rows`.
+
+    Returns
+    -------
+    int
+        ``stop``, or the first row of the run that did not fit.
+    """
+    capacity = records.shape[1]
+    has_values = values.shape[0] > 0
+    net = returns == RETURNS_NET
+    max_ts = counters[MAX_TIMESTAMP]
+    # Counts up to the last record written, and those since (of rows from `begin` on).
+    done_null_key = done_null_ts = done_after = done_used = done_null_amounts = np.int64(0)
+    done_returns = np.int64(0)
+    null_key = null_ts = after = used = null_amounts = returned = np.int64(0)
+    stopped = stop
+    begin = start  # the first row after the last record written
+    in_run = False
+    run_key = np.int64(0)
+    run_first = run_last = run_rows_ = run_whole = run_fraction = run_purchases = np.int64(0)
+    run_value = run_flags = np.int64(0)
+    key = ts = value = flags = np.int64(0)
+    negative = False
+    for i in range(start, stop + 1):
+        if i < stop:
+            if not is_valid(key_bitmap, key_bit_offset, i):
+                null_key += 1
+                continue
+            if not is_valid(ts_bitmap, ts_bit_offset, i):
+                null_ts += 1
+                continue
+            ts = np.int64(timestamps[i])
+            if ts > as_of_limit:
+                after += 1
+                continue
+            negative = is_return(amounts, amount_bitmap, amount_bit_offset, i)
+            if ts > max_ts:  # the latest timestamp counts returns in every mode
+                max_ts = ts
+            if returns == RETURNS_DROP and negative:
+                returned += 1
+                continue
+            key = np.int64(keys[i])  # hashed once a run, when its record is written
+            value = np.int64(0)
+            flags = np.int64(0)
+            if has_values:
+                if is_valid(value_bitmap, value_bit_offset, i):
+                    value = np.int64(values[i])
+                else:
+                    flags = np.int64(VALUE_IS_NULL)
+            if in_run and key == run_key and value == run_value and flags == run_flags:
+                same = True
+            else:
+                same = False
+        else:
+            same = False
+        if not same and in_run:  # write the run's record
+            h = mix64(run_key)
+            p = partition_of(h, shift)
+            f = fill[p]
+            if f == capacity:
+                stopped = begin
+                break
+            fill[p] = f + 1
+            records[p, f, U_KEY] = np.int64(h)
+            records[p, f, U_FIRST] = run_first
+            records[p, f, U_LAST] = run_last
+            records[p, f, U_ROWS] = run_rows_
+            records[p, f, U_SUM_WHOLE] = run_whole
+            records[p, f, U_SUM_FRACTION] = run_fraction
+            records[p, f, U_PURCHASES] = run_purchases
+            if has_values:
+                records[p, f, U_VALUE] = run_value
+                records[p, f, U_FLAGS] = run_flags
+            done_null_key = null_key
+            done_null_ts = null_ts
+            done_after = after
+            done_used = used
+            done_null_amounts = null_amounts
+            done_returns = returned
+            begin = i
+            in_run = False
+        if i == stop:
+            break
+        if not same:  # a new run from row i
+            in_run = True
+            run_key = key
+            run_value = value
+            run_flags = flags
+            run_first = INT64_MAX
+            run_last = INT64_MIN
+            run_rows_ = 0
+            run_whole = 0
+            run_fraction = 0
+            run_purchases = 0
+        used += 1
+        run_rows_ += 1
+        amount = amounts[i]
+        if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(amount) == np.float64(
+            amount
+        ):
+            whole, fraction = amount_parts(amount)
+            run_whole, run_fraction = exact_sum(run_whole, run_fraction, whole, fraction)
+            if negative:
+                returned += 1
+        else:
+            null_amounts += 1
+        if not (net and negative):
+            run_purchases += 1
+            run_first = min(run_first, ts)
+            run_last = max(run_last, ts)
+    if stopped == stop:
+        done_null_key = null_key
+        done_null_ts = null_ts
+        done_after = after
+        done_used = used
+        done_null_amounts = null_amounts
+        done_returns = returned
+    counters[DROPPED_NULL_CUSTOMER] += done_null_key
+    counters[DROPPED_NULL_TIMESTAMP] += done_null_ts
+    counters[DROPPED_AFTER_AS_OF] += done_after
+    counters[ROWS_USED] += done_used
+    counters[NULL_AMOUNT] += done_null_amounts
+    counters[RETURN_ROWS] += done_returns
+    counters[MAX_TIMESTAMP] = max_ts
+    return stopped
+
+
+@jit
+def fold_runs(
+    records,
+    start,
+    stop,
+    slots,
+    slot_groups,
+    n_used,
+    max_used,
+    pair_groups,
+    pair_values,
+    n_pairs,
+):
+    """:func:`fold_records` for run records (:func:`scatter_int_runs`): the same totals, a
+    run at a time. Arguments and result as for :func:`fold_records`."""
+    capacity = np.int64(slots.shape[0])
+    max_pairs = np.int64(pair_values.shape[0])
+    has_values = records.shape[1] > RUN_WIDTH
+    flat = slots.reshape(slots.size)  # 1-D, for prefetch
+    used = n_used[0]
+    pair_count = n_pairs[0]
+    for r in range(start, stop):
+        if used >= max_used or (has_values and pair_count >= max_pairs):
+            n_used[0] = used
+            n_pairs[0] = pair_count
+            return r
+        if r + PREFETCH_DISTANCE < stop:
+            ahead = home_slot(np.uint64(records[r + PREFETCH_DISTANCE, U_KEY]), capacity)
+            prefetch(flat, ahead * SLOT_WIDTH)
+        key = records[r, U_KEY]
+        slot = home_slot(np.uint64(key), capacity)
+        while slots[slot, ROWS] != 0 and slots[slot, KEY] != key:
+            slot += 1
+            if slot == capacity:
+                slot = 0
+        if slots[slot, ROWS] == 0:
+            slots[slot, KEY] = key
+            slots[slot, FIRST] = records[r, U_FIRST]
+            slots[slot, LAST] = records[r, U_LAST]
+            if has_values:
+                slot_groups[slot] = -used - 1  # no LAST_VALUE yet
+            used += 1
+        else:  # (INT64_MAX and INT64_MIN where the run has no purchase)
+            slots[slot, FIRST] = min(slots[slot, FIRST], records[r, U_FIRST])
+            slots[slot, LAST] = max(slots[slot, LAST], records[r, U_LAST])
+        rows = records[r, U_ROWS]
+        purchases = records[r, U_PURCHASES]
+        slots[slot, ROWS] += rows
+        slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
+            slots[slot, SUM_WHOLE],
+            slots[slot, SUM_FRACTION],
+            records[r, U_SUM_WHOLE],
+            records[r, U_SUM_FRACTION],
+        )
+        if not has_values:
+            slots[slot, DISTINCT] += rows - purchases  # the returns, taken off the rows
+            continue
+        if purchases == 0:
+            continue
+        if records[r, U_FLAGS] & VALUE_IS_NULL:
+            slots[slot, DISTINCT] += purchases  # each null order is an order of its own
+            continue
+        value = records[r, U_VALUE]
+        group = slot_groups[slot]
+        if group >= 0 and slots[slot, LAST_VALUE] == value:
+            continue  # the same value as the customer's latest one: already counted
+        if group < 0:
+            group = -group - 1
+            slot_groups[slot] = group
+        slots[slot, LAST_VALUE] = value
+        pair_groups[pair_count] = group
+        pair_values[pair_count] = value
+        pair_count += 1
+    n_used[0] = used
+    n_pairs[0] = pair_count
+    return stop

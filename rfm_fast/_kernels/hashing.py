@@ -39,6 +39,19 @@ def mix64(value):
 
 
 @jit_inline
+def unmix64(value):
+    """The inverse of :func:`mix64` (it is a bijection of 64-bit words), as int64: the key
+    whose hash ``value`` is."""
+    z = np.uint64(value)
+    z = z ^ (z >> np.uint64(31)) ^ (z >> np.uint64(62))
+    z = z * np.uint64(0x319642B2D24D8EC3)  # the inverse of 0x94D049BB133111EB modulo 2**64
+    z = z ^ (z >> np.uint64(27)) ^ (z >> np.uint64(54))
+    z = z * np.uint64(0x96DE1B173F119089)  # the inverse of 0xBF58476D1CE4E5B9
+    z = z ^ (z >> np.uint64(30)) ^ (z >> np.uint64(60))
+    return np.int64(z)
+
+
+@jit_inline
 def hash_bytes(data, start, stop):
     """Hash of ``data[start:stop]`` (64-bit FNV-1a followed by a splitmix64 finalizer)."""
     h = np.uint64(0xCBF29CE484222325)

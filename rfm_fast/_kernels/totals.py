@@ -109,25 +109,30 @@ def exact_sum(sum_whole, sum_fraction, whole, fraction):
     ``|fraction| < 2**60``.
 
     A sum whose whole part would pass :data:`SUM_LIMIT` in absolute value gets the fraction
-    :data:`SUM_OVERFLOW`, and keeps it. The test compares before adding: Numba's signed
-    additions may not wrap (LLVM's ``nsw``), so a wrapped result cannot be tested afterwards.
-    ``|whole| <= SUM_LIMIT`` (an amount's, or another sum's), so ``whole + carry`` cannot
-    overflow.
+    :data:`SUM_OVERFLOW`, and keeps it (its whole part is left as it was). ``|whole| <=
+    SUM_LIMIT`` (an amount's, or another sum's), so ``whole + carry`` cannot overflow.
+
+    Branchless but for the overflowed sums (a branch that is never taken): a branch on the
+    carry is mispredicted about half the time in a fold (7.97 against 1.99 ns a row measured
+    on one core). The whole parts are added as uint64, which wraps (Numba's signed additions
+    may not: LLVM's ``nsw``), and the wrap is detected from the signs.
     """
     if sum_fraction == SUM_OVERFLOW or fraction == SUM_OVERFLOW:
         return sum_whole, SUM_OVERFLOW
-    total = sum_fraction + fraction
-    carry = np.int64(0)
-    if total >= FRACTION_ONE:
-        carry = np.int64(1)
-        total -= FRACTION_ONE
-    elif total <= -FRACTION_ONE:
-        carry = np.int64(-1)
-        total += FRACTION_ONE
-    step = whole + carry
-    if (step > 0 and sum_whole > SUM_LIMIT - step) or (step < 0 and sum_whole < -SUM_LIMIT - step):
-        return sum_whole, SUM_OVERFLOW
-    return sum_whole + step, total
+    total = sum_fraction + fraction  # |total| < 2**61: no overflow
+    carry = np.int64(total >= FRACTION_ONE) - np.int64(total <= -FRACTION_ONE)
+    total -= carry * FRACTION_ONE
+    signed_step = whole + carry
+    step = np.uint64(signed_step)
+    before = np.uint64(sum_whole)
+    after = before + step
+    result = np.int64(after)
+    wrapped = ((before ^ after) & (step ^ after)) >> np.uint64(63) != np.uint64(0)
+    # Only a step away from zero can overflow (as the branches this replaces tested it).
+    overflow = ((signed_step > 0) & (wrapped | (result > SUM_LIMIT))) | (
+        (signed_step < 0) & (wrapped | (result < -SUM_LIMIT))
+    )
+    return (sum_whole if overflow else result), (SUM_OVERFLOW if overflow else total)
 
 
 @jit_inline

@@ -211,3 +211,49 @@ def test_any_split_into_batches_gives_the_same_totals(data, threads, bits, disti
         patch.setattr(aggregation, "PARALLEL_MIN_ROWS", 1)
         got = _totals(batches, threads, bits, distinct)
     _assert_same(got, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    threads=st.integers(1, 3),
+    bits=st.integers(0, 3),
+    distinct=st.booleans(),
+    returns=st.sampled_from(["purchase", "net", "drop"]),
+    layout=st.sampled_from(["lines", "customer-sorted", "shuffled"]),
+    integer_amounts=st.booleans(),
+)
+def test_run_records_give_the_totals_of_row_records(
+    data, threads, bits, distinct, returns, layout, integer_amounts
+):
+    """Runs of a customer's rows (and of an order's lines) scattered as one record each give
+    the totals, row counts and pairs of one record a row: nulls, returns in every mode,
+    ``as_of``, runs cut by batches and threads, buffers and tables that fill up."""
+    n = data.draw(st.integers(1, 600))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    table = _orders(rng, n, pa.int64(), customers=data.draw(st.integers(1, 60)))
+    if layout == "customer-sorted":
+        table = table.take(pc.sort_indices(table, [("customer", "ascending")]))
+    elif layout == "shuffled":
+        table = table.take(pa.array(rng.permutation(n)))
+    if integer_amounts:
+        amounts = pc.cast(pc.round(table.column("amount")), pa.int64())
+        table = table.set_column(2, "amount", amounts)
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=4)))
+    batches = [
+        table.slice(lo, hi - lo).combine_chunks().to_batches()[0]
+        for lo, hi in zip([0, *cuts], [*cuts, n], strict=True)
+        if hi > lo
+    ]
+    options = {"returns": returns, "as_of_limit": data.draw(st.integers(0, 10**9))}
+    results = []
+    for share in (2.0, 0.0):  # never runs, always runs
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(buffered_partitions, "BUFFER_ROWS", 32)
+            patch.setattr(buffered_partitions, "FIRST_BUFFER_ROWS", 2)
+            patch.setattr(buffered_partitions, "RUN_MIN_ROWS", 0)
+            patch.setattr(buffered_partitions, "RUN_SHARE", share)
+            patch.setattr(aggregation, "PARALLEL_MIN_ROWS", 1)
+            results.append(_totals(batches, threads, bits, distinct, **options))
+    _assert_same(results[1], results[0])
