@@ -8,6 +8,7 @@ rfm_fast, and can save them as JSON for docs/performance.md.
 
     python benchmarks/compare.py benchmarks/data/orders_100m.parquet --json results.json
     python benchmarks/compare.py FILE --engines rfm_fast,duckdb --modes rows
+    python benchmarks/compare.py FILE --baseline ../old-checkout   # + rfm_fast of that checkout
 
 Engines: ``rfm_fast``, ``pandas`` (the reference implementation, rfm_fast.reference),
 ``pandas_qcut`` (the usual groupby + qcut script), ``polars`` (eager), ``polars_lazy``
@@ -184,8 +185,13 @@ def run_duckdb(path: str, mode: str, out: str) -> int:
     return con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
 
 
+BASELINE = "rfm_fast_baseline"
+"""The engine name of ``--baseline DIR``: rfm_fast imported from another checkout (an earlier
+commit), in the same rounds as the rest."""
+
 RUNNERS = {
     "rfm_fast": run_rfm_fast,
+    BASELINE: run_rfm_fast,
     "pandas": run_pandas_reference,
     "pandas_qcut": run_pandas_qcut,
     "polars": run_polars,
@@ -219,7 +225,12 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.platform()}"
 
 
-def measure(engine: str, path: Path, mode: str, timeout: float) -> dict:
+def measure(
+    engine: str, path: Path, mode: str, timeout: float, baseline: Path | None = None
+) -> dict:
+    env = dict(os.environ)
+    if engine == BASELINE:  # the same script, importing rfm_fast from the other checkout
+        env["PYTHONPATH"] = os.pathsep.join([str(baseline), env.get("PYTHONPATH", "")])
     with tempfile.TemporaryDirectory() as folder:
         out = str(Path(folder) / "scores.parquet")
         started = time.perf_counter()
@@ -240,6 +251,7 @@ def measure(engine: str, path: Path, mode: str, timeout: float) -> dict:
                 text=True,
                 timeout=timeout,
                 check=False,
+                env=env,
             )
         except subprocess.TimeoutExpired:
             return {"engine": engine, "mode": mode, "error": f"timed out after {timeout:.0f} s"}
@@ -299,6 +311,11 @@ def main() -> None:
     parser.add_argument(
         "--no-warmup", dest="warmup", action="store_false", help="skip the unmeasured first run"
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another commit: its rfm_fast runs too, as rfm_fast_baseline",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -307,16 +324,18 @@ def main() -> None:
         return
     results = []
     engines = args.engines.split(",")
+    if args.baseline is not None:
+        engines.insert(engines.index("rfm_fast") + 1 if "rfm_fast" in engines else 0, BASELINE)
     for mode in args.modes.split(","):
         if args.warmup:  # fills the compile cache and the page cache; not counted
             for engine in engines:
-                measure(engine, args.file, mode, args.timeout)
+                measure(engine, args.file, mode, args.timeout, args.baseline)
         # Round robin: each repeat runs every engine once, so that a change in the load of a
         # shared machine falls on all of them alike.
         runs: dict[str, list[dict]] = {engine: [] for engine in engines}
         for _ in range(args.repeat):
             for engine in engines:
-                runs[engine].append(measure(engine, args.file, mode, args.timeout))
+                runs[engine].append(measure(engine, args.file, mode, args.timeout, args.baseline))
         for engine in engines:
             result = summarized(runs[engine])
             print(json.dumps(result), file=sys.stderr)
