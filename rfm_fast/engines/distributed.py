@@ -81,7 +81,7 @@ def checked_options(**options: Any) -> ScoringOptions:
 
     Examples
     --------
-    >>> from rfm_fast import distributed
+    >>> from rfm_fast.engines import distributed
     >>> options = distributed.checked_options(customer="c", timestamp="t", amount="a")
     >>> options.reading.batch_rows, options.reading.threads, options.scoring.method
     (65536, 1, 'exact')

@@ -533,7 +533,7 @@ def test_a_failed_export_per_segment_leaves_no_new_folder(tmp_path: Path, monkey
         return write
 
     monkeypatch.setattr(lists_module, "table_writer", failing)
-    with pytest.raises(RFMError, match=r"hibernating\.csv: No space left on device"):
+    with pytest.raises(RFMError, match=r"hibernating\.csv: the disk is full"):
         lists_module.write_lists(customers, tmp_path / "new", segments=["Champions", "Hibernating"])
     assert list(tmp_path.iterdir()) == []
 
