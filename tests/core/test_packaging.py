@@ -17,4 +17,8 @@ def test_every_package_is_installed():
         for init in (REPOSITORY / "rfm_fast").rglob("__init__.py")
     }
     data = {"rfm_fast.data"}  # package data only, no __init__.py
-    assert found | data | {"rfm_fast_cli"} == listed
+    command_line = {  # the folder cli/, installed as rfm_fast_cli
+        ".".join(("rfm_fast_cli", *init.parent.relative_to(REPOSITORY / "cli").parts))
+        for init in (REPOSITORY / "cli").rglob("__init__.py")
+    }
+    assert found | data | command_line == listed

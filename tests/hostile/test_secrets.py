@@ -21,7 +21,8 @@ import pytest
 from helpers import order_lines, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rfm_fast_cli.main import PlainConsole, app
+from rfm_fast_cli.console import PlainConsole
+from rfm_fast_cli.main import app
 from rich.table import Table
 from typer.testing import CliRunner
 

@@ -2,7 +2,7 @@
 e-mail tool imports (:func:`rfm_fast.customer_list`).
 
 A few lines over the library; the shared options, error handling and printing come from
-:mod:`rfm_fast_cli.main`.
+the shared modules of :mod:`rfm_fast_cli`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rfm_fast_cli.main import (
+from rfm_fast_cli.console import out, printable
+from rfm_fast_cli.errors import outputs_written, reported_errors
+from rfm_fast_cli.options import (
     AmountFormatOpt,
     AmountOpt,
     BinsOpt,
@@ -35,16 +37,9 @@ from rfm_fast_cli.main import (
     TableOpt,
     TimestampOpt,
     WindowOpt,
-    _default_predictions,
-    _reported_errors,
-    _scoring,
-    _write,
-    _written,
-    check_output_path,
-    database_input,
-    out,
-    printable,
+    scoring_options,
 )
+from rfm_fast_cli.run import check_output_path, database_input, default_predictions, write_output
 
 import rfm_fast
 
@@ -113,8 +108,8 @@ def export(
     )
     from rfm_fast.core.segments import resolve_rules
 
-    options = _scoring(**locals())
-    with _reported_errors():
+    options = scoring_options(**locals())
+    with reported_errors():
         if with_clv and window is not None:
             raise rfm_fast.RFMError(
                 "--clv fits the models on the whole history, and --window scores only its last "
@@ -137,7 +132,7 @@ def export(
         if with_clv:
             from rfm_fast import clv
 
-            result = clv.with_p_alive(result, _default_predictions(data, options, as_of))
+            result = clv.with_p_alive(result, default_predictions(data, options, as_of))
         customers = rfm_fast.customer_list(result, segments=segment, where=where, sort_by=sort_by)
         if per_segment:
             chosen = segment or [name for name, _ in result.segment_counts()]
@@ -147,8 +142,8 @@ def export(
                     f"wrote {rows:,} customers of {printable(name)} to {path}", soft_wrap=True
                 )
         else:
-            _write(customers, output)
-            _written(output)
+            write_output(customers, output)
+            outputs_written(output)
     if not per_segment:
         which = ", ".join(printable(name) for name in segment) if segment else "every segment"
         condition = f" where {printable(where)}" if where else ""

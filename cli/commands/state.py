@@ -1,7 +1,7 @@
 """``rfm state``: a saved state that takes each day's orders (:class:`rfm_fast.DailyState`).
 
 A few lines per command over the library; the shared options, error handling and printing
-come from :mod:`rfm_fast_cli.main`.
+come from the shared modules of :mod:`rfm_fast_cli`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rfm_fast_cli.main import (
+from rfm_fast_cli.console import err, out, print_table, printable, progress_bar
+from rfm_fast_cli.errors import outputs_written, reported_errors
+from rfm_fast_cli.options import (
     AmountFormatOpt,
     AmountOpt,
     BinsOpt,
@@ -34,12 +36,10 @@ from rfm_fast_cli.main import (
     TableOpt,
     TimestampOpt,
     WindowOpt,
-    _print_table,
-    _progress,
-    _reported_errors,
-    _scoring,
-    _user_edges,
-    _written,
+    scoring_options,
+    user_edges,
+)
+from rfm_fast_cli.run import (
     check_different_tables,
     check_distinct_outputs,
     check_output,
@@ -47,10 +47,7 @@ from rfm_fast_cli.main import (
     check_state_target,
     database_input,
     database_output,
-    err,
-    out,
     print_summary,
-    printable,
 )
 
 import rfm_fast
@@ -131,14 +128,14 @@ def init(
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
 ) -> None:
     """Build a state from the order history INPUT; its options are fixed from here on."""
-    edges = _user_edges(recency_edges, frequency_edges, monetary_edges)
-    options = _scoring(**locals())
-    with _reported_errors():
+    edges = user_edges(recency_edges, frequency_edges, monetary_edges)
+    options = scoring_options(**locals())
+    with reported_errors():
         data = database_input(input, query, table)
         check_output_path(output, [data, segments], suffixes=None)
         with state_lock(output, wait, _waiting):
             check_state_target(output, overwrite=force)
-            with _progress(progress) as on_batch:
+            with progress_bar(progress) as on_batch:
                 state = rfm_fast.DailyState.init(
                     data,
                     **options,
@@ -148,7 +145,7 @@ def init(
                     progress=on_batch,
                 )
             state.save(output, overwrite=force)
-        _written(output)
+        outputs_written(output)
     load = state.loads[-1]
     out.print(
         f"built {output}: {state.info()['customers']:,} customers from {load.rows_read:,} rows "
@@ -186,7 +183,7 @@ def update(
     """Fold the orders of INPUT into STATE, score every customer, and write the scores and the
     customers whose segment changed. STATE is replaced only once everything is written; no
     other command writes it meanwhile (a second one waits up to --wait seconds)."""
-    with _reported_errors():
+    with reported_errors():
         data = database_input(input, query, table)
         scores_to = changes_to = None
         if output is not None:
@@ -199,7 +196,7 @@ def update(
         check_different_tables([scores_to, changes_to])
         with state_lock(state_path, wait, _waiting):  # (read in the lock: the latest save)
             state = rfm_fast.DailyState.open(state_path)
-            with _progress(progress) as on_batch:
+            with progress_bar(progress) as on_batch:
                 done = state.update(data, as_of=as_of, force=force, progress=on_batch)
             written: dict[Any, pa.Table] = {}
             if scores_to is not None:
@@ -207,7 +204,7 @@ def update(
             if changes_to is not None:
                 written[changes_to] = done.changes
             state.save(state_path, outputs=written)
-        _written(state_path)
+        outputs_written(state_path)
     print_summary(done.result, scores_to)
     out.print(
         f"load {len(state.loads)}: {done.load.rows_read:,} rows ({_moment(done.load.first)} .. "
@@ -227,7 +224,7 @@ def score(
     output_table: OutputTableOpt = None,
 ) -> None:
     """Score the customers of STATE again, as of another date, without new orders."""
-    with _reported_errors():
+    with reported_errors():
         scores_to = None
         if output is not None:
             scores_to = database_output(output, output_table, "--output-table")
@@ -235,7 +232,7 @@ def score(
         result = rfm_fast.DailyState.open(state_path).score(as_of=as_of)
         if scores_to is not None:
             result.write(scores_to)
-            _written(scores_to)
+            outputs_written(scores_to)
     print_summary(result, scores_to)
 
 
@@ -244,7 +241,7 @@ def info(state_path: StateArg) -> None:
     """Print what STATE holds: its options, customers, rows, time range and every load."""
     import pyarrow as pa
 
-    with _reported_errors():
+    with reported_errors():
         state = rfm_fast.DailyState.open(state_path)
     described = state.info()
     options = dict(described["options"])
@@ -277,7 +274,7 @@ def info(state_path: StateArg) -> None:
             for number, load in enumerate(state.loads, start=1)
         ]
     )
-    _print_table(loads, {name: name for name in loads.column_names}, "Loads")
+    print_table(loads, {name: name for name in loads.column_names}, "Loads")
     recent = list(enumerate(state.loads, start=1))[-5:]
     segments = list(dict.fromkeys(name for _, load in recent for name in load.segments))
     sizes = pa.table(
@@ -288,7 +285,7 @@ def info(state_path: StateArg) -> None:
             },
         }
     )
-    _print_table(sizes, {name: name for name in sizes.column_names}, "Segment sizes after loads")
+    print_table(sizes, {name: name for name in sizes.column_names}, "Segment sizes after loads")
 
 
 def _waiting(line: str) -> None:
