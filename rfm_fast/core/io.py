@@ -434,7 +434,8 @@ def _csv_source(
     delimiter = csv.delimiter or ("\t" if path.name.lower().endswith(".tsv") else None)
     if delimiter is None:
         delimiter = csv.guessed[name] = sniff_delimiter(_text_sample(path, name))
-        _log.info("%s: delimiter %r (guessed; give delimiter= to choose)", name, delimiter)
+        guess = {"path": name, "delimiter": delimiter}  # for a front end's own words
+        _log.info("%s: delimiter %r (guessed)", name, delimiter, extra=guess)
     whitespace = delimiter == "whitespace"
 
     def reader(convert: pa_csv.ConvertOptions) -> pa_csv.CSVStreamingReader:
