@@ -675,6 +675,8 @@ def _whitespace_source(
     names = head.column("line")[0].as_py().split()
     if not names:
         raise RFMError(f"the first line of {name} is blank: expected the column names")
+    if len(names) == 1 and name not in csv.guessed:
+        _refuse_one_column(name, "whitespace", _text_sample(path, name))
 
     def columns_of(lines: pa.Array, cols: list[str], first_row: int) -> pa.RecordBatch:
         fields = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lines))

@@ -238,6 +238,14 @@ def test_a_one_column_read_that_another_delimiter_would_split_is_refused(tmp_pat
     assert "give delimiter=';'" in message
 
 
+def test_a_comma_file_read_as_whitespace_separated_is_refused(tmp_path):
+    path = _write_table(
+        tmp_path / "orders.txt", [["customer", "ts", "amount"], ["1", "2024-01-02", "3"]], ","
+    )
+    with pytest.raises(rfm_fast.RFMError, match=r"has one column.*give delimiter=','"):
+        rfm_fast.score(path, **COLUMNS, delimiter="whitespace")
+
+
 def test_a_file_of_one_column_is_read_as_one_column():
     assert sniff_delimiter("customer\n1\n2\n") == ","
     assert sniff_delimiter("") == ","
