@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from rfm_fast.optional import require
+
+pd = require("pandas", "reference", "rfm_fast.reference (the pandas reference)")
 
 Ranges = dict[str, tuple[int, int]]
 Rule = tuple[str, Ranges]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast._kernels import btyd
-from rfm_fast.clv.fitting import Collapsed, Inputs, collapse, off_one
+from rfm_fast.clv.fitting import Collapsed, Inputs, collapse, off_one, scipy
 from rfm_fast.clv.purchase_model import PurchaseModel
 from rfm_fast.errors import RFMError
 
@@ -97,7 +97,8 @@ class BetaGeoBetaBinom(PurchaseModel):
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         # eq. 13, in logs: B(alpha+x+1, beta+n-x) Gamma(gamma) R(n) / (gamma - 1) / L times
         # 1 - R(n + t) / R(n), where R(m) = Gamma(1+delta+m) / Gamma(gamma+delta+m).
-        from scipy.special import betaln, gammaln
+        special = scipy("special")
+        betaln, gammaln = special.betaln, special.gammaln
 
         alpha, beta, gamma, delta = self._require_fit()
         likelihood, alive = self._log_terms(x, t_x, T)
@@ -113,7 +114,7 @@ class BetaGeoBetaBinom(PurchaseModel):
 
     def _expected_new(self, t: np.ndarray) -> np.ndarray:
         # Fader, Hardie & Shang 2010, eq. 8
-        from scipy.special import gammaln
+        gammaln = scipy("special").gammaln
 
         alpha, beta, gamma, delta = self._require_fit()
         gamma = off_one(gamma)
@@ -125,7 +126,8 @@ class BetaGeoBetaBinom(PurchaseModel):
 
     def _probability(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
         # Fader, Hardie & Shang 2010, eq. 7
-        from scipy.special import betaln, gammaln
+        special = scipy("special")
+        betaln, gammaln = special.betaln, special.gammaln
 
         alpha, beta, gamma, delta = self._require_fit()
         if (t != np.floor(t)).any():

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rfm_fast._kernels import btyd
-from rfm_fast.clv.fitting import Collapsed, collapse, off_one
+from rfm_fast.clv.fitting import Collapsed, collapse, off_one, scipy
 from rfm_fast.clv.purchase_model import WARM_START_CUSTOMERS, PurchaseModel
 
 __all__ = ["WARM_START_CUSTOMERS", "BetaGeo", "ModifiedBetaGeo"]
@@ -62,7 +62,7 @@ class BetaGeo(PurchaseModel):
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         # Fader, Hardie & Lee 2005, eq. 10 (Batislam et al. 2007 for MBG/NBD: b + x + 1 in
         # place of b + x).
-        from scipy.special import hyp2f1
+        hyp2f1 = scipy("special").hyp2f1
 
         r, alpha, a, b = self._require_fit()
         # The hypergeometric part depends on (x, T) and the horizon only: computed once per
@@ -89,7 +89,7 @@ class BetaGeo(PurchaseModel):
     def _expected_new(self, t: np.ndarray) -> np.ndarray:
         # eq. 9. MBG/NBD: a customer who stays after the first purchase (probability 1 - p,
         # which turns beta(a, b) into b / (a + b) beta(a, b + 1)) is a BG/NBD customer.
-        from scipy.special import hyp2f1
+        hyp2f1 = scipy("special").hyp2f1
 
         r, alpha, a, b = self._require_fit()
         a = off_one(a)
@@ -101,7 +101,13 @@ class BetaGeo(PurchaseModel):
 
     def _probability(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
         # eq. 8 (MBG/NBD: b + x + 1 in place of b + x, and a dropout term for x = 0 too)
-        from scipy.special import betainc, betaln, gammaln, xlogy
+        special = scipy("special")
+        betainc, betaln, gammaln, xlogy = (
+            special.betainc,
+            special.betaln,
+            special.gammaln,
+            special.xlogy,
+        )
 
         r, alpha, a, b = self._require_fit()
         log_poisson = (

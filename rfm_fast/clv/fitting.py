@@ -10,6 +10,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow as pa
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import KeyTable
 from rfm_fast.errors import RFMError, RFMWarning
+from rfm_fast.optional import require
 
 GRADIENT_TOLERANCE = 1e-6
 """A stop of the optimizer counts as converged when no gradient component exceeds this."""
@@ -277,6 +279,16 @@ def _collapse(*columns: np.ndarray) -> Collapsed:
     )
 
 
+def scipy(module: str) -> ModuleType:
+    """scipy's ``module`` (``"special"``, ``"optimize"``), imported; without scipy, the
+    :class:`RFMError` that says how to install it (``pip install 'rfm_fast[clv]'``)."""
+    return require(f"scipy.{module}", "clv", SCIPY_PURPOSE)
+
+
+SCIPY_PURPOSE = "churn and lifetime value (rfm_fast.clv)"
+"""What needs scipy, as the message of a missing scipy names it."""
+
+
 @dataclass(frozen=True)
 class Fit:
     """The outcome of :func:`maximize`: parameters, the log-likelihood at them, their standard
@@ -296,7 +308,7 @@ def maximize(
     loglik: Callable[[np.ndarray, np.ndarray], float], start: np.ndarray, n: float, name: str
 ) -> Fit:
     """Maximize a log-likelihood over positive parameters (optimized on their logs)."""
-    from scipy.optimize import minimize
+    minimize = scipy("optimize").minimize
 
     grad = np.zeros(start.shape[0])
 

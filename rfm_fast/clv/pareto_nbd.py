@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rfm_fast._kernels import btyd
-from rfm_fast.clv.fitting import Collapsed, collapse, off_one
+from rfm_fast.clv.fitting import Collapsed, collapse, off_one, scipy
 from rfm_fast.clv.purchase_model import PurchaseModel
 
 QUADRATURE_NODES = 64
@@ -97,7 +97,8 @@ class ParetoNBD(PurchaseModel):
         # (beta / (beta + t))^s NBD(x; t) plus s beta^s times the integral over [0, t] of
         # NBD(x; tau) (beta + tau)^-(s+1), NBD(x; tau) the negative binomial probability of x
         # purchases in tau; the integral by Gauss-Legendre quadrature in log space.
-        from scipy.special import gammaln, xlogy
+        special = scipy("special")
+        gammaln, xlogy = special.gammaln, special.xlogy
 
         r, alpha, s, beta = self._require_fit()
         pairs = collapse(x, t)

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from rfm_fast.clv.bgnbd import BetaGeo
 from rfm_fast.clv.churn import churn_risk
 from rfm_fast.clv.diagnostics import diagnose
+from rfm_fast.clv.fitting import scipy
 from rfm_fast.clv.gamma_gamma import GammaGamma
 from rfm_fast.clv.lifetime_value import predict
 from rfm_fast.clv.model_choice import PURCHASE_MODELS, compare_models
@@ -95,6 +96,7 @@ returns, delimiter, schema, amount_format, decimal
     >>> {k: round(v, 3) for k, v in result.purchases.params.items()}
     {'r': 0.252, 'alpha': 4.789, 'a': 0.723, 'b': 2.161}
     """
+    scipy("optimize")  # without scipy, say so before the input is read
     if step is None:
         step = horizon / 12
     table = summary(

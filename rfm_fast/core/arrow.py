@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast.errors import RFMError
+from rfm_fast.errors import RFMError, excerpt
 
 NO_BITMAP = np.empty(0, dtype=np.uint8)
 EPOCH = dt.datetime(1970, 1, 1)
@@ -480,15 +480,13 @@ def _timestamp_error(
     else:
         row = _first_not_iso(array)
     sample = pc.drop_null(array).slice(0, 1_000)
-    fitting = [
-        f
-        for f in TIMESTAMP_FORMATS
-        if f != format_
-        and pc.all(
-            pc.is_valid(pc.strptime(sample, format=f, unit="us", error_is_null=True))
-        ).as_py()
-    ]
-    if not fitting:
+    fitting = formats_that_read(sample, exclude=format_)
+    if format_ and len(sample) and _reads_as_iso(sample):
+        hint = (
+            "its values are ISO-8601, which is read without a format: leave timestamp_format "
+            "out (CLI: --timestamp-format)"
+        )
+    elif not fitting:
         hint = "pass timestamp_format= (CLI: --timestamp-format) with its strptime format"
     elif len(fitting) > 1 and fitting[0].startswith("%m/%d") and fitting[1].startswith("%d/%m"):
         hint = (
@@ -501,15 +499,43 @@ def _timestamp_error(
             f"it reads with timestamp_format={fitting[0]!r} "
             f"(CLI: --timestamp-format '{fitting[0]}')"
         )
+        if len(fitting) > 1:
+            hint += f" (its first values also read with {', '.join(map(repr, fitting[1:]))})"
     if row < 0:  # each value parses alone: some carry a zone offset and some do not
         where = "some values carry a zone offset (such as +01:00) and some do not"
     else:
         value = array[row].as_py()
-        where = f"{value!r} (row {row} of its batch)"
+        where = (
+            f"{excerpt(value) if isinstance(value, str) else repr(value)} (row {row} of its batch)"
+        )
         if isinstance(value, str) and value != value.strip():
             where += f" has {_spaces_around(value)}, which a timestamp may not have"
             hint = _whitespace_hint(sample)
     return RFMError(f"cannot read timestamp column {column!r} {how}: {where}; {hint}")
+
+
+def formats_that_read(values: pa.Array, exclude: str | None = None) -> list[str]:
+    """Of :data:`TIMESTAMP_FORMATS` and the ISO-8601 formats, those with which ``strptime``
+    reads every one of ``values`` (text), in that order; none for no values.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> formats_that_read(pa.array(["31.12.2024", "01.02.2025"]))
+    ['%d.%m.%Y']
+    >>> formats_that_read(pa.array(["2024-12-31 23:59:00"]))
+    ['%Y-%m-%d %H:%M:%S']
+    """
+    if not len(values):
+        return []
+    return [
+        f
+        for f in (*TIMESTAMP_FORMATS, *_ISO_FORMATS)
+        if f != exclude
+        and pc.all(
+            pc.is_valid(pc.strptime(values, format=f, unit="us", error_is_null=True))
+        ).as_py()
+    ]
 
 
 def _first_not_iso(array: pa.Array) -> int:

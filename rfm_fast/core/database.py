@@ -20,7 +20,6 @@ The drivers are optional extras: ``pip install 'rfm_fast[postgres]'`` or
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import re
 import weakref
@@ -35,6 +34,7 @@ import pyarrow.compute as pc
 
 from rfm_fast.credentials import scrub
 from rfm_fast.errors import RFMError, folder_write_reason
+from rfm_fast.optional import require
 
 DRIVERS = {
     "postgresql": ("adbc_driver_postgresql.dbapi", "postgres"),
@@ -321,13 +321,7 @@ def refuse_unknown_uri(text: str, what: str) -> None:
 
 def _driver(db: Database) -> Any:
     module, extra = DRIVERS[db.scheme]
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise RFMError(
-            f"reading or writing {redacted(db.uri)} needs the ADBC driver {module.split('.')[0]}: "
-            f"pip install 'rfm_fast[{extra}]'"
-        ) from None
+    return require(module, extra, f"reading or writing {redacted(db.uri)}")
 
 
 def _sqlite_path(uri: str) -> str:

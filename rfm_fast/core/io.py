@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import queue
 import re
@@ -39,7 +40,13 @@ from rfm_fast.core.database import (
     replace_tables,
 )
 from rfm_fast.core.timing import PhaseTimer
-from rfm_fast.errors import RFMError, RFMWarning, folder_write_reason, os_error_reason
+from rfm_fast.errors import (
+    RFMError,
+    RFMWarning,
+    excerpt,
+    folder_write_reason,
+    os_error_reason,
+)
 
 DEFAULT_BATCH_ROWS = 1 << 20
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -405,6 +412,9 @@ class CsvReading:
     (:mod:`rfm_fast.core.csv_ids`)."""
     id_rules: dict[str, frozenset[str]] = field(default_factory=dict)
     """What the batches read so far allow of each of ``ids`` (empty: text)."""
+    guessed: dict[str, str] = field(default_factory=dict)
+    """The delimiter guessed for each file read without one (:func:`sniff_delimiter`), by
+    file name."""
 
 
 class ReadAgain(Exception):
@@ -422,7 +432,11 @@ def _csv_source(
     timestamp_column: str | None,
     csv: CsvReading,
 ) -> Source:
-    delimiter = csv.delimiter or ("\t" if path.name.lower().endswith(".tsv") else ",")
+    delimiter = csv.delimiter or ("\t" if path.name.lower().endswith(".tsv") else None)
+    if delimiter is None:
+        delimiter = csv.guessed[name] = sniff_delimiter(_text_sample(path, name))
+        guess = {"path": name, "delimiter": delimiter}  # for a front end's own words
+        _log.info("%s: delimiter %r (guessed)", name, delimiter, extra=guess)
     whitespace = delimiter == "whitespace"
 
     def reader(convert: pa_csv.ConvertOptions) -> pa_csv.CSVStreamingReader:
@@ -447,6 +461,8 @@ def _csv_source(
     header = reader(pa_csv.ConvertOptions(column_types={c: pa.string() for c in text_columns}))
     names = header.schema.names
     header.close()
+    if len(names) == 1 and name not in csv.guessed:
+        _refuse_one_column(name, delimiter, _text_sample(path, name))
 
     def opener(cols: list[str]):
         types = {c: pa.string() for c in text_columns if c in cols}
@@ -454,15 +470,26 @@ def _csv_source(
         parsers = [timestamp_format] if timestamp_format else None
         if timestamp_format and timestamp_column in cols and timestamp_column not in types:
             types[timestamp_column] = pa.timestamp("us")
-        # strings_can_be_null: an empty text cell is a null customer or order id, not "".
-        stream = reader(
-            pa_csv.ConvertOptions(
+
+        def convert() -> pa_csv.ConvertOptions:
+            # strings_can_be_null: an empty text cell is a null customer or order id, not "".
+            return pa_csv.ConvertOptions(
                 include_columns=cols,
                 column_types=types,
                 timestamp_parsers=parsers,
                 strings_can_be_null=True,
             )
-        )
+
+        try:
+            stream = reader(convert())
+        except RFMError as exc:
+            if not _timestamps_failed(exc, names, timestamp_column, types, csv):
+                raise
+            # The first block's timestamps do not parse with the format: read them as text,
+            # so that the error names the column, the value and the formats that read it
+            # (rfm_fast.core.arrow.parse_text_timestamps).
+            types[timestamp_column] = pa.string()
+            stream = reader(convert())
         recover = _csv_recovery(name, names, csv)
         return stream.schema, _guarded(name, "CSV", _rebatched(stream, batch_rows), None, recover)
 
@@ -480,6 +507,114 @@ _ZONE_ERROR = re.compile(
 )
 """A timestamp column whose first block has zone offsets and a later one not (or the other way
 round): read again as text, it is refused as text that mixes them is, with the same message."""
+
+
+SNIFF_BYTES = 1 << 16
+"""How much of the start of a CSV file (decompressed) :func:`sniff_delimiter` looks at."""
+SNIFFED_DELIMITERS = (",", ";", "\t", "|")
+"""The delimiters a CSV file read without one may have, the first winning ties; else
+``"whitespace"`` (runs of spaces and tabs), else ``","``."""
+_log = logging.getLogger("rfm_fast")
+
+
+def _text_sample(path: Path, name: str) -> str:
+    """The first :data:`SNIFF_BYTES` of ``path`` as text (decompressed by its suffix), cut
+    after its last whole line when the file is longer."""
+    try:
+        with pa.input_stream(str(path), compression="detect") as stream:
+            data = stream.read(SNIFF_BYTES + 1)
+    except (pa.ArrowException, OSError) as exc:
+        raise RFMError(f"cannot read {name} as CSV: {exc}") from None
+    if len(data) > SNIFF_BYTES:
+        data = data[: data.rfind(b"\n", 0, SNIFF_BYTES) + 1] or data[:SNIFF_BYTES]
+    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def _records(sample: str) -> list[str]:
+    """The non-blank records of ``sample``: lines, where a line break inside double quotes
+    does not end one."""
+    records, start, quoted = [], 0, False
+    for i, char in enumerate(sample):
+        if char == '"':
+            quoted = not quoted
+        elif char == "\n" and not quoted:
+            records.append(sample[start:i])
+            start = i + 1
+    records.append(sample[start:])
+    return [r.rstrip("\r") for r in records if r.strip()]
+
+
+def _count_outside_quotes(record: str, delimiter: str) -> int:
+    return sum(part.count(delimiter) for part in record.split('"')[::2])
+
+
+def sniff_delimiter(sample: str) -> str:
+    r"""The delimiter of a CSV file that starts with ``sample``: of
+    :data:`SNIFFED_DELIMITERS`, the one that splits the most records into as many values as
+    the first record (the header) has, outside double quotes; ties go to the first (``,``).
+    With none in the header, ``"whitespace"`` where every record has the header's number
+    (2 or more) of words; else ``","`` (a file of one column).
+
+    Examples
+    --------
+    >>> sniff_delimiter("id;day;amount\n1;2024-01-02;3,50\n")
+    ';'
+    >>> sniff_delimiter('id,"name; first",amount\n1,"a; b",2\n')
+    ','
+    >>> sniff_delimiter("id  day       amount\n1   19970101  29.33\n")
+    'whitespace'
+    >>> sniff_delimiter("customer\n12\n")
+    ','
+    """
+    records = _records(sample)
+    if not records:
+        return ","
+    best, best_share = ",", 0.0
+    for delimiter in SNIFFED_DELIMITERS:
+        expected = _count_outside_quotes(records[0], delimiter)
+        if expected == 0:
+            continue
+        share = sum(_count_outside_quotes(r, delimiter) == expected for r in records)
+        share /= len(records)
+        if share > best_share:
+            best, best_share = delimiter, share
+    if best_share > 0:
+        return best
+    words = len(records[0].split())
+    if words >= 2 and all(len(r.split()) == words for r in records):
+        return "whitespace"
+    return ","
+
+
+def _refuse_one_column(name: str, delimiter: str, sample: str) -> None:
+    """A file read as one column whose lines another delimiter would split: an error that
+    names that delimiter, never a silent one-column read."""
+    found = sniff_delimiter(sample)
+    records = _records(sample)
+    if (
+        found != delimiter
+        and records
+        and (found == "whitespace" or _count_outside_quotes(records[0], found) > 0)
+    ):
+        raise RFMError(
+            f"{name} read with the delimiter {delimiter!r} has one column, "
+            f"{excerpt(records[0])}, but its lines look separated by {found!r}: give "
+            f"delimiter={found!r} (--delimiter), or leave it out to have it guessed"
+        )
+
+
+def _timestamps_failed(
+    exc: RFMError,
+    names: list[str],
+    column: str | None,
+    types: dict[str, pa.DataType],
+    csv: CsvReading,
+) -> bool:
+    """Whether ``exc`` is Arrow's failure to read the timestamp ``column`` of a CSV file with
+    the format the run gave it (not a type the user gave in the schema)."""
+    if column not in names or column in csv.column_types or types.get(column) is None:
+        return False
+    return f"In CSV column #{names.index(column)}: " in str(exc) and "to timestamp" in str(exc)
 
 
 def _csv_recovery(name: str, names: list[str], csv: CsvReading) -> Callable[[Exception], None]:
@@ -541,6 +676,8 @@ def _whitespace_source(
     names = head.column("line")[0].as_py().split()
     if not names:
         raise RFMError(f"the first line of {name} is blank: expected the column names")
+    if len(names) == 1 and name not in csv.guessed:
+        _refuse_one_column(name, "whitespace", _text_sample(path, name))
 
     def columns_of(lines: pa.Array, cols: list[str], first_row: int) -> pa.RecordBatch:
         fields = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(lines))

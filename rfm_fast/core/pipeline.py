@@ -206,6 +206,7 @@ class Aggregated:
     returns: str = "net"  # how rows with a negative amount were taken
     window: int | None = None  # days: rows more than this before as_of were left out
     before_window: int = 0  # those rows (also in counts.rows_read)
+    delimiters_guessed: dict[str, str] = field(default_factory=dict)  # CSV file: delimiter
 
 
 def read_totals(
@@ -397,6 +398,7 @@ def _read_totals_once(
         options.returns,
         options.window,
         before_window,
+        dict(csv.guessed),
     )
 
 
@@ -838,6 +840,7 @@ def result_stats(
         customers_only_returns=only_returns,
         window=aggregated.window,
         timings=aggregated.timer.result(),
+        delimiters_guessed=dict(aggregated.delimiters_guessed),
     )
 
 

@@ -18,7 +18,7 @@ from rfm_fast.core.database import Database
 from rfm_fast.core.io import write_table
 from rfm_fast.core.segments import SegmentRule, playbook_columns
 from rfm_fast.core.timing import PhaseTime
-from rfm_fast.errors import RFMError
+from rfm_fast.optional import require
 
 RESULT_COLUMNS = (
     "recency",
@@ -114,6 +114,9 @@ class RunStats:
     timings: dict[str, PhaseTime] = field(default_factory=dict, compare=False)
     """Wall and CPU seconds per phase (``read``, ``aggregate``, ``finish``, ``score``; see
     :mod:`rfm_fast.core.timing`). Not compared: two runs with equal results have equal stats."""
+    delimiters_guessed: dict[str, str] = field(default_factory=dict, compare=False)
+    """The delimiter guessed for each CSV file read without one (docs/semantics.md, "CSV
+    delimiters"), by file name; empty when it was given or no CSV file was read."""
 
     def as_dict(self) -> dict[str, Any]:
         """A plain dict (``as_of`` as ISO-8601 text), e.g. for JSON."""
@@ -132,6 +135,7 @@ class RunStats:
             "return_rows": self.return_rows,
             "customers_only_returns": self.customers_only_returns,
             "window": self.window,
+            "delimiters_guessed": dict(self.delimiters_guessed),
             "timings": {k: {"wall_s": t.wall_s, "cpu_s": t.cpu_s} for k, t in self.timings.items()},
         }
 
@@ -162,16 +166,14 @@ class RFMResult:
     rules: tuple[SegmentRule, ...] = field(default=(), compare=False)
 
     def to_pandas(self):
-        """The table as a pandas DataFrame (needs pandas: ``pip install rfm_fast[reference]``)."""
+        """The table as a pandas DataFrame (needs pandas: ``pip install 'rfm_fast[reference]'``)."""
+        require("pandas", "reference", "RFMResult.to_pandas()")
         return self.table.to_pandas()
 
     def to_polars(self):
-        """The table as a polars DataFrame, sharing the Arrow buffers (needs polars)."""
-        try:
-            import polars
-        except ImportError:
-            raise RFMError("to_polars needs polars: pip install polars") from None
-        return polars.from_arrow(self.table)
+        """The table as a polars DataFrame, sharing the Arrow buffers (needs polars:
+        ``pip install 'rfm_fast[polars]'``)."""
+        return require("polars", "polars", "RFMResult.to_polars()").from_arrow(self.table)
 
     def write(self, path: str | os.PathLike | Database) -> Path | Database:
         """Write the table to ``path``, as ``rfm score -o`` does: the format from the suffix

@@ -22,6 +22,7 @@ from rfm_fast.core.result import RunStats
 from rfm_fast.core.segments import SegmentsSpec
 from rfm_fast.engines import distributed
 from rfm_fast.errors import RFMError
+from rfm_fast.optional import require
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -107,6 +108,7 @@ thresholds, timestamp_format
         result.table.segment.value_counts().compute()
         result.edges, result.stats
     """
+    require("dask.dataframe", "dask", "rfm_fast.engines.dask")
     import dask
     import dask.dataframe as dd
 

@@ -25,6 +25,7 @@ from rfm_fast.core.result import RunStats, result_schema
 from rfm_fast.core.segments import SegmentsSpec
 from rfm_fast.engines import distributed
 from rfm_fast.errors import RFMError
+from rfm_fast.optional import require
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -134,6 +135,7 @@ thresholds, timestamp_format
         result.table.groupBy("segment").count().show()
         result.edges, result.stats
     """
+    require("pyspark.sql.pandas.types", "spark", "rfm_fast.engines.spark")
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 

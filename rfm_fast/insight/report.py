@@ -36,6 +36,7 @@ from rfm_fast.core.segments import OTHER, playbook, recent_segments_long_silent
 from rfm_fast.errors import RFMError
 from rfm_fast.insight.migration import NEW, Migration
 from rfm_fast.insight.tables import grid, lifecycle_table, segment_quality, summarize
+from rfm_fast.optional import require
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -187,14 +188,7 @@ def parse_currency(currency: str | None) -> Currency | None:
 
 
 def _require_matplotlib():
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise RFMError(
-            "the report draws its charts with matplotlib, which is not installed; "
-            "install it with: pip install 'rfm_fast[report]'"
-        ) from None
-    return Figure
+    return require("matplotlib.figure", "report", "the HTML report (its charts)").Figure
 
 
 def _svg(figure) -> str:
