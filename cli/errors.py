@@ -9,6 +9,7 @@ during the work it unwinds like Ctrl-C, so that the files being written are remo
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import warnings
@@ -67,7 +68,43 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextlib.contextmanager
 def reported_errors() -> Iterator[None]:
     """Turn library errors into one line on stderr and exit code 1; print the warnings of a run
-    that succeeds (a failure is its one line only)."""
+    that succeeds (a failure is its one line only), and what the library guessed (a CSV
+    delimiter) as a note."""
+    global _working
+    guesses = GuessNotes()
+    logger = logging.getLogger("rfm_fast")
+    logger.addHandler(guesses)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    with contextlib.ExitStack() as stack:
+        stack.callback(logger.removeHandler, guesses)
+        with _reported_failures():
+            yield
+
+
+class GuessNotes(logging.Handler):
+    """Prints each guess of the library's log (the CSV delimiter of a file read without
+    ``--delimiter``) once, as ``note: ...`` on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.shown: set[tuple[str, str]] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        path, delimiter = getattr(record, "path", None), getattr(record, "delimiter", None)
+        if path is None or delimiter is None or (path, delimiter) in self.shown:
+            return
+        self.shown.add((path, delimiter))
+        shown = {"\t": "tab"}.get(delimiter, delimiter)
+        err.print(
+            f"note: {printable(str(path))}: delimiter {shown!r} guessed (give --delimiter to "
+            "choose another)",
+            soft_wrap=True,
+        )
+
+
+@contextlib.contextmanager
+def _reported_failures() -> Iterator[None]:
     global _working
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", rfm_fast.RFMWarning)

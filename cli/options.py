@@ -83,7 +83,10 @@ SegmentsOpt = Annotated[
 ]
 DelimiterOpt = Annotated[
     str | None,
-    typer.Option(help="CSV delimiter: one character, 'tab', or 'whitespace' (runs of spaces)."),
+    typer.Option(
+        help="CSV delimiter: one character, 'tab', or 'whitespace' (runs of spaces); guessed "
+        "when not given (the guess is printed)."
+    ),
 ]
 SchemaOpt = Annotated[
     str | None,
