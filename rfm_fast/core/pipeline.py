@@ -188,6 +188,7 @@ class BatchColumns:
     amounts_valid: arrow.Validity
     distinct: arrow.KeyColumn | None  # order ids (text ones as dense ids), or local days
     as_of_limit: int  # rows with later ticks are left out
+    order_keys: arrow.KeyColumn | None = None  # text or dictionary order ids as read
 
 
 @dataclass
@@ -611,6 +612,7 @@ def fold_batch(
                 amounts_valid,
                 distinct,
                 aggregator.as_of_limit,
+                None if order_ids is None else arrow.key_column(batch.column(columns.order)),
             )
         )
 

@@ -20,7 +20,7 @@ import io
 import itertools
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -34,7 +34,13 @@ from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import INT64_MAX, CustomerTotals, RowCounts, monetary_sums
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc_buffer
 from rfm_fast.core.options import ReadOptions, ScoreOptions
-from rfm_fast.core.pipeline import Aggregated, ProgressCallback, read_totals, scored_result
+from rfm_fast.core.pipeline import (
+    Aggregated,
+    BatchColumns,
+    ProgressCallback,
+    read_totals,
+    scored_result,
+)
 from rfm_fast.core.result import RFMResult
 from rfm_fast.core.segments import SegmentsSpec
 from rfm_fast.errors import RFMError
@@ -203,10 +209,20 @@ batch_rows, threads, returns, delimiter, schema, amount_format, decimal
         options: ReadOptions,
         complete: bool = False,
         progress: ProgressCallback | None = None,
+        observer: Callable[[BatchColumns], None] | None = None,
+        on_restart: Callable[[], None] | None = None,
     ) -> CustomerState:
         """:meth:`of` with the options already checked (the partition engine's form);
-        ``progress`` as for :func:`rfm_fast.score`."""
-        aggregated = read_totals(data, options, keep_parts=True, progress=progress)
+        ``progress`` as for :func:`rfm_fast.score`, ``observer`` and ``on_restart`` as for
+        :func:`rfm_fast.core.pipeline.read_totals` (a daily state digests the rows so)."""
+        aggregated = read_totals(
+            data,
+            options,
+            keep_parts=True,
+            progress=progress,
+            observer=observer,
+            on_restart=on_restart,
+        )
         frequency, order = options.frequency, options.columns.order
         mode = "days" if frequency == "days" else ("rows" if order is None else "orders")
         state = cls._of_totals(aggregated, mode)

@@ -41,6 +41,7 @@ from rfm_fast.core.result import RFMResult
 from rfm_fast.core.segments import SegmentRule, rules_document, rules_of_document
 from rfm_fast.core.state import CustomerState, merge_states
 from rfm_fast.daily.lock import DEFAULT_WAIT_SECONDS, state_lock
+from rfm_fast.daily.rows import RowDigest
 from rfm_fast.daily.state_file import (
     payload_chunks,
     read_state_file,
@@ -73,8 +74,9 @@ class Load:
     """One load applied to a state: what it held and what the scoring after it found."""
 
     fingerprint: str
-    """SHA-256 of the load's content (its per-customer totals and orders, whatever the row
-    order or batching): the same rows loaded again have the same fingerprint."""
+    """SHA-256 of the load's content (its per-customer totals and orders, and an order-free
+    digest of its rows): the same rows loaded again, in any order or batching, have the same
+    fingerprint, and other rows another."""
     source: str
     """What was read: the file name, or the kind of object."""
     rows_read: int
@@ -269,14 +271,19 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             daily = cls(read, options.column_types, scoring, None, (), None, rows=empty)
             daily._apply(load, _source_name(data), as_of=None, force=False)
             return daily
+        rows = RowDigest()
         history = CustomerState.of_options(
-            data, _runtime(options, batch_rows, threads), progress=progress
+            data,
+            _runtime(options, batch_rows, threads),
+            progress=progress,
+            observer=rows,
+            on_restart=rows.reset,
         )
         if orders_within_loads:
             history = history.completed()
         empty = _empty_like(history)
         daily = cls(read, options.column_types, scoring, empty, (), None, orders_within_loads)
-        daily._apply(history, _source_name(data), as_of=None, force=False)
+        daily._apply(history, _source_name(data), as_of=None, force=False, rows=rows.words)
         return daily
 
     # ------------------------------------------------------------------ files
@@ -447,10 +454,13 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         if self.rows is not None:
             load = read_load(data, runtime, self.rows.window, progress)
             return self._apply(load, _source_name(data), as_of=as_of, force=force)
-        part = CustomerState.of_options(data, runtime, progress=progress)
+        rows = RowDigest()
+        part = CustomerState.of_options(
+            data, runtime, progress=progress, observer=rows, on_restart=rows.reset
+        )
         if self.orders_within_loads:
             part = part.completed()
-        return self._apply(part, _source_name(data), as_of=as_of, force=force)
+        return self._apply(part, _source_name(data), as_of=as_of, force=force, rows=rows.words)
 
     def score(self, as_of: Any = None) -> RFMResult:
         """Score every customer of the state as of ``as_of`` (default: the latest order plus one
@@ -605,7 +615,12 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         return self.state.time_type if self.rows is None else self.rows.time_type
 
     def _apply(
-        self, part: CustomerState | LoadRows, source: str, as_of: Any, force: bool
+        self,
+        part: CustomerState | LoadRows,
+        source: str,
+        as_of: Any,
+        force: bool,
+        rows: np.ndarray | None = None,
     ) -> DailyUpdate:
         part = self._unused_in_own_types(part)
         if isinstance(part, LoadRows):
@@ -621,7 +636,7 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             merged: CustomerState | WindowRows = self.rows.merged(part.rows)
         else:
             self._check_types(part.customer_type, part.time_type, part.counts.rows_read)
-            fingerprint, *former = load_fingerprints(part)
+            fingerprint, *former = load_fingerprints(part, rows)
             rows_read, rows_used = part.counts.rows_read, part.counts.rows_used
             latest = part.counts.max_timestamp  # of every row, returns included
             buying = part.first != np.iinfo(np.int64).max
@@ -741,17 +756,30 @@ def check_state_target(path: str | os.PathLike, overwrite: bool) -> None:
         )
 
 
-def content_fingerprint(part: CustomerState, *, canonical: bool = True) -> str:
+def content_fingerprint(
+    part: CustomerState, *, canonical: bool = True, rows: np.ndarray | None = None
+) -> str:
     """SHA-256 of what a load holds: its row counts, per-customer totals (in key order, the
     exact sums in their canonical form, :func:`canonical_sums`) and the set of its distinct
     pairs (an order-free digest, :func:`pair_set_digest`), so that the same rows in any order
-    or batching give the same fingerprint.
+    or batching give the same fingerprint; with ``rows``, the order-free digest of the rows
+    themselves (:class:`rfm_fast.daily.rows.RowDigest`'s words) too, so that different rows
+    with the same totals give another.
 
     ``canonical=False`` hashes the sums' words as the state holds them, as releases before
     the canonical form did (for the loads such releases recorded, see :func:`load_fingerprints`).
     """
     sums = (part.sum_whole, part.sum_fraction)
-    return _fingerprints(part, [canonical_sums(*sums) if canonical else sums])[0]
+    totals = _fingerprints(part, [canonical_sums(*sums) if canonical else sums])[0]
+    return totals if rows is None else with_rows(totals, rows)
+
+
+def with_rows(totals: str, rows: np.ndarray) -> str:
+    """The fingerprint of a load whose totals hash to ``totals`` (a totals-only
+    :func:`content_fingerprint`) and whose rows digest to the two words ``rows``."""
+    digest = hashlib.sha256(b"rows\0" + totals.encode())
+    digest.update(np.ascontiguousarray(rows, dtype=np.uint64).tobytes())
+    return digest.hexdigest()
 
 
 def _fingerprints(
@@ -806,13 +834,18 @@ def canonical_sums(
     return np.where(overflow, 0, whole), fraction
 
 
-def load_fingerprints(part: CustomerState) -> tuple[str, ...]:
+def load_fingerprints(part: CustomerState, rows: np.ndarray | None = None) -> tuple[str, ...]:
     """The fingerprint of a load (:func:`content_fingerprint`), then, where its sums were not
     in canonical form, the one that releases before the canonical form recorded for the same
-    rows in the same order (so that a load recorded by them is still found)."""
+    rows in the same order (so that a load recorded by them is still found).
+
+    With ``rows`` (the digest of the load's rows), the fingerprint has them folded in
+    (:func:`with_rows`), and the totals-only forms follow it: the ones recorded before the
+    rows were digested."""
     sums = (part.sum_whole, part.sum_fraction)
     canonical = canonical_sums(*sums)
-    return _fingerprints(part, [canonical] if canonical[1] is sums[1] else [canonical, sums])
+    forms = _fingerprints(part, [canonical] if canonical[1] is sums[1] else [canonical, sums])
+    return forms if rows is None else (with_rows(forms[0], rows), *forms)
 
 
 def _arrow(values: np.ndarray | pa.Array) -> pa.Array:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import warnings
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,16 +16,19 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from helpers import take
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
-from rfm_fast_cli.main import app
 from typer.testing import CliRunner
 
 import rfm_fast
 from rfm_fast import DailyState, RFMError
 from rfm_fast._kernels.totals import FRACTION_ONE, sums_to_float
+from rfm_fast.core.options import ReadOptions
+from rfm_fast.core.pipeline import read_totals
 from rfm_fast.core.state import CustomerState
+from rfm_fast.daily.rows import RowDigest
 from rfm_fast.daily.state import canonical_sums, content_fingerprint
+from rfm_fast_cli.main import app
 
 COLUMNS = {"customer": "customer", "timestamp": "ts", "amount": "amount"}
 START = dt.datetime(2024, 1, 1)
@@ -194,6 +198,20 @@ def test_a_load_recorded_by_an_older_release_is_still_found(tmp_path: Path):
         DailyState.open(path).update(table)
 
 
+def test_a_load_recorded_before_the_rows_were_digested_is_still_found(tmp_path: Path):
+    """States saved before the digest of the rows recorded the totals' fingerprint alone."""
+    table = orders([(1, 5, 1000, 1), (1, 6, 2000, 2)])
+    state = DailyState.init(orders([(3, 0, 500, 9)]), **COLUMNS, bins=2, segments=None)
+    state.update(table)
+    totals_only = content_fingerprint(CustomerState.of(table, **COLUMNS))
+    assert totals_only != state.loads[-1].fingerprint
+    state.loads[-1] = replace(state.loads[-1], fingerprint=totals_only)
+    path = state.save(tmp_path / "before.rfmstate")
+
+    with pytest.raises(RFMError, match="applied before, as load 2"):
+        DailyState.open(path).update(take(table, [1, 0]))
+
+
 def test_a_window_load_read_in_small_batches_is_the_same_load():
     """Rows let go while reading (older than any window can reach) used to enter the
     fingerprint as they were let go, which depends on the batches."""
@@ -201,3 +219,148 @@ def test_a_window_load_read_in_small_batches_is_the_same_load():
     known = fingerprint(table, window=5, order=None)
     assert fingerprint(table, window=5, order=None, batch_rows=1) == known
     assert fingerprint(take(table, list(range(39, -1, -1))), window=5, order=None) == known
+
+
+# ---------------------------------------------------------------- different rows, same totals
+# Customer 9's rows are built so that both loads have the same per-customer totals (first,
+# last, rows, exact sums, orders): only a digest of the rows tells them apart. Amounts moved
+# between rows are quarters (cents / 100 exact in binary), so that the exact sums are equal.
+QUARTERS = st.integers(-200, 800).map(lambda k: 25 * k)  # returns too
+CENTS = sometimes_null(st.integers(-5_000, 20_000))  # returns and null amounts
+ORDER = sometimes_null(st.integers(0, 8))  # null orders
+
+
+@st.composite
+def same_totals(draw: st.DrawFn) -> tuple[str, list[tuple], list[tuple]]:
+    """A case name and two lists of customer 9's rows with equal totals, as different
+    multisets."""
+    hours = sorted(draw(st.lists(st.integers(0, 60 * 24), min_size=4, max_size=4, unique=True)))
+    case = draw(st.sampled_from(["amount split otherwise", "amount moved", "timestamps swapped"]))
+    if case == "amount split otherwise":  # one amount as x + (a - x) or y + (a - y)
+        total, x, y = draw(QUARTERS), draw(QUARTERS), draw(QUARTERS)
+        # as many returns (and zeros) in both: they are counted
+        assume(sorted(np.sign([x, total - x])) == sorted(np.sign([y, total - y])))
+        order = draw(ORDER)
+
+        def split(part: int) -> list[tuple]:
+            return [(9, hours[0], part, order), (9, hours[0], total - part, order)]
+
+        return case, split(x), split(y)
+    if case == "amount moved":  # d from one row of customer 9 to another
+        a, b = draw(QUARTERS), draw(QUARTERS)
+        d = draw(QUARTERS.filter(bool))
+        assume(np.sign(a) == np.sign(a + d) and np.sign(b) == np.sign(b - d))
+        at = draw(st.sampled_from(hours[:2])), draw(st.sampled_from(hours[2:]))
+        orders_ = draw(ORDER), draw(ORDER)
+        return (
+            case,
+            [(9, at[0], a, orders_[0]), (9, at[1], b, orders_[1])],
+            [(9, at[0], a + d, orders_[0]), (9, at[1], b - d, orders_[1])],
+        )
+    # the middle rows' timestamps swapped: first and last purchases stay where they are
+    ends = draw(st.integers(1, 20_000)), draw(st.integers(1, 20_000))  # purchases
+    middle = [(draw(CENTS), draw(ORDER)) for _ in range(2)]
+    outer = [(9, hours[0], ends[0], 100), (9, hours[3], ends[1], 101)]  # orders of their own
+    return (
+        case,
+        [*outer, (9, hours[1], *middle[0]), (9, hours[2], *middle[1])],
+        [*outer, (9, hours[2], *middle[0]), (9, hours[1], *middle[1])],
+    )
+
+
+@pytest.mark.parametrize("window", [None, 30], ids=["totals", "window"])
+@given(rows=ROWS, case=same_totals(), with_order=st.booleans(), data=st.data())
+def test_different_rows_with_the_same_totals_are_different_loads(
+    window: int | None, rows, case, with_order: bool, data: st.DataObject
+):
+    what, ours, theirs = case
+    if not with_order:  # without an order column, rows differing only in it are the same
+        ours, theirs = [(*r[:3], None) for r in ours], [(*r[:3], None) for r in theirs]
+    assume(Counter(ours) != Counter(theirs))
+    order = "order" if with_order else None
+    one, other = orders([*rows, *ours]), orders([*rows, *theirs])
+    if window is None:  # the case is built right: the totals alone are alike
+        options = {**COLUMNS, "order": order}
+        assert content_fingerprint(CustomerState.of(one, **options)) == content_fingerprint(
+            CustomerState.of(other, **options)
+        ), what
+    known = fingerprint(one, window=window, order=order)
+    permutation = data.draw(st.permutations(range(other.num_rows)), label="permutation")
+    batch_rows = data.draw(st.integers(1, 8), label="batch_rows")
+    shuffled = take(other, permutation)
+    assert fingerprint(shuffled, window=window, order=order, batch_rows=batch_rows) != known, what
+
+
+def test_moving_a_cent_between_two_rows_is_another_load(tmp_path: Path):
+    """10 + 20 against 15 + 15 on the same timestamps: the same totals, another load."""
+    history = orders([(3, 0, 500, 9)])
+    state = DailyState.init(history, **COLUMNS, bins=2, segments=None)
+    ours, theirs = (
+        orders([(1, 5, 1000, 1), (1, 6, 2000, 2)]),
+        orders([(1, 5, 1500, 1), (1, 6, 1500, 2)]),
+    )
+    assert content_fingerprint(CustomerState.of(ours, **COLUMNS)) == content_fingerprint(
+        CustomerState.of(theirs, **COLUMNS)
+    )
+    state.update(ours)
+
+    again = state.update(theirs)
+
+    assert not again.load.forced
+    assert len({load.fingerprint for load in state.loads}) == 3
+    with pytest.raises(RFMError, match="applied before, as load 3"):
+        state.update(orders([(1, 6, 1500, 2), (1, 5, 1500, 1)]))
+
+
+def key_variants(values: list[str | None]) -> list[pa.Array]:
+    """The same text keys as string, large_string and dictionary arrays."""
+    plain = pa.array(values, pa.string())
+    return [plain, plain.cast(pa.large_string()), plain.dictionary_encode()]
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            sometimes_null(st.sampled_from(["a", "b", "ü", ""])),
+            sometimes_null(st.integers(0, 10**6)),
+            sometimes_null(st.integers(-(10**6), 10**6)),
+            sometimes_null(st.sampled_from(["o1", "o2", "", "ö"])),
+        ),
+        max_size=30,
+    ),
+    data=st.data(),
+)
+def test_the_row_digest_is_one_for_every_key_encoding_order_and_batching(rows, data):
+    """Text keys hash by their bytes whatever the encoding (dictionary ones by their values),
+    whole amounts alike as integers or floats, and the rows in any order and batches."""
+    customers, seconds, amounts, order_ids = zip(*rows, strict=True) if rows else ([],) * 4
+    ts = pa.array(seconds, pa.int64()).cast(pa.timestamp("s"))
+    digests = set()
+    for customer, order in itertools.product(key_variants(customers), key_variants(order_ids)):
+        for amount in (pa.array(amounts, pa.int64()), pa.array(amounts, pa.float64())):
+            table = pa.table({"customer": customer, "ts": ts, "amount": amount, "order": order})
+            permutation = data.draw(st.permutations(range(len(rows))), label="permutation")
+            cuts = data.draw(st.lists(st.integers(0, 30), max_size=3), label="batch cuts")
+            digests.add(row_words(in_batches(take(table, permutation), cuts)))
+    assert len(digests) == 1
+    if any(None not in row[:2] for row in rows):  # a row used: the digest is not empty
+        assert digests != {(0, 0)}
+
+
+def row_words(table: pa.Table) -> tuple[int, int]:
+    rows = RowDigest()
+    options = ReadOptions.checked(**COLUMNS, order="order", batch_rows=7)
+    read_totals(table, options, observer=rows, on_restart=rows.reset)
+    return int(rows.words[0]), int(rows.words[1])
+
+
+def test_rows_after_as_of_and_without_a_customer_or_timestamp_are_not_digested():
+    used = [(1, 5, 100, 1), (2, 6, None, None)]
+    with_others = [*used, (None, 5, 100, 1), (1, None, 100, 1), (1, 24 * 40, 100, 1)]
+    options = ReadOptions.checked(**COLUMNS, order="order", as_of=START + dt.timedelta(days=30))
+    words = []
+    for rows in (used, with_others):
+        digest = RowDigest()
+        read_totals(orders(rows), options, observer=digest)
+        words.append(digest.words.tolist())
+    assert words[0] == words[1] != [0, 0]
