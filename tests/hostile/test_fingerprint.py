@@ -18,6 +18,7 @@ import pytest
 from helpers import take
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from rfm_fast_cli.main import app
 from typer.testing import CliRunner
 
 import rfm_fast
@@ -28,7 +29,6 @@ from rfm_fast.core.pipeline import read_totals
 from rfm_fast.core.state import CustomerState
 from rfm_fast.daily.rows import RowDigest
 from rfm_fast.daily.state import canonical_sums, content_fingerprint
-from rfm_fast_cli.main import app
 
 COLUMNS = {"customer": "customer", "timestamp": "ts", "amount": "amount"}
 START = dt.datetime(2024, 1, 1)
