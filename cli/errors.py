@@ -80,27 +80,31 @@ def reported_errors() -> Iterator[None]:
         stack.callback(logger.removeHandler, guesses)
         with _reported_failures():
             yield
+        guesses.print()  # (a run that fails says its one line only)
 
 
 class GuessNotes(logging.Handler):
-    """Prints each guess of the library's log (the CSV delimiter of a file read without
-    ``--delimiter``) once, as ``note: ...`` on stderr."""
+    """Collects the guesses of the library's log (the CSV delimiter of a file read without
+    ``--delimiter``) that are not the usual comma, to print once each, as ``note: ...`` on
+    stderr, when the run succeeds."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.shown: set[tuple[str, str]] = set()
+        self.notes: dict[tuple[str, str], str] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         path, delimiter = getattr(record, "path", None), getattr(record, "delimiter", None)
-        if path is None or delimiter is None or (path, delimiter) in self.shown:
+        if path is None or delimiter in (None, ","):
             return
-        self.shown.add((path, delimiter))
         shown = {"\t": "tab"}.get(delimiter, delimiter)
-        err.print(
+        self.notes[(path, delimiter)] = (
             f"note: {printable(str(path))}: delimiter {shown!r} guessed (give --delimiter to "
-            "choose another)",
-            soft_wrap=True,
+            "choose another)"
         )
+
+    def print(self) -> None:
+        for note in self.notes.values():
+            err.print(note, soft_wrap=True)
 
 
 @contextlib.contextmanager

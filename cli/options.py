@@ -85,7 +85,7 @@ DelimiterOpt = Annotated[
     str | None,
     typer.Option(
         help="CSV delimiter: one character, 'tab', or 'whitespace' (runs of spaces); guessed "
-        "when not given (the guess is printed)."
+        "when not given (a guess other than a comma is printed)."
     ),
 ]
 SchemaOpt = Annotated[

@@ -642,3 +642,20 @@ def test_clv_auto_prints_the_comparison_and_the_churn_bands(tmp_path):
     default_split = run("clv", EXAMPLE, *EXAMPLE_ARGS, "--model", "auto")
     assert default_split.exit_code == 0, default_split.output
     assert "models on the holdout after 1997-12-31" in default_split.stdout
+
+
+def test_a_guessed_delimiter_is_noted_once_when_not_a_comma(tmp_path):
+    semicolons = tmp_path / "orders.csv"
+    semicolons.write_text(
+        "customer;timestamp;amount\n1;2024-01-01;5,5\n2;2024-01-03;7\n1;2024-01-05;2\n"
+    )
+    result = run("score", semicolons, "--decimal", ",")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: {semicolons}: delimiter ';' guessed (give --delimiter to choose another)"
+    ]
+    commas = tmp_path / "commas.csv"
+    commas.write_text("customer,timestamp,amount\n1,2024-01-01,5\n2,2024-01-03,7\n")
+    quiet = run("score", commas)
+    assert quiet.exit_code == 0 and "note:" not in quiet.stderr
