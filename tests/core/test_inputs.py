@@ -509,3 +509,21 @@ def test_outputs_get_the_usual_file_mode(tmp_path, table):
     finally:
         os.umask(mask)
     assert (tmp_path / "out.parquet").stat().st_mode & 0o777 == 0o644
+
+
+def test_csv_header_longer_than_the_header_block_reads(tmp_path: Path) -> None:
+    """The column names are read from a small first block; a first row longer than that block
+    is read again with the full block size, not refused."""
+    from rfm_fast.core.io import CSV_HEADER_BLOCK_BYTES
+
+    padding = [f"unused_column_{i:07d}" for i in range(CSV_HEADER_BLOCK_BYTES // 20 + 1)]
+    header = ",".join(["customer", "ts", "amount", *padding])
+    assert len(header) > CSV_HEADER_BLOCK_BYTES
+    filler = "," * len(padding)
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        f"{header}\n7,2024-01-01,5{filler}\n7,2024-01-03,6{filler}\n8,2024-01-02,1{filler}\n"
+    )
+    result = rfm_fast.score(path, customer="customer", timestamp="ts", amount="amount")
+    assert result.table.column("customer").to_pylist() == [7, 8]
+    assert result.table.column("frequency").to_pylist() == [2, 1]
