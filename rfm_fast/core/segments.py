@@ -18,6 +18,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -177,243 +178,6 @@ def _metric_words(key: str, low: float | None, high: float | None) -> str:
     return f"{what} {_number(low)} to {_number(high)}"
 
 
-def _rule(name: str, action: str, priority: int, **conditions: Any) -> SegmentRule:
-    ranges = {k: v for k, v in conditions.items() if k in SCORE_NAMES}
-    metrics = {k: v for k, v in conditions.items() if k in METRIC_NAMES}
-    return SegmentRule(name, ranges, metrics, action=action, priority=priority)
-
-
-DEFAULT_RULES: tuple[SegmentRule, ...] = (
-    _rule(
-        "Champions",
-        "Reward them: loyalty perks, early access to new products; ask for reviews and referrals.",
-        2,
-        R=(5, 5),
-        F=(4, 5),
-    ),
-    _rule(
-        "Loyal Customers",
-        "Upsell higher-value products; invite them to the loyalty programme; ask for reviews.",
-        3,
-        R=(3, 4),
-        F=(4, 5),
-    ),
-    _rule(
-        "Potential Loyalists",
-        "Offer membership or a loyalty programme; recommend related products.",
-        3,
-        R=(4, 5),
-        F=(2, 3),
-    ),
-    _rule(
-        "New Customers",
-        "Onboard: a welcome series and help with the first use; make the second order easy.",
-        3,
-        R=(5, 5),
-        F=(1, 1),
-    ),
-    _rule(
-        "Promising",
-        "Build the relationship: brand content and a small offer on the next order.",
-        4,
-        R=(4, 4),
-        F=(1, 1),
-    ),
-    _rule(
-        "Need Attention",
-        "Reactivate with limited-time offers and recommendations from their past purchases.",
-        3,
-        R=(3, 3),
-        F=(3, 3),
-    ),
-    _rule(
-        "About To Sleep",
-        "Reconnect before they lapse: popular products and a time-limited discount.",
-        4,
-        R=(3, 3),
-        F=(1, 2),
-    ),
-    _rule(
-        "At Risk",
-        "Personalised win-back offer; news of what changed since their last order.",
-        1,
-        R=(1, 2),
-        F=(3, 4),
-    ),
-    _rule(
-        "Can't Lose Them",
-        "Win them back personally: best offers, ask what went wrong, keep them from competitors.",
-        1,
-        R=(1, 2),
-        F=(5, 5),
-    ),
-    _rule(
-        "Hibernating",
-        "Low-cost reactivation (one relevant offer); then suppress them from paid campaigns.",
-        5,
-        R=(1, 2),
-        F=(1, 2),
-    ),
-)
-"""The default map (5 bins): R and F only, every (R, F) cell exactly once."""
-
-VALUE_RULES: tuple[SegmentRule, ...] = (
-    _rule(
-        "Best Customers",
-        "Reward and retain: VIP perks, early access, personal thanks; ask for referrals.",
-        2,
-        R=(5, 5),
-        F=(4, 5),
-        M=(4, 5),
-    ),
-    _rule(
-        "Loyal Big Spenders",
-        "Upsell premium products; loyalty programme with tiers; keep them close.",
-        2,
-        R=(3, 5),
-        F=(3, 5),
-        M=(4, 5),
-    ),
-    _rule(
-        "High-spending New Customers",
-        "Premium onboarding: a personal welcome; turn the first big order into a habit.",
-        2,
-        R=(4, 5),
-        F=(1, 2),
-        M=(4, 5),
-    ),
-    _rule(
-        "Loyal Customers",
-        "Cross-sell and bundle to raise the order value; loyalty programme.",
-        3,
-        R=(3, 5),
-        F=(3, 5),
-    ),
-    _rule(
-        "Promising Newcomers",
-        "Welcome series and a second-order incentive; recommend bestsellers.",
-        4,
-        R=(4, 5),
-        F=(1, 2),
-    ),
-    _rule(
-        "Lost Best Customers",
-        "Win back at almost any cost: personal contact, the best offer, ask what went wrong.",
-        1,
-        R=(1, 1),
-        F=(4, 5),
-        M=(4, 5),
-    ),
-    _rule(
-        "Big Spenders at Risk",
-        "Personalised win-back offer on the categories they spent most on, before they are lost.",
-        1,
-        R=(1, 2),
-        M=(4, 5),
-    ),
-    _rule(
-        "Need Attention",
-        "Reactivate with limited-time offers and recommendations from their past purchases.",
-        3,
-        R=(3, 3),
-        F=(1, 2),
-    ),
-    _rule(
-        "Frequent Buyers at Risk",
-        "Win-back offer and reminders of their favourite products.",
-        2,
-        R=(1, 2),
-        F=(3, 5),
-    ),
-    _rule(
-        "Low-value Lapsed",
-        "Low-cost reactivation (one email); then suppress them from paid campaigns.",
-        5,
-        R=(1, 2),
-        F=(1, 2),
-    ),
-)
-"""A map over R, F and M (5 bins) that tells big spenders apart; covers every cell."""
-
-COMPACT_RULES: tuple[SegmentRule, ...] = (
-    _rule(
-        "VIP",
-        "Reward and retain: VIP perks, early access, personal service; ask for referrals.",
-        1,
-        R=(4, 5),
-        F=(4, 5),
-        M=(4, 5),
-    ),
-    _rule(
-        "Loyal",
-        "Keep them engaged: loyalty programme, cross-sell, ask for reviews.",
-        2,
-        R=(3, 5),
-        F=(3, 5),
-    ),
-    _rule(
-        "New",
-        "Onboard: welcome series and an incentive for the next order.",
-        3,
-        R=(4, 5),
-        F=(1, 2),
-    ),
-    _rule(
-        "At Risk",
-        "Personalised win-back offer before they are lost.",
-        1,
-        R=(2, 3),
-    ),
-    _rule(
-        "Lost",
-        "Low-cost reactivation at most; then suppress them from paid campaigns.",
-        4,
-        R=(1, 1),
-    ),
-)
-"""Five groups for teams that act on few segments (5 bins); covers every cell."""
-
-LIFECYCLE_RULES: tuple[SegmentRule, ...] = (
-    _rule(
-        "New",
-        "Onboard: welcome series, help with the first use, an incentive for the second order.",
-        2,
-        tenure=(None, 30),
-    ),
-    _rule(
-        "Active",
-        "Keep them engaged: regular news, recommendations, loyalty programme.",
-        4,
-        recency=(None, 89),
-    ),
-    _rule(
-        "Lapsing",
-        "Remind them: a personalised offer or what is new since their last order.",
-        1,
-        recency=(90, 180),
-    ),
-    _rule(
-        "Dormant",
-        "Win-back campaign with a strong offer.",
-        3,
-        recency=(181, LOST_DAYS),
-    ),
-    _rule(
-        "Lost",
-        "Low-cost reactivation at most; then suppress them from paid campaigns.",
-        5,
-        recency=(LOST_DAYS + 1, None),
-    ),
-)
-"""Lifecycle stages in days before ``as_of``, for any number of bins; covers every customer."""
-
-BUILTIN_MAPS: dict[str, tuple[SegmentRule, ...]] = {
-    "default": DEFAULT_RULES,
-    "value": VALUE_RULES,
-    "compact": COMPACT_RULES,
-    "lifecycle": LIFECYCLE_RULES,
-}
-"""The built-in maps by name (``--segments NAME``)."""
 MAP_DESCRIPTIONS = {
     "default": "the classic R x F map: 10 segments (5 bins)",
     "value": "R, F and M: tells big spenders apart, 10 segments (5 bins)",
@@ -421,6 +185,15 @@ MAP_DESCRIPTIONS = {
     "lifecycle": "stages in days since the first and the last purchase (any bins)",
 }
 DEFAULT_BINS = 5
+
+
+def _builtin_rules(name: str) -> tuple[SegmentRule, ...]:
+    """The rules of built-in map ``name``: ``rfm_fast/data/segments/NAME.toml``, read with the
+    parser of users' rules files."""
+    document = resources.files("rfm_fast.data") / "segments" / f"{name}.toml"
+    parsed = tomllib.loads(document.read_text("utf-8"))
+    return parse_rules(parsed, DEFAULT_BINS, source=f"built-in map {name!r}")
+
 
 SegmentsSpec = str | os.PathLike | Sequence[SegmentRule] | None
 
@@ -1002,3 +775,20 @@ def rules_toml(rules: Sequence[SegmentRule], title: str | None = None) -> str:
             elif value is not None:
                 lines.append(f"{key} = {value}")
     return "\n".join(lines) + "\n"
+
+
+DEFAULT_RULES: tuple[SegmentRule, ...] = _builtin_rules("default")
+"""The default map (5 bins): R and F only, every (R, F) cell exactly once."""
+VALUE_RULES: tuple[SegmentRule, ...] = _builtin_rules("value")
+"""A map over R, F and M (5 bins) that tells big spenders apart; covers every cell."""
+COMPACT_RULES: tuple[SegmentRule, ...] = _builtin_rules("compact")
+"""Five groups for teams that act on few segments (5 bins); covers every cell."""
+LIFECYCLE_RULES: tuple[SegmentRule, ...] = _builtin_rules("lifecycle")
+"""Lifecycle stages in days before ``as_of``, for any number of bins; covers every customer."""
+BUILTIN_MAPS: dict[str, tuple[SegmentRule, ...]] = {
+    "default": DEFAULT_RULES,
+    "value": VALUE_RULES,
+    "compact": COMPACT_RULES,
+    "lifecycle": LIFECYCLE_RULES,
+}
+"""The built-in maps by name (``--segments NAME``), from ``rfm_fast/data/segments/*.toml``."""

@@ -360,3 +360,19 @@ def test_only_recent_by_score_segments_can_be_long_silent():
     recency = np.array([400, 900, 500, 999])
     assert recent_segments_long_silent(rules, segment, recency, bins=5) == [("Top", 500.0)]
     assert recent_segments_long_silent(rules, segment, recency - 200, bins=5) == []
+
+
+def test_builtin_maps_are_the_toml_files_and_lifecycle_matches_lost_days() -> None:
+    """The built-in maps are data files read by the users' parser, and the lifecycle map's
+    "Lost" stage starts where the recency warning's LOST_DAYS ends."""
+    from importlib import resources
+
+    from rfm_fast.core.segments import LOST_DAYS, load_rules
+
+    for name, rules in BUILTIN_MAPS.items():
+        with resources.as_file(
+            resources.files("rfm_fast.data") / "segments" / f"{name}.toml"
+        ) as path:
+            assert load_rules(path, bins=5) == rules
+    assert LIFECYCLE_RULES[-1].metrics == {"recency": (LOST_DAYS + 1, None)}
+    assert LIFECYCLE_RULES[-2].metrics["recency"][1] == LOST_DAYS
