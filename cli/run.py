@@ -62,7 +62,8 @@ def print_summary(result: rfm_fast.RFMResult, output: Any) -> None:
         }[s.returns]
         only = ""
         if s.customers_only_returns:
-            only = f"; {s.customers_only_returns:,} customers with only returns left out"
+            n = s.customers_only_returns
+            only = f"; {n:,} {'customer' if n == 1 else 'customers'} with only returns left out"
         out.print(
             f"returns (negative amounts): {s.return_rows:,} rows, {taken} (--returns "
             f"{s.returns}){only}",

@@ -148,7 +148,7 @@ def init(
         outputs_written(output)
     load = state.loads[-1]
     out.print(
-        f"built {output}: {state.info()['customers']:,} customers from {load.rows_read:,} rows "
+        f"built {output}: {customer_count(state.info())} from {load.rows_read:,} rows "
         f"({_moment(load.first)} .. {_moment(load.last)}); scored as of {_moment(load.as_of)}",
         soft_wrap=True,
     )
@@ -256,8 +256,8 @@ def info(state_path: StateArg) -> None:
         kept, size = described["rows_kept"], described["state_bytes"]
         held = f"{kept:,} rows kept for the window, {span} ({size:,} bytes)"
     out.print(
-        f"customers {described['customers']:,}; rows read {described['rows_read']:,}, used "
-        f"{described['rows_used']:,}; {held}",
+        f"{customer_count(described, label_first=True)}; "
+        f"rows read {described['rows_read']:,}, used {described['rows_used']:,}; {held}",
         soft_wrap=True,
     )
     loads = pa.Table.from_pylist(
@@ -291,6 +291,22 @@ def info(state_path: StateArg) -> None:
 def _waiting(line: str) -> None:
     """Say on stderr that the command waits for another writer of the state."""
     err.print(printable(line, one_line=True), soft_wrap=True)
+
+
+def customer_count(info: dict, label_first: bool = False) -> str:
+    """The customers of a state's :meth:`~rfm_fast.DailyState.info`, with the ones its scores
+    leave out and why: "4,372 customers (4,339 scored; 33 with only returns, not scored)", or
+    "customers 4,372 (...)" with ``label_first``."""
+    customers, left_out = info["customers"], info["customers_only_returns"]
+    count = (
+        f"customers {customers:,}"
+        if label_first
+        else f"{customers:,} {'customer' if customers == 1 else 'customers'}"
+    )
+    if not left_out:
+        return count
+    scored = info["customers_scored"]
+    return f"{count} ({scored:,} scored; {left_out:,} with only returns, not scored)"
 
 
 def _moment(text: str | None) -> str:

@@ -558,9 +558,11 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
     def info(self) -> dict[str, Any]:
         """What the state holds: options, customers, rows, time range, and every load.
 
-        For a state with a window, ``first_purchase`` is the oldest row kept (a row a window
-        can still reach: returns included), ``rows_kept`` their number, ``customers`` those of
-        the last scoring."""
+        ``customers`` counts every customer the state holds; ``customers_scored`` those with a
+        purchase, which the scores and segments hold; ``customers_only_returns`` the rest, whose
+        every row was a return. For a state with a window, ``first_purchase`` is the oldest row
+        kept (a row a window can still reach: returns included), ``rows_kept`` their number, and
+        ``customers`` those of the last scoring."""
         if self.rows is None:
             counts = self.state.counts
             axis = arrow.TimeAxis.of(self.state.time_type)
@@ -579,11 +581,14 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
             rows_used = rows_read - tally.null_customer - tally.null_timestamp
             customers = 0 if self.scores is None else self.scores.num_rows
             kept = self.rows.table.num_rows
+        scored = customers if self.scores is None else self.scores.num_rows
         return {
             "options": self.options,
             "customer_type": str(self._customer_type),
             "timestamp_type": str(self._time_type),
             "customers": customers,
+            "customers_scored": scored,
+            "customers_only_returns": customers - scored,
             "rows_read": rows_read,
             "rows_used": rows_used,
             "rows_kept": kept,

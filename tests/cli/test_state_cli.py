@@ -101,3 +101,30 @@ def test_state_errors_are_one_line_and_leave_nothing(tmp_path: Path, week):
     state.write_bytes(state.read_bytes()[:-1])
     one_line_error(run("state", "info", state), "damaged or truncated")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_state_counts_say_who_the_scores_leave_out(tmp_path: Path) -> None:
+    """Issue 27, item 4: init, info and the scores agree on the customers, or say which are
+    left out and why (customers whose every row is a return are held, not scored)."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "customer,ts,amount\n"
+        "1,2024-01-01,10\n1,2024-01-05,-4\n2,2024-01-02,5\n"
+        "3,2024-01-03,-7\n"  # only a return
+    )
+    state = tmp_path / "orders.state"
+    options = ["--customer", "customer", "--timestamp", "ts", "--amount", "amount"]
+    result = run("state", "init", orders, "-o", state, *options)
+    assert result.exit_code == 0, result.output
+    held = "3 customers (2 scored; 1 with only returns, not scored)"
+    assert f"built {state}: {held} from 4 rows" in result.stdout
+    result = run("state", "info", state)
+    assert result.exit_code == 0, result.output
+    assert "customers 3 (2 scored; 1 with only returns, not scored); rows read 4" in result.stdout
+    result = run("score", orders, *options)
+    assert result.exit_code == 0, result.output
+    assert "; 1 customer with only returns left out" in result.stdout
+    assert "customers scored 2;" in result.stdout
+    info = rfm_fast.DailyState.open(state).info()
+    counts = [info[k] for k in ("customers", "customers_scored", "customers_only_returns")]
+    assert counts == [3, 2, 1]
