@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
@@ -31,17 +33,53 @@ def printable(text: str, one_line: bool = False) -> str:
     return text.replace("\n", "\\n") if one_line else text
 
 
+PIPED_WIDTH = 100_000
+"""The width of a console whose output is not a terminal (a pipe, a file): wide enough that no
+line or table cell wraps."""
+
+
 class PlainConsole(Console):
     """A console that prints text as it is: no markup, no emoji codes, no highlighting, and
     control characters shown escaped, so that nothing a user wrote (a segment name, a column
     name, a path) is interpreted. The command's own styles are Text objects. Credentials are
-    never shown (:func:`rfm_fast.credentials.scrub`)."""
+    never shown (:func:`rfm_fast.credentials.scrub`).
+
+    Where the output is not a terminal (``rfm score ... | grep``, ``> out.txt``), nothing wraps
+    (no phrase or segment name split at column 80) and tables are Markdown tables: aligned
+    plain text that another program or a document takes as it is. ``COLUMNS`` still sets the
+    width where it is given.
+    """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(markup=False, emoji=False, highlight=False, **options)
 
+    @property
+    def size(self) -> ConsoleDimensions:
+        # rich takes the width of whichever standard stream is a terminal (stdin, stderr), so
+        # piped output would still wrap at the terminal's width
+        dimensions = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in os.environ:
+            return ConsoleDimensions(PIPED_WIDTH, dimensions.height)
+        return dimensions
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
     def render_str(self, text: str, **options: Any) -> Text:
         return super().render_str(printable(scrub(text)), **options)
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self.is_terminal or not any(isinstance(o, Table) for o in objects):
+            super().print(*objects, **options)
+            return
+        for table in objects:
+            if isinstance(table, Table):
+                table.box = box.MARKDOWN
+        with self.capture() as captured:
+            super().print(*objects, **options)
+        lines = [line.rstrip() for line in captured.get().splitlines()]
+        super().print(Text("\n".join(line for line in lines if line)))
 
 
 out = PlainConsole()

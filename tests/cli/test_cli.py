@@ -501,8 +501,9 @@ def test_campaign_prints_the_measurement_and_writes_it(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "campaign: 60 customers (30 treatment, 30 control)"
     assert lines[1] == "sent 2011-09-01 00:00:00; outcomes in the 30 days after the send"
-    assert max(len(line) for line in lines[2:-1] if not line.startswith("note:")) <= 80
-    assert any(line.startswith("All ") and "1.000" not in line for line in lines)
+    # piped: Markdown tables, nothing wrapped (a segment name stays on its line)
+    assert any(line.startswith("|Potential Loyalists ") for line in lines)
+    assert any(line.startswith("|All ") and "1.000" not in line for line in lines)
     assert lines[-1] == f"wrote the measurement of 10 rows to {output}"
     written = pa_csv.read_csv(output)
     expected = rfm_fast.campaign(
@@ -659,3 +660,18 @@ def test_a_guessed_delimiter_is_noted_once_when_not_a_comma(tmp_path):
     commas.write_text("customer,timestamp,amount\n1,2024-01-01,5\n2,2024-01-03,7\n")
     quiet = run("score", commas)
     assert quiet.exit_code == 0 and "note:" not in quiet.stderr
+
+
+def test_piped_output_is_plain_text_that_does_not_wrap(tmp_path, monkeypatch):
+    """Issue 27, item 7: where the output is not a terminal, tables are Markdown tables and no
+    line wraps (a long segment name or phrase stays whole), whatever the terminal's width."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    rules = tmp_path / "rules.toml"
+    long_name = "Customers who bought recently and often, and should be thanked personally"
+    rules.write_text(f'[[segment]]\nname = "{long_name}"\nR = "1-5"\n')
+    result = run("score", RETAIL_SLICE, *RETAIL_ARGS, "--segments", rules)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith(f"| {long_name} ") for line in lines)
+    assert "| segment " in result.stdout and "┃" not in result.stdout
+    assert all(line == line.rstrip() for line in lines)

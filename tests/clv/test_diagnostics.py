@@ -120,7 +120,7 @@ def test_online_retail_is_flagged_and_cdnow_is_not(tmp_path):
     assert retail.exit_code == 0, retail.output
     assert "mean p_alive not identifiable" in retail.stdout
     assert "warning: BG/NBD cannot tell customers who stopped buying" in retail.stderr
-    header = next(line for line in retail.stdout.splitlines() if "segment" in line and "┃" in line)
+    header = next(line for line in retail.stdout.splitlines() if "segment" in line and "|" in line)
     assert "customers" in header and "p_alive" not in header and "at risk" not in header
     assert "a quiet spell only, not a customer lost" in retail.stdout
 
@@ -131,7 +131,7 @@ def test_online_retail_is_flagged_and_cdnow_is_not(tmp_path):
     )  # fmt: skip
     assert cdnow.exit_code == 0, cdnow.output
     assert "mean p_alive 0." in cdnow.stdout and "warning" not in cdnow.stderr
-    header = next(line for line in cdnow.stdout.splitlines() if "segment" in line and "┃" in line)
+    header = next(line for line in cdnow.stdout.splitlines() if "segment" in line and "|" in line)
     assert "p_alive" in header and "high risk" in header
 
     # the list leaves p_alive out, with the reason on stderr

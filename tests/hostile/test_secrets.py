@@ -101,7 +101,7 @@ def uris(draw) -> str:
 
 def _flat(text: str) -> str:
     """``text`` without spaces and table rules: a cell folded over lines is one string again."""
-    return re.sub(r"[\s│┃]", "", text)
+    return re.sub(r"[\s│┃|]", "", text)
 
 
 def _hidden(*texts: str) -> None:
