@@ -52,7 +52,9 @@ DEFAULT_BATCH_ROWS = 1 << 20
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv", ".txt")
 IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
-OUTPUT_SUFFIXES = (".parquet", ".csv", ".arrow", ".feather")
+OUTPUT_SUFFIXES = (".parquet", ".csv", ".csv.gz", ".csv.zst", ".arrow", ".feather")
+COMPRESSED_CSV = {".csv.gz": "gzip", ".csv.zst": "zstd"}
+"""Compressed CSV outputs: suffix -> the Arrow codec written."""
 
 Opener = Callable[[list[str]], tuple[pa.Schema, Iterator[pa.RecordBatch]]]
 
@@ -892,6 +894,13 @@ def _cpu_timed(batches: Iterator[pa.RecordBatch], cpu: list[float]) -> Iterator[
 # --------------------------------------------------------------------------- output
 
 
+def output_suffix(path: str | os.PathLike) -> str:
+    """The suffix that names ``path``'s output format: ``.csv.gz`` and ``.csv.zst`` whole, else
+    the last suffix (lower case)."""
+    name = Path(path).name.lower()
+    return next((s for s in COMPRESSED_CSV if name.endswith(s)), Path(name).suffix)
+
+
 def check_output_path(
     path: str | os.PathLike,
     inputs: Sequence[Any] = (),
@@ -907,7 +916,7 @@ def check_output_path(
         Saying which of these does not hold.
     """
     path = Path(path)
-    if suffixes is not None and path.suffix.lower() not in suffixes:
+    if suffixes is not None and output_suffix(path) not in suffixes:
         raise RFMError(
             f"cannot tell the output format of {path} from its suffix; use one of "
             f"{', '.join(suffixes)}"
@@ -1193,14 +1202,18 @@ def write_outputs(
 
 def table_writer(table: pa.Table, path: str | os.PathLike) -> Callable[[Path], None]:
     """The function that writes ``table`` to a temporary file in the format of ``path``'s suffix
-    (Parquet, CSV at the decimals of its money columns, or Arrow IPC)."""
-    suffix = Path(path).suffix.lower()
+    (Parquet, CSV at the decimals of its money columns, gzip- or zstd-compressed CSV, or Arrow
+    IPC)."""
+    suffix = output_suffix(path)
 
     def write(temporary: Path) -> None:
         if suffix == ".parquet":
             pq.write_table(table, temporary)
         elif suffix == ".csv":
             pa_csv.write_csv(_money_rounded(_decoded(table)), temporary)
+        elif suffix in COMPRESSED_CSV:
+            with pa.CompressedOutputStream(str(temporary), COMPRESSED_CSV[suffix]) as stream:
+                pa_csv.write_csv(_money_rounded(_decoded(table)), stream)
         else:
             with pa_ipc.new_file(temporary, table.schema) as writer:
                 writer.write_table(table)
