@@ -86,6 +86,11 @@ out = PlainConsole()
 err = PlainConsole(stderr=True)
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """``1,204 customers``, ``1 customer``: a count with its noun in the right number."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+
+
 @contextlib.contextmanager
 def progress_bar(enabled: bool) -> Iterator[Callable[[int, int | None], None] | None]:
     """A progress bar on stderr while input is read, when stderr is a terminal."""

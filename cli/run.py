@@ -9,7 +9,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from rfm_fast_cli.console import err, out
+from rfm_fast_cli.console import counted, err, out
 from rfm_fast_cli.errors import outputs_written
 from rich.table import Table
 
@@ -89,7 +89,7 @@ def print_summary(result: rfm_fast.RFMResult, output: Any) -> None:
         segments.add_row(name, f"{count:,}", share)
     out.print(segments)
     if output is not None:
-        out.print(f"wrote {s.customers:,} customers to {output}", soft_wrap=True)
+        out.print(f"wrote {counted(s.customers, 'customer')} to {output}", soft_wrap=True)
 
 
 def default_predictions(input: Any, options: dict[str, Any], as_of: str | None):

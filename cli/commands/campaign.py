@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rfm_fast_cli.console import out, printable
+from rfm_fast_cli.console import counted, out, printable
 from rfm_fast_cli.errors import reported_errors
 from rfm_fast_cli.options import (
     AmountFormatOpt,
@@ -202,4 +202,5 @@ def print_campaign(result: rfm_fast.CampaignResult, output: Path | None) -> None
         if r["note"]:
             out.print(printable(f"note: {r['segment']}: {r['note']}"), soft_wrap=True)
     if output is not None:
-        out.print(f"wrote the measurement of {len(rows)} rows to {output}", soft_wrap=True)
+        measured = counted(len(rows), "row")
+        out.print(f"wrote the measurement of {measured} to {output}", soft_wrap=True)

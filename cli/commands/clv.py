@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rfm_fast_cli.console import err, out, print_table
+from rfm_fast_cli.console import counted, err, out, print_table
 from rfm_fast_cli.errors import reported_errors
 from rfm_fast_cli.options import (
     AmountFormatOpt,
@@ -183,7 +183,8 @@ def print_clv_summary(result, output: Path | None) -> None:
         )
         out.print(f"{name}: {params}; log-likelihood {model.log_likelihood:,.1f}")
     out.print(
-        f"Gamma-Gamma fitted on {result.spend.customers:,} customers with repeat purchases; "
+        f"Gamma-Gamma fitted on {counted(result.spend.customers, 'customer')} with repeat "
+        "purchases; "
         f"{result.spend.excluded:,} others get the mean spend per purchase "
         f"{result.spend.population_mean:,.2f}"
     )
@@ -206,4 +207,4 @@ def print_clv_summary(result, output: Path | None) -> None:
             what += "; a quiet spell only, not a customer lost"
         out.print(f"churn risk ({what}): {counts}")
     if output is not None:
-        out.print(f"wrote {table.num_rows:,} customers to {output}")
+        out.print(f"wrote {counted(table.num_rows, 'customer')} to {output}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rfm_fast_cli.console import out, printable
+from rfm_fast_cli.console import counted, out, printable
 from rfm_fast_cli.errors import outputs_written, reported_errors
 from rfm_fast_cli.options import (
     AmountFormatOpt,
@@ -138,9 +138,8 @@ def export(
             chosen = segment or [name for name, _ in result.segment_counts()]
             files = write_lists(customers, output, file_format, segments=chosen, inputs=[data])
             for name, (path, rows) in files.items():
-                out.print(
-                    f"wrote {rows:,} customers of {printable(name)} to {path}", soft_wrap=True
-                )
+                written = counted(rows, "customer")
+                out.print(f"wrote {written} of {printable(name)} to {path}", soft_wrap=True)
         else:
             write_output(customers, output)
             outputs_written(output)
@@ -148,6 +147,6 @@ def export(
         which = ", ".join(printable(name) for name in segment) if segment else "every segment"
         condition = f" where {printable(where)}" if where else ""
         out.print(
-            f"wrote {customers.num_rows:,} customers ({which}{condition}) to {output}",
+            f"wrote {counted(customers.num_rows, 'customer')} ({which}{condition}) to {output}",
             soft_wrap=True,
         )

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rfm_fast_cli.console import out, print_table
+from rfm_fast_cli.console import counted, out, print_table
 from rfm_fast_cli.errors import fail, outputs_written, reported_errors
 from rfm_fast_cli.options import (
     AmountFormatOpt,
@@ -118,7 +118,7 @@ def migrate(
     }
     print_table(busy, columns, f"Transitions {dates}", ("share_of_before",))
     if movers is not None:
-        out.print(f"{movers.num_rows:,} customers went from {source} to {target}")
+        out.print(f"{counted(movers.num_rows, 'customer')} went from {source} to {target}")
         if movers_output is not None:
             out.print(f"wrote them to {movers_output}")
     if output is not None:

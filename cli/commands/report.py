@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rfm_fast_cli.console import out
+from rfm_fast_cli.console import counted, out
 from rfm_fast_cli.errors import fail, outputs_written, reported_errors
 from rfm_fast_cli.options import (
     AmountFormatOpt,
@@ -104,4 +104,4 @@ def report(
             result, output, migration=migration, title=title, clv=predictions, currency=currency
         )
         outputs_written(output)
-    out.print(f"wrote the report of {result.stats.customers:,} customers to {output}")
+    out.print(f"wrote the report of {counted(result.stats.customers, 'customer')} to {output}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rfm_fast_cli.console import out, print_table, printable
+from rfm_fast_cli.console import counted, out, print_table, printable
 from rfm_fast_cli.errors import reported_errors
 from rfm_fast_cli.options import (
     AmountFormatOpt,
@@ -117,7 +117,7 @@ def segments(
         "median_monetary": "monetary",
     }
     title = (
-        f"Segments: {result.stats.customers:,} customers, as_of {result.stats.as_of}; "
+        f"Segments: {counted(result.stats.customers, 'customer')}, as_of {result.stats.as_of}; "
         "shares of customers and revenue, medians of the metrics"
     )
     print_table(summary, columns, title, percent=("share", "revenue_share"))
@@ -142,7 +142,7 @@ def segments(
     for segment, flag in quality.flagged():
         out.print(Text.assemble(("flag:", "yellow"), " ", printable(f"{segment}: {flag}")))
     if output is not None:
-        out.print(f"wrote the summary of {summary.num_rows} segments to {output}")
+        out.print(f"wrote the summary of {counted(summary.num_rows, 'segment')} to {output}")
 
 
 def print_maps(segments: str | None, bins: int) -> None:

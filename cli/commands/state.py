@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rfm_fast_cli.console import err, out, print_table, printable, progress_bar
+from rfm_fast_cli.console import counted, err, out, print_table, printable, progress_bar
 from rfm_fast_cli.errors import outputs_written, reported_errors
 from rfm_fast_cli.options import (
     AmountFormatOpt,
@@ -207,8 +207,9 @@ def update(
         outputs_written(state_path)
     print_summary(done.result, scores_to)
     out.print(
-        f"load {len(state.loads)}: {done.load.rows_read:,} rows ({_moment(done.load.first)} .. "
-        f"{_moment(done.load.last)}); {done.changes.num_rows:,} customers changed segment",
+        f"load {len(state.loads)}: {counted(done.load.rows_read, 'row')} "
+        f"({_moment(done.load.first)} .. "
+        f"{_moment(done.load.last)}); {counted(done.changes.num_rows, 'customer')} changed segment",
         soft_wrap=True,
     )
     if changes_to is not None:
