@@ -160,6 +160,8 @@ class Option:
         """Whether the entry point ``entry`` (a key of :data:`ENTRY_POINTS`) takes the option."""
         point = ENTRY_POINTS[entry]
         taken = self.group in point.groups or self.name in point.also
+        if entry in COMMANDS and self.command_line not in ((), "own"):
+            taken = taken and not isinstance(self.command_line, str)  # (the reason why not)
         return taken and entry not in self.not_taken_by
 
 
@@ -270,6 +272,9 @@ def thresholds_from_command_line(
 # ------------------------------------------------------------------------------ the table
 _DATAFRAME = "the input is a DataFrame, never a CSV file"
 _ACROSS_PARTITIONS = "each task of the partitions runs one thread"
+_STATE_AS_OF = (
+    "a state is first scored as of its latest order plus a day; each update has its as_of"
+)
 _BTYD = "the purchase models count purchase days and fit no RFM scores"
 
 OPTIONS: tuple[Option, ...] = (
@@ -316,7 +321,9 @@ OPTIONS: tuple[Option, ...] = (
         "End of the window (ISO-8601).",
         command_line="own",
         not_taken_by={
-            "rfm campaign": "the segments are scored as of each customer's send (sent_at)"
+            "rfm campaign": "the segments are scored as of each customer's send (sent_at)",
+            "DailyState.init": _STATE_AS_OF,
+            "rfm state init": _STATE_AS_OF,
         },
     ),
     Option(
@@ -528,6 +535,18 @@ def taken_by(entry: str) -> tuple[str, ...]:
             f"unknown entry point {entry!r}; the entry points are: {', '.join(ENTRY_POINTS)}"
         )
     return tuple(option.name for option in OPTIONS if option.takes(entry))
+
+
+def given_options(entry: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that ``entry`` takes, picked out of its ``arguments`` (its ``locals()`` at
+    the top of its body): what it passes on to the checks.
+
+    Examples
+    --------
+    >>> given_options("clv.analyze", {"customer": "c", "unit": "W", "returns": "net"})
+    {'customer': 'c', 'returns': 'net'}
+    """
+    return {name: arguments[name] for name in taken_by(entry) if name in arguments}
 
 
 def checked_group(group: str, given: Mapping[str, Any]) -> dict[str, Any]:
