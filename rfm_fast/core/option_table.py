@@ -572,3 +572,36 @@ def checked_group(group: str, given: Mapping[str, Any]) -> dict[str, Any]:
             raise RFMError(f"missing option: {option.name} (a column name)")
         checked[option.name] = option.checked(value, checked)
     return checked
+
+
+def options_per_command() -> str:
+    """The table of docs/cli.md, "Reading and scoring options": which command takes which
+    option (``rfm state update`` takes those of its state), and why a command leaves one out.
+
+    Examples
+    --------
+    >>> print(options_per_command().splitlines()[2])
+    | `--customer` | yes | yes | yes | yes | yes | yes | yes | yes |
+    """
+    commands = [entry for entry in COMMANDS if entry != "rfm state update"]
+    header = ["option", *(f"`{entry}`" for entry in commands)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    reasons = []
+    for option in OPTIONS:
+        if isinstance(option.command_line, str) and option.command_line != "own":
+            continue  # (no command has it)
+        names = (
+            [option.name]
+            if option.command_line == "own"
+            else [line.name for line in option.cli_parameters()]
+        )
+        flags = ", ".join(f"`--{name.replace('_', '-')}`" for name in names)
+        cells = []
+        for entry in commands:
+            if option.takes(entry):
+                cells.append("yes")
+            else:
+                cells.append("no")
+                reasons.append(f"* {flags} in `{entry}`: {option.not_taken_by[entry]}.")
+        lines.append(f"| {flags} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", "Left out:", "", *reasons]) + "\n"
