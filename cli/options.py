@@ -162,58 +162,36 @@ def reading_options(command: str) -> Callable[[Command], Command]:
         for option in rows:
             if option.command_line == "own" and option.name not in own.parameters:
                 raise TypeError(f"{function.__name__}: {command} takes {option.name}: declare it")
-        built = [
-            option
-            for option in rows
-            if option.cli_parameters()
-            and not any(line.name in own.parameters for line in option.cli_parameters())
-        ]
-        # The command's own parameters of the table's options stand at the table's place.
-        in_table = {
-            name: own.parameters[name]
-            for option in rows
-            for name in (
-                [option.name]
-                if option.command_line == "own"
-                else [line.name for line in option.cli_parameters()]
-            )
-            if name in own.parameters
-        }
+        # The table's options stand where "options" stands, in table order: those the command
+        # declares itself (--as-of, or its own form of one: rfm segments --segments) too.
+        built: list[Option] = []
         table_part: list[inspect.Parameter] = []
         for option in rows:
+            lines = option.cli_parameters()
             if option.command_line == "own":
-                table_part.append(in_table[option.name])
-            for line in option.cli_parameters():
-                if line.name in in_table:
-                    table_part.append(in_table[line.name])
-                elif option in built:
-                    table_part.append(_parameter(option, line))
+                table_part.append(own.parameters[option.name])
+            elif any(line.name in own.parameters for line in lines):
+                table_part += [own.parameters[line.name] for line in lines]
+            else:
+                built.append(option)
+                table_part += [_parameter(option, line) for line in lines]
+        placed = {parameter.name for parameter in table_part}
         parameters: list[inspect.Parameter] = []
         for name, parameter in own.parameters.items():
             if name == "options":
                 parameters += table_part
-            elif name not in in_table:
+            elif name not in placed:
                 parameters.append(parameter)
+        # (keyword-only, all of them: Click passes keywords, and the order is --help's)
+        parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in parameters]
 
         @functools.wraps(function)
         def run(**given: Any) -> Any:
             values = {option.name: _library_value(option, given) for option in built}
             return function(**given, options=CommandOptions(values))
 
-        run.__signature__ = own.replace(parameters=_in_python_order(parameters))
+        run.__signature__ = own.replace(parameters=parameters)
         run.__annotations__ = {p.name: p.annotation for p in parameters}
         return typing.cast(Command, run)
 
     return decorate
-
-
-def _in_python_order(parameters: list[inspect.Parameter]) -> list[inspect.Parameter]:
-    """The parameters as keyword-only from the first keyword-only one on (the table's
-    options), as a signature needs them: the order of ``--help`` is kept."""
-    ordered, keyword_only = [], False
-    for parameter in parameters:
-        keyword_only = keyword_only or parameter.kind is inspect.Parameter.KEYWORD_ONLY
-        if keyword_only and parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
-            parameter = parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-        ordered.append(parameter)
-    return ordered
