@@ -34,7 +34,13 @@ from typing import Any
 
 from rfm_fast.errors import RFMError
 
-REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
 """The default of an option that must be given (the column names, in the library)."""
 
 Check = Callable[[Any, Mapping[str, Any]], Any]
@@ -133,6 +139,8 @@ class Option:
     it itself (``--as-of``: one date, or two)."""
     cli_default: Any = None
     """The default of a command where it differs from the library's (the column names)."""
+    metavar: str | None = None
+    """What ``--help`` shows for the value (default: its type)."""
     from_command_line: Callable[..., Any] | None = None
     """The library's value from the command's parameters (default: the one parameter, as it
     is)."""
@@ -148,7 +156,7 @@ class Option:
             return self.command_line
         default = self.default if self.cli_default is None else self.cli_default
         kind = {"int": int, "int | None": int}.get(self.type, str)
-        return (CommandLine(self.name, kind, default, self.help),)
+        return (CommandLine(self.name, kind, default, self.help, metavar=self.metavar),)
 
     def checked(self, value: Any, checked: Mapping[str, Any]) -> Any:
         """``value`` through the check (and among the choices, where the option has them)."""
@@ -159,10 +167,15 @@ class Option:
     def takes(self, entry: str) -> bool:
         """Whether the entry point ``entry`` (a key of :data:`ENTRY_POINTS`) takes the option."""
         point = ENTRY_POINTS[entry]
-        taken = self.group in point.groups or self.name in point.also
-        if entry in COMMANDS and self.command_line not in ((), "own"):
-            taken = taken and not isinstance(self.command_line, str)  # (the reason why not)
-        return taken and entry not in self.not_taken_by
+        if entry in self.not_taken_by or (entry in COMMANDS and self.off_the_command_line):
+            return False
+        return self.group in point.groups or self.name in point.also
+
+    @property
+    def off_the_command_line(self) -> str | None:
+        """Why no command takes the option; None where the commands take it."""
+        line = self.command_line
+        return line if isinstance(line, str) and line != "own" else None
 
 
 # ------------------------------------------------------------------------------ checks
@@ -386,15 +399,6 @@ OPTIONS: tuple[Option, ...] = (
         "str | None",
         None,
         "strptime format, e.g. '%Y%m%d'.",
-        command_line=(
-            CommandLine(
-                "timestamp_format",
-                str,
-                None,
-                "strptime format, e.g. '%Y%m%d'.",
-                flag="--timestamp-format",
-            ),
-        ),
     ),
     Option(
         "delimiter",
@@ -439,16 +443,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "Score only the rows of the last DAYS days before as_of (e.g. 365).",
         check=_window,
-        command_line=(
-            CommandLine(
-                "window",
-                int,
-                None,
-                "Score only the rows of the last DAYS days before as_of (e.g. 365).",
-                flag="--window",
-                metavar="DAYS",
-            ),
-        ),
+        metavar="DAYS",
         not_taken_by={
             "clv.analyze": "the purchase models fit the whole history",
             "rfm clv": "the purchase models fit the whole history",
@@ -496,15 +491,6 @@ OPTIONS: tuple[Option, ...] = (
         "str | None",
         None,
         "INPUT is a database: the SQL that gives the rows.",
-        command_line=(
-            CommandLine(
-                "query",
-                str,
-                None,
-                "INPUT is a database: the SQL that gives the rows.",
-                flag="--query",
-            ),
-        ),
     ),
     Option(
         "table",
@@ -512,11 +498,6 @@ OPTIONS: tuple[Option, ...] = (
         "str | None",
         None,
         "INPUT is a database: the table of the rows.",
-        command_line=(
-            CommandLine(
-                "table", str, None, "INPUT is a database: the table of the rows.", flag="--table"
-            ),
-        ),
     ),
 )
 """Every option of reading and scoring, in the order the commands list them."""
@@ -588,8 +569,8 @@ def options_per_command() -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     reasons = []
     for option in OPTIONS:
-        if isinstance(option.command_line, str) and option.command_line != "own":
-            continue  # (no command has it)
+        if option.off_the_command_line:
+            continue
         names = (
             [option.name]
             if option.command_line == "own"
