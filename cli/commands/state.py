@@ -150,7 +150,9 @@ def update(
         with state_lock(state_path, wait, _waiting):  # (read in the lock: the latest save)
             state = rfm_fast.DailyState.open(state_path)
             with progress_bar(progress) as on_batch:
-                done = state.update(data, as_of=as_of, force=force, progress=on_batch)
+                done = state.update(
+                    data, as_of=as_of, force=force, threads=options["threads"], progress=on_batch
+                )
             written: dict[Any, pa.Table] = {}
             if scores_to is not None:
                 written[scores_to] = done.result.table

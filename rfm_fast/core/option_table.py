@@ -87,7 +87,7 @@ ENTRY_POINTS: dict[str, EntryPoint] = {
             "rfm state update",
             frozenset({"input"}),
             "rfm state update (reads and scores with the options fixed by rfm state init)",
-            also=frozenset({"as_of"}),
+            also=frozenset({"as_of", "threads"}),
         ),
     )
 }
