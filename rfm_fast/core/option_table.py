@@ -10,8 +10,10 @@ does not take an option it could says why, in ``not_taken_by``). From this table
   :class:`ScoreOptions`): their names, defaults and checks;
 * the options of every ``rfm`` command that reads orders (the decorator
   ``rfm_fast_cli.options.reading_options``);
-* the parity test (tests/core/test_option_table.py), which fails when an entry point takes an
-  option the table does not give it, or lacks one without a reason.
+* the parity tests (tests/core/test_option_table.py for the library's functions,
+  tests/cli/test_option_parity.py for the commands), which fail when an entry point takes an
+  option the table does not give it, or lacks one without a reason;
+* the table of options per command in docs/cli.md (:func:`options_per_command`).
 
 The module imports nothing heavy (the command line builds its ``--help`` from it): the checks
 that need NumPy, pyarrow or the segment rules import them when they run.
