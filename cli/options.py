@@ -1,36 +1,35 @@
-"""The options that several commands share: their choices (``StrEnum``) and ``Annotated``
-types, and :func:`scoring_options`, which picks the options of :func:`rfm_fast.score` out of a
-command's parameters."""
+"""The options that several commands share: the decorator :func:`reading_options`, which
+gives a command the reading and scoring options of the library's table
+(:data:`rfm_fast.core.option_table.OPTIONS`) and hands it their values as one
+:class:`CommandOptions`; and the input argument.
+
+A command that reads orders is written::
+
+    @reading_options("rfm score")
+    def score(input: InputArg, output: ... = None, *, options: CommandOptions, threads...):
+        rfm_fast.score(data, **options.keywords("score"), as_of=as_of)
+
+The parameter ``options`` stands where the table's options go in ``--help``; a parameter the
+command declares itself under the name of one of them (``--segments`` of ``rfm segments``) is
+its own, and stays out of ``options``.
+"""
 
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rfm_fast_cli.errors import fail
 
+from rfm_fast.core.option_table import OPTIONS, CommandLine, Option, taken_by
+from rfm_fast.errors import RFMError
 
-class Method(enum.StrEnum):
-    exact = "exact"
-    split = "split"
-    approx = "approx"
-
-
-class Frequency(enum.StrEnum):
-    orders = "orders"
-    days = "days"
-
-
-class Monetary(enum.StrEnum):
-    sum = "sum"
-    mean = "mean"
-
-
-class Returns(enum.StrEnum):
-    net = "net"
-    purchase = "purchase"
-    drop = "drop"
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 class PurchaseModelName(enum.StrEnum):
@@ -50,64 +49,6 @@ InputArg = Annotated[
         "(postgresql://..., sqlite:PATH) with --query or --table.",
     ),
 ]
-QueryOpt = Annotated[
-    str | None, typer.Option("--query", help="INPUT is a database: the SQL that gives the rows.")
-]
-TableOpt = Annotated[
-    str | None, typer.Option("--table", help="INPUT is a database: the table of the rows.")
-]
-CustomerOpt = Annotated[str, typer.Option(help="Customer id column.")]
-TimestampOpt = Annotated[str, typer.Option(help="Purchase date/time column.")]
-AmountOpt = Annotated[
-    str, typer.Option(help="Amount column, or a product of two: 'Quantity*UnitPrice'.")
-]
-OrderOpt = Annotated[str | None, typer.Option(help="Order id column (distinct orders).")]
-BinsOpt = Annotated[int, typer.Option(help="Number of scores per metric (2..9).")]
-MethodOpt = Annotated[
-    Method, typer.Option(help="exact: ties share a score; split: NTILE; approx: mergeable sketch.")
-]
-FrequencyOpt = Annotated[Frequency, typer.Option(help="Count orders or purchase days.")]
-MonetaryOpt = Annotated[Monetary, typer.Option(help="Total spend, or mean per order.")]
-ReturnsOpt = Annotated[
-    Returns,
-    typer.Option(
-        help="Rows with a negative amount: net (off the spend, not a purchase), purchase, drop."
-    ),
-]
-SegmentsOpt = Annotated[
-    str,
-    typer.Option(
-        help="Segment rules: a map (default, value, compact, lifecycle), 'none', or a TOML "
-        "rules file. List them: rfm segments --list."
-    ),
-]
-DelimiterOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="CSV delimiter: one character, 'tab', or 'whitespace' (runs of spaces); guessed "
-        "when not given (a guess other than a comma is printed)."
-    ),
-]
-SchemaOpt = Annotated[
-    str | None,
-    typer.Option(help="CSV column types, e.g. 'CustomerID=string,Quantity=float64'."),
-]
-AmountFormatOpt = Annotated[
-    str | None,
-    typer.Option(help="Text amounts: 'currency' drops symbols and thousands separators."),
-]
-DecimalOpt = Annotated[str, typer.Option(help="Decimal separator of text amounts: . or ,")]
-WindowOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--window",
-        metavar="DAYS",
-        help="Score only the rows of the last DAYS days before as_of (e.g. 365).",
-    ),
-]
-FormatOpt = Annotated[
-    str | None, typer.Option("--timestamp-format", help="strptime format, e.g. '%Y%m%d'.")
-]
 
 
 OptionalInputArg = Annotated[
@@ -120,58 +61,137 @@ OptionalInputArg = Annotated[
 ]
 
 
-def _edges_option(text: str | None, metric: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise fail(
-            f"--{metric}-edges must be comma-separated numbers such as 30,90,180,365; got {text!r}"
-        ) from None
+class CommandOptions:
+    """The reading and scoring options a command was given, by the library's names (``order``,
+    ``thresholds``, ``delimiter`` with ``tab`` read as a tab), with the values the library
+    takes (text, not the command line's choices).
+
+    Examples
+    --------
+    >>> options = CommandOptions({"customer": "c", "order": None, "bins": 4})
+    >>> options["bins"], options.keywords("clv.analyze")
+    (4, {'customer': 'c'})
+    """
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __repr__(self) -> str:
+        return f"CommandOptions({self._values!r})"
+
+    def keywords(self, entry: str, leave_out: Iterable[str] = ()) -> dict[str, Any]:
+        """The options that the library's ``entry`` (``"score"``, ``"clv.analyze"``,
+        ``"DailyState.init"``) takes, as its keywords; none of ``leave_out``."""
+        left_out = set(leave_out)
+        return {
+            name: self._values[name]
+            for name in taken_by(entry)
+            if name in self._values and name not in left_out
+        }
+
+    def replaced(self, **values: Any) -> CommandOptions:
+        """These options with some values replaced (or added)."""
+        return CommandOptions({**self._values, **values})
 
 
-def user_edges(recency: str | None, frequency: str | None, monetary: str | None) -> dict:
-    """``thresholds`` from ``--recency-edges``, ``--frequency-edges``, ``--monetary-edges``."""
-    given = {"recency": recency, "frequency": frequency, "monetary": monetary}
-    parsed = {metric: _edges_option(text, metric) for metric, text in given.items()}
-    return {metric: values for metric, values in parsed.items() if values is not None}
+_CHOICES: dict[str, type[enum.StrEnum]] = {}
 
 
-def scoring_options(
-    customer: str,
-    timestamp: str,
-    amount: str,
-    order: str | None,
-    bins: int,
-    method: Method,
-    frequency: Frequency,
-    monetary: Monetary,
-    returns: Returns,
-    segments: str,
-    timestamp_format: str | None,
-    delimiter: str | None = None,
-    schema: str | None = None,
-    amount_format: str | None = None,
-    decimal: str = ".",
-    **_other_options: Any,
-) -> dict[str, Any]:
-    """The options of rfm_fast.score that every scoring command shares, picked out of a
-    command's parameters: ``scoring_options(**locals())``."""
-    return {
-        "customer": customer,
-        "timestamp": timestamp,
-        "amount": amount,
-        "order": order,
-        "bins": bins,
-        "method": method.value,
-        "frequency": frequency.value,
-        "monetary": monetary.value,
-        "returns": returns.value,
-        "segments": segments,
-        "timestamp_format": timestamp_format,
-        "delimiter": "\t" if delimiter == "tab" else delimiter,
-        "schema": schema,
-        "amount_format": amount_format,
-        "decimal": decimal,
-    }
+def _choices(option: Option) -> type[enum.StrEnum]:
+    """The choices of ``option`` as the ``StrEnum`` that Typer shows as ``<a|b|c>`` (one class
+    per option)."""
+    if option.name not in _CHOICES:
+        name = "".join(part.title() for part in option.name.split("_"))
+        _CHOICES[option.name] = enum.StrEnum(name, {c: c for c in option.choices})
+    return _CHOICES[option.name]
+
+
+def _parameter(option: Option, line: CommandLine) -> inspect.Parameter:
+    """The Typer parameter of one command-line form of ``option``."""
+    kind: Any = line.type
+    default = line.default
+    if option.choices:
+        kind = _choices(option)
+        default = kind(default)
+    if default is None:
+        kind = kind | None
+    typer_option = typer.Option(*line.flags, help=line.help, metavar=line.metavar)
+    return inspect.Parameter(
+        line.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[kind, typer_option],
+    )
+
+
+def _library_value(option: Option, given: dict[str, Any]) -> Any:
+    """The library's value of ``option`` from the command's parameters ``given``."""
+    values = [given.pop(line.name) for line in option.cli_parameters()]
+    values = [value.value if isinstance(value, enum.Enum) else value for value in values]
+    if option.from_command_line is not None:
+        try:
+            return option.from_command_line(*values)
+        except RFMError as error:
+            raise fail(str(error)) from None
+    return values[0]
+
+
+def reading_options(command: str) -> Callable[[Command], Command]:
+    """Give the command ``command`` (``"rfm score"``: a key of
+    :data:`~rfm_fast.core.option_table.ENTRY_POINTS`) every option of the table that it takes.
+
+    The decorated function has a keyword-only parameter ``options``: in ``--help`` the
+    table's options stand in its place, in table order, and the function is called with a
+    :class:`CommandOptions` of their values there. Options the table says each command
+    declares itself (``as_of``) must be parameters of the function.
+
+    Raises
+    ------
+    TypeError
+        At import, when the function has no ``options`` or lacks one the command must declare.
+    """
+
+    def decorate(function: Command) -> Command:
+        own = inspect.signature(function, eval_str=True)
+        if "options" not in own.parameters:
+            raise TypeError(f"{function.__name__}: no parameter 'options' to hold the options")
+        rows = [option for option in OPTIONS if option.takes(command)]
+        for option in rows:
+            if option.command_line == "own" and option.name not in own.parameters:
+                raise TypeError(f"{function.__name__}: {command} takes {option.name}: declare it")
+        # The table's options stand where "options" stands, in table order: those the command
+        # declares itself (--as-of, or its own form of one: rfm segments --segments) too.
+        built: list[Option] = []
+        table_part: list[inspect.Parameter] = []
+        for option in rows:
+            lines = option.cli_parameters()
+            if option.command_line == "own":
+                table_part.append(own.parameters[option.name])
+            elif any(line.name in own.parameters for line in lines):
+                table_part += [own.parameters[line.name] for line in lines]
+            else:
+                built.append(option)
+                table_part += [_parameter(option, line) for line in lines]
+        placed = {parameter.name for parameter in table_part}
+        parameters: list[inspect.Parameter] = []
+        for name, parameter in own.parameters.items():
+            if name == "options":
+                parameters += table_part
+            elif name not in placed:
+                parameters.append(parameter)
+        # (keyword-only, all of them: Click passes keywords, and the order is --help's)
+        parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in parameters]
+
+        @functools.wraps(function)
+        def run(**given: Any) -> Any:
+            values = {option.name: _library_value(option, given) for option in built}
+            return function(**given, options=CommandOptions(values))
+
+        run.__signature__ = own.replace(parameters=parameters)
+        run.__annotations__ = {p.name: p.annotation for p in parameters}
+        return typing.cast(Command, run)
+
+    return decorate

@@ -11,6 +11,7 @@ from typing import Any
 
 from rfm_fast_cli.console import counted, err, out
 from rfm_fast_cli.errors import outputs_written
+from rfm_fast_cli.options import CommandOptions
 from rich.table import Table
 
 import rfm_fast
@@ -92,14 +93,13 @@ def print_summary(result: rfm_fast.RFMResult, output: Any) -> None:
         out.print(f"wrote {counted(s.customers, 'customer')} to {output}", soft_wrap=True)
 
 
-def default_predictions(input: Any, options: dict[str, Any], as_of: str | None):
-    """BG/NBD and Gamma-Gamma with the defaults of ``rfm clv`` (weeks, 52 ahead), for the
-    columns of a scoring command; what the fits cannot be trusted with is printed."""
+def default_predictions(input: Any, options: CommandOptions, as_of: str | None):
+    """BG/NBD and Gamma-Gamma with the defaults of ``rfm clv`` (weeks, 52 ahead), read with
+    the options of a scoring command that :func:`rfm_fast.clv.analyze` takes; what the fits
+    cannot be trusted with is printed."""
     from rfm_fast import clv
 
-    columns = ("customer", "timestamp", "amount", "timestamp_format", "returns")
-    columns += ("delimiter", "schema", "amount_format", "decimal")
-    predictions = clv.analyze(input, as_of=as_of, **{k: options[k] for k in columns})
+    predictions = clv.analyze(input, as_of=as_of, **options.keywords("clv.analyze"))
     for line in predictions.warnings:
         err.print(f"warning: {line}", soft_wrap=True)
     if not predictions.p_alive_identified:

@@ -9,36 +9,14 @@ from typing import Annotated, Any
 import typer
 from rfm_fast_cli.console import counted, out, printable
 from rfm_fast_cli.errors import reported_errors
-from rfm_fast_cli.options import (
-    AmountFormatOpt,
-    AmountOpt,
-    BinsOpt,
-    CustomerOpt,
-    DecimalOpt,
-    DelimiterOpt,
-    FormatOpt,
-    Frequency,
-    FrequencyOpt,
-    InputArg,
-    Method,
-    MethodOpt,
-    Monetary,
-    MonetaryOpt,
-    OrderOpt,
-    Returns,
-    ReturnsOpt,
-    SchemaOpt,
-    SegmentsOpt,
-    TimestampOpt,
-    WindowOpt,
-    scoring_options,
-)
-from rfm_fast_cli.run import check_output_path, write_output
+from rfm_fast_cli.options import CommandOptions, InputArg, reading_options
+from rfm_fast_cli.run import check_output_path, database_input, write_output
 from rich.table import Table
 
 import rfm_fast
 
 
+@reading_options("rfm campaign")
 def campaign(
     input: InputArg,
     campaign_file: Annotated[
@@ -56,22 +34,8 @@ def campaign(
         Path | None,
         typer.Option("--output", "-o", help="Write the measurement: .parquet, .csv, .arrow."),
     ] = None,
-    customer: CustomerOpt = "customer",
-    timestamp: TimestampOpt = "timestamp",
-    amount: AmountOpt = "amount",
-    order: OrderOpt = None,
-    bins: BinsOpt = 5,
-    method: MethodOpt = Method.exact,
-    frequency: FrequencyOpt = Frequency.orders,
-    monetary: MonetaryOpt = Monetary.sum,
-    returns: ReturnsOpt = Returns.net,
-    segments: SegmentsOpt = "default",
-    timestamp_format: FormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    schema: SchemaOpt = None,
-    amount_format: AmountFormatOpt = None,
-    decimal: DecimalOpt = ".",
-    window: WindowOpt = None,
+    *,
+    options: CommandOptions,
 ) -> None:
     """Measure a campaign on INPUT: treatment against control, per segment at the send, over
     the N days after it (conversion, revenue and orders per customer, lift with 95% intervals,
@@ -79,11 +43,11 @@ def campaign(
 
     Example: rfm campaign orders.parquet --campaign sent.csv --days 30 -o lift.csv
     """
-    options = scoring_options(**locals())
     with reported_errors():
+        data = database_input(input, options["query"], options["table"])
         if output is not None:
-            check_output_path(output, [input, campaign_file])
-        result = rfm_fast.campaign(input, campaign_file, days=days, **options, window=window)
+            check_output_path(output, [data, campaign_file])
+        result = rfm_fast.campaign(data, campaign_file, days=days, **options.keywords("score"))
         if output is not None:
             write_output(result.table, output)
     print_campaign(result, output)

@@ -9,36 +9,21 @@ from typing import Annotated
 import typer
 from rfm_fast_cli.console import counted, err, out, print_table
 from rfm_fast_cli.errors import reported_errors
-from rfm_fast_cli.options import (
-    AmountFormatOpt,
-    AmountOpt,
-    CustomerOpt,
-    DecimalOpt,
-    DelimiterOpt,
-    FormatOpt,
-    InputArg,
-    PurchaseModelName,
-    QueryOpt,
-    Returns,
-    ReturnsOpt,
-    SchemaOpt,
-    TableOpt,
-    TimestampOpt,
-)
+from rfm_fast_cli.options import CommandOptions, InputArg, PurchaseModelName, reading_options
 from rfm_fast_cli.run import check_output_path, database_input, write_output
 
 import rfm_fast
 
 
+@reading_options("rfm clv")
 def clv_command(
     input: InputArg,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Predictions file: .parquet, .csv, .arrow."),
     ] = None,
-    customer: CustomerOpt = "customer",
-    timestamp: TimestampOpt = "timestamp",
-    amount: AmountOpt = "amount",
+    *,
+    options: CommandOptions,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="End of the observation (ISO-8601).")
     ] = None,
@@ -50,12 +35,6 @@ def clv_command(
     step: Annotated[
         float | None, typer.Option(help="Discounting step, in --unit (default: horizon / 12).")
     ] = None,
-    returns: ReturnsOpt = Returns.net,
-    timestamp_format: FormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    schema: SchemaOpt = None,
-    amount_format: AmountFormatOpt = None,
-    decimal: DecimalOpt = ".",
     model: Annotated[
         PurchaseModelName,
         typer.Option(
@@ -80,52 +59,30 @@ def clv_command(
             "high), days_to_next_purchase, next_purchase.",
         ),
     ] = None,
-    query: QueryOpt = None,
-    table: TableOpt = None,
 ) -> None:
     """Fit a purchase model (BG/NBD unless --model) and Gamma-Gamma to INPUT and predict
     p_alive, purchases, spend and CLV per customer (needs the extra: clv)."""
     with reported_errors():
-        data = database_input(input, query, table)
+        data = database_input(input, options["query"], options["table"])
         if output is not None:
             check_output_path(output, [data])
         from rfm_fast import clv
 
         result = clv.analyze(
             data,
-            customer=customer,
-            timestamp=timestamp,
-            amount=amount,
+            **options.keywords("clv.analyze"),
             as_of=as_of,
             unit=_unit(unit),
             horizon=horizon,
             discount_rate=discount_rate,
             step=step,
-            timestamp_format=timestamp_format,
-            returns=returns.value,
-            delimiter="\t" if delimiter == "tab" else delimiter,
-            schema=schema,
-            amount_format=amount_format,
-            decimal=decimal,
             model=model.value,
             calibration_end=calibration_end,
             churn_days=churn_days,
         )
         by_segment = None
-        if churn_days is not None:  # per RFM segment (the default map), on the same rows
-            scores = rfm_fast.score(
-                data,
-                customer=customer,
-                timestamp=timestamp,
-                amount=amount,
-                as_of=as_of,
-                timestamp_format=timestamp_format,
-                returns=returns.value,
-                delimiter="\t" if delimiter == "tab" else delimiter,
-                schema=schema,
-                amount_format=amount_format,
-                decimal=decimal,
-            )
+        if churn_days is not None:  # per RFM segment, the customers scored as rfm score does
+            scores = rfm_fast.score(data, **options.keywords("score"), as_of=as_of)
             by_segment = clv.churn_by_segment(result, scores, days=churn_days)
         if output is not None:
             write_output(result.table, output)

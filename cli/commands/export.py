@@ -13,37 +13,13 @@ from typing import Annotated
 import typer
 from rfm_fast_cli.console import counted, out, printable
 from rfm_fast_cli.errors import outputs_written, reported_errors
-from rfm_fast_cli.options import (
-    AmountFormatOpt,
-    AmountOpt,
-    BinsOpt,
-    CustomerOpt,
-    DecimalOpt,
-    DelimiterOpt,
-    FormatOpt,
-    Frequency,
-    FrequencyOpt,
-    InputArg,
-    Method,
-    MethodOpt,
-    Monetary,
-    MonetaryOpt,
-    OrderOpt,
-    QueryOpt,
-    Returns,
-    ReturnsOpt,
-    SchemaOpt,
-    SegmentsOpt,
-    TableOpt,
-    TimestampOpt,
-    WindowOpt,
-    scoring_options,
-)
+from rfm_fast_cli.options import CommandOptions, InputArg, reading_options
 from rfm_fast_cli.run import check_output_path, database_input, default_predictions, write_output
 
 import rfm_fast
 
 
+@reading_options("rfm export")
 def export(
     input: InputArg,
     output: Annotated[
@@ -78,25 +54,9 @@ def export(
         bool,
         typer.Option("--clv", help="Add p_alive, expected purchases and CLV; sort by CLV."),
     ] = False,
-    customer: CustomerOpt = "customer",
-    timestamp: TimestampOpt = "timestamp",
-    amount: AmountOpt = "amount",
-    order: OrderOpt = None,
+    *,
+    options: CommandOptions,
     as_of: Annotated[str | None, typer.Option("--as-of", help="End of the window.")] = None,
-    bins: BinsOpt = 5,
-    method: MethodOpt = Method.exact,
-    frequency: FrequencyOpt = Frequency.orders,
-    monetary: MonetaryOpt = Monetary.sum,
-    returns: ReturnsOpt = Returns.net,
-    segments: SegmentsOpt = "default",
-    timestamp_format: FormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    schema: SchemaOpt = None,
-    amount_format: AmountFormatOpt = None,
-    decimal: DecimalOpt = ".",
-    window: WindowOpt = None,
-    query: QueryOpt = None,
-    table: TableOpt = None,
 ) -> None:
     """Score INPUT and write the customers of some segments (or of a condition) with their
     segment, action, scores, metrics and last purchase, most valuable first."""
@@ -108,18 +68,17 @@ def export(
     )
     from rfm_fast.core.segments import resolve_rules
 
-    options = scoring_options(**locals())
     with reported_errors():
-        if with_clv and window is not None:
+        if with_clv and options["window"] is not None:
             raise rfm_fast.RFMError(
                 "--clv fits the models on the whole history, and --window scores only its last "
                 "days: give one of them"
             )
-        rules = resolve_rules(segments, bins)
+        rules = resolve_rules(options["segments"], options["bins"])
         check_segment_names(segment or [], [rule.name for rule in rules] + ["Other"])
         if where is not None:
             parse_condition(where)
-        data = database_input(input, query, table)
+        data = database_input(input, options["query"], options["table"])
         if per_segment:
             if file_format not in LIST_FORMATS:
                 raise rfm_fast.RFMError(
@@ -127,8 +86,8 @@ def export(
                 )
         else:
             check_output_path(output, [data], suffixes=tuple(f".{f}" for f in LIST_FORMATS))
-        options["segments"] = rules  # (resolved once: a rules file is not read again)
-        result = rfm_fast.score(data, **options, as_of=as_of, window=window)
+        options = options.replaced(segments=rules)  # (resolved once: a file is read once)
+        result = rfm_fast.score(data, **options.keywords("score"), as_of=as_of)
         if with_clv:
             from rfm_fast import clv
 

@@ -8,31 +8,7 @@ from typing import Annotated
 import typer
 from rfm_fast_cli.console import counted, out, print_table
 from rfm_fast_cli.errors import fail, outputs_written, reported_errors
-from rfm_fast_cli.options import (
-    AmountFormatOpt,
-    AmountOpt,
-    BinsOpt,
-    CustomerOpt,
-    DecimalOpt,
-    DelimiterOpt,
-    FormatOpt,
-    Frequency,
-    FrequencyOpt,
-    InputArg,
-    Method,
-    MethodOpt,
-    Monetary,
-    MonetaryOpt,
-    OrderOpt,
-    QueryOpt,
-    Returns,
-    ReturnsOpt,
-    SchemaOpt,
-    SegmentsOpt,
-    TableOpt,
-    TimestampOpt,
-    scoring_options,
-)
+from rfm_fast_cli.options import CommandOptions, InputArg, reading_options
 from rfm_fast_cli.run import (
     check_distinct_outputs,
     check_output_path,
@@ -48,6 +24,7 @@ AsOfPair = Annotated[
 ]
 
 
+@reading_options("rfm migrate")
 def migrate(
     input: InputArg,
     as_of: AsOfPair,
@@ -65,23 +42,8 @@ def migrate(
         Path | None,
         typer.Option("--movers-output", help="Write the customers who moved --from --to."),
     ] = None,
-    customer: CustomerOpt = "customer",
-    timestamp: TimestampOpt = "timestamp",
-    amount: AmountOpt = "amount",
-    order: OrderOpt = None,
-    bins: BinsOpt = 5,
-    method: MethodOpt = Method.exact,
-    frequency: FrequencyOpt = Frequency.orders,
-    monetary: MonetaryOpt = Monetary.sum,
-    returns: ReturnsOpt = Returns.net,
-    segments: SegmentsOpt = "default",
-    timestamp_format: FormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    schema: SchemaOpt = None,
-    amount_format: AmountFormatOpt = None,
-    decimal: DecimalOpt = ".",
-    query: QueryOpt = None,
-    table: TableOpt = None,
+    *,
+    options: CommandOptions,
 ) -> None:
     """Score INPUT at two dates and show who moved between segments.
 
@@ -92,14 +54,13 @@ def migrate(
         raise fail(f"give --as-of twice (first and second date); got {len(as_of)}")
     if (source is None) != (target is None) or (movers_output and source is None):
         raise fail("--from and --to go together (and --movers-output needs both)")
-    options = scoring_options(**locals())
     with reported_errors():
-        data = database_input(input, query, table)
+        data = database_input(input, options["query"], options["table"])
         check_distinct_outputs([("--output", output), ("--movers-output", movers_output)])
         for path in (output, movers_output):
             if path is not None:
                 check_output_path(path, [data])
-        moved = rfm_fast.migrate(data, as_of=tuple(as_of), **options)
+        moved = rfm_fast.migrate(data, as_of=tuple(as_of), **options.keywords("score"))
         matrix = moved.matrix()
         movers = moved.movers(source, target) if source is not None else None
         written = {output: matrix, movers_output: movers}  # (both files, or neither)

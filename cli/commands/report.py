@@ -8,36 +8,13 @@ from typing import Annotated
 import typer
 from rfm_fast_cli.console import counted, out
 from rfm_fast_cli.errors import fail, outputs_written, reported_errors
-from rfm_fast_cli.options import (
-    AmountFormatOpt,
-    AmountOpt,
-    BinsOpt,
-    CustomerOpt,
-    DecimalOpt,
-    DelimiterOpt,
-    FormatOpt,
-    Frequency,
-    FrequencyOpt,
-    InputArg,
-    Method,
-    MethodOpt,
-    Monetary,
-    MonetaryOpt,
-    OrderOpt,
-    QueryOpt,
-    Returns,
-    ReturnsOpt,
-    SchemaOpt,
-    SegmentsOpt,
-    TableOpt,
-    TimestampOpt,
-    scoring_options,
-)
+from rfm_fast_cli.options import CommandOptions, InputArg, reading_options
 from rfm_fast_cli.run import check_output_path, database_input, default_predictions
 
 import rfm_fast
 
 
+@reading_options("rfm report")
 def report(
     input: InputArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
@@ -58,23 +35,8 @@ def report(
     with_clv: Annotated[
         bool, typer.Option("--clv", help="Add p_alive and lifetime value (BG/NBD, Gamma-Gamma).")
     ] = False,
-    customer: CustomerOpt = "customer",
-    timestamp: TimestampOpt = "timestamp",
-    amount: AmountOpt = "amount",
-    order: OrderOpt = None,
-    bins: BinsOpt = 5,
-    method: MethodOpt = Method.exact,
-    frequency: FrequencyOpt = Frequency.orders,
-    monetary: MonetaryOpt = Monetary.sum,
-    returns: ReturnsOpt = Returns.net,
-    segments: SegmentsOpt = "default",
-    timestamp_format: FormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    schema: SchemaOpt = None,
-    amount_format: AmountFormatOpt = None,
-    decimal: DecimalOpt = ".",
-    query: QueryOpt = None,
-    table: TableOpt = None,
+    *,
+    options: CommandOptions,
 ) -> None:
     """Score INPUT and write a self-contained HTML report (needs the extra: report)."""
     dates = as_of or []
@@ -82,20 +44,25 @@ def report(
         raise fail(f"give --as-of at most twice; got {len(dates)}")
     if output.suffix.lower() not in (".html", ".htm"):
         raise fail(f"the report is HTML: name the output *.html; got {output}")
-    options = scoring_options(**locals())
     with reported_errors():
         from rfm_fast.insight.report import parse_currency, write_report
 
+        if with_clv and options["window"] is not None:
+            raise rfm_fast.RFMError(
+                "--clv fits the models on the whole history, and --window scores only its last "
+                "days: give one of them"
+            )
         parse_currency(currency)  # a wrong currency fails before the input is read
 
-        data = database_input(input, query, table)
+        data = database_input(input, options["query"], options["table"])
         check_output_path(output, [data], suffixes=(".html", ".htm"))
         migration = None
         if len(dates) == 2:
-            migration = rfm_fast.migrate(data, as_of=tuple(dates), **options)
+            migration = rfm_fast.migrate(data, as_of=tuple(dates), **options.keywords("score"))
             result = migration.after
         else:
-            result = rfm_fast.score(data, **options, as_of=dates[0] if dates else None)
+            as_of = dates[0] if dates else None
+            result = rfm_fast.score(data, **options.keywords("score"), as_of=as_of)
         predictions = None
         if with_clv:
             predictions = default_predictions(data, options, dates[-1] if dates else None)

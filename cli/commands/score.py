@@ -8,33 +8,7 @@ from typing import Annotated
 import typer
 from rfm_fast_cli.console import out, progress_bar
 from rfm_fast_cli.errors import reported_errors
-from rfm_fast_cli.options import (
-    AmountFormatOpt,
-    AmountOpt,
-    BinsOpt,
-    CustomerOpt,
-    DecimalOpt,
-    DelimiterOpt,
-    FormatOpt,
-    Frequency,
-    FrequencyOpt,
-    InputArg,
-    Method,
-    MethodOpt,
-    Monetary,
-    MonetaryOpt,
-    OrderOpt,
-    QueryOpt,
-    Returns,
-    ReturnsOpt,
-    SchemaOpt,
-    SegmentsOpt,
-    TableOpt,
-    TimestampOpt,
-    WindowOpt,
-    scoring_options,
-    user_edges,
-)
+from rfm_fast_cli.options import CommandOptions, InputArg, reading_options
 from rfm_fast_cli.run import (
     check_output,
     database_input,
@@ -49,6 +23,7 @@ import rfm_fast
 from rfm_fast.core.timing import PhaseTime
 
 
+@reading_options("rfm score")
 def score(
     input: InputArg,
     output: Annotated[
@@ -59,38 +34,16 @@ def score(
             help="Scores file: .parquet, .csv, .arrow; or a database URI with --output-table.",
         ),
     ] = None,
-    query: QueryOpt = None,
-    table: TableOpt = None,
     output_table: Annotated[
         str | None,
         typer.Option(help="-o is a database: the table to replace with the scores."),
     ] = None,
-    customer: CustomerOpt = "customer",
-    timestamp: TimestampOpt = "timestamp",
-    amount: AmountOpt = "amount",
-    order: OrderOpt = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="End of the window (ISO-8601); default: latest + 1 day."),
     ] = None,
-    bins: BinsOpt = 5,
-    method: MethodOpt = Method.exact,
-    frequency: FrequencyOpt = Frequency.orders,
-    monetary: MonetaryOpt = Monetary.sum,
-    returns: ReturnsOpt = Returns.net,
-    segments: SegmentsOpt = "default",
-    timestamp_format: FormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    schema: SchemaOpt = None,
-    amount_format: AmountFormatOpt = None,
-    decimal: DecimalOpt = ".",
-    window: WindowOpt = None,
-    recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
-    frequency_edges: Annotated[str | None, typer.Option(help="e.g. 1,2,4,8.")] = None,
-    monetary_edges: Annotated[str | None, typer.Option(help="e.g. 50,100,250,1000.")] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="Aggregation threads (default: one per core).")
-    ] = None,
+    *,
+    options: CommandOptions,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
     p_alive: Annotated[
         bool,
@@ -111,26 +64,21 @@ def score(
     INPUT is a Parquet, CSV (.csv, .csv.gz) or Arrow IPC file, a folder of them, or a glob such
     as 'orders/*.parquet' (quoted). Files are read batch by batch, never whole.
     """
-    edges = user_edges(recency_edges, frequency_edges, monetary_edges)
-    options = scoring_options(**locals())
     with reported_errors():
-        if p_alive and window is not None:
+        if p_alive and options["window"] is not None:
             raise rfm_fast.RFMError(
                 "--p-alive fits the BG/NBD model on the whole history, and --window scores "
                 "only its last days: give one of them (rfm clv predicts from the whole history)"
             )
-        data = database_input(input, query, table)
+        data = database_input(input, options["query"], options["table"])
         target = None
         if output is not None:
             target = check_output(database_output(output, output_table, "--output-table"), [data])
         with progress_bar(progress) as on_batch:
             result = rfm_fast.score(
                 data,
-                **options,
+                **options.keywords("score"),
                 as_of=as_of,
-                window=window,
-                thresholds=edges or None,
-                threads=threads,
                 progress=on_batch,
                 playbook=playbook,
             )

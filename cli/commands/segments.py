@@ -9,53 +9,23 @@ from typing import Annotated
 import typer
 from rfm_fast_cli.console import counted, out, print_table, printable
 from rfm_fast_cli.errors import reported_errors
-from rfm_fast_cli.options import (
-    AmountFormatOpt,
-    AmountOpt,
-    BinsOpt,
-    CustomerOpt,
-    DecimalOpt,
-    DelimiterOpt,
-    FormatOpt,
-    Frequency,
-    FrequencyOpt,
-    Method,
-    MethodOpt,
-    Monetary,
-    MonetaryOpt,
-    OptionalInputArg,
-    OrderOpt,
-    QueryOpt,
-    Returns,
-    ReturnsOpt,
-    SchemaOpt,
-    TableOpt,
-    TimestampOpt,
-    WindowOpt,
-    scoring_options,
-)
+from rfm_fast_cli.options import CommandOptions, OptionalInputArg, reading_options
 from rfm_fast_cli.run import check_output_path, database_input, write_output
 from rich.text import Text
 
 import rfm_fast
 
 
+@reading_options("rfm segments")
 def segments(
     input: OptionalInputArg = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Also write the summary: .parquet, .csv, .arrow."),
     ] = None,
-    customer: CustomerOpt = "customer",
-    timestamp: TimestampOpt = "timestamp",
-    amount: AmountOpt = "amount",
-    order: OrderOpt = None,
+    *,
+    options: CommandOptions,
     as_of: Annotated[str | None, typer.Option("--as-of", help="End of the window.")] = None,
-    bins: BinsOpt = 5,
-    method: MethodOpt = Method.exact,
-    frequency: FrequencyOpt = Frequency.orders,
-    monetary: MonetaryOpt = Monetary.sum,
-    returns: ReturnsOpt = Returns.net,
     segments: Annotated[
         str | None,
         typer.Option(
@@ -75,33 +45,24 @@ def segments(
             "those rules as a TOML rules file to edit.",
         ),
     ] = False,
-    timestamp_format: FormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    schema: SchemaOpt = None,
-    amount_format: AmountFormatOpt = None,
-    decimal: DecimalOpt = ".",
-    window: WindowOpt = None,
-    query: QueryOpt = None,
-    table: TableOpt = None,
 ) -> None:
     """Score INPUT and describe its segments: size, revenue, typical customer, playbook,
     lifecycle stages, quality. With --list: the built-in segment maps."""
     if list_maps:
         with reported_errors():
-            print_maps(segments, bins)
+            print_maps(segments, options["bins"])
         return
     if input is None:
         raise typer.BadParameter(
             "missing: give the orders to score, or --list to list the segment maps",
             param_hint="'INPUT'",
         )
-    segments = segments or "default"
-    options = scoring_options(**locals())
+    options = options.replaced(segments=segments or "default")
     with reported_errors():
-        data = database_input(input, query, table)
+        data = database_input(input, options["query"], options["table"])
         if output is not None:
             check_output_path(output, [data])
-        result = rfm_fast.score(data, **options, as_of=as_of, window=window)
+        result = rfm_fast.score(data, **options.keywords("score"), as_of=as_of)
         summary = rfm_fast.summarize(result)
         quality = rfm_fast.segment_quality(result)
         stage_table = rfm_fast.lifecycle_table(result, stages)

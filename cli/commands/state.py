@@ -12,33 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rfm_fast_cli.console import counted, err, out, print_table, printable, progress_bar
 from rfm_fast_cli.errors import outputs_written, reported_errors
-from rfm_fast_cli.options import (
-    AmountFormatOpt,
-    AmountOpt,
-    BinsOpt,
-    CustomerOpt,
-    DecimalOpt,
-    DelimiterOpt,
-    FormatOpt,
-    Frequency,
-    FrequencyOpt,
-    InputArg,
-    Method,
-    MethodOpt,
-    Monetary,
-    MonetaryOpt,
-    OrderOpt,
-    QueryOpt,
-    Returns,
-    ReturnsOpt,
-    SchemaOpt,
-    SegmentsOpt,
-    TableOpt,
-    TimestampOpt,
-    WindowOpt,
-    scoring_options,
-    user_edges,
-)
+from rfm_fast_cli.options import CommandOptions, InputArg, reading_options
 from rfm_fast_cli.run import (
     check_different_tables,
     check_distinct_outputs,
@@ -90,27 +64,12 @@ WaitOpt = Annotated[
 
 
 @state_app.command("init")
+@reading_options("rfm state init")
 def init(
     input: InputArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="The state file to write.")],
-    customer: CustomerOpt = "customer",
-    timestamp: TimestampOpt = "timestamp",
-    amount: AmountOpt = "amount",
-    order: OrderOpt = None,
-    bins: BinsOpt = 5,
-    method: MethodOpt = Method.exact,
-    frequency: FrequencyOpt = Frequency.orders,
-    monetary: MonetaryOpt = Monetary.sum,
-    returns: ReturnsOpt = Returns.net,
-    segments: SegmentsOpt = "default",
-    timestamp_format: FormatOpt = None,
-    delimiter: DelimiterOpt = None,
-    schema: SchemaOpt = None,
-    amount_format: AmountFormatOpt = None,
-    decimal: DecimalOpt = ".",
-    recency_edges: Annotated[str | None, typer.Option(help="e.g. 30,90,180,365 (days).")] = None,
-    frequency_edges: Annotated[str | None, typer.Option(help="e.g. 1,2,4,8.")] = None,
-    monetary_edges: Annotated[str | None, typer.Option(help="e.g. 50,100,250,1000.")] = None,
+    *,
+    options: CommandOptions,
     orders_within_loads: Annotated[
         bool,
         typer.Option(
@@ -118,30 +77,23 @@ def init(
             help="Every order lies in one load: keep counts, not (customer, order) pairs.",
         ),
     ] = False,
-    window: WindowOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar while reading.")] = True,
-    query: QueryOpt = None,
-    table: TableOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace the file OUTPUT if it exists.")
     ] = False,
     wait: WaitOpt = DEFAULT_WAIT_SECONDS,
 ) -> None:
     """Build a state from the order history INPUT; its options are fixed from here on."""
-    edges = user_edges(recency_edges, frequency_edges, monetary_edges)
-    options = scoring_options(**locals())
     with reported_errors():
-        data = database_input(input, query, table)
-        check_output_path(output, [data, segments], suffixes=None)
+        data = database_input(input, options["query"], options["table"])
+        check_output_path(output, [data, options["segments"]], suffixes=None)
         with state_lock(output, wait, _waiting):
             check_state_target(output, overwrite=force)
             with progress_bar(progress) as on_batch:
                 state = rfm_fast.DailyState.init(
                     data,
-                    **options,
-                    thresholds=edges or None,
+                    **options.keywords("DailyState.init"),
                     orders_within_loads=orders_within_loads,
-                    window=window,
                     progress=on_batch,
                 )
             state.save(output, overwrite=force)
@@ -155,6 +107,7 @@ def init(
 
 
 @state_app.command("update")
+@reading_options("rfm state update")
 def update(
     state_path: StateArg,
     input: InputArg,
@@ -167,8 +120,8 @@ def update(
             "database URI with --changes-table."
         ),
     ] = None,
-    query: QueryOpt = None,
-    table: TableOpt = None,
+    *,
+    options: CommandOptions,
     output_table: OutputTableOpt = None,
     changes_table: Annotated[
         str | None,
@@ -184,7 +137,7 @@ def update(
     customers whose segment changed. STATE is replaced only once everything is written; no
     other command writes it meanwhile (a second one waits up to --wait seconds)."""
     with reported_errors():
-        data = database_input(input, query, table)
+        data = database_input(input, options["query"], options["table"])
         scores_to = changes_to = None
         if output is not None:
             scores_to = database_output(output, output_table, "--output-table")
@@ -197,7 +150,9 @@ def update(
         with state_lock(state_path, wait, _waiting):  # (read in the lock: the latest save)
             state = rfm_fast.DailyState.open(state_path)
             with progress_bar(progress) as on_batch:
-                done = state.update(data, as_of=as_of, force=force, progress=on_batch)
+                done = state.update(
+                    data, as_of=as_of, force=force, threads=options["threads"], progress=on_batch
+                )
             written: dict[Any, pa.Table] = {}
             if scores_to is not None:
                 written[scores_to] = done.result.table

@@ -19,6 +19,7 @@ from rfm_fast.clv.profiles import default_calibration_end, summary
 from rfm_fast.clv.purchase_model import PurchaseModel
 from rfm_fast.clv.results import PREDICTIONS, CLVResult
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
+from rfm_fast.core.option_table import given_options
 from rfm_fast.errors import RFMError, RFMWarning
 
 
@@ -96,38 +97,12 @@ returns, delimiter, schema, amount_format, decimal
     >>> {k: round(v, 3) for k, v in result.purchases.params.items()}
     {'r': 0.252, 'alpha': 4.789, 'a': 0.723, 'b': 2.161}
     """
+    reading = given_options("clv.analyze", locals())
+    del reading["as_of"]  # (the holdout of model="auto" ends at as_of: given apart below)
     scipy("optimize")  # without scipy, say so before the input is read
     if step is None:
         step = horizon / 12
-    table = summary(
-        data,
-        customer=customer,
-        timestamp=timestamp,
-        amount=amount,
-        as_of=as_of,
-        unit=unit,
-        timestamp_format=timestamp_format,
-        batch_rows=batch_rows,
-        threads=threads,
-        returns=returns,
-        delimiter=delimiter,
-        schema=schema,
-        amount_format=amount_format,
-        decimal=decimal,
-    )
-    reading = {
-        "customer": customer,
-        "timestamp": timestamp,
-        "amount": amount,
-        "timestamp_format": timestamp_format,
-        "batch_rows": batch_rows,
-        "threads": threads,
-        "returns": returns,
-        "delimiter": delimiter,
-        "schema": schema,
-        "amount_format": amount_format,
-        "decimal": decimal,
-    }
+    table = summary(data, **reading, as_of=as_of, unit=unit)
     # The fits' warnings (of the comparison too) are summed up in the diagnostics instead.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RFMWarning)

@@ -16,7 +16,6 @@ objects with a ``checked`` constructor; the steps after it take them as they are
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,17 +23,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast.core import binning
-from rfm_fast.core.io import DEFAULT_BATCH_ROWS
-from rfm_fast.core.segments import SegmentsSpec, resolve_rules
+from rfm_fast.core.option_table import (
+    OPTION,
+    READ_OPTION_NAMES,
+    SCORE_OPTION_NAMES,
+    checked_group,
+)
 from rfm_fast.errors import EXCERPT_CHARACTERS, RFMError
 
-FREQUENCIES = ("orders", "days")
+FREQUENCIES = OPTION["frequency"].choices
 AMOUNT_FORMATS = (None, "currency")
-RETURNS = ("net", "purchase", "drop")
+RETURNS = OPTION["returns"].choices
 """How rows with a negative amount are taken; the first is the default (docs/semantics.md,
 "Returns")."""
-MONETARIES = ("sum", "mean")
+MONETARIES = OPTION["monetary"].choices
 
 
 @dataclass(frozen=True)
@@ -152,33 +154,18 @@ class ReadOptions:
     :func:`check_window`); None: every row up to ``as_of``."""
 
     @classmethod
-    def checked(
-        cls,
-        *,
-        customer: str,
-        timestamp: str,
-        amount: str,
-        order: str | None = None,
-        as_of: Any = None,
-        frequency: str = "orders",
-        timestamp_format: str | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-        threads: int | None = None,
-        returns: str = RETURNS[0],
-        delimiter: str | None = None,
-        schema: Mapping[str, Any] | str | None = None,
-        amount_format: str | None = None,
-        decimal: str = ".",
-        window: int | None = None,
-    ) -> ReadOptions:
-        """The options, checked (the columns are checked against the input when it is
-        opened: :meth:`Columns.resolve`).
+    def checked(cls, **options: Any) -> ReadOptions:
+        """The options, checked: the reading options of the table
+        (:data:`rfm_fast.core.option_table.OPTIONS`, group ``"read"``) by keyword, each
+        through its check, the others at their defaults (the columns are checked against the
+        input when it is opened: :meth:`Columns.resolve`).
 
         Raises
         ------
         RFMError
-            For an unknown ``frequency`` or ``returns``, ``batch_rows`` or ``threads``
-            that are not positive integers, or a ``window`` that is not a number of days.
+            For an unknown option or a missing column name, an unknown ``frequency`` or
+            ``returns``, ``batch_rows`` or ``threads`` that are not positive integers, or a
+            ``window`` that is not a number of days.
 
         Examples
         --------
@@ -187,40 +174,20 @@ class ReadOptions:
         >>> options.columns.order, options.frequency, options.threads
         (None, 'orders', 2)
         """
-        if frequency not in FREQUENCIES:
-            raise RFMError(f"frequency must be one of {', '.join(FREQUENCIES)}; got {frequency!r}")
-        if returns not in RETURNS:
-            raise RFMError(f"returns must be one of {', '.join(RETURNS)}; got {returns!r}")
-        if delimiter not in (None, "whitespace") and (
-            not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"'
-        ):
-            raise RFMError(
-                f"delimiter must be one character (such as ';' or a tab) or 'whitespace'; "
-                f"got {delimiter!r}"
-            )
-        if amount_format not in AMOUNT_FORMATS:
-            raise RFMError(f"amount_format must be 'currency' or None; got {amount_format!r}")
-        if decimal not in (".", ","):
-            raise RFMError(f"decimal must be '.' or ','; got {decimal!r}")
-        if not _is_positive_int(batch_rows):
-            raise RFMError(f"batch_rows must be a positive integer; got {batch_rows!r}")
-        if threads is None:
-            threads = os.cpu_count() or 1
-        if not _is_positive_int(threads):
-            raise RFMError(f"threads must be a positive integer; got {threads!r}")
+        checked = checked_group("read", options)
         return cls(
-            Columns(customer, timestamp, amount, order),
-            as_of,
-            frequency,
-            timestamp_format,
-            batch_rows,
-            threads,
-            returns,
-            delimiter,
-            column_types_of(schema),
-            amount_format,
-            decimal,
-            check_window(window),
+            Columns(checked["customer"], checked["timestamp"], checked["amount"], checked["order"]),
+            checked["as_of"],
+            checked["frequency"],
+            checked["timestamp_format"],
+            checked["batch_rows"],
+            checked["threads"],
+            checked["returns"],
+            checked["delimiter"],
+            checked["schema"],
+            checked["amount_format"],
+            checked["decimal"],
+            checked["window"],
         )
 
     @property
@@ -246,22 +213,17 @@ class ScoreOptions:
     rules: Any
 
     @classmethod
-    def checked(
-        cls,
-        *,
-        bins: int = 5,
-        method: str = "exact",
-        monetary: str = "sum",
-        segments: SegmentsSpec = "default",
-        thresholds: dict[str, Sequence[float]] | None = None,
-    ) -> ScoreOptions:
-        """The options, checked; the arguments are those of :func:`rfm_fast.score`.
+    def checked(cls, **options: Any) -> ScoreOptions:
+        """The options, checked: the scoring options of the table
+        (:data:`rfm_fast.core.option_table.OPTIONS`, group ``"score"``: ``bins``, ``method``,
+        ``monetary``, ``segments``, ``thresholds``) by keyword, as :func:`rfm_fast.score`
+        takes them.
 
         Raises
         ------
         RFMError
-            For bins outside 2..9, an unknown method or monetary mode, thresholds that do
-            not fit ``bins``, or invalid segment rules.
+            For an unknown option, bins outside 2..9, an unknown method or monetary mode,
+            thresholds that do not fit ``bins``, or invalid segment rules.
 
         Examples
         --------
@@ -270,16 +232,13 @@ class ScoreOptions:
         >>> options.bins, options.thresholds["recency"].tolist()
         (3, [30.0, 90.0])
         """
-        bins = binning.check_bins(bins)
-        method = binning.check_method(method)
-        if monetary not in MONETARIES:
-            raise RFMError(f"monetary must be one of {', '.join(MONETARIES)}; got {monetary!r}")
+        checked = checked_group("score", options)
         return cls(
-            bins,
-            method,
-            monetary,
-            binning.check_thresholds(thresholds, bins),
-            resolve_rules(segments, bins),
+            checked["bins"],
+            checked["method"],
+            checked["monetary"],
+            checked["thresholds"],
+            checked["segments"],
         )
 
 
@@ -323,14 +282,6 @@ class ScoringOptions:
             ReadOptions.checked(**{k: v for k, v in options.items() if k in READ_OPTION_NAMES}),
             ScoreOptions.checked(**{k: v for k, v in options.items() if k in SCORE_OPTION_NAMES}),
         )
-
-
-READ_OPTION_NAMES = frozenset(
-    {"customer", "timestamp", "amount", "order", "as_of", "frequency", "timestamp_format"}
-    | {"batch_rows", "threads", "returns", "delimiter", "schema", "amount_format", "decimal"}
-    | {"window"}
-)
-SCORE_OPTION_NAMES = frozenset({"bins", "method", "monetary", "segments", "thresholds"})
 
 
 COLUMN_TYPES = {

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS
-from rfm_fast.core.options import FREQUENCIES, MONETARIES, ReadOptions, ScoreOptions
+from rfm_fast.core.option_table import given_options
+from rfm_fast.core.options import FREQUENCIES, MONETARIES, ScoringOptions
 from rfm_fast.core.pipeline import BatchColumns, ProgressCallback, read_totals, scored_result
 from rfm_fast.core.result import RFMResult, RunStats
 from rfm_fast.core.segments import SegmentsSpec
@@ -166,27 +167,8 @@ def score(
     >>> result.stats.as_of
     datetime.datetime(2024, 1, 31, 0, 0)
     """
-    scoring = ScoreOptions.checked(
-        bins=bins, method=method, monetary=monetary, segments=segments, thresholds=thresholds
-    )
-    reading = ReadOptions.checked(
-        customer=customer,
-        timestamp=timestamp,
-        amount=amount,
-        order=order,
-        as_of=as_of,
-        frequency=frequency,
-        timestamp_format=timestamp_format,
-        batch_rows=batch_rows,
-        threads=threads,
-        returns=returns,
-        delimiter=delimiter,
-        schema=schema,
-        amount_format=amount_format,
-        decimal=decimal,
-        window=window,
-    )
+    options = ScoringOptions.checked(**given_options("score", locals()))
     if not isinstance(playbook, bool):
         raise RFMError(f"playbook must be True or False; got {playbook!r}")
-    result = scored_result(read_totals(data, reading, progress=progress), scoring)
+    result = scored_result(read_totals(data, options.reading, progress=progress), options.scoring)
     return result.with_playbook() if playbook else result

@@ -35,6 +35,7 @@ from rfm_fast.core.io import (
     table_to_ipc_buffer,
     write_outputs,
 )
+from rfm_fast.core.option_table import READ_OPTION_NAMES, SCORE_OPTION_NAMES, given_options
 from rfm_fast.core.options import ReadOptions, ScoreOptions, check_window
 from rfm_fast.core.pipeline import ProgressCallback, scored_result
 from rfm_fast.core.result import RFMResult
@@ -230,21 +231,12 @@ delimiter, schema, amount_format, decimal, batch_rows, threads, progress
         -------
         DailyState
         """
-        read = dict(
-            customer=customer,
-            timestamp=timestamp,
-            amount=amount,
-            order=order,
-            frequency=frequency,
-            returns=returns,
-            timestamp_format=timestamp_format,
-            delimiter=delimiter,
-            amount_format=amount_format,
-            decimal=decimal,
-        )
+        given = given_options("DailyState.init", locals())
+        kept_apart = ("schema", "window", "batch_rows", "threads")  # (kept or used otherwise)
+        read = {k: v for k, v in given.items() if k in READ_OPTION_NAMES and k not in kept_apart}
         options = ReadOptions.checked(**read, schema=schema)
         score_options = ScoreOptions.checked(
-            bins=bins, method=method, monetary=monetary, segments=segments, thresholds=thresholds
+            **{k: v for k, v in given.items() if k in SCORE_OPTION_NAMES}
         )
         scoring = {
             "bins": bins,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from rfm_fast.core.option_table import given_options
 from rfm_fast.core.result import RunStats
 from rfm_fast.core.segments import SegmentsSpec
 from rfm_fast.engines import distributed
@@ -108,28 +109,12 @@ thresholds, timestamp_format
         result.table.segment.value_counts().compute()
         result.edges, result.stats
     """
+    arguments = dict(locals())  # (the options, before any other name is bound)
     require("dask.dataframe", "dask", "rfm_fast.engines.dask")
     import dask
     import dask.dataframe as dd
 
-    spec = distributed.checked_options(
-        customer=customer,
-        timestamp=timestamp,
-        amount=amount,
-        order=order,
-        as_of=as_of,
-        bins=bins,
-        method=method,
-        frequency=frequency,
-        monetary=monetary,
-        returns=returns,
-        amount_format=amount_format,
-        decimal=decimal,
-        segments=segments,
-        thresholds=thresholds,
-        timestamp_format=timestamp_format,
-        batch_rows=batch_rows,
-    )
+    spec = distributed.checked_options(**given_options("dask", arguments))
     distributed.check_columns(spec, list(ddf.columns))
     orders = ddf[spec.reading.columns.names_in(list(ddf.columns))]
     buckets = partitions or orders.npartitions

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from rfm_fast.core.option_table import given_options
 from rfm_fast.core.options import ScoringOptions
 from rfm_fast.core.result import RunStats, result_schema
 from rfm_fast.core.segments import SegmentsSpec
@@ -135,27 +136,12 @@ thresholds, timestamp_format
         result.table.groupBy("segment").count().show()
         result.edges, result.stats
     """
+    arguments = dict(locals())  # (the options, before any other name is bound)
     require("pyspark.sql.pandas.types", "spark", "rfm_fast.engines.spark")
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    spec = distributed.checked_options(
-        customer=customer,
-        timestamp=timestamp,
-        amount=amount,
-        order=order,
-        as_of=as_of,
-        bins=bins,
-        method=method,
-        frequency=frequency,
-        monetary=monetary,
-        returns=returns,
-        amount_format=amount_format,
-        decimal=decimal,
-        segments=segments,
-        thresholds=thresholds,
-        timestamp_format=timestamp_format,
-    )
+    spec = distributed.checked_options(**given_options("spark", arguments))
     distributed.check_columns(spec, df.columns)
     orders = df.select(*spec.reading.columns.names_in(df.columns))
     if partitions is None:
