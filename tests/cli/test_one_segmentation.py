@@ -64,7 +64,7 @@ def printed_table(output: str) -> dict[str, int]:
     """segment -> customers of a table the command printed (first two columns)."""
     found = {}
     for line in output.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+        cells = [cell.strip() for cell in re.split("[│|]", line.strip().strip("│|"))]
         if len(cells) >= 2 and cells[1].replace(",", "").isdigit():
             found[cells[0]] = int(cells[1].replace(",", ""))
     return found
