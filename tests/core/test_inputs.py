@@ -124,9 +124,7 @@ def test_parquet_row_groups_of_any_size_read_in_any_batches(
     group_rows=st.lists(st.integers(0, 50), max_size=30),
     batch_rows=st.integers(1, 60),
 )
-def test_row_group_batches_cover_every_row_group_once_in_batches_that_fit(
-    group_rows, batch_rows
-):
+def test_row_group_batches_cover_every_row_group_once_in_batches_that_fit(group_rows, batch_rows):
     plan = row_group_batches(group_rows, batch_rows)
     assert [group for groups, _ in plan for group in groups] == list(range(len(group_rows)))
     for groups, size in plan:
