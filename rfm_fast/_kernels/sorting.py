@@ -1,27 +1,12 @@
-"""Sorting kernels: merging runs sorted by several threads, and the pieces of a text sort
-(an integer sort of 8-byte prefixes, then ties sorted by the whole string)."""
+"""Sorting kernels: a radix sort of integer keys (buckets by the top bits, then each bucket
+least significant digit first), and the pieces of a text sort (an integer sort of 8-byte
+prefixes, then ties sorted by the whole string)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from rfm_fast._kernels.config import jit, jit_inline
-
-
-@jit
-def merge_sorted_runs(keys, bounds, order):
-    """``order``: the positions of ``keys`` in ascending order, where each run
-    ``keys[bounds[k]:bounds[k + 1]]`` is sorted (the runs are one per thread, so a linear scan
-    of the heads is enough). Equal keys of different runs come out in run order."""
-    runs = bounds.shape[0] - 1
-    heads = bounds[:-1].copy()
-    for out in range(order.shape[0]):
-        best = -1
-        for k in range(runs):
-            if heads[k] < bounds[k + 1] and (best < 0 or keys[heads[k]] < keys[heads[best]]):
-                best = k
-        order[out] = heads[best]
-        heads[best] += 1
 
 
 @jit
@@ -93,3 +78,80 @@ def sort_prefix_ties(offsets, data, prefixes, order, max_run):
             order[j + 1] = item
         start = end
     return -1
+
+
+RADIX_BITS = 8
+"""Bits of the key that one radix pass sorts by (256 counters: they stay in L1)."""
+
+
+@jit
+def radix_counts(keys, shift, start, stop, counts):
+    """``counts[d]``: how many of ``keys[start:stop]`` (uint64) have digit ``d`` at ``shift``
+    (``counts`` has ``2**RADIX_BITS`` entries; added to, not reset)."""
+    mask = np.uint64((1 << RADIX_BITS) - 1)
+    for i in range(start, stop):
+        counts[(keys[i] >> np.uint64(shift)) & mask] += 1
+
+
+@jit
+def radix_scatter(keys, shift, start, stop, offsets, out_keys, out_order):
+    """Stable scatter of ``keys[start:stop]`` by their digit at ``shift``: the key at ``i`` goes
+    to ``offsets[digit]`` (then incremented) in ``out_keys``, and ``i`` to ``out_order``."""
+    mask = np.uint64((1 << RADIX_BITS) - 1)
+    for i in range(start, stop):
+        digit = (keys[i] >> np.uint64(shift)) & mask
+        at = offsets[digit]
+        out_keys[at] = keys[i]
+        out_order[at] = i
+        offsets[digit] = at + 1
+
+
+@jit
+def radix_pass(keys, order, lo, n, shift, out_keys, out_order, out_lo, counts):
+    """One stable pass: ``keys[lo:lo + n]`` (and ``order`` with them) moved to
+    ``out_keys[out_lo:out_lo + n]`` by their digit at ``shift``. Returns False, moving
+    nothing, when that digit is the same for all of them."""
+    mask = np.uint64((1 << RADIX_BITS) - 1)
+    counts[:] = 0
+    for i in range(lo, lo + n):
+        counts[(keys[i] >> np.uint64(shift)) & mask] += 1
+    if counts[(keys[lo] >> np.uint64(shift)) & mask] == n:
+        return False
+    total = out_lo
+    for d in range(1 << RADIX_BITS):
+        c = counts[d]
+        counts[d] = total
+        total += c
+    for i in range(lo, lo + n):
+        key = keys[i]
+        d = (key >> np.uint64(shift)) & mask
+        at = counts[d]
+        counts[d] = at + 1
+        out_keys[at] = key
+        out_order[at] = order[i]
+    return True
+
+
+@jit
+def radix_sort_buckets(keys, order, bounds, first, last, bits, spare_keys, spare_order):
+    """Sort each bucket ``keys[bounds[b]:bounds[b + 1]]`` for ``b`` in ``first..last - 1`` by
+    its low ``bits`` bits (the higher bits are equal within a bucket), least significant
+    digit first, stably; ``order`` moves with ``keys``. A pass whose digit is the same for the
+    whole bucket is skipped. ``spare_keys``/``spare_order``: as long as the largest bucket."""
+    counts = np.empty(1 << RADIX_BITS, dtype=np.int64)
+    for b in range(first, last):
+        lo = bounds[b]
+        n = bounds[b + 1] - lo
+        if n < 2:
+            continue
+        in_spare = False  # where the bucket's sorted-so-far copy is
+        for shift in range(0, bits, RADIX_BITS):
+            if in_spare:
+                moved = radix_pass(spare_keys, spare_order, 0, n, shift, keys, order, lo, counts)
+            else:
+                moved = radix_pass(keys, order, lo, n, shift, spare_keys, spare_order, 0, counts)
+            if moved:
+                in_spare = not in_spare
+        if in_spare:
+            keys[lo : lo + n] = spare_keys[:n]
+            order[lo : lo + n] = spare_order[:n]

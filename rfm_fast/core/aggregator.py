@@ -9,7 +9,7 @@ of batches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,7 +28,7 @@ from rfm_fast.core.arrow import (
     from_numpy,
     key_column,
 )
-from rfm_fast.core.parallel import parallel_argsort, parallel_text_argsort
+from rfm_fast.core.parallel import Runner, parallel_text_argsort, radix_sorted
 from rfm_fast.core.partitions import BufferedPartitions, TextKeys, gathered_columns
 from rfm_fast.errors import RFMError
 
@@ -231,9 +231,14 @@ class CustomerTotals:
 
 
 def monetary_sums(
-    whole: np.ndarray, fraction: np.ndarray, keys: np.ndarray | pa.Array
+    whole: np.ndarray,
+    fraction: np.ndarray,
+    keys: np.ndarray | pa.Array,
+    threads: int = 1,
+    run: Runner | None = None,
 ) -> np.ndarray:
-    """Exact (whole, fraction) sums rounded once to float64.
+    """Exact (whole, fraction) sums rounded once to float64, by ``threads`` slices run by
+    ``run`` (default: one after the other).
 
     Raises
     ------
@@ -241,8 +246,18 @@ def monetary_sums(
         Naming the first customer (of ``keys``, in the sums' order) whose sum left the range
         that is summed exactly: a wrapped or rounded total is never returned.
     """
-    out = np.empty(whole.shape[0], dtype=np.float64)
-    bad = total_kernels.sums_to_float(whole, fraction, out)
+    n = whole.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    bounds = [n * t // threads for t in range(threads + 1)]
+    first_bad = [-1] * threads
+
+    def convert(t: int) -> None:
+        lo, hi = bounds[t], bounds[t + 1]
+        at = total_kernels.sums_to_float(whole[lo:hi], fraction[lo:hi], out[lo:hi])
+        first_bad[t] = -1 if at < 0 else lo + at
+
+    (run or _in_turn)(convert, range(threads))
+    bad = next((at for at in first_bad if at >= 0), -1)
     if bad >= 0:
         key = keys[bad]
         key = key.as_py() if isinstance(key, pa.Scalar) else key.item()
@@ -252,6 +267,11 @@ def monetary_sums(
             "usually in the wrong unit or corrupt: check the amount column"
         )
     return out
+
+
+def _in_turn(task: Callable[[int], object], items: Iterable[int]) -> None:
+    for item in items:
+        task(item)
 
 
 @dataclass
@@ -515,19 +535,18 @@ class CustomerAggregator:
             pair_values = self._pair_values(unsorted.pair_values)
         if isinstance(unsorted.keys, np.ndarray):
             keys = unsorted.keys.view(np.uint64) if self._unsigned else unsorted.keys
-            order = parallel_argsort(keys, self.threads, self._run)
-            keys = keys[order]
+            keys, order = radix_sorted(keys, self.threads, self._run)
         else:
             text = key_column(unsorted.keys)
             order = parallel_text_argsort(text.offsets, text.data, self.threads, self._run)
             keys = unsorted.keys.take(from_numpy(order))
         columns = gathered_columns(totals, order, self.threads, self._run)
         del totals, unsorted
-        if self._pool is not None:
-            self._pool.shutdown()
         whole = columns[buffered.TOTAL_SUM_WHOLE]
         fraction = columns[buffered.TOTAL_SUM_FRACTION]
-        monetary = monetary_sums(whole, fraction, keys)
+        monetary = monetary_sums(whole, fraction, keys, self.threads, self._run)
+        if self._pool is not None:
+            self._pool.shutdown()
         rows = columns[buffered.TOTAL_ROWS]
         if self.returns == "net" and self.distinct_kind is None:
             rows = rows - columns[buffered.TOTAL_DISTINCT]  # the slots counted the returns

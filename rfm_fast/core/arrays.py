@@ -322,7 +322,6 @@ def score_checked(
     bins: int,
     method: str,
     user_edges: dict[str, np.ndarray],
-    threads: int = 1,
 ) -> Scores:
     """:func:`score_metrics` for checked options: ``bins`` and ``method`` valid,
     ``user_edges`` the checked thresholds (:func:`rfm_fast.core.binning.check_thresholds`); the
@@ -338,7 +337,6 @@ def score_checked(
             method=method,
             higher_is_better=metric != "recency",
             thresholds=user_edges.get(metric),
-            threads=threads,
         )
         for metric, v in values.items()
     }

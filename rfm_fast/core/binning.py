@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from rfm_fast._kernels import binning as kernels
-from rfm_fast.core.parallel import parallel_argsort
 from rfm_fast.core.sketch import LogHistogram
 from rfm_fast.errors import RFMError
 
@@ -87,10 +86,8 @@ def score_metric(
     method: str,
     higher_is_better: bool,
     thresholds: np.ndarray | None = None,
-    threads: int = 1,
 ) -> MetricScores:
-    """Score one metric. ``values`` must be in customer-key order (ties for ``split``).
-    ``threads`` sort the values that cannot be counted (the result does not depend on it)."""
+    """Score one metric. ``values`` must be in customer-key order (ties for ``split``)."""
     n = values.shape[0]
     scores = np.empty(n, dtype=np.int8)
     if thresholds is not None:
@@ -106,8 +103,7 @@ def score_metric(
     elif method in ("exact", "approx") and _small_integer_range(values):
         _exact_scores_by_counting(values, bins, higher_is_better, scores)
     elif method in ("exact", "approx"):
-        order = parallel_argsort(values, threads)  # ties get one score whatever their order
-        kernels.exact_scores(values[order], order, bins, higher_is_better, scores)
+        _exact_scores_by_selection(values, bins, higher_is_better, scores)
     else:
         ranked = values if higher_is_better else -values
         kernels.ntile_scores(np.argsort(ranked, kind="stable"), bins, scores)
@@ -136,6 +132,29 @@ def _exact_scores_by_counting(
     # less(v): customers strictly worse: smaller values (F, M), or larger values (recency).
     less = at_most - counts if higher_is_better else n - at_most
     out[:] = (1 + (bins * less) // n)[offsets]
+
+
+def _exact_scores_by_selection(
+    values: np.ndarray, bins: int, higher_is_better: bool, out: np.ndarray
+) -> None:
+    """The exact rule through the ``bins - 1`` order statistics it turns on: O(N), no sort.
+
+    ``floor(bins * less(v) / N) >= j`` exactly when ``less(v) >= k_j = ceil(j * N / bins)``;
+    and ``less(v) >= k`` exactly when the k-th smallest value is below ``v`` (F, M), or the
+    k-th largest above it (recency). So the score of ``v`` is one plus the number of those
+    order statistics it passes. For the monetary values of 4.9M customers this replaced a
+    parallel argsort.
+    """
+    n = values.shape[0]
+    out[:] = 1
+    if n == 0:
+        return
+    ranks = -((-np.arange(1, bins, dtype=np.int64) * n) // bins)  # k_j, in 1..n
+    positions = ranks - 1 if higher_is_better else n - ranks
+    statistics = np.partition(values, np.unique(positions))[positions]
+    for statistic in statistics:
+        # (a bool array added to int8 scores: no temporary of 8 bytes a customer)
+        out += (values > statistic) if higher_is_better else (values < statistic)
 
 
 def edges_of(

@@ -385,13 +385,53 @@ def _parquet_source(path: Path, name: str, batch_rows: int) -> Source:
     except (pa.ArrowException, OSError) as exc:
         raise RFMError(f"cannot read {name} as Parquet: {exc}") from None
 
+    groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+
     def opener(cols: list[str]):
         selected = pa.schema([schema.field(c) for c in cols])
-        batches = parquet.iter_batches(batch_size=batch_rows, columns=cols, use_threads=False)
-        groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+        batches = (
+            batch
+            for row_groups, batch_size in row_group_batches(groups, batch_rows)
+            for batch in parquet.iter_batches(
+                batch_size=batch_size, row_groups=row_groups, columns=cols, use_threads=False
+            )
+        )
         return selected, _guarded(name, "Parquet", batches, groups)
 
     return Source(name, schema.names, parquet.metadata.num_rows, opener)
+
+
+def row_group_batches(group_rows: list[int], batch_rows: int) -> list[tuple[list[int], int]]:
+    """How to read row groups of ``group_rows`` rows in batches of at most ``batch_rows``, no
+    batch across the edge of a row group that is read alone: runs of consecutive row groups
+    that fit in a batch together, each read as one batch, and larger row groups alone, cut into
+    batches of equal size. Each item is (row groups, batch size).
+
+    A batch that takes the end of one row group and the start of the next costs Arrow a
+    reallocation of every column: reading the three columns of a 10M-row file of 1M-row groups
+    in batches of 2**20 rows took 0.31 CPU-s against 0.19 in batches of the row groups.
+
+    >>> row_group_batches([1_000_000, 1_000_000, 300], 1 << 20)
+    [([0], 1000000), ([1, 2], 1000300)]
+    >>> row_group_batches([10, 10, 10], 4)
+    [([0], 4), ([1], 4), ([2], 4)]
+    """
+    plan: list[tuple[list[int], int]] = []
+    run: list[int] = []
+    run_rows = 0
+    for group, rows in enumerate(group_rows):
+        if run and run_rows + rows > batch_rows:
+            plan.append((run, max(run_rows, 1)))
+            run, run_rows = [], 0
+        if rows > batch_rows:
+            pieces = -(-rows // batch_rows)
+            plan.append(([group], -(-rows // pieces)))
+        else:
+            run.append(group)
+            run_rows += rows
+    if run:
+        plan.append((run, max(run_rows, 1)))
+    return plan
 
 
 @dataclass
@@ -1208,7 +1248,7 @@ def table_writer(table: pa.Table, path: str | os.PathLike) -> Callable[[Path], N
 
     def write(temporary: Path) -> None:
         if suffix == ".parquet":
-            pq.write_table(table, temporary)
+            pq.write_table(table, temporary, use_dictionary=dictionary_columns(table))
         elif suffix == ".csv":
             pa_csv.write_csv(_money_rounded(_decoded(table)), temporary)
         elif suffix in COMPRESSED_CSV:
@@ -1219,6 +1259,80 @@ def table_writer(table: pa.Table, path: str | os.PathLike) -> Callable[[Path], N
                 writer.write_table(table)
 
     return write
+
+
+DICTIONARY_SAMPLE_ROWS = 4096
+"""Rows of a column that :func:`dictionary_columns` looks at (evenly spaced)."""
+TEXT_SAMPLE_BYTES = 32
+"""Bytes of each sampled text that :func:`dictionary_columns` compares."""
+
+
+def dictionary_columns(table: pa.Table) -> list[str]:
+    """The columns of ``table`` that a Parquet file should dictionary-encode: those with few
+    distinct values (at most half of a sample of :data:`DICTIONARY_SAMPLE_ROWS` evenly spaced
+    rows), dictionary columns, and columns of other types than numbers, times and text. A
+    column of unique values, such as the customer key of a result, is written plain, as
+    DuckDB writes it.
+
+    Arrow tries a dictionary for every column and falls back to plain encoding only once the
+    dictionary passes 1 MiB: writing the result of 492K customers took 0.21 CPU-s with a
+    dictionary for every column, 0.11 with this choice, into a smaller file.
+
+    >>> dictionary_columns(pa.table({"key": range(1000), "score": [1, 2] * 500}))
+    ['score']
+    """
+    rows = table.num_rows
+    step = max(1, rows // DICTIONARY_SAMPLE_ROWS)
+    sample = np.arange(0, rows, step, dtype=np.int64)[:DICTIONARY_SAMPLE_ROWS]
+    chosen = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        distinct = distinct_in_sample(column, sample)
+        if distinct is None or 2 * distinct <= sample.shape[0]:
+            chosen.append(name)
+    return chosen
+
+
+def distinct_in_sample(column: pa.ChunkedArray, sample: np.ndarray) -> int | None:
+    """Distinct values of ``column`` at the rows ``sample`` (null slots count as whatever
+    they hold), for columns of numbers, times or text; None for other types. NumPy, not
+    Arrow's hash kernels: their first call costs a tenth of a second."""
+    type_ = column.type
+    fixed = pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_temporal(type_)
+    if not (fixed or pa.types.is_string(type_) or pa.types.is_large_string(type_)):
+        return None
+    if not sample.shape[0]:
+        return 0
+    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    if fixed:
+        if type_.bit_width % 8:
+            return None
+        values = np.frombuffer(array.buffers()[1], dtype=f"u{type_.bit_width // 8}")
+        return _distinct_count(values[array.offset + sample])
+    offsets_type = np.int64 if pa.types.is_large_string(type_) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=offsets_type)[array.offset :]
+    data = array.buffers()[2]
+    data = np.empty(0, np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8)
+    starts = offsets[sample].astype(np.int64)
+    lengths = offsets[sample + 1] - starts
+    width = min(int(lengths.max()), TEXT_SAMPLE_BYTES)
+    # each sampled text hashed from its length and first bytes (an estimate: texts that
+    # differ only past TEXT_SAMPLE_BYTES count once, and so would a rare collision)
+    at = np.minimum(starts[:, None] + np.arange(width), max(data.shape[0] - 1, 0))
+    texts = np.where(np.arange(width) < lengths[:, None], data[at], 0).astype(np.uint64)
+    hashes = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    if width:
+        hashes += texts @ _BYTE_MULTIPLIERS[:width]
+    return _distinct_count(hashes)
+
+
+def _distinct_count(values: np.ndarray) -> int:
+    ordered = np.sort(values)
+    return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1
+
+
+_BYTE_MULTIPLIERS = np.random.default_rng(25).integers(
+    1, 1 << 63, TEXT_SAMPLE_BYTES, dtype=np.uint64
+) | np.uint64(1)
 
 
 CSV_MAX_DECIMALS = 6

@@ -1,6 +1,5 @@
-"""Work split over threads: the runner type the aggregation passes around, and sorts whose
-runs are sorted by several threads at once (NumPy's sort releases the GIL): of integers, and of
-distinct strings."""
+"""Work split over threads: the runner type the aggregation passes around, and sorts split
+over threads: a radix sort of integers, and a sort of distinct strings built on it."""
 
 from __future__ import annotations
 
@@ -12,8 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rfm_fast._kernels.sorting import (
+    RADIX_BITS,
     common_prefix_length,
-    merge_sorted_runs,
+    radix_counts,
+    radix_scatter,
+    radix_sort_buckets,
     sort_prefix_ties,
     text_prefixes,
 )
@@ -21,35 +23,91 @@ from rfm_fast._kernels.sorting import (
 Runner = Callable[[Callable[[int], object], Iterable[int]], None]
 """``run(task, items)`` calls ``task(item)`` for every item, on a thread pool or not."""
 
-PARALLEL_SORT_MIN = 1 << 16
-"""Fewer values are sorted by one thread."""
+RADIX_SORT_MIN = 1 << 21
+"""Fewer keys are sorted by NumPy on one thread: a million keys take it 0.05 CPU-s, the radix
+sort about as much over two threads, plus 0.02 s to load its kernels from Numba's cache."""
+_SIGN = np.uint64(1 << 63)
 
 
-def parallel_argsort(values: np.ndarray, threads: int, run: Runner | None = None) -> np.ndarray:
-    """The positions of ``values`` in ascending order (1-D, no NaN).
+def radix_sorted(
+    keys: np.ndarray, threads: int, run: Runner | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer ``keys`` (``int64`` or ``uint64``) in ascending order, and the positions they
+    came from (``keys[order]``). Equal keys come in input order from the radix sort, in that
+    of some sort below :data:`RADIX_SORT_MIN` keys: callers sort distinct keys, or break
+    ties themselves.
 
-    Each of ``threads`` threads sorts a slice, then one pass merges the sorted slices. Among
-    equal values the order is that of some sort, not necessarily a stable one. ``run`` runs the
-    slices (default: a pool of ``threads`` threads made for the call).
+    From :data:`RADIX_SORT_MIN` keys, a radix sort over the bits in which the keys differ
+    (their span above the smallest): one pass splits them by their top 8 bits, each of
+    ``threads`` threads counting and moving a slice of the keys; then each thread sorts a run
+    of those buckets, 8 bits a pass from the lowest, skipping passes in which a bucket's keys
+    agree. ``run`` runs the threads' tasks (default: a pool of ``threads`` threads made for
+    the call). Fewer keys are sorted by NumPy on one thread.
+
+    For the keys of 4.9M customers (random 64-bit ids), on 2 threads: 0.30 CPU-s against
+    0.54 for the sort it replaced (each thread sorting half with NumPy, then one merge on
+    one thread); ids 0..4.9M: 0.21 against 0.65.
     """
-    n = values.shape[0]
-    if threads <= 1 or n < PARALLEL_SORT_MIN:
-        return np.argsort(values)
-    bounds = np.array([n * t // threads for t in range(threads + 1)], dtype=np.int64)
-    runs = np.empty(n, dtype=np.int64)
+    n = keys.shape[0]
+    if n < RADIX_SORT_MIN:
+        order = np.argsort(keys)
+        return keys[order], order
+    threads = max(1, threads)
+    if run is not None:
+        return _radix_sorted(keys, threads, run)
+    with ThreadPoolExecutor(threads) as pool:
 
-    def sort(t: int) -> None:
-        lo, hi = bounds[t], bounds[t + 1]
-        runs[lo:hi] = np.argsort(values[lo:hi]) + lo
+        def run_on_pool(task: Callable[[int], object], items: Iterable[int]) -> None:
+            list(pool.map(task, items))
 
-    if run is None:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(sort, range(threads)))
-    else:
-        run(sort, range(threads))
+        return _radix_sorted(keys, threads, run_on_pool)
+
+
+def _radix_sorted(keys: np.ndarray, threads: int, run: Runner) -> tuple[np.ndarray, np.ndarray]:
+    n = keys.shape[0]
+    signed = keys.dtype == np.int64
+    # as uint64 in the same order (the sign bit flipped), a copy to work on
+    spans = keys.view(np.uint64) ^ _SIGN if signed else keys.astype(np.uint64, copy=True)
+    least = spans.min()
+    spans -= least
+    bits = int(spans.max()).bit_length()
+    top_shift = max(bits - RADIX_BITS, 0)
+    digits = 1 << RADIX_BITS
+    rows = [n * t // threads for t in range(threads + 1)]
+    counts = np.zeros((threads, digits), dtype=np.int64)
+    run(lambda t: radix_counts(spans, top_shift, rows[t], rows[t + 1], counts[t]), range(threads))
+    bucket_bounds = np.zeros(digits + 1, dtype=np.int64)
+    np.cumsum(counts.sum(axis=0), out=bucket_bounds[1:])
+    # each thread's keys of a bucket go after those of the threads before it: stable
+    offsets = bucket_bounds[:-1] + np.cumsum(counts, axis=0) - counts
+    ordered = np.empty(n, dtype=np.uint64)
     order = np.empty(n, dtype=np.int64)
-    merge_sorted_runs(values[runs], bounds, order)
-    return runs[order]
+    run(
+        lambda t: radix_scatter(spans, top_shift, rows[t], rows[t + 1], offsets[t], ordered, order),
+        range(threads),
+    )
+    # runs of buckets of about n / threads keys each
+    cuts = np.searchsorted(bucket_bounds, [n * t // threads for t in range(1, threads)])
+    firsts = [0, *np.minimum(cuts, digits).tolist()]
+    lasts = [*firsts[1:], digits]
+    sizes = np.diff(bucket_bounds)
+
+    def sort_buckets(t: int) -> None:
+        first, last = firsts[t], lasts[t]
+        if first < last and top_shift > 0:
+            largest = int(sizes[first:last].max())
+            spare_keys = np.empty(largest, dtype=np.uint64)
+            spare_order = np.empty(largest, dtype=np.int64)
+            radix_sort_buckets(
+                ordered, order, bucket_bounds, first, last, top_shift, spare_keys, spare_order
+            )
+        lo, hi = bucket_bounds[first], bucket_bounds[last]
+        ordered[lo:hi] += least  # back to the keys
+        if signed:
+            ordered[lo:hi] ^= _SIGN
+
+    run(sort_buckets, range(threads))
+    return ordered.view(keys.dtype), order
 
 
 TIE_RUN_MAX = 64
@@ -65,7 +123,7 @@ def parallel_text_argsort(
     """The positions of distinct strings (``offsets``, ``data``, no nulls) in byte order.
 
     The bytes after the prefix that all strings share are taken 8 at a time as a big-endian
-    integer, which :func:`parallel_argsort` sorts; strings with the same 8 bytes are then sorted
+    integer, which :func:`radix_sorted` sorts; strings with the same 8 bytes are then sorted
     by their whole bytes. Arrow's own sort of strings runs on one thread: 4.2 s for 2.5M
     customer ids here.
     """
@@ -73,7 +131,7 @@ def parallel_text_argsort(
     skip = common_prefix_length(offsets, data)
     prefixes = np.empty(n, dtype=np.uint64)
     text_prefixes(offsets, data, skip, prefixes)
-    order = parallel_argsort(prefixes, threads, run)
+    _, order = radix_sorted(prefixes, threads, run)
     strings = None  # built for the long runs of ties only
     start, long_runs = 0, 0
     while start < n:

@@ -669,7 +669,6 @@ def scored_result(aggregated: Aggregated, options: ScoreOptions) -> RFMResult:
             options.bins,
             options.method,
             options.thresholds,
-            aggregated.threads,
         )
         table = result_table(aggregated, metrics, scores.R, scores.F, scores.M, options.rules)
     stats = result_stats(aggregated, len(totals), scores.empty_bins, options, only_returns)

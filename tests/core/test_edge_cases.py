@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from helpers import Case, assert_matches_reference, assert_same_result, run_engine
 from hypothesis import given
+from hypothesis import strategies as st
 from strategies import CUSTOMER, cases, scaled
 
 import rfm_fast
@@ -105,6 +106,34 @@ def test_exact_edges_as_thresholds_property(case: Case) -> None:
 
 
 # --------------------------------------------------------------------------- errors
+
+
+@given(
+    st.lists(
+        st.floats(-1e6, 1e6, allow_nan=False) | st.sampled_from([0.0, -0.0, 1.5, 2.0]),
+        min_size=1,
+        max_size=400,
+    )
+    | st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=400),
+    st.integers(2, 9),
+    st.booleans(),
+)
+def test_exact_scores_of_any_values_are_the_reference_ranks(
+    values: list, bins: int, higher_is_better: bool
+) -> None:
+    """The exact rule by order statistics (no sort) against its definition computed with a
+    sort: floats with ties and zeros of both signs, and integers too spread to be counted."""
+    from rfm_fast.core.binning import score_metric
+
+    array = np.asarray(values)
+    ordered = np.sort(array)
+    if higher_is_better:  # less(v): customers with a strictly smaller value
+        less = np.searchsorted(ordered, array, side="left")
+    else:  # recency: customers with a strictly larger value
+        less = array.shape[0] - np.searchsorted(ordered, array, side="right")
+    expected = 1 + (bins * less) // array.shape[0]
+    scored = score_metric(array, bins=bins, method="exact", higher_is_better=higher_is_better)
+    np.testing.assert_array_equal(scored.scores, expected)
 
 
 def test_infinite_amount_names_column_and_row() -> None:

@@ -15,9 +15,12 @@ import pyarrow.ipc as pa_ipc
 import pyarrow.parquet as pq
 import pytest
 from helpers import require
+from hypothesis import given
+from hypothesis import strategies as st
 
 import rfm_fast
 from rfm_fast.core import arrays
+from rfm_fast.core.io import row_group_batches
 
 KWARGS = dict(customer="customer", timestamp="ts", amount="amount", order="order")
 
@@ -101,6 +104,37 @@ def test_files(tmp_path: Path, table, expected, suffix):
             writer.write_table(table)
     result = rfm_fast.score(path, batch_rows=900, **KWARGS)
     assert_same(result, expected)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 700, 1_000, 1_300, 2_500, 1 << 20])
+def test_parquet_row_groups_of_any_size_read_in_any_batches(
+    tmp_path: Path, table, expected, batch_rows
+):
+    path = tmp_path / "orders.parquet"
+    with pq.ParquetWriter(path, table.schema) as writer:
+        start = 0
+        for size in (1_000, 1_000, 37, 1, 1_462, 1_500):  # 5,000 rows in uneven row groups
+            writer.write_table(table.slice(start, size))
+            start += size
+    assert pq.ParquetFile(path).metadata.num_row_groups == 6
+    assert_same(rfm_fast.score(path, batch_rows=batch_rows, **KWARGS), expected)
+
+
+@given(
+    group_rows=st.lists(st.integers(0, 50), max_size=30),
+    batch_rows=st.integers(1, 60),
+)
+def test_row_group_batches_cover_every_row_group_once_in_batches_that_fit(group_rows, batch_rows):
+    plan = row_group_batches(group_rows, batch_rows)
+    assert [group for groups, _ in plan for group in groups] == list(range(len(group_rows)))
+    for groups, size in plan:
+        assert 1 <= size <= batch_rows
+        rows = max(sum(group_rows[g] for g in groups), 1)
+        if len(groups) > 1:  # row groups read together: one batch
+            assert rows == size
+        else:  # a row group alone: as few batches as batch_rows allows, of equal size
+            assert -(-rows // size) == -(-rows // batch_rows)
+            assert size - rows // -(-rows // size) <= 1
 
 
 def test_progress_is_reported(tmp_path: Path, table):

@@ -81,27 +81,44 @@ def test_score_threads_option_gives_identical_results():
         rfm_fast.score(table, threads=0, **kwargs)
 
 
-@pytest.mark.parametrize("threads", [2, 3])
-def test_parallel_sort_gives_the_scores_of_one_thread(threads: int):
-    """Monetary values (floats, many ties, zeros of both signs) sorted by several threads."""
-    from rfm_fast.core import binning
-    from rfm_fast.core.parallel import PARALLEL_SORT_MIN, parallel_argsort
+@st.composite
+def _integer_keys(draw) -> np.ndarray:
+    """Keys as the aggregation has them: spread over 64 bits, dense, clustered, with
+    duplicates (text prefixes tie), at the ends of the range, signed or unsigned."""
+    n = draw(st.integers(0, 3_000))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["spread", "dense", "narrow", "duplicates", "ends", "one"]))
+    if kind == "spread":
+        keys = rng.integers(-(2**63), 2**63 - 1, n, endpoint=True)
+    elif kind == "dense":
+        keys = rng.permutation(n).astype(np.int64) - n // 2
+    elif kind == "narrow":  # few distinct bits, above a large base
+        keys = (1 << 40) + rng.integers(0, 300, n)
+    elif kind == "duplicates":
+        keys = rng.integers(0, 5, n) << rng.integers(0, 60)
+    elif kind == "ends":
+        keys = rng.choice(np.array([-(2**63), -1, 0, 1, 2**63 - 1]), n)
+    else:
+        keys = np.full(n, rng.integers(-(2**63), 2**63 - 1), dtype=np.int64)
+    keys = keys.astype(np.int64)
+    return keys.view(np.uint64) if draw(st.booleans()) else keys
 
-    rng = np.random.default_rng(5)
-    n = 3 * PARALLEL_SORT_MIN + 17
-    values = np.round(rng.lognormal(2, 2, n), 0) * rng.choice([1.0, -1.0, 0.0, -0.0], n)
-    order = parallel_argsort(values, threads)
-    assert np.array_equal(np.sort(order), np.arange(n))
-    assert np.all(np.diff(values[order]) >= 0)
-    for higher_is_better in (True, False):
-        one = binning.score_metric(
-            values, bins=5, method="exact", higher_is_better=higher_is_better
-        )
-        many = binning.score_metric(
-            values, bins=5, method="exact", higher_is_better=higher_is_better, threads=threads
-        )
-        np.testing.assert_array_equal(many.scores, one.scores)
-        assert many.edges == one.edges and many.empty == one.empty
+
+@settings(max_examples=80, deadline=None)
+@given(keys=_integer_keys(), threads=st.integers(1, 4), minimum=st.sampled_from([2, 1 << 12]))
+def test_radix_sort_is_numpys_stable_sort(keys: np.ndarray, threads: int, minimum: int):
+    """The radix sort (from ``minimum`` keys) is NumPy's stable sort; below it, some sort."""
+    expected = np.argsort(keys, kind="stable")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(parallel, "RADIX_SORT_MIN", minimum)
+        ordered, order = parallel.radix_sorted(keys, threads)
+    assert ordered.dtype == keys.dtype
+    np.testing.assert_array_equal(ordered, keys[expected])
+    np.testing.assert_array_equal(keys[order], ordered)
+    if keys.shape[0] >= minimum:
+        np.testing.assert_array_equal(order, expected)
+    else:
+        np.testing.assert_array_equal(np.sort(order), np.arange(keys.shape[0]))
 
 
 def _strings_of(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -134,6 +151,6 @@ def test_text_sort_is_byte_order(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(parallel, "TIE_RUN_MAX", tie_run_max)
         patch.setattr(parallel, "LONG_TIE_RUNS_MAX", long_runs_max)
-        patch.setattr(parallel, "PARALLEL_SORT_MIN", 2)
+        patch.setattr(parallel, "RADIX_SORT_MIN", 2)
         order = parallel.parallel_text_argsort(offsets, data, threads)
     assert [texts[i] for i in order] == sorted(texts)

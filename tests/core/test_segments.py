@@ -376,3 +376,29 @@ def test_builtin_maps_are_the_toml_files_and_lifecycle_matches_lost_days() -> No
             assert load_rules(path, bins=5) == rules
     assert LIFECYCLE_RULES[-1].metrics == {"recency": (LOST_DAYS + 1, None)}
     assert LIFECYCLE_RULES[-2].metrics["recency"][1] == LOST_DAYS
+
+
+@st.composite
+def _score_rules(draw) -> tuple[int, list[SegmentRule]]:
+    bins = draw(st.integers(2, 9))
+    bounds = st.tuples(st.integers(1, bins), st.integers(1, bins)).map(sorted)
+    rules = [
+        SegmentRule(f"s{i}", draw(st.dictionaries(st.sampled_from("RFM"), bounds, max_size=3)))
+        for i in range(draw(st.integers(0, 12)))
+    ]
+    return bins, rules
+
+
+@given(_score_rules(), st.integers(0, 300), st.integers(0, 2**32 - 1))
+def test_segments_looked_up_by_cell_are_the_first_matching_rule(bins_rules, n, seed):
+    """Rules over scores only are applied to the (R, F, M) cells once: every customer still
+    gets the first rule that matches its scores, else "Other"."""
+    bins, rules = bins_rules
+    rng = np.random.default_rng(seed)
+    scores = {name: rng.integers(1, bins + 1, n).astype(np.int8) for name in "RFM"}
+    expected = []
+    for i in range(n):
+        customer = {name: scores[name][i : i + 1] for name in "RFM"}
+        matched = [rule.name for rule in rules if rule.matches(customer)[0]]
+        expected.append(matched[0] if matched else "Other")
+    assert assign_segments(rules, scores).to_pylist() == expected
