@@ -7,9 +7,12 @@ customer's entry. A single table of 5M customers makes every row a miss to memor
 this project's 2-core machine: 35 to 60 ns a row even with prefetching, and two threads
 contend). Folding a partition's rows batch by batch (about 4,000 rows a partition a batch) does
 not help: its table has left the cache since the previous batch. So each thread scatters its
-rows into ``partitions x capacity`` fixed-size records (one write stream per partition), and a
-partition is folded when its buffers are at least half full: thousands of rows meet a table
-that is small enough for the L2 cache, and that table is read while it is being reused.
+rows into ``partitions x capacity`` fixed-size records, and a partition is folded when its
+buffers are at least half full: thousands of rows meet a table that is small enough for the L2
+cache, and that table is read while it is being reused. Integer keys' row records go through a
+block of ``BLOCK_RECORDS`` a partition (all blocks together stay in the L2 cache), flushed
+whole with non-temporal stores, so that the buffers are written without being read first
+(:func:`scatter_int_rows`).
 
 A record is ``RECORD_WIDTH`` int64 words (``RECORD_WIDTH_DISTINCT`` with distinct values): the
 key's hash, timestamp and amount (the amount's float64 bits, or the integer itself), then the
