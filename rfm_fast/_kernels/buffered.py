@@ -7,9 +7,12 @@ customer's entry. A single table of 5M customers makes every row a miss to memor
 this project's 2-core machine: 35 to 60 ns a row even with prefetching, and two threads
 contend). Folding a partition's rows batch by batch (about 4,000 rows a partition a batch) does
 not help: its table has left the cache since the previous batch. So each thread scatters its
-rows into ``partitions x capacity`` fixed-size records (one write stream per partition), and a
-partition is folded when its buffers are at least half full: thousands of rows meet a table
-that is small enough for the L2 cache, and that table is read while it is being reused.
+rows into ``partitions x capacity`` fixed-size records, and a partition is folded when its
+buffers are at least half full: thousands of rows meet a table that is small enough for the L2
+cache, and that table is read while it is being reused. Integer keys' row records go through a
+block of ``BLOCK_RECORDS`` a partition (all blocks together stay in the L2 cache), flushed
+whole with non-temporal stores, so that the buffers are written without being read first
+(:func:`scatter_int_rows`).
 
 A record is ``RECORD_WIDTH`` int64 words (``RECORD_WIDTH_DISTINCT`` with distinct values): the
 key's hash, timestamp and amount (the amount's float64 bits, or the integer itself), then the
@@ -53,7 +56,7 @@ from numba.extending import overload
 
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
 from rfm_fast._kernels.hashing import is_valid, mix64, unmix64
-from rfm_fast._kernels.intrinsics import prefetch
+from rfm_fast._kernels.intrinsics import prefetch, store_fence, store_nontemporal
 from rfm_fast._kernels.totals import (
     DROPPED_AFTER_AS_OF,
     DROPPED_NULL_CUSTOMER,
@@ -109,6 +112,10 @@ TOTAL_DISTINCT = DISTINCT - FIRST
 """Totals per customer that :func:`compact_slots` writes: FIRST, LAST, ROWS, SUM_WHOLE,
 SUM_FRACTION, DISTINCT."""
 
+BLOCK_RECORDS = 8
+"""Records of a partition's block in :func:`scatter_int_rows`: a whole number of 64-byte cache
+lines for any record width (8 words of 8 bytes make a line)."""
+
 PREFETCH_DISTANCE = 16
 """Records between a slot's prefetch and its use."""
 INSERTION_SORT_MAX = 32
@@ -127,6 +134,28 @@ def partition_of(h, shift):
 def home_slot(h, capacity):
     """A hash's first slot in a table of ``capacity`` slots: its low 32 bits, scaled."""
     return np.int64(((h & np.uint64(0xFFFFFFFF)) * np.uint64(capacity)) >> np.uint64(32))
+
+
+# The slot words (S_) and other constants as uint64, for kernels that index with unsigned
+# positions (a signed index costs Numba's wraparound code at every access).
+U_ZERO = np.uint64(0)
+U_ONE = np.uint64(1)
+S_KEY = np.uint64(KEY)
+S_FIRST = np.uint64(FIRST)
+S_LAST = np.uint64(LAST)
+S_ROWS = np.uint64(ROWS)
+S_SUM_WHOLE = np.uint64(SUM_WHOLE)
+S_SUM_FRACTION = np.uint64(SUM_FRACTION)
+S_DISTINCT = np.uint64(DISTINCT)
+S_LAST_VALUE = np.uint64(LAST_VALUE)
+S_WIDTH = np.uint64(SLOT_WIDTH)
+U_PREFETCH_DISTANCE = np.uint64(PREFETCH_DISTANCE)
+
+
+@jit_inline
+def unsigned_home_slot(key, capacity):
+    """:func:`home_slot` of an int64 key hash, as a uint64 (``capacity`` a uint64)."""
+    return ((np.uint64(key) & np.uint64(0xFFFFFFFF)) * capacity) >> np.uint64(32)
 
 
 def store_amount(records, records_float, p, f, value):  # pragma: no cover - overloaded
@@ -198,11 +227,25 @@ def scatter_int_rows(
     value_bit_offset,
     fill,
     records,
-    records_float,
+    blocks,
+    blocks_float,
+    block_fill,
     counters,
 ):
     """Scatter rows ``start..stop-1`` into their partition's records (``fill[p]`` of them
     used, advanced in place), counting the rows left out and the null amounts.
+
+    A row's record is written to its partition's block (``blocks[p]``, ``block_fill[p]``
+    records of ``BLOCK_RECORDS`` used), in the cache; a full block is copied to the
+    partition's records whole, with non-temporal stores, when the partition's next row comes.
+    ``fill[p]`` therefore stays a multiple of ``BLOCK_RECORDS``, every flush writes whole
+    cache lines (records are page-aligned, and ``BLOCK_RECORDS`` records of any width are a
+    multiple of 64 bytes), and the buffers are not read for ownership (scattered straight into
+    ``records``, each row's store first read its line from memory; see docs/performance.md).
+    A partition's buffer is full when its block is full and ``fill[p]`` is ``capacity =
+    records.shape[1] - BLOCK_RECORDS`` (a multiple of ``BLOCK_RECORDS``): the records keep
+    room for one more block, into which :func:`drain_blocks` moves a partial block before a
+    fold.
 
     ``values`` empty: no distinct values.
 
@@ -229,9 +272,15 @@ def scatter_int_rows(
     values, value_bitmap, value_bit_offset : int64 array, uint8 array, int
         Distinct values (order ids or days); empty when rows are counted.
     fill : int64 array, ``(partitions,)``
-        Records used in each partition's buffer; advanced in place.
-    records, records_float : int64 array ``(partitions, capacity, width)`` and its float64 view
-        The record buffers.
+        Records used in each partition's buffer (a multiple of ``BLOCK_RECORDS``); advanced
+        in place.
+    records : int64 array ``(partitions, capacity + BLOCK_RECORDS, width)``
+        The record buffers, page-aligned.
+    blocks, blocks_float : int64 array ``(partitions, BLOCK_RECORDS, width)`` and its float64
+        view
+        Each partition's block of records not yet flushed.
+    block_fill : int64 array, ``(partitions,)``
+        Records in each partition's block; advanced in place.
     counters : int64 array
         Rows dropped by reason, null amounts, rows used and the latest timestamp (the
         ``DROPPED_*``, ``NULL_AMOUNT``, ``ROWS_USED`` and ``MAX_TIMESTAMP`` positions of
@@ -242,7 +291,13 @@ def scatter_int_rows(
     int
         ``stop``, or the first row that did not fit.
     """
-    capacity = records.shape[1]
+    block_records = blocks.shape[1]
+    capacity = records.shape[1] - block_records
+    width = records.shape[2]
+    block_words = block_records * width
+    partition_words = records.shape[1] * width
+    flat_records = records.reshape(records.size)  # 1-D, for the non-temporal stores
+    flat_blocks = blocks.reshape(blocks.size)
     has_values = values.shape[0] > 0
     max_ts = counters[MAX_TIMESTAMP]
     used = np.int64(0)
@@ -269,36 +324,61 @@ def scatter_int_rows(
             continue
         h = mix64(np.int64(keys[i]))
         p = partition_of(h, shift)
-        f = fill[p]
-        if f == capacity:
-            stopped = i
-            break
-        fill[p] = f + 1
+        b = block_fill[p]
+        if b == block_records:  # flush the full block first
+            f = fill[p]
+            if f + block_records > capacity:
+                stopped = i
+                break
+            source = p * block_words
+            target = p * partition_words + f * width
+            for w in range(block_words):
+                store_nontemporal(flat_records, target + w, flat_blocks[source + w])
+            fill[p] = f + block_records
+            b = 0
+        block_fill[p] = b + 1
         used += 1
         if ts > max_ts:
             max_ts = ts
-        records[p, f, R_KEY] = np.int64(h)
-        records[p, f, R_TS] = ts
+        blocks[p, b, R_KEY] = np.int64(h)
+        blocks[p, b, R_TS] = ts
         value = amounts[i]
         if is_valid(amount_bitmap, amount_bit_offset, i) and np.float64(value) == np.float64(value):
-            store_amount(records, records_float, p, f, value)
+            store_amount(blocks, blocks_float, p, b, value)
             if value < 0:  # counted once stored: a row that did not fit is scattered again
                 returned += 1
         else:
-            records[p, f, R_AMOUNT] = 0
+            blocks[p, b, R_AMOUNT] = 0
             null_amounts += 1
         if has_values:
             if is_valid(value_bitmap, value_bit_offset, i):
-                records[p, f, R_VALUE] = np.int64(values[i])
-                records[p, f, R_FLAGS] = 0
+                blocks[p, b, R_VALUE] = np.int64(values[i])
+                blocks[p, b, R_FLAGS] = 0
             else:
-                records[p, f, R_VALUE] = 0
-                records[p, f, R_FLAGS] = VALUE_IS_NULL
+                blocks[p, b, R_VALUE] = 0
+                blocks[p, b, R_FLAGS] = VALUE_IS_NULL
+    store_fence()  # the flushed blocks are visible to the thread that folds them
     counters[ROWS_USED] += used
     counters[NULL_AMOUNT] += null_amounts
     counters[RETURN_ROWS] += returned
     counters[MAX_TIMESTAMP] = max_ts
     return stopped
+
+
+@jit
+def drain_blocks(partitions, blocks, block_fill, records, fill):
+    """Move the records of each of ``partitions``' blocks (see :func:`scatter_int_rows`) to
+    the end of its records, before they are folded: ``fill[p]`` grows by ``block_fill[p]``
+    (``records`` keeps room for one block beyond the scatter's capacity), and the block is
+    emptied."""
+    for k in range(partitions.shape[0]):
+        p = partitions[k]
+        f = fill[p]
+        for b in range(block_fill[p]):
+            for w in range(blocks.shape[2]):
+                records[p, f + b, w] = blocks[p, b, w]
+        fill[p] = f + block_fill[p]
+        block_fill[p] = 0
 
 
 @jit_inline
@@ -531,62 +611,67 @@ def fold_records(
     int
         ``stop``, or the record at which the table or the pair arrays were full.
     """
-    capacity = np.int64(slots.shape[0])
+    # Unsigned positions throughout: a signed index costs Numba's wraparound code (a shift, an
+    # and and an add) at every access, and the table is accessed a dozen times a record.
+    capacity = np.uint64(slots.shape[0])
     max_pairs = np.int64(pair_values.shape[0])
     has_values = records.shape[1] > RECORD_WIDTH
-    flat = slots.reshape(slots.size)  # 1-D, for prefetch
+    table = slots.reshape(slots.size)  # 1-D: a slot's words at base + KEY, ..., LAST_VALUE
     used = n_used[0]
     pair_count = n_pairs[0]
-    for r in range(start, stop):
+    end = np.uint64(stop)
+    for r in range(np.uint64(start), end):
         if used >= max_used or (has_values and pair_count >= max_pairs):
             n_used[0] = used
             n_pairs[0] = pair_count
-            return r
-        if r + PREFETCH_DISTANCE < stop:
-            ahead = home_slot(np.uint64(records[r + PREFETCH_DISTANCE, R_KEY]), capacity)
-            prefetch(flat, ahead * SLOT_WIDTH)
+            return np.int64(r)
+        ahead = r + U_PREFETCH_DISTANCE
+        if ahead < end:
+            prefetch(table, unsigned_home_slot(records[ahead, R_KEY], capacity) * S_WIDTH)
         key = records[r, R_KEY]
-        slot = home_slot(np.uint64(key), capacity)
-        while slots[slot, ROWS] != 0 and slots[slot, KEY] != key:
-            slot += 1
+        slot = unsigned_home_slot(key, capacity)
+        base = slot * S_WIDTH
+        while table[base + S_ROWS] != 0 and table[base + S_KEY] != key:
+            slot += U_ONE
             if slot == capacity:
-                slot = 0
+                slot = U_ZERO
+            base = slot * S_WIDTH
         ts = records[r, R_TS]
         amount = load_amount(records, records_float, r, witness)
         whole, fraction = amount_parts(amount)
         purchase = not (net_returns and amount < 0)  # (not the parts: -1e-19 splits to 0, 0)
-        new = slots[slot, ROWS] == 0
-        if new:
-            slots[slot, KEY] = key
-            slots[slot, FIRST] = ts if purchase else INT64_MAX
-            slots[slot, LAST] = ts if purchase else INT64_MIN
+        rows = table[base + S_ROWS]
+        if rows == 0:
+            table[base + S_KEY] = key
+            table[base + S_FIRST] = ts if purchase else INT64_MAX
+            table[base + S_LAST] = ts if purchase else INT64_MIN
             if has_values:
                 slot_groups[slot] = -used - 1  # no LAST_VALUE yet
             used += 1
         elif purchase:  # min and max: no branch on the data
-            slots[slot, FIRST] = min(slots[slot, FIRST], ts)
-            slots[slot, LAST] = max(slots[slot, LAST], ts)
-        slots[slot, ROWS] += 1
-        slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION] = exact_sum(
-            slots[slot, SUM_WHOLE], slots[slot, SUM_FRACTION], whole, fraction
+            table[base + S_FIRST] = min(table[base + S_FIRST], ts)
+            table[base + S_LAST] = max(table[base + S_LAST], ts)
+        table[base + S_ROWS] = rows + 1
+        table[base + S_SUM_WHOLE], table[base + S_SUM_FRACTION] = exact_sum(
+            table[base + S_SUM_WHOLE], table[base + S_SUM_FRACTION], whole, fraction
         )
         if not purchase:
             if not has_values:
-                slots[slot, DISTINCT] += 1  # the returns, taken off the rows at the end
+                table[base + S_DISTINCT] += 1  # the returns, taken off the rows at the end
             continue
         if not has_values:
             continue
         if records[r, R_FLAGS] & VALUE_IS_NULL:
-            slots[slot, DISTINCT] += 1  # a null order is an order of its own
+            table[base + S_DISTINCT] += 1  # a null order is an order of its own
             continue
         value = records[r, R_VALUE]
         group = slot_groups[slot]
-        if group >= 0 and slots[slot, LAST_VALUE] == value:
+        if group >= 0 and table[base + S_LAST_VALUE] == value:
             continue  # the same value as the customer's latest one: already counted
         if group < 0:
             group = -group - 1
             slot_groups[slot] = group
-        slots[slot, LAST_VALUE] = value
+        table[base + S_LAST_VALUE] = value
         pair_groups[pair_count] = group
         pair_values[pair_count] = value
         pair_count += 1
@@ -774,21 +859,26 @@ def dedupe_pairs(pair_groups, pair_values, n, n_groups, scratch, counts):
 def rehash_slots(old, old_groups, old_text, new, new_groups, new_text):
     """Move every occupied slot of ``old`` (and its dense id and text reference, where
     ``old_groups`` and ``old_text`` are not empty) into the empty table ``new``."""
-    capacity = np.int64(new.shape[0])
+    capacity = np.uint64(new.shape[0])
     has_groups = old_groups.shape[0] > 0
     has_text = old_text.shape[0] > 0
-    for s in range(capacity):  # touch the new table in order first: cheaper than at random
-        new[s, ROWS] = 0
-    for s in range(old.shape[0]):
-        if old[s, ROWS] == 0:
+    source = old.reshape(old.size)  # 1-D, unsigned positions (see fold_records)
+    target = new.reshape(new.size)
+    for base in range(U_ZERO, np.uint64(target.shape[0]), S_WIDTH):
+        target[base + S_ROWS] = 0  # touch the new table in order first: cheaper than at random
+    for s in range(np.uint64(old.shape[0])):
+        at = s * S_WIDTH
+        if source[at + S_ROWS] == 0:
             continue
-        slot = home_slot(np.uint64(old[s, KEY]), capacity)
-        while new[slot, ROWS] != 0:
-            slot += 1
+        slot = unsigned_home_slot(source[at + S_KEY], capacity)
+        base = slot * S_WIDTH
+        while target[base + S_ROWS] != 0:
+            slot += U_ONE
             if slot == capacity:
-                slot = 0
-        for w in range(SLOT_WIDTH):
-            new[slot, w] = old[s, w]
+                slot = U_ZERO
+            base = slot * S_WIDTH
+        for w in range(S_WIDTH):
+            target[base + w] = source[at + w]
         if has_groups:
             new_groups[slot] = old_groups[s]
         if has_text:
@@ -1042,6 +1132,84 @@ def scatter_int_runs(
     counters[ROWS_USED] += done_used
     counters[NULL_AMOUNT] += done_null_amounts
     counters[RETURN_ROWS] += done_returns
+    counters[MAX_TIMESTAMP] = max_ts
+    return stopped
+
+
+@jit
+def scatter_int_runs_plain(
+    start, stop, shift, keys, timestamps, as_of_limit, amounts, returns, fill, records, counters
+):
+    """:func:`scatter_int_runs` for the common case, in tight loops: no null keys, timestamps
+    or amounts (no validity bitmaps), no distinct values, and ``returns`` is not
+    ``RETURNS_DROP``. A run's rows are consumed by an inner loop that keeps every total in a
+    register (the general kernel, with its many cases, keeps them on the stack: 25 ns a row
+    against 6, see docs/performance.md). Arguments and result as for
+    :func:`scatter_int_runs`; the records and counters are the same."""
+    capacity = records.shape[1]
+    net = returns == RETURNS_NET
+    max_ts = counters[MAX_TIMESTAMP]
+    after = used = null_amounts = returned = np.int64(0)  # up to the last record written
+    stopped = stop
+    i = start
+    while i < stop:
+        begin = i  # the first row after the last record written
+        pending_after = np.int64(0)
+        while i < stop and np.int64(timestamps[i]) > as_of_limit:
+            pending_after += 1
+            i += 1
+        if i == stop:
+            after += pending_after
+            break
+        key = np.int64(keys[i])
+        run_first = INT64_MAX
+        run_last = INT64_MIN
+        run_rows_ = run_whole = run_fraction = run_purchases = np.int64(0)
+        run_null_amounts = run_returned = np.int64(0)
+        while i < stop:
+            ts = np.int64(timestamps[i])
+            if ts > as_of_limit:  # left out, and does not end the run
+                pending_after += 1
+                i += 1
+                continue
+            max_ts = max(max_ts, ts)  # (of the row that ends the run too, as the general one)
+            if np.int64(keys[i]) != key:
+                break
+            run_rows_ += 1
+            amount = amounts[i]
+            if np.float64(amount) == np.float64(amount):
+                whole, fraction = amount_parts(amount)
+                run_whole, run_fraction = exact_sum(run_whole, run_fraction, whole, fraction)
+                run_returned += np.int64(amount < 0)
+            else:
+                run_null_amounts += 1
+            if not (net and amount < 0):  # (NaN < 0 is False)
+                run_purchases += 1
+                run_first = min(run_first, ts)
+                run_last = max(run_last, ts)
+            i += 1
+        h = mix64(key)
+        p = partition_of(h, shift)
+        f = fill[p]
+        if f == capacity:
+            stopped = begin
+            break
+        fill[p] = f + 1
+        records[p, f, U_KEY] = np.int64(h)
+        records[p, f, U_FIRST] = run_first
+        records[p, f, U_LAST] = run_last
+        records[p, f, U_ROWS] = run_rows_
+        records[p, f, U_SUM_WHOLE] = run_whole
+        records[p, f, U_SUM_FRACTION] = run_fraction
+        records[p, f, U_PURCHASES] = run_purchases
+        after += pending_after
+        used += run_rows_
+        null_amounts += run_null_amounts
+        returned += run_returned
+    counters[DROPPED_AFTER_AS_OF] += after
+    counters[ROWS_USED] += used
+    counters[NULL_AMOUNT] += null_amounts
+    counters[RETURN_ROWS] += returned
     counters[MAX_TIMESTAMP] = max_ts
     return stopped
 

@@ -397,6 +397,9 @@ class BufferedPartitions:
         self.records: list[np.ndarray] = []
         self.texts: list[np.ndarray] = []
         self.fill = np.zeros((threads, self.n_partitions), dtype=np.int64)
+        # Row records of integer keys go through a block per partition (scatter_int_rows).
+        self.blocks: list[np.ndarray] = []
+        self.block_fill = np.zeros((threads, self.n_partitions), dtype=np.int64)
         self.text_fill = np.zeros((threads, self.n_partitions), dtype=np.int64)
         self.tables = PartitionTables(self.n_partitions, distinct, text)
         self.folded = np.zeros((threads, self.n_partitions), dtype=np.int64)
@@ -404,9 +407,22 @@ class BufferedPartitions:
         self.witness: np.ndarray | None = None
         self._run = run
 
+    @property
+    def blocked(self) -> bool:
+        """Whether the records are scattered through blocks (row records of integer keys)."""
+        return not self.text and self.runs is False
+
     def _allocate(self, capacity: int, text_capacity: int = 0) -> None:
-        shape = (self.n_partitions, capacity, self.width)
+        rows = capacity
+        if self.blocked:  # whole blocks, and room for one more (see kernels.drain_blocks)
+            block = kernels.BLOCK_RECORDS
+            capacity = -(-capacity // block) * block
+            rows = capacity + block
+        shape = (self.n_partitions, rows, self.width)
         self.records = [slot_array(*shape, populate=True) for _ in range(self.threads)]
+        if self.blocked and not self.blocks:
+            shape = (self.n_partitions, kernels.BLOCK_RECORDS, self.width)
+            self.blocks = [slot_array(*shape, populate=True) for _ in range(self.threads)]
         self.capacity = capacity
         if self.text:
             self.text_capacity = max(text_capacity, capacity * TEXT_WORDS_PER_RECORD)
@@ -466,6 +482,15 @@ class BufferedPartitions:
             values_valid.bit_offset,
         )
 
+        # No nulls, no distinct values, returns kept: the run scatter's tight loops apply.
+        plain = (
+            key_valid.bitmap.shape[0] == 0
+            and timestamps_valid.bitmap.shape[0] == 0
+            and amounts_valid.bitmap.shape[0] == 0
+            and values.shape[0] == 0
+            and self.returns != total_kernels.RETURNS_DROP
+        )
+
         def scatter(t: int) -> None:
             records = self.records[t]
             if isinstance(keys, TextKeys):
@@ -485,6 +510,20 @@ class BufferedPartitions:
                     self.text_fill[t],
                     self.texts[t],
                     scratch[t],
+                    counters[t],
+                )
+            elif self.runs and plain:
+                at = kernels.scatter_int_runs_plain(
+                    starts[t],
+                    stops[t],
+                    self.shift,
+                    keys,
+                    timestamps,
+                    as_of_limit,
+                    amounts,
+                    self.returns,
+                    self.fill[t],
+                    records,
                     counters[t],
                 )
             elif self.runs:
@@ -511,7 +550,9 @@ class BufferedPartitions:
                     *common,
                     self.fill[t],
                     records,
-                    records.view(np.float64),
+                    self.blocks[t],
+                    self.blocks[t].view(np.float64),
+                    self.block_fill[t],
                     counters[t],
                 )
             if at < stops[t]:
@@ -557,11 +598,16 @@ class BufferedPartitions:
         self._fold(np.flatnonzero(due))
 
     def fold_all(self) -> None:
-        self._fold(np.flatnonzero(self.fill.max(axis=0) > 0))
+        self._fold(np.flatnonzero((self.fill.max(axis=0) > 0) | (self.block_fill.max(axis=0) > 0)))
 
     def _fold(self, partitions: np.ndarray) -> None:
         """Fold the buffers of ``partitions`` (each thread every ``threads``-th of them),
         growing the slots between rounds until every buffer is folded."""
+        if self.blocked and len(partitions):
+            for t in range(self.threads):  # the blocks' records are folded with the rest
+                kernels.drain_blocks(
+                    partitions, self.blocks[t], self.block_fill[t], self.records[t], self.fill[t]
+                )
         while len(partitions):
             shares = [partitions[t :: self.threads] for t in range(self.threads)]
             stopped: list[int] = []
@@ -608,6 +654,7 @@ class BufferedPartitions:
         if self.records:
             self.fold_all()
         self.records = []
+        self.blocks = []
         self.texts = []
         tables, self.tables = self.tables, None
         sizes = tables.n_used[:, 0]
