@@ -11,12 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels.sorting import (
-    common_prefix_length,
-    merge_sorted_runs,
-    sort_prefix_ties,
-    text_prefixes,
-)
+from rfm_fast._kernels.dispatch import sorting
 
 Runner = Callable[[Callable[[int], object], Iterable[int]], None]
 """``run(task, items)`` calls ``task(item)`` for every item, on a thread pool or not."""
@@ -48,7 +43,7 @@ def parallel_argsort(values: np.ndarray, threads: int, run: Runner | None = None
     else:
         run(sort, range(threads))
     order = np.empty(n, dtype=np.int64)
-    merge_sorted_runs(values[runs], bounds, order)
+    sorting.merge_sorted_runs(values[runs], bounds, order)
     return runs[order]
 
 
@@ -70,14 +65,14 @@ def parallel_text_argsort(
     customer ids here.
     """
     n = offsets.shape[0] - 1
-    skip = common_prefix_length(offsets, data)
+    skip = sorting.common_prefix_length(offsets, data)
     prefixes = np.empty(n, dtype=np.uint64)
-    text_prefixes(offsets, data, skip, prefixes)
+    sorting.text_prefixes(offsets, data, skip, prefixes)
     order = parallel_argsort(prefixes, threads, run)
     strings = None  # built for the long runs of ties only
     start, long_runs = 0, 0
     while start < n:
-        at = sort_prefix_ties(offsets, data, prefixes, order[start:], TIE_RUN_MAX)
+        at = sorting.sort_prefix_ties(offsets, data, prefixes, order[start:], TIE_RUN_MAX)
         if at < 0:
             break
         if strings is None:
