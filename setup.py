@@ -29,7 +29,8 @@ class BuildWithCompiledKernels(build_py):
         editable = getattr(self, "editable_mode", False)
         target = HERE if editable else Path(self.build_lib)
         kernels = target / "rfm_fast" / "_kernels"
-        (kernels / ERROR_FILE).unlink(missing_ok=True)
+        for stale in kernels.glob("_compiled*"):  # an earlier build's module, or its error
+            stale.unlink()
         # A process of its own, with the source tree first on the path: the kernels are
         # imported from the sources, and a failure (even a crash) cannot fail the install.
         done = subprocess.run(

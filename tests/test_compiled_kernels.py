@@ -72,10 +72,11 @@ def _listed_signatures() -> list[str]:
 
 
 def _inputs(folder) -> dict[str, list[str]]:
-    """Small Parquet files: integer ids, text ids, invoice lines (text invoice ids)."""
+    """Parquet files of 200K rows: integer ids, text ids, invoice lines (text invoice ids).
+    80K customers: the sorts of the scores run on two threads (parallel.PARALLEL_SORT_MIN)."""
     rng = np.random.default_rng(5)
-    rows = 20_000
-    customers = rng.integers(0, 2_000, rows)
+    rows = 200_000
+    customers = rng.integers(0, 80_000, rows)
     moments = pa.array(1_600_000_000_000_000 + rng.integers(0, 10**13, rows), pa.timestamp("us"))
     amounts = np.round(rng.normal(40, 30, rows), 2)
     integer = {"customer_id": customers, "ordered_at": moments, "amount": amounts}

@@ -26,6 +26,7 @@ import contextlib
 import importlib
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,7 +113,10 @@ def build(output_dir: Path = HERE, signatures: Path = SIGNATURES_FILE) -> Path:
     from numba import types
     from numba.core.errors import NumbaPendingDeprecationWarning
     from numba.pycc import CC
+    from numba.pycc.platform import external_compiler_works
 
+    if not external_compiler_works():
+        raise RuntimeError("no working C compiler (gcc or clang; the CC variable) was found")
     cc = CC(COMPILED_MODULE.rpartition(".")[2])
     cc.output_dir = str(output_dir)
     cc.verbose = False
@@ -136,7 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=HERE)
     options = parser.parse_args(argv)
     started = time.perf_counter()
-    path = build(options.output_dir)
+    try:
+        path = build(options.output_dir)
+    except Exception as error:
+        traceback.print_exc()
+        # the last line, for the install's note: the reason in one line
+        print(f"{type(error).__name__}: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
     print(f"rfm_fast: compiled kernels built in {time.perf_counter() - started:.1f} s: {path}")
     return 0
 
