@@ -66,10 +66,14 @@ def test_cli_without_work_loads_no_heavy_module(args: list[str]):
 
 @pytest.mark.slow
 def test_scoring_loads_no_pandas():
-    """A scoring command needs Numba and pyarrow, not pandas, which pyarrow imports on its first
-    NumPy conversion (``pa.array`` over an ndarray, ``to_numpy``): about a quarter of a second."""
+    """A scoring command needs pyarrow and the kernels (Numba, unless the compiled kernels
+    serve), not pandas, which pyarrow imports on its first NumPy conversion (``pa.array`` over
+    an ndarray, ``to_numpy``): about a quarter of a second."""
+    from rfm_fast._kernels import dispatch
+
     loaded = heavy_modules_loaded(RUN_CLI.format(args=["example"]))
-    assert "numba" in loaded
+    assert "pyarrow" in loaded
+    assert ("numba" in loaded) is not dispatch.aot_serves()
     assert "pandas" not in loaded
     assert "matplotlib" not in loaded
 

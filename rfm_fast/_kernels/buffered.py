@@ -57,64 +57,49 @@ from numba.extending import overload
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
 from rfm_fast._kernels.hashing import is_valid, mix64, unmix64
 from rfm_fast._kernels.intrinsics import prefetch, store_fence, store_nontemporal
-from rfm_fast._kernels.totals import (
+from rfm_fast._kernels.layout import (
+    DISTINCT,
     DROPPED_AFTER_AS_OF,
     DROPPED_NULL_CUSTOMER,
     DROPPED_NULL_TIMESTAMP,
+    FIRST,
     INT64_MAX,
     INT64_MIN,
+    KEY,
+    LAST,
+    LAST_VALUE,
     MAX_TIMESTAMP,
+    N_TOTALS,
     NULL_AMOUNT,
+    R_AMOUNT,
+    R_FLAGS,
+    R_KEY,
+    R_TS,
+    R_VALUE,
+    RECORD_WIDTH,
     RETURN_ROWS,
     RETURNS_DROP,
     RETURNS_NET,
+    ROWS,
     ROWS_USED,
-    amount_parts,
-    exact_sum,
+    RUN_WIDTH,
+    SLOT_WIDTH,
+    SUM_FRACTION,
+    SUM_WHOLE,
+    TEXT_LENGTH_BITS,
+    TEXT_LENGTH_MASK,
+    U_FIRST,
+    U_FLAGS,
+    U_KEY,
+    U_LAST,
+    U_PURCHASES,
+    U_ROWS,
+    U_SUM_FRACTION,
+    U_SUM_WHOLE,
+    U_VALUE,
+    VALUE_IS_NULL,
 )
-
-# Words of a record.
-R_KEY = 0
-R_TS = 1
-R_AMOUNT = 2
-R_VALUE = 3
-R_FLAGS = 4
-RECORD_WIDTH = 3
-RECORD_WIDTH_DISTINCT = 5
-VALUE_IS_NULL = 1
-TEXT_LENGTH_BITS = 24
-"""A text reference is one int64: the position of the bytes, shifted by these bits, and their
-length."""
-TEXT_LENGTH_MASK = (1 << TEXT_LENGTH_BITS) - 1
-MAX_TEXT_KEY_BYTES = TEXT_LENGTH_MASK
-"""The longest text key (16 MiB) a reference can hold."""
-
-# Words of a slot.
-KEY = 0
-FIRST = 1
-LAST = 2
-ROWS = 3  # 0: the slot is empty
-SUM_WHOLE = 4
-SUM_FRACTION = 5
-# DISTINCT: with distinct values, the null orders (each one of its own) while folding, to which
-# compact_slots' callers add the rest; without, the returns among ROWS (with net returns).
-DISTINCT = 6
-LAST_VALUE = 7  # the customer's latest distinct value: a repeat is not appended to the pairs
-SLOT_WIDTH = 8
-N_TOTALS = DISTINCT - FIRST + 1
-# Columns of the compacted totals (compact_slots, gather_totals): slot words FIRST..DISTINCT.
-TOTAL_FIRST = FIRST - FIRST
-TOTAL_LAST = LAST - FIRST
-TOTAL_ROWS = ROWS - FIRST
-TOTAL_SUM_WHOLE = SUM_WHOLE - FIRST
-TOTAL_SUM_FRACTION = SUM_FRACTION - FIRST
-TOTAL_DISTINCT = DISTINCT - FIRST
-"""Totals per customer that :func:`compact_slots` writes: FIRST, LAST, ROWS, SUM_WHOLE,
-SUM_FRACTION, DISTINCT."""
-
-BLOCK_RECORDS = 8
-"""Records of a partition's block in :func:`scatter_int_rows`: a whole number of 64-byte cache
-lines for any record width (8 words of 8 bytes make a line)."""
+from rfm_fast._kernels.totals import amount_parts, exact_sum
 
 PREFETCH_DISTANCE = 16
 """Records between a slot's prefetch and its use."""
@@ -937,22 +922,6 @@ def copy_key_bytes(key_bytes, refs, starts, out):
         begin = starts[i]
         for b in range(length):
             out[begin + b] = key_bytes[at + b]
-
-
-# Run records: a run of rows of one customer (and, with distinct values, of one value) that
-# are next to each other in the input is scattered as one record of its totals. A
-# customer-sorted file, or an order's lines, then folds one record a run instead of one a row.
-U_KEY = 0
-U_FIRST = 1  # the run's earliest purchase (INT64_MAX: none)
-U_LAST = 2  # its latest purchase (INT64_MIN: none)
-U_ROWS = 3
-U_SUM_WHOLE = 4
-U_SUM_FRACTION = 5
-U_PURCHASES = 6  # rows that are purchases (the others are net returns)
-U_VALUE = 7
-U_FLAGS = 8
-RUN_WIDTH = 7
-RUN_WIDTH_DISTINCT = 9
 
 
 @jit

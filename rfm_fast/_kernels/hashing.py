@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from rfm_fast._kernels.config import jit, jit_inline
-
-EMPTY = -1
+from rfm_fast._kernels.layout import EMPTY
 
 
 @jit_inline

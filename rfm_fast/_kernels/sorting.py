@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from rfm_fast._kernels.config import jit, jit_inline
+from rfm_fast._kernels.layout import RADIX_BITS
 
 
 @jit
@@ -78,10 +79,6 @@ def sort_prefix_ties(offsets, data, prefixes, order, max_run):
             order[j + 1] = item
         start = end
     return -1
-
-
-RADIX_BITS = 8
-"""Bits of the key that one radix pass sorts by (256 counters: they stay in L1)."""
 
 
 @jit

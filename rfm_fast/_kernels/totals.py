@@ -13,38 +13,14 @@ from numba.extending import overload
 
 from rfm_fast._kernels.config import JIT_OPTIONS, jit, jit_inline
 from rfm_fast._kernels.hashing import is_valid
-
-FRACTION_BITS = 60
-FRACTION_ONE = np.int64(1) << np.int64(FRACTION_BITS)
-AMOUNT_LIMIT = 2.0**62
-"""Each amount must stay below this absolute value (so that adding one, with its carry, to a
-sum can be checked for overflow without overflowing)."""
-INT_LIMIT = np.int64(1) << np.int64(62)
-"""The same limit, for integer amounts."""
-INT64_MAX = np.int64(np.iinfo(np.int64).max)
-INT64_MIN = np.int64(np.iinfo(np.int64).min)
-SUM_LIMIT = INT64_MAX - np.int64(1)
-"""The largest whole part of a sum, in absolute value: ``2**63 - 2``, so that a sum's whole
-part plus a carry, and its negation, stay int64."""
-SUM_OVERFLOW = INT64_MIN
-"""The fraction word of a sum that left the int64 range: it stays so through every later
-addition and merge, and :func:`sums_to_float` reports it (a valid fraction is below ``2**60``
-in absolute value)."""
-
-# Slots of the per-thread ``counters`` arrays (see rfm_fast._kernels.buffered).
-DROPPED_NULL_CUSTOMER = 0
-DROPPED_NULL_TIMESTAMP = 1
-DROPPED_AFTER_AS_OF = 2
-NULL_AMOUNT = 3
-ROWS_USED = 4
-MAX_TIMESTAMP = 5
-RETURN_ROWS = 6  # rows with a negative amount: netted, dropped or counted as purchases
-N_COUNTERS = 7
-
-# How rows with a negative amount (returns) are taken: the ``returns`` argument of the kernels.
-RETURNS_PURCHASE = 0  # as purchases
-RETURNS_NET = 1  # netted into the sum, but not a purchase
-RETURNS_DROP = 2  # left out
+from rfm_fast._kernels.layout import (
+    AMOUNT_LIMIT,
+    FRACTION_BITS,
+    FRACTION_ONE,
+    INT_LIMIT,
+    SUM_LIMIT,
+    SUM_OVERFLOW,
+)
 
 
 def amount_parts(value):  # pragma: no cover - replaced by the overload inside kernels

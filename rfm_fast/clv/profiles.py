@@ -11,8 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels import btyd
-from rfm_fast._kernels import totals as total_kernels
+from rfm_fast._kernels import btyd, layout
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import INT64_MAX, KeyTable, monetary_sums
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS, require_rereadable
@@ -99,14 +98,10 @@ def _exact_difference(
     A difference that leaves the exactly summed range (NumPy's subtraction wraps) is an
     :class:`RFMError` naming the customer, as a sum that does is.
     """
-    carry = np.floor_divide(fraction, total_kernels.FRACTION_ONE)
-    overflow = (fraction == total_kernels.SUM_OVERFLOW) | (
-        np.abs(whole) > total_kernels.SUM_LIMIT - 2
-    )
+    carry = np.floor_divide(fraction, layout.FRACTION_ONE)
+    overflow = (fraction == layout.SUM_OVERFLOW) | (np.abs(whole) > layout.SUM_LIMIT - 2)
     whole = whole + carry
-    fraction = np.where(
-        overflow, total_kernels.SUM_OVERFLOW, fraction - carry * total_kernels.FRACTION_ONE
-    )
+    fraction = np.where(overflow, layout.SUM_OVERFLOW, fraction - carry * layout.FRACTION_ONE)
     return monetary_sums(whole, fraction, keys)
 
 
@@ -117,8 +112,8 @@ def _difference_words(
     ``SUM_OVERFLOW`` where the subtraction wrapped or ``minus`` had overflowed."""
     difference = whole - minus_whole  # wraps in NumPy: detected from the signs
     wrapped = ((whole ^ minus_whole) & (whole ^ difference)) < 0
-    wrapped |= minus_fraction == total_kernels.SUM_OVERFLOW
-    return difference, np.where(wrapped, total_kernels.SUM_OVERFLOW, fraction - minus_fraction)
+    wrapped |= minus_fraction == layout.SUM_OVERFLOW
+    return difference, np.where(wrapped, layout.SUM_OVERFLOW, fraction - minus_fraction)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast._kernels import buffered, hashing
-from rfm_fast._kernels import totals as total_kernels
+from rfm_fast._kernels import layout
+from rfm_fast._kernels.dispatch import hashing
+from rfm_fast._kernels.dispatch import totals as total_kernels
 from rfm_fast.core.arrow import (
     ALL_VALID,
     DictionaryColumn,
@@ -41,9 +42,9 @@ DEFAULT_PARTITION_BITS = 10
 SMALL_INPUT_ROWS = 1 << 18
 """Inputs known to be smaller are aggregated in one hash table instead of partitions."""
 RETURN_MODES = {
-    "purchase": total_kernels.RETURNS_PURCHASE,
-    "net": total_kernels.RETURNS_NET,
-    "drop": total_kernels.RETURNS_DROP,
+    "purchase": layout.RETURNS_PURCHASE,
+    "net": layout.RETURNS_NET,
+    "drop": layout.RETURNS_DROP,
 }
 """How rows with a negative amount are taken, by name (see docs/semantics.md, "Returns")."""
 PARALLEL_MIN_ROWS = 1 << 15
@@ -70,7 +71,7 @@ class KeyTable:
         self.n_groups = np.zeros(1, dtype=np.int64)
         slots = INITIAL_SLOTS
         self.max_groups = slots // 2
-        self.slot_groups = np.full(slots, hashing.EMPTY, dtype=np.int64)
+        self.slot_groups = np.full(slots, layout.EMPTY, dtype=np.int64)
         if kind == "int":
             self.slot_keys = np.zeros(slots, dtype=np.int64)
             self.group_keys = np.zeros(self.max_groups, dtype=np.int64)
@@ -96,7 +97,7 @@ class KeyTable:
     def _grow_groups(self) -> None:
         slots = self.slot_groups.shape[0] * 2
         self.max_groups = slots // 2
-        self.slot_groups = np.full(slots, hashing.EMPTY, dtype=np.int64)
+        self.slot_groups = np.full(slots, layout.EMPTY, dtype=np.int64)
         n = len(self)
         if self.kind == "int":
             self.slot_keys = np.zeros(slots, dtype=np.int64)
@@ -168,7 +169,7 @@ class KeyTable:
 
     def _factorize_dictionary(self, column: DictionaryColumn, out: np.ndarray) -> None:
         size = len(column.dictionary)
-        mapping = np.full(size + 1, hashing.EMPTY, dtype=np.int64)
+        mapping = np.full(size + 1, layout.EMPTY, dtype=np.int64)
         # Only entries that rows use become groups: a dictionary may hold unused values.
         used = np.unique(column.indices)
         used = used[used < size]
@@ -401,8 +402,8 @@ class CustomerAggregator:
         # first (integer ids are counted as they are).
         self.order_ids = KeyTable(distinct_kind) if distinct_kind in ("int", "string") else None
         self.rows_read = 0
-        self.counters = np.zeros((self.threads, total_kernels.N_COUNTERS), dtype=np.int64)
-        self.counters[:, total_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
+        self.counters = np.zeros((self.threads, layout.N_COUNTERS), dtype=np.int64)
+        self.counters[:, layout.MAX_TIMESTAMP] = np.iinfo(np.int64).min
         self._unsigned = False
         self._dense_orders = False  # pair values are ids of self.order_ids, not the values
 
@@ -459,10 +460,10 @@ class CustomerAggregator:
             batch_keys: np.ndarray | TextKeys = keys.values
         else:
             batch_keys = TextKeys(keys.offsets, keys.data, keys.index)
-            if batch_keys.longest > buffered.MAX_TEXT_KEY_BYTES:
+            if batch_keys.longest > layout.MAX_TEXT_KEY_BYTES:
                 raise RFMError(
                     f"a customer id is {batch_keys.longest:,} bytes long; ids of up to "
-                    f"{buffered.MAX_TEXT_KEY_BYTES:,} bytes are supported"
+                    f"{layout.MAX_TEXT_KEY_BYTES:,} bytes are supported"
                 )
         self.rows_read += n  # only once nothing can refuse the batch any more
         self._partitions.update(
@@ -505,18 +506,18 @@ class CustomerAggregator:
 
     def row_counts(self) -> RowCounts:
         total = self.counters.sum(axis=0)
-        max_ts = int(self.counters[:, total_kernels.MAX_TIMESTAMP].max())
-        used = int(total[total_kernels.ROWS_USED])
-        dropped_returns = int(total[total_kernels.RETURN_ROWS]) if self.returns == "drop" else 0
+        max_ts = int(self.counters[:, layout.MAX_TIMESTAMP].max())
+        used = int(total[layout.ROWS_USED])
+        dropped_returns = int(total[layout.RETURN_ROWS]) if self.returns == "drop" else 0
         return RowCounts(
             rows_read=self.rows_read,
             rows_used=used,
-            null_customer=int(total[total_kernels.DROPPED_NULL_CUSTOMER]),
-            null_timestamp=int(total[total_kernels.DROPPED_NULL_TIMESTAMP]),
-            after_as_of=int(total[total_kernels.DROPPED_AFTER_AS_OF]),
-            null_amount=int(total[total_kernels.NULL_AMOUNT]),
+            null_customer=int(total[layout.DROPPED_NULL_CUSTOMER]),
+            null_timestamp=int(total[layout.DROPPED_NULL_TIMESTAMP]),
+            after_as_of=int(total[layout.DROPPED_AFTER_AS_OF]),
+            null_amount=int(total[layout.NULL_AMOUNT]),
             max_timestamp=max_ts if used or dropped_returns else None,  # returns count too
-            return_rows=int(total[total_kernels.RETURN_ROWS]),
+            return_rows=int(total[layout.RETURN_ROWS]),
             dropped_returns=dropped_returns,
         )
 
@@ -542,14 +543,14 @@ class CustomerAggregator:
             keys = unsorted.keys.take(from_numpy(order))
         columns = gathered_columns(totals, order, self.threads, self._run)
         del totals, unsorted
-        whole = columns[buffered.TOTAL_SUM_WHOLE]
-        fraction = columns[buffered.TOTAL_SUM_FRACTION]
+        whole = columns[layout.TOTAL_SUM_WHOLE]
+        fraction = columns[layout.TOTAL_SUM_FRACTION]
         monetary = monetary_sums(whole, fraction, keys, self.threads, self._run)
         if self._pool is not None:
             self._pool.shutdown()
-        rows = columns[buffered.TOTAL_ROWS]
+        rows = columns[layout.TOTAL_ROWS]
         if self.returns == "net" and self.distinct_kind is None:
-            rows = rows - columns[buffered.TOTAL_DISTINCT]  # the slots counted the returns
+            rows = rows - columns[layout.TOTAL_DISTINCT]  # the slots counted the returns
         pairs = None
         if pair_positions is not None:
             rank = np.empty(order.shape[0], dtype=np.int64)
@@ -557,10 +558,10 @@ class CustomerAggregator:
             pairs = (rank[pair_positions], pair_values)
         return CustomerTotals(
             keys=keys,
-            first=columns[buffered.TOTAL_FIRST],
-            last=columns[buffered.TOTAL_LAST],
+            first=columns[layout.TOTAL_FIRST],
+            last=columns[layout.TOTAL_LAST],
             rows=rows,
-            distinct=None if self.distinct_kind is None else columns[buffered.TOTAL_DISTINCT],
+            distinct=None if self.distinct_kind is None else columns[layout.TOTAL_DISTINCT],
             monetary=monetary,
             sums=(whole, fraction) if keep_sums else None,
             pairs=pairs,

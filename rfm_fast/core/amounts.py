@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels.text import plain_decimals
+from rfm_fast._kernels.dispatch import text as text_kernels
 from rfm_fast.errors import RFMError
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def _plain_decimals(text: pa.Array, decimal: str, dotted_words: bool) -> pa.Arra
     data = np.empty(0, np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8)
     out_offsets = np.empty(len(text) + 1, dtype=np.int64)
     out_data = np.empty(int(offsets[-1] - offsets[0]) + len(text), dtype=np.uint8)
-    plain_decimals(offsets, data, ord(decimal), dotted_words, out_offsets, out_data)
+    text_kernels.plain_decimals(offsets, data, ord(decimal), dotted_words, out_offsets, out_data)
     buffers = [validity, pa.py_buffer(out_offsets), pa.py_buffer(out_data)]
     return pa.Array.from_buffers(pa.large_string(), len(text), buffers, text.null_count)
 

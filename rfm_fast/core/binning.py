@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rfm_fast._kernels import binning as kernels
+from rfm_fast._kernels.dispatch import binning as kernels
 from rfm_fast.core.sketch import LogHistogram
 from rfm_fast.errors import RFMError
 

@@ -10,15 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels.sorting import (
-    RADIX_BITS,
-    common_prefix_length,
-    radix_counts,
-    radix_scatter,
-    radix_sort_buckets,
-    sort_prefix_ties,
-    text_prefixes,
-)
+from rfm_fast._kernels.dispatch import sorting
+from rfm_fast._kernels.layout import RADIX_BITS
 
 Runner = Callable[[Callable[[int], object], Iterable[int]], None]
 """``run(task, items)`` calls ``task(item)`` for every item, on a thread pool or not."""
@@ -75,7 +68,10 @@ def _radix_sorted(keys: np.ndarray, threads: int, run: Runner) -> tuple[np.ndarr
     digits = 1 << RADIX_BITS
     rows = [n * t // threads for t in range(threads + 1)]
     counts = np.zeros((threads, digits), dtype=np.int64)
-    run(lambda t: radix_counts(spans, top_shift, rows[t], rows[t + 1], counts[t]), range(threads))
+    run(
+        lambda t: sorting.radix_counts(spans, top_shift, rows[t], rows[t + 1], counts[t]),
+        range(threads),
+    )
     bucket_bounds = np.zeros(digits + 1, dtype=np.int64)
     np.cumsum(counts.sum(axis=0), out=bucket_bounds[1:])
     # each thread's keys of a bucket go after those of the threads before it: stable
@@ -83,7 +79,9 @@ def _radix_sorted(keys: np.ndarray, threads: int, run: Runner) -> tuple[np.ndarr
     ordered = np.empty(n, dtype=np.uint64)
     order = np.empty(n, dtype=np.int64)
     run(
-        lambda t: radix_scatter(spans, top_shift, rows[t], rows[t + 1], offsets[t], ordered, order),
+        lambda t: sorting.radix_scatter(
+            spans, top_shift, rows[t], rows[t + 1], offsets[t], ordered, order
+        ),
         range(threads),
     )
     # runs of buckets of about n / threads keys each
@@ -98,7 +96,7 @@ def _radix_sorted(keys: np.ndarray, threads: int, run: Runner) -> tuple[np.ndarr
             largest = int(sizes[first:last].max())
             spare_keys = np.empty(largest, dtype=np.uint64)
             spare_order = np.empty(largest, dtype=np.int64)
-            radix_sort_buckets(
+            sorting.radix_sort_buckets(
                 ordered, order, bucket_bounds, first, last, top_shift, spare_keys, spare_order
             )
         lo, hi = bucket_bounds[first], bucket_bounds[last]
@@ -128,14 +126,14 @@ def parallel_text_argsort(
     customer ids here.
     """
     n = offsets.shape[0] - 1
-    skip = common_prefix_length(offsets, data)
+    skip = sorting.common_prefix_length(offsets, data)
     prefixes = np.empty(n, dtype=np.uint64)
-    text_prefixes(offsets, data, skip, prefixes)
+    sorting.text_prefixes(offsets, data, skip, prefixes)
     _, order = radix_sorted(prefixes, threads, run)
     strings = None  # built for the long runs of ties only
     start, long_runs = 0, 0
     while start < n:
-        at = sort_prefix_ties(offsets, data, prefixes, order[start:], TIE_RUN_MAX)
+        at = sorting.sort_prefix_ties(offsets, data, prefixes, order[start:], TIE_RUN_MAX)
         if at < 0:
             break
         if strings is None:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from rfm_fast._kernels import buffered as kernels
-from rfm_fast._kernels import totals as total_kernels
+from rfm_fast._kernels import layout
+from rfm_fast._kernels.dispatch import buffered as kernels
 from rfm_fast.core.arrow import Validity
 from rfm_fast.core.parallel import Runner
 
@@ -149,7 +149,7 @@ class PartitionTables:
     def __init__(self, partitions: int, distinct: bool, text: bool = False) -> None:
         self.distinct = distinct
         self.text = text
-        self.slots = slot_array(partitions, FIRST_SLOTS, kernels.SLOT_WIDTH)
+        self.slots = slot_array(partitions, FIRST_SLOTS, layout.SLOT_WIDTH)
         self.slot_groups = np.zeros((partitions, FIRST_SLOTS if distinct else 0), dtype=np.int32)
         # Text keys: each slot's reference into its partition's key bytes.
         self.slot_text = np.zeros((partitions, FIRST_SLOTS if text else 0), dtype=np.int64)
@@ -274,7 +274,7 @@ class PartitionTables:
         partitions, size, _ = self.slots.shape
         size = size * 4 if size < 1 << 12 else size * 2
         old_slots, old_groups, old_text = self.slots, self.slot_groups, self.slot_text
-        slots = slot_array(partitions, size, kernels.SLOT_WIDTH)
+        slots = slot_array(partitions, size, layout.SLOT_WIDTH)
         groups = np.zeros((partitions, size if self.distinct else 0), dtype=np.int32)
         text = np.zeros((partitions, size if self.text else 0), dtype=np.int64)
         bounds = [partitions * t // threads for t in range(threads + 1)]
@@ -375,16 +375,16 @@ class BufferedPartitions:
         run: Runner,
         expected_rows: int | None = None,
         text: bool = False,
-        returns: int = total_kernels.RETURNS_PURCHASE,
+        returns: int = layout.RETURNS_PURCHASE,
     ) -> None:
         self.distinct = distinct
         self.text = text
         self.returns = returns
-        self.net_returns = returns == total_kernels.RETURNS_NET
+        self.net_returns = returns == layout.RETURNS_NET
         self.threads = threads
         self.shift = 64 - partition_bits
         self.n_partitions = 1 << partition_bits
-        self.width = kernels.RECORD_WIDTH_DISTINCT if distinct else kernels.RECORD_WIDTH
+        self.width = layout.RECORD_WIDTH_DISTINCT if distinct else layout.RECORD_WIDTH
         if text:
             self.width += 1  # the reference to the key's bytes
         buffers = threads * self.n_partitions
@@ -415,13 +415,13 @@ class BufferedPartitions:
     def _allocate(self, capacity: int, text_capacity: int = 0) -> None:
         rows = capacity
         if self.blocked:  # whole blocks, and room for one more (see kernels.drain_blocks)
-            block = kernels.BLOCK_RECORDS
+            block = layout.BLOCK_RECORDS
             capacity = -(-capacity // block) * block
             rows = capacity + block
         shape = (self.n_partitions, rows, self.width)
         self.records = [slot_array(*shape, populate=True) for _ in range(self.threads)]
         if self.blocked and not self.blocks:
-            shape = (self.n_partitions, kernels.BLOCK_RECORDS, self.width)
+            shape = (self.n_partitions, layout.BLOCK_RECORDS, self.width)
             self.blocks = [slot_array(*shape, populate=True) for _ in range(self.threads)]
         self.capacity = capacity
         if self.text:
@@ -488,7 +488,7 @@ class BufferedPartitions:
             and timestamps_valid.bitmap.shape[0] == 0
             and amounts_valid.bitmap.shape[0] == 0
             and values.shape[0] == 0
-            and self.returns != total_kernels.RETURNS_DROP
+            and self.returns != layout.RETURNS_DROP
         )
 
         def scatter(t: int) -> None:
@@ -577,7 +577,7 @@ class BufferedPartitions:
         same = kernels.run_rows(keys, values, 0, n)
         self.runs = same >= RUN_SHARE * n
         if self.runs:
-            width = kernels.RUN_WIDTH_DISTINCT if self.distinct else kernels.RUN_WIDTH
+            width = layout.RUN_WIDTH_DISTINCT if self.distinct else layout.RUN_WIDTH
             scale = self.width / width
             self.max_capacity = max(FIRST_BUFFER_ROWS, int(self.max_capacity * scale))
             self.first_capacity = min(self.first_capacity, self.max_capacity)
@@ -662,7 +662,7 @@ class BufferedPartitions:
         np.cumsum(sizes, out=bases[1:])
         total = int(bases[-1])
         keys = np.empty(total, dtype=np.int64)
-        totals = np.empty((total, kernels.N_TOTALS), dtype=np.int64)
+        totals = np.empty((total, layout.N_TOTALS), dtype=np.int64)
         text_refs = np.empty(total if self.text else 0, dtype=np.int64)
         distinct_counts: list[np.ndarray | None] = [None] * self.n_partitions
         if self.distinct:  # pairs kept once each, hence each customer's distinct values
@@ -677,7 +677,7 @@ class BufferedPartitions:
         keep = keep_pairs and self.distinct
         positions = np.empty(int(pair_bases[-1]) if keep else 0, dtype=np.int64)
         values = np.empty_like(positions)
-        distinct_column = kernels.TOTAL_DISTINCT
+        distinct_column = layout.TOTAL_DISTINCT
 
         def compact(t: int) -> None:
             for p in range(t, self.n_partitions, self.threads):
@@ -718,7 +718,7 @@ class BufferedPartitions:
         """The customers' text keys, partition after partition, as one ``large_string``
         array (each partition's key store is released once copied)."""
         offsets = np.zeros(refs.shape[0] + 1, dtype=np.int64)
-        np.cumsum(refs & kernels.TEXT_LENGTH_MASK, out=offsets[1:])
+        np.cumsum(refs & layout.TEXT_LENGTH_MASK, out=offsets[1:])
         data = np.empty(int(offsets[-1]), dtype=np.uint8)
 
         def copy(t: int) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels.config import load_numba_in_background
+from rfm_fast._kernels import dispatch
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import (
     INT64_MAX,
@@ -281,7 +281,7 @@ def _read_totals_once(
 ) -> Aggregated:
     as_of, frequency, timestamp_format = options.as_of, options.frequency, options.timestamp_format
     timer = PhaseTimer()
-    load_numba_in_background()
+    dispatch.prepare()
     source = open_source(
         data,
         batch_rows=options.batch_rows,

@@ -28,8 +28,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels import hashing
-from rfm_fast._kernels import totals as total_kernels
+from rfm_fast._kernels import layout
+from rfm_fast._kernels.dispatch import hashing
+from rfm_fast._kernels.dispatch import totals as total_kernels
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import INT64_MAX, CustomerTotals, RowCounts, monetary_sums
 from rfm_fast.core.io import DEFAULT_BATCH_ROWS, table_from_ipc, table_to_ipc_buffer
@@ -759,7 +760,7 @@ def _union_pairs(
     other_customers = np.concatenate([customers[k] for k in others])
     other_codes = np.concatenate([codes[k] for k in others])
     size = 1 << max(4, int(2 * max(other_customers.shape[0], 1) - 1).bit_length())
-    slots = np.full(size, hashing.EMPTY, dtype=np.int64)
+    slots = np.full(size, layout.EMPTY, dtype=np.int64)
     keep = np.zeros(other_customers.shape[0], dtype=np.bool_)
     hashing.new_pairs(other_customers, other_codes, customers[largest], codes[largest], slots, keep)
     customer = np.concatenate([customers[largest], other_customers[keep]])

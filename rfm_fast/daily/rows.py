@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rfm_fast._kernels import digest as digest_kernels
-from rfm_fast._kernels import hashing
+from rfm_fast._kernels.dispatch import digest as digest_kernels
+from rfm_fast._kernels.dispatch import hashing
 from rfm_fast.core import arrow
 from rfm_fast.core.pipeline import BatchColumns
 

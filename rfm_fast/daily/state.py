@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels import hashing
-from rfm_fast._kernels.totals import FRACTION_ONE, SUM_OVERFLOW
+from rfm_fast._kernels.dispatch import hashing
+from rfm_fast._kernels.layout import FRACTION_ONE, SUM_OVERFLOW
 from rfm_fast.core import arrow
 from rfm_fast.core.aggregator import RowCounts
 from rfm_fast.core.database import Database

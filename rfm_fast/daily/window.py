@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rfm_fast._kernels import hashing
+from rfm_fast._kernels.dispatch import hashing
 from rfm_fast.core import arrow
 from rfm_fast.core.io import (
     CsvReading,
