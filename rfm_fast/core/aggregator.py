@@ -36,10 +36,34 @@ from rfm_fast.errors import RFMError
 INITIAL_SLOTS = 1 << 12
 INT64_MAX = np.iinfo(np.int64).max
 DEFAULT_PARTITION_BITS = 10
-"""Partitions (as bits of the key hash) for large inputs: 1,024 buffered partitions
-(measured on 100M orders of 4.9M customers with integer keys: 6.9 s to score against 8.9 s with
-256)."""
+"""Partitions (as bits of the key hash) for large inputs of unknown size: 1,024 buffered
+partitions."""
+MIN_PARTITION_BITS, MAX_PARTITION_BITS = 4, 10
+ROWS_PER_PARTITION = 1 << 18
+"""Rows of an input of known size per partition (see :func:`partition_bits_for`)."""
 SMALL_INPUT_ROWS = 1 << 18
+
+
+def partition_bits_for(expected_rows: int | None) -> int:
+    """Partitions (as bits of the key hash) for an input of ``expected_rows`` rows: about one
+    per :data:`ROWS_PER_PARTITION` rows (rounded down to a power of two), 16 to 1,024; 1,024
+    when the size is not known.
+
+    A fold is fast when it meets many records and a table that stays in the L2 cache (5-10K
+    customers, as ``../shared/perf-floor`` found). With 1,024 partitions at every size, 10M
+    orders of 492K customers folded ~600 records a call into tables of ~480 customers, and the
+    calls cost more than the records. In-memory ``arrays.aggregate``, 2 threads, this
+    project's 2-core machine, wall seconds: 10M orders, 1.79 with 1,024 partitions, 0.61 with
+    256, 0.52 with 128, 0.42-0.49 with 16 to 64; 50M orders of 2.46M customers, 3.55-3.63 with
+    1,024, 2.89-2.91 with 512, 2.46-2.59 with 256, 2.38-2.40 with 128; 100M orders of 4.9M
+    customers, 4.35-5.34 with 1,024, 4.69-4.77 with 512, 3.13-4.44 with 256.
+    """
+    if expected_rows is None:
+        return DEFAULT_PARTITION_BITS
+    wanted = max(int(expected_rows) // ROWS_PER_PARTITION, 1).bit_length() - 1
+    return min(MAX_PARTITION_BITS, max(MIN_PARTITION_BITS, wanted))
+
+
 """Inputs known to be smaller are aggregated in one hash table instead of partitions."""
 RETURN_MODES = {
     "purchase": layout.RETURNS_PURCHASE,
@@ -361,7 +385,7 @@ class CustomerAggregator:
         Threads that fold partitions; 1 folds everything in the calling thread.
     partition_bits : int, optional
         ``2**partition_bits`` partitions (0 for small inputs: one table); default:
-        :data:`DEFAULT_PARTITION_BITS`.
+        :func:`partition_bits_for` ``expected_rows``.
     expected_rows : int, optional
         The input's row count where it is known, to size buffers once; it need not be exact.
     returns : {"purchase", "net", "drop"}, default "purchase"
@@ -386,7 +410,7 @@ class CustomerAggregator:
         self.key_kind = key_kind
         self.distinct_kind = distinct_kind
         if partition_bits is None:
-            partition_bits = DEFAULT_PARTITION_BITS
+            partition_bits = partition_bits_for(expected_rows)
         self.threads = max(1, int(threads))
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         self._partitions: BufferedPartitions | None = BufferedPartitions(
