@@ -67,6 +67,14 @@ class Source:
     column_names: list[str]
     total_rows: int | None
     opener: Opener
+    estimated_rows: int | None = None
+    """Where ``total_rows`` is not known, an upper estimate of it (a CSV file's: from its size),
+    to size the aggregation's partitions; not a count to report."""
+
+    @property
+    def expected_rows(self) -> int | None:
+        """The row count, else its estimate, else None."""
+        return self.total_rows if self.total_rows is not None else self.estimated_rows
 
     def open(self, columns: list[str]) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """The schema of ``columns`` and an iterator over record batches holding just them."""
@@ -343,7 +351,9 @@ def _many_files_source(sources: list[Source], name: str) -> Source:
         return schema, batches()
 
     total = None if None in totals else sum(totals)
-    return Source(f"{name} ({len(sources)} files)", first.column_names, total, opener)
+    expected = [source.expected_rows for source in sources]
+    estimate = None if None in expected else sum(expected)
+    return Source(f"{name} ({len(sources)} files)", first.column_names, total, opener, estimate)
 
 
 def _file_source(
@@ -459,13 +469,34 @@ class CsvReading:
     file name."""
 
 
-CSV_BLOCK_BYTES = 1 << 24
-"""Bytes of CSV text Arrow parses at a time (16 MiB)."""
-CSV_HEADER_BLOCK_BYTES = 1 << 20
-"""Bytes parsed to learn a CSV file's column names: Arrow parses (and, for ``.gz``, inflates) a
-whole block to open a reader, and a 16 MiB block to read the header cost 0.3-0.7 s of the
-2 s it took to score the Online Retail file. A first row longer than this is read again with
-:data:`CSV_BLOCK_BYTES`."""
+CSV_BLOCK_BYTES = 1 << 20
+"""Bytes of CSV text Arrow parses at a time (1 MiB). Arrow parses (and, for ``.gz``, inflates) a
+whole block to open a reader, and its streaming reader overlaps inflating with parsing only
+between blocks: reading the Online Retail file's five columns took 0.18-0.24 s in 1 MiB blocks,
+0.24-0.33 s in 4 MiB and 0.35-0.58 s in 16 MiB blocks; opening it for its header alone took
+0.3-0.7 s of a 2 s run with 16 MiB. A file whose first row is longer is read in
+:data:`CSV_LONG_ROW_BLOCK_BYTES` blocks."""
+CSV_LONG_ROW_BLOCK_BYTES = 1 << 24
+"""The block of a CSV file whose first row does not fit :data:`CSV_BLOCK_BYTES` (16 MiB)."""
+
+
+CSV_BYTES_PER_ROW = 24
+"""The fewest bytes a CSV row of orders is taken to have (``7,2024-01-01,5.00`` and its line
+end): a file's size over this is an upper estimate of its rows."""
+COMPRESSION_RATIO = 8
+"""How many times its size a compressed CSV file is taken to inflate to (the Online Retail
+file: 7.5 MB of gzip, 46 MB of text)."""
+
+
+def _estimated_csv_rows(path: Path) -> int | None:
+    """An upper estimate of the rows of the CSV file ``path``, from its size."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if path.name.lower().endswith((".gz", ".bz2", ".zst")):
+        size *= COMPRESSION_RATIO
+    return size // CSV_BYTES_PER_ROW
 
 
 class ReadAgain(Exception):
@@ -512,10 +543,12 @@ def _csv_source(
     if whitespace:
         return _whitespace_source(path, name, batch_rows, reader, csv)
     header_types = pa_csv.ConvertOptions(column_types={c: pa.string() for c in text_columns})
+    block_size = CSV_BLOCK_BYTES
     try:
-        header = reader(header_types, CSV_HEADER_BLOCK_BYTES)
-    except RFMError:  # a first row longer than the small block
-        header = reader(header_types)
+        header = reader(header_types, block_size)
+    except RFMError:  # a first row longer than the block
+        block_size = CSV_LONG_ROW_BLOCK_BYTES
+        header = reader(header_types, block_size)
     names = header.schema.names
     header.close()
     if len(names) == 1 and name not in csv.guessed:
@@ -538,7 +571,7 @@ def _csv_source(
             )
 
         try:
-            stream = reader(convert())
+            stream = reader(convert(), block_size)
         except RFMError as exc:
             if not _timestamps_failed(exc, names, timestamp_column, types, csv):
                 raise
@@ -546,11 +579,11 @@ def _csv_source(
             # so that the error names the column, the value and the formats that read it
             # (rfm_fast.core.arrow.parse_text_timestamps).
             types[timestamp_column] = pa.string()
-            stream = reader(convert())
+            stream = reader(convert(), block_size)
         recover = _csv_recovery(name, names, csv)
         return stream.schema, _guarded(name, "CSV", _rebatched(stream, batch_rows), None, recover)
 
-    return Source(name, names, None, opener)
+    return Source(name, names, None, opener, estimated_rows=_estimated_csv_rows(path))
 
 
 _CONVERSION_ERROR = re.compile(
@@ -698,7 +731,8 @@ def _csv_recovery(name: str, names: list[str], csv: CsvReading) -> Callable[[Exc
                     stacklevel=2,
                 )
                 raise ReadAgain(column) from None
-        if "columns, got" in text and not csv.newlines_in_values:
+        line_break = "columns, got" in text or "newlines_in_values" in text
+        if line_break and not csv.newlines_in_values:
             csv.newlines_in_values = True  # a quoted line break at a block boundary
             raise ReadAgain("newlines") from None
 

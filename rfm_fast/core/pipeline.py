@@ -28,6 +28,7 @@ from rfm_fast.core.aggregator import (
     CustomerAggregator,
     CustomerTotals,
     RowCounts,
+    partition_bits_for,
 )
 from rfm_fast.core.amounts import amount_numbers, amount_text_columns
 from rfm_fast.core.arrays import score_checked
@@ -324,7 +325,7 @@ def _read_totals_once(
         distinct,
         INT64_MAX if as_of_ticks is None else as_of_ticks,
         threads=options.threads,
-        partition_bits=0 if small else None,
+        partition_bits=0 if small else partition_bits_for(source.expected_rows),
         expected_rows=source.total_rows,
         returns=options.returns,
     )

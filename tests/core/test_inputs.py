@@ -548,11 +548,11 @@ def test_outputs_get_the_usual_file_mode(tmp_path, table):
 def test_csv_header_longer_than_the_header_block_reads(tmp_path: Path) -> None:
     """The column names are read from a small first block; a first row longer than that block
     is read again with the full block size, not refused."""
-    from rfm_fast.core.io import CSV_HEADER_BLOCK_BYTES
+    from rfm_fast.core.io import CSV_BLOCK_BYTES
 
-    padding = [f"unused_column_{i:07d}" for i in range(CSV_HEADER_BLOCK_BYTES // 20 + 1)]
+    padding = [f"unused_column_{i:07d}" for i in range(CSV_BLOCK_BYTES // 20 + 1)]
     header = ",".join(["customer", "ts", "amount", *padding])
-    assert len(header) > CSV_HEADER_BLOCK_BYTES
+    assert len(header) > CSV_BLOCK_BYTES
     filler = "," * len(padding)
     path = tmp_path / "wide.csv"
     path.write_text(
