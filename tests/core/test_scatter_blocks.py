@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rfm_fast._kernels import buffered as kernels
-from rfm_fast._kernels import totals as total_kernels
+from rfm_fast._kernels import layout
 from rfm_fast._kernels.hashing import mix64
 from rfm_fast.core.partitions import slot_array
 
-BLOCK = kernels.BLOCK_RECORDS
+BLOCK = layout.BLOCK_RECORDS
 NO_BITMAP = np.empty(0, dtype=np.uint8)
 NO_VALUES = np.empty(0, dtype=np.int64)
 INT64_MAX = np.iinfo(np.int64).max
@@ -48,7 +48,7 @@ class Buffers:
             amounts,
             NO_BITMAP,
             0,
-            total_kernels.RETURNS_PURCHASE,
+            layout.RETURNS_PURCHASE,
             values,
             NO_BITMAP,
             0,
@@ -76,10 +76,10 @@ def _scatter_all(keys, ts, amounts, values, bits: int, capacity: int):
     """Scatter every row, taking all records out whenever the scatter stops; returns the
     records taken per partition and the (partition, fill, block fill) at each stop."""
     partitions = 1 << bits
-    width = kernels.RECORD_WIDTH_DISTINCT if values.shape[0] else kernels.RECORD_WIDTH
+    width = layout.RECORD_WIDTH_DISTINCT if values.shape[0] else layout.RECORD_WIDTH
     buffers = Buffers(partitions, capacity, width)
-    counters = np.zeros(total_kernels.N_COUNTERS, dtype=np.int64)
-    counters[total_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
+    counters = np.zeros(layout.N_COUNTERS, dtype=np.int64)
+    counters[layout.MAX_TIMESTAMP] = np.iinfo(np.int64).min
     taken: list[Counter] = [Counter() for _ in range(partitions)]
     stops = []
     start, n = 0, keys.shape[0]
@@ -99,7 +99,7 @@ def _scatter_all(keys, ts, amounts, values, bits: int, capacity: int):
         if at == n:
             break
         start = at
-    assert counters[total_kernels.ROWS_USED] == n
+    assert counters[layout.ROWS_USED] == n
     return taken, stops
 
 

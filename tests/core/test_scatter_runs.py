@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rfm_fast._kernels import buffered as kernels
-from rfm_fast._kernels import totals as total_kernels
+from rfm_fast._kernels import layout
 from rfm_fast.core.partitions import slot_array
 
 NO_BITMAP = np.empty(0, dtype=np.uint8)
@@ -17,10 +17,10 @@ NO_VALUES = np.empty(0, dtype=np.int64)
 
 
 def _state(partitions: int, capacity: int):
-    records = slot_array(partitions, capacity, kernels.RUN_WIDTH)
+    records = slot_array(partitions, capacity, layout.RUN_WIDTH)
     fill = np.zeros(partitions, dtype=np.int64)
-    counters = np.zeros(total_kernels.N_COUNTERS, dtype=np.int64)
-    counters[total_kernels.MAX_TIMESTAMP] = np.iinfo(np.int64).min
+    counters = np.zeros(layout.N_COUNTERS, dtype=np.int64)
+    counters[layout.MAX_TIMESTAMP] = np.iinfo(np.int64).min
     return records, fill, counters
 
 
@@ -30,7 +30,7 @@ def _state(partitions: int, capacity: int):
     n=st.integers(0, 120),
     bits=st.integers(0, 2),
     capacity=st.integers(1, 6),
-    returns=st.sampled_from([total_kernels.RETURNS_PURCHASE, total_kernels.RETURNS_NET]),
+    returns=st.sampled_from([layout.RETURNS_PURCHASE, layout.RETURNS_NET]),
     integer_amounts=st.booleans(),
 )
 def test_plain_run_scatter_matches_the_general_one(
